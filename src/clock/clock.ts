@@ -1,0 +1,119 @@
+import type { Shape } from "../tensor/tensor.ts";
+
+/** One primitive op call, as the clock saw it. Times are nanoseconds since the clock's origin. */
+export interface OpEntry {
+  op: string;
+  /** What a matmul is for ("qkv", "lm head", …); empty for ops that have one use. */
+  role: string;
+  inputs: Shape[];
+  output: Shape;
+  cycles: number;
+  startNs: number;
+  endNs: number;
+  stage: string;
+  /** Transformer block index, or -1 outside the blocks (embeddings, final norm, head). */
+  layer: number;
+  /** Generated-token index within the decode stage, or -1 outside it. */
+  step: number;
+}
+
+/** A named stretch of the run (the article's stages), with the cycles counted inside it. */
+export interface StageSpan {
+  name: string;
+  startNs: number;
+  endNs: number;
+  cycles: number;
+}
+
+let active: Clock | null = null;
+
+/**
+ * Counts cycles and stamps times for every primitive op executed inside `run`.
+ * It is an observer: ops report to it, nothing computes from it. Ops run with no
+ * clock active still work and count nowhere.
+ */
+export class Clock {
+  readonly entries: OpEntry[] = [];
+  readonly stages: StageSpan[] = [];
+  cycles = 0;
+  /** Unix time in ms at the clock's origin, to turn ns offsets into the article's timestamps. */
+  readonly originUnixMs: number;
+  private readonly originHr: bigint;
+  private stageName = "";
+  private layer = -1;
+  private step = -1;
+
+  constructor() {
+    this.originHr = process.hrtime.bigint();
+    this.originUnixMs = performance.timeOrigin + performance.now();
+  }
+
+  /** Nanoseconds since this clock was created. */
+  now(): number {
+    return Number(process.hrtime.bigint() - this.originHr);
+  }
+
+  unixMs(ns: number): number {
+    return this.originUnixMs + ns / 1e6;
+  }
+
+  /** Runs fn with this clock active (nesting restores the outer clock) and returns fn's value. */
+  run<T>(fn: () => T): T {
+    const outer = active;
+    active = this;
+    try {
+      return fn();
+    } finally {
+      active = outer;
+    }
+  }
+
+  /** Runs fn as a named stage; its cycles and span are recorded in `stages`. */
+  stage<T>(name: string, fn: () => T): T {
+    const outerName = this.stageName;
+    const span: StageSpan = { name, startNs: this.now(), endNs: 0, cycles: 0 };
+    const cyclesBefore = this.cycles;
+    this.stageName = name;
+    try {
+      return this.run(fn);
+    } finally {
+      span.endNs = this.now();
+      span.cycles = this.cycles - cyclesBefore;
+      this.stageName = outerName;
+      this.stages.push(span);
+    }
+  }
+
+  /** Labels the following ops with a decode step (-1: none). */
+  setStep(step: number): void {
+    this.step = step;
+  }
+
+  record(op: string, role: string, inputs: Shape[], output: Shape, cycles: number, startNs: number): void {
+    this.cycles += cycles;
+    this.entries.push({
+      op, role, inputs, output, cycles, startNs, endNs: this.now(),
+      stage: this.stageName, layer: this.layer, step: this.step,
+    });
+  }
+
+  /** @internal called through markLayer */
+  setLayer(layer: number): void {
+    this.layer = layer;
+  }
+}
+
+/** Start time for an op: 0 when no clock is active, so untimed ops pay one branch. */
+export function opStart(): number {
+  return active === null ? 0 : active.now();
+}
+
+/** Reports a finished op to the active clock, if any. Cycles come from shapes, once per call. */
+export function opEnd(op: string, role: string, inputs: Shape[], output: Shape, cycles: number, startNs: number): void {
+  if (active !== null) active.record(op, role, inputs, output, cycles, startNs);
+}
+
+/** Lets the model say which block the next ops belong to; a no-op without a clock. */
+export function markLayer(layer: number): void {
+  if (active !== null) active.setLayer(layer);
+}

@@ -1,0 +1,18 @@
+export { Tensor, formatShape, shapeSize } from "./tensor/tensor.ts";
+export type { NestedArray, Shape } from "./tensor/tensor.ts";
+export { matmul } from "./tensor/matmul.ts";
+export { matmulTransposed } from "./tensor/matmul-transposed.ts";
+export { add } from "./tensor/add.ts";
+export { scale } from "./tensor/scale.ts";
+export { transpose } from "./tensor/transpose.ts";
+export { softmax, causalSoftmax, SOFTMAX_CYCLES_PER_ELEMENT } from "./tensor/softmax.ts";
+export { layerNorm, LAYER_NORM_CYCLES_PER_ELEMENT } from "./tensor/layer-norm.ts";
+export { gelu, GELU_CYCLES_PER_ELEMENT } from "./tensor/gelu.ts";
+export { embed } from "./tensor/embedding.ts";
+export { attentionScores, attentionValues } from "./tensor/attention.ts";
+export { splitColumns } from "./tensor/split.ts";
+export { Clock, markLayer } from "./clock/clock.ts";
+export type { OpEntry, StageSpan } from "./clock/clock.ts";
+export { processingDelay, unixTimestamp } from "./clock/formulas.ts";
+export type { Task } from "./clock/formulas.ts";
+export { matmulKernels, forceMatmulKernel } from "./kernels/select.ts";

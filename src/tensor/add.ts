@@ -1,0 +1,27 @@
+import { opEnd, opStart } from "../clock/clock.ts";
+import { Tensor, shapeError } from "./tensor.ts";
+
+/**
+ * Element-wise a + b. b either has a's shape, or is one row ([N] or [1,N]) added to every
+ * row of a — how a bias is applied.
+ * Cost: 1 cycle per output element.
+ */
+export function add(a: Tensor, b: Tensor): Tensor {
+  const sameShape = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+  const rowBroadcast = !sameShape && b.size === b.cols && b.cols === a.cols && a.shape.length >= 1;
+  if (!sameShape && !rowBroadcast) throw shapeError("add", "shapes do not match and b is not one row of a", a.shape, b.shape);
+  const t0 = opStart();
+  const x = a.data;
+  const y = b.data;
+  const out = new Float32Array(x.length);
+  if (sameShape) {
+    for (let i = 0; i < x.length; i++) out[i] = x[i] + y[i];
+  } else {
+    const n = a.cols;
+    for (let r = 0; r < x.length; r += n) {
+      for (let j = 0; j < n; j++) out[r + j] = x[r + j] + y[j];
+    }
+  }
+  opEnd("add", "", [a.shape, b.shape], a.shape, x.length, t0);
+  return new Tensor(out, a.shape);
+}

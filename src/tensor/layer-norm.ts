@@ -1,0 +1,36 @@
+import { opEnd, opStart } from "../clock/clock.ts";
+import { Tensor, shapeError } from "./tensor.ts";
+
+/**
+ * Cost: 7 cycles per element — 1 add (mean), a subtract and a multiply-add (variance),
+ * then subtract, multiply by 1/σ, multiply by γ, add β. The per-row sqrt and divide are
+ * not counted: they do not grow with the row.
+ */
+export const LAYER_NORM_CYCLES_PER_ELEMENT = 7;
+
+/** Normalises each row over the last axis to mean 0, variance 1 (biased), then y = x̂·γ + β. */
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  const n = x.cols;
+  if (x.shape.length === 0 || gamma.size !== n || beta.size !== n) {
+    throw shapeError("layerNorm", "gamma and beta must match the last axis of x", x.shape, gamma.shape, beta.shape);
+  }
+  const t0 = opStart();
+  const src = x.data;
+  const g = gamma.data;
+  const b = beta.data;
+  const out = new Float32Array(src.length);
+  for (let r = 0; r < src.length; r += n) {
+    let sum = 0;
+    for (let j = 0; j < n; j++) sum += src[r + j];
+    const mean = sum / n;
+    let sq = 0;
+    for (let j = 0; j < n; j++) {
+      const d = src[r + j] - mean;
+      sq += d * d;
+    }
+    const rstd = 1 / Math.sqrt(sq / n + eps);
+    for (let j = 0; j < n; j++) out[r + j] = (src[r + j] - mean) * rstd * g[j] + b[j];
+  }
+  opEnd("layerNorm", "", [x.shape, gamma.shape, beta.shape], x.shape, LAYER_NORM_CYCLES_PER_ELEMENT * src.length, t0);
+  return new Tensor(out, x.shape);
+}

@@ -1,0 +1,57 @@
+import { opEnd, opStart } from "../clock/clock.ts";
+import { Tensor, shapeError } from "./tensor.ts";
+
+/**
+ * Cost: 5 cycles per element that takes part — a compare (running max), a subtract and an
+ * exp, an add (the sum), a multiply (by 1/sum).
+ */
+export const SOFTMAX_CYCLES_PER_ELEMENT = 5;
+
+/** Softmax over the last axis. Subtracting the row max first keeps exp from overflowing. */
+export function softmax(x: Tensor): Tensor {
+  if (x.shape.length === 0) throw shapeError("softmax", "expects at least one axis", x.shape);
+  const t0 = opStart();
+  const out = new Float32Array(x.size);
+  const n = x.cols;
+  for (let r = 0; r < x.size; r += n) softmaxRow(x.data, out, r, n);
+  opEnd("softmax", "", [x.shape], x.shape, SOFTMAX_CYCLES_PER_ELEMENT * x.size, t0);
+  return new Tensor(out, x.shape);
+}
+
+/**
+ * Softmax of attention scores [H, T, t] where query row i sits at position past + i and may
+ * only see keys 0..past+i. Masked entries are neither read nor counted; they come out 0,
+ * exactly what exp(-inf) would give.
+ */
+export function causalSoftmax(scores: Tensor, past: number): Tensor {
+  if (scores.shape.length !== 3) throw shapeError("causalSoftmax", "expects scores [heads, queries, keys]", scores.shape);
+  const [h, tq, tk] = scores.shape;
+  if (past + tq !== tk) throw shapeError("causalSoftmax", `${past} cached + ${tq} new positions ≠ ${tk} keys`, scores.shape);
+  const t0 = opStart();
+  const out = new Float32Array(scores.size);
+  let visible = 0;
+  for (let head = 0; head < h; head++) {
+    for (let i = 0; i < tq; i++) {
+      const len = past + i + 1;
+      softmaxRow(scores.data, out, (head * tq + i) * tk, len);
+      visible += len;
+    }
+  }
+  opEnd("softmax", "", [scores.shape], scores.shape, SOFTMAX_CYCLES_PER_ELEMENT * visible, t0);
+  return new Tensor(out, scores.shape);
+}
+
+/** Softmax of src[at .. at+len) into out[at .. at+len). */
+function softmaxRow(src: Float32Array, out: Float32Array, at: number, len: number): void {
+  const end = at + len;
+  let max = -Infinity;
+  for (let j = at; j < end; j++) if (src[j] > max) max = src[j];
+  let sum = 0;
+  for (let j = at; j < end; j++) {
+    const e = Math.exp(src[j] - max);
+    out[j] = e;
+    sum += e;
+  }
+  const inv = 1 / sum;
+  for (let j = at; j < end; j++) out[j] *= inv;
+}

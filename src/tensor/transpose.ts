@@ -1,0 +1,16 @@
+import { opEnd, opStart } from "../clock/clock.ts";
+import { Tensor, shapeError } from "./tensor.ts";
+
+/** [M,N] → [N,M]. Cost: 0 cycles — pure data movement, though its time is still recorded. */
+export function transpose(x: Tensor): Tensor {
+  if (x.shape.length !== 2) throw shapeError("transpose", "expects a matrix", x.shape);
+  const [m, n] = x.shape;
+  const t0 = opStart();
+  const src = x.data;
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) out[j * m + i] = src[i * n + j];
+  }
+  opEnd("transpose", "", [x.shape], [n, m], 0, t0);
+  return new Tensor(out, [n, m]);
+}
