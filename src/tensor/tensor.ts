@@ -61,6 +61,15 @@ export class Tensor {
     return this.shape.length === 0 ? 1 : this.shape[this.shape.length - 1];
   }
 
+  /** Rows [start, end) of a matrix, sharing this tensor's memory (no copy, no cycles). */
+  sliceRows(start: number, end: number): Tensor {
+    if (this.shape.length !== 2 || start < 0 || end > this.shape[0] || start > end) {
+      throw shapeError("sliceRows", `rows ${start}..${end} out of range`, this.shape);
+    }
+    const n = this.shape[1];
+    return new Tensor(this.data.subarray(start * n, end * n), [end - start, n]);
+  }
+
   toArray(): NestedArray {
     const build = (depth: number, offset: number): NestedArray => {
       if (depth === this.shape.length) return this.data[offset];

@@ -1,0 +1,131 @@
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { halfToFloat, bfloat16ToFloat } from "./half.ts";
+
+/*
+ * The safetensors format: an 8-byte little-endian header length N, N bytes of JSON
+ * ({ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: {…} }), then the
+ * data section; offsets are relative to its start. We read tensor by tensor with positional
+ * reads, so a file never sits in memory whole and offsets past 4 GiB work.
+ */
+
+export type Dtype = "F32" | "F16" | "BF16";
+
+const DTYPE_BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2 };
+
+/** Dtypes the format defines that we do not load; named so the error can say so. */
+const OTHER_DTYPES = new Set(["F64", "F8_E4M3", "F8_E5M2", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL"]);
+
+export interface TensorInfo {
+  name: string;
+  dtype: Dtype;
+  shape: number[];
+  /** Absolute byte offsets in the file. */
+  begin: number;
+  end: number;
+}
+
+/** Largest single read; readSync takes at most 2 GiB at once. */
+const READ_CHUNK = 1 << 30;
+
+export class SafetensorsFile {
+  readonly tensors = new Map<string, TensorInfo>();
+  readonly metadata: Record<string, string> = {};
+  readonly headerLength: number;
+  readonly fileSize: number;
+  private fd: number;
+
+  private constructor(readonly path: string, fd: number) {
+    this.fd = fd;
+    this.fileSize = fstatSync(fd).size;
+    const fail = (what: string): never => {
+      throw new Error(`${path}: ${what}`);
+    };
+    if (this.fileSize < 8) fail(`not a safetensors file: ${this.fileSize} bytes, shorter than the 8-byte header length`);
+    const lengthBytes = Buffer.alloc(8);
+    readSync(fd, lengthBytes, 0, 8, 0);
+    const headerLength = Number(lengthBytes.readBigUInt64LE(0));
+    if (8 + headerLength > this.fileSize) {
+      fail(`header length ${headerLength} runs past the end of the file (${this.fileSize} bytes): truncated or not safetensors`);
+    }
+    this.headerLength = headerLength;
+    const headerBytes = Buffer.alloc(headerLength);
+    readSync(fd, headerBytes, 0, headerLength, 8);
+    let header: unknown;
+    try {
+      header = JSON.parse(headerBytes.toString("utf8"));
+    } catch {
+      fail(`header is not valid JSON: corrupt or not safetensors`);
+    }
+    if (header === null || typeof header !== "object" || Array.isArray(header)) fail("header is not a JSON object");
+    const dataStart = 8 + headerLength;
+    const dataLength = this.fileSize - dataStart;
+    for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+      if (name === "__metadata__") {
+        Object.assign(this.metadata, raw);
+        continue;
+      }
+      const bad = (what: string): never => fail(`tensor "${name}": ${what}`);
+      const entry = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      if (typeof entry !== "object" || entry === null) bad("header entry is not an object");
+      const { dtype, shape, data_offsets: offsets } = entry;
+      if (typeof dtype !== "string" || !(dtype in DTYPE_BYTES)) {
+        bad(OTHER_DTYPES.has(String(dtype)) ? `dtype ${dtype} is not supported (F32, F16, BF16 are)` : `unknown dtype ${JSON.stringify(dtype)}`);
+      }
+      if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bad(`shape ${JSON.stringify(shape)} is not a list of sizes`);
+      if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
+        bad(`data_offsets ${JSON.stringify(offsets)} is not [begin, end]`);
+      }
+      const [begin, end] = offsets as number[];
+      if (begin > end || end > dataLength) bad(`data_offsets [${begin}, ${end}] fall outside the data section (${dataLength} bytes)`);
+      const elements = (shape as number[]).reduce((a, b) => a * b, 1);
+      const expected = elements * DTYPE_BYTES[dtype as Dtype];
+      if (end - begin !== expected) bad(`holds ${end - begin} bytes but shape [${(shape as number[]).join(",")}] of ${dtype} needs ${expected}`);
+      this.tensors.set(name, { name, dtype: dtype as Dtype, shape: shape as number[], begin: dataStart + begin, end: dataStart + end });
+    }
+    const byOffset = [...this.tensors.values()].sort((a, b) => a.begin - b.begin);
+    for (let i = 1; i < byOffset.length; i++) {
+      if (byOffset[i].begin < byOffset[i - 1].end) fail(`tensors "${byOffset[i - 1].name}" and "${byOffset[i].name}" overlap in the data section`);
+    }
+  }
+
+  static open(path: string): SafetensorsFile {
+    const fd = openSync(path, "r");
+    try {
+      return new SafetensorsFile(path, fd);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+
+  /** Reads one tensor as float32 into `target` (allocated if absent), converting F16/BF16. */
+  read(name: string, target?: Float32Array): Float32Array {
+    const info = this.tensors.get(name);
+    if (info === undefined) throw new Error(`${this.path}: no tensor "${name}"`);
+    const elements = info.shape.reduce((a, b) => a * b, 1);
+    const out = target ?? new Float32Array(elements);
+    if (out.length !== elements) throw new Error(`${this.path}: tensor "${name}" has ${elements} elements, target holds ${out.length}`);
+    if (info.dtype === "F32") {
+      this.readInto(new Uint8Array(out.buffer, out.byteOffset, out.byteLength), info.begin);
+      return out;
+    }
+    const halves = new Uint16Array(elements);
+    this.readInto(new Uint8Array(halves.buffer), info.begin);
+    const convert = info.dtype === "F16" ? halfToFloat : bfloat16ToFloat;
+    for (let i = 0; i < elements; i++) out[i] = convert(halves[i]);
+    return out;
+  }
+
+  private readInto(bytes: Uint8Array, position: number): void {
+    for (let done = 0; done < bytes.length; ) {
+      const n = readSync(this.fd, bytes, done, Math.min(READ_CHUNK, bytes.length - done), position + done);
+      if (n === 0) throw new Error(`${this.path}: unexpected end of file at byte ${position + done}`);
+      done += n;
+    }
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}

@@ -1,0 +1,57 @@
+import { markLayer } from "../clock/clock.ts";
+import { add } from "../tensor/add.ts";
+import { attentionScores, attentionValues } from "../tensor/attention.ts";
+import { embed } from "../tensor/embedding.ts";
+import { gelu } from "../tensor/gelu.ts";
+import { layerNorm } from "../tensor/layer-norm.ts";
+import { matmul } from "../tensor/matmul.ts";
+import { matmulTransposed } from "../tensor/matmul-transposed.ts";
+import { scale } from "../tensor/scale.ts";
+import { causalSoftmax } from "../tensor/softmax.ts";
+import { splitColumns } from "../tensor/split.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import type { GPT2Config } from "./config.ts";
+import type { KVCache } from "./kv-cache.ts";
+import type { GPT2Params, Linear, Norm } from "./params.ts";
+
+/*
+ * GPT-2's forward pass, built only from counted primitives. Shapes: T new tokens, `past`
+ * cached positions, d = n_embd, H = n_head, V = vocab. Per block it is
+ *   x = x + attn(ln_1(x)),  x = x + mlp(ln_2(x)),
+ * then ln_f and the LM head tied to the token embedding.
+ */
+
+const linear = (x: Tensor, p: Linear, role: string): Tensor => add(matmul(x, p.weight, role), p.bias);
+const norm = (x: Tensor, p: Norm, eps: number): Tensor => layerNorm(x, p.weight, p.bias, eps);
+
+function attention(x: Tensor, p: GPT2Params["h"][number]["attn"], cache: KVCache, layer: number, heads: number): Tensor {
+  const past = cache.length;
+  const [q, k, v] = splitColumns(linear(x, p.c_attn, "qkv"), 3);           // 3 × [T, d]
+  const { keys, values } = cache.append(layer, k, v);                       // [past+T, d] each
+  const headWidth = q.shape[1] / heads;
+  const scores = attentionScores(scale(q, 1 / Math.sqrt(headWidth)), keys, heads, past); // [H, T, past+T], j ≤ past+i only
+  const mixed = attentionValues(causalSoftmax(scores, past), values, past); // [T, d]
+  return linear(mixed, p.c_proj, "attn proj");                              // [T, d]
+}
+
+function mlp(x: Tensor, p: GPT2Params["h"][number]["mlp"]): Tensor {
+  return linear(gelu(linear(x, p.c_fc, "mlp up")), p.c_proj, "mlp down");  // [T, 4d] → [T, d]
+}
+
+/**
+ * Runs `ids` (the next T tokens) through the model, extending `cache`, and returns the logits
+ * [rows, V] of the last `logitRows` positions — usually 1: only the logits that are used are computed.
+ */
+export function gpt2(p: GPT2Params, c: GPT2Config, ids: readonly number[], cache: KVCache, logitRows = 1): Tensor {
+  let x = embed(p.wte, p.wpe, ids, cache.length);                           // [T, d]
+  for (let i = 0; i < c.nLayer; i++) {
+    markLayer(i);
+    const block = p.h[i];
+    x = add(x, attention(norm(x, block.ln_1, c.layerNormEpsilon), block.attn, cache, i, c.nHead)); // [T, d]
+    x = add(x, mlp(norm(x, block.ln_2, c.layerNormEpsilon), block.mlp));    // [T, d]
+  }
+  markLayer(-1);
+  cache.length += ids.length;
+  const last = x.sliceRows(ids.length - logitRows, ids.length);             // [rows, d]
+  return matmulTransposed(norm(last, p.ln_f, c.layerNormEpsilon), p.wte, "lm head"); // [rows, V]
+}

@@ -1,0 +1,66 @@
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { SafetensorsFile } from "../io/safetensors.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import { Random } from "../util/random.ts";
+import { type GPT2Config, parseConfig } from "./config.ts";
+import { GPT2Model } from "./model.ts";
+import { assembleParams, parameterShapes } from "./params.ts";
+
+/** Reads config.json of a model directory in the Hugging Face layout. */
+export function loadConfig(dir: string): GPT2Config {
+  const path = join(dir, "config.json");
+  if (!existsSync(path)) throw new Error(`${path}: not found (a model directory needs config.json and model.safetensors)`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    throw new Error(`${path}: not valid JSON`);
+  }
+  return parseConfig(json, path);
+}
+
+/**
+ * Loads a GPT-2 from a directory in the Hugging Face layout (config.json + model.safetensors).
+ * Tensors are read one at a time straight into their Float32Arrays; buffers that are not
+ * parameters (the attn.bias causal masks) are never read.
+ */
+export async function loadModel(dir: string): Promise<GPT2Model> {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`model directory ${dir} does not exist`);
+  const config = loadConfig(dir);
+  const path = join(dir, "model.safetensors");
+  if (!existsSync(path)) throw new Error(`${path}: not found (a model directory needs config.json and model.safetensors)`);
+  const file = SafetensorsFile.open(path);
+  try {
+    const prefix = file.tensors.has("transformer.wte.weight") ? "transformer." : "";
+    const loaded = new Map<string, Tensor>();
+    for (const [name, shape] of parameterShapes(config)) {
+      const info = file.tensors.get(prefix + name);
+      if (info === undefined) throw new Error(`${path}: tensor "${prefix + name}" is missing (config.json asks for ${config.nLayer} layers)`);
+      if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+        throw new Error(`${path}: tensor "${prefix + name}" has shape [${info.shape.join(",")}] but config.json implies [${shape.join(",")}]`);
+      }
+      loaded.set(name, new Tensor(file.read(prefix + name), shape));
+    }
+    return new GPT2Model(config, assembleParams(config.nLayer, (n) => loaded.get(n)!), { kind: "file", path });
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * A model of the given shape with deterministic random weights: normal-ish at GPT-2's init
+ * scale (std 0.02), layer norms at γ = 1, β = 0. Its text is noise; its cycles and timings are real.
+ */
+export function randomModel(config: GPT2Config, seed = 1234): GPT2Model {
+  const rng = new Random(seed);
+  const halfWidth = 0.02 * Math.sqrt(3); // uniform on ±a has std a/√3
+  const shapes = new Map(parameterShapes(config));
+  const params = assembleParams(config.nLayer, (name) => {
+    const t = Tensor.zeros(shapes.get(name)!);
+    if (/ln_\w+\.weight$/.test(name)) t.data.fill(1);
+    else if (!name.endsWith(".bias")) for (let i = 0; i < t.size; i++) t.data[i] = (2 * rng.next() - 1) * halfWidth;
+    return t;
+  });
+  return new GPT2Model(config, params, { kind: "random", seed });
+}

@@ -1,0 +1,45 @@
+import type { GPT2Config } from "./config.ts";
+import { gpt2 } from "./gpt2.ts";
+import { KVCache } from "./kv-cache.ts";
+import type { GPT2Params } from "./params.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+
+/** Where the weights came from: a checkpoint file, or seeded random numbers. */
+export type WeightSource = { kind: "file"; path: string } | { kind: "random"; seed: number };
+
+/** A loaded GPT-2: config, parameters, and the checks that keep bad ids out of the forward pass. */
+export class GPT2Model {
+  constructor(
+    readonly config: GPT2Config,
+    readonly params: GPT2Params,
+    readonly weights: WeightSource,
+  ) {}
+
+  /** An empty KV cache for up to `capacity` positions. */
+  newCache(capacity = this.config.nPositions): KVCache {
+    return new KVCache(this.config.nLayer, Math.min(capacity, this.config.nPositions), this.config.nEmbd);
+  }
+
+  /** Logits of the last position for `ids`, from a fresh pass with no cache. */
+  forward(ids: readonly number[]): Float32Array {
+    return this.step(ids, this.newCache(ids.length)).data;
+  }
+
+  /** Feeds the next tokens through the model, extending `cache`; logits [logitRows, V] of the last positions. */
+  step(ids: readonly number[], cache: KVCache, logitRows = 1): Tensor {
+    this.checkIds(ids, cache.length);
+    if (!Number.isInteger(logitRows) || logitRows < 1 || logitRows > ids.length) throw new Error(`logitRows must be 1..${ids.length}, got ${logitRows}`);
+    return gpt2(this.params, this.config, ids, cache, logitRows);
+  }
+
+  private checkIds(ids: readonly number[], past: number): void {
+    const { vocabSize, nPositions } = this.config;
+    if (ids.length === 0) throw new Error("no tokens to run: the input is empty");
+    if (past + ids.length > nPositions) {
+      throw new Error(`a sequence of ${past + ids.length} tokens is longer than the model's context of ${nPositions} positions`);
+    }
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new Error(`token id ${id} is outside the vocabulary (0..${vocabSize - 1})`);
+    }
+  }
+}

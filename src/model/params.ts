@@ -1,0 +1,64 @@
+import type { Tensor } from "../tensor/tensor.ts";
+
+/*
+ * GPT-2's parameters under the checkpoint's own names (h.{i}.attn.c_attn.weight → h[i].attn.c_attn.weight).
+ * Conv1D weights are [in, out], so a linear layer is x·W + b.
+ */
+
+export interface Linear {
+  weight: Tensor;
+  bias: Tensor;
+}
+
+export interface Norm {
+  weight: Tensor;
+  bias: Tensor;
+}
+
+export interface Block {
+  ln_1: Norm;
+  attn: { c_attn: Linear; c_proj: Linear };
+  ln_2: Norm;
+  mlp: { c_fc: Linear; c_proj: Linear };
+}
+
+export interface GPT2Params {
+  wte: Tensor;
+  wpe: Tensor;
+  h: Block[];
+  ln_f: Norm;
+}
+
+/** Every parameter's checkpoint name and shape for a config, in checkpoint order. */
+export function parameterShapes(c: { nLayer: number; nEmbd: number; nPositions: number; vocabSize: number }): [string, number[]][] {
+  const d = c.nEmbd;
+  const list: [string, number[]][] = [["wte.weight", [c.vocabSize, d]], ["wpe.weight", [c.nPositions, d]]];
+  for (let i = 0; i < c.nLayer; i++) {
+    const p = `h.${i}.`;
+    list.push(
+      [`${p}ln_1.weight`, [d]], [`${p}ln_1.bias`, [d]],
+      [`${p}attn.c_attn.weight`, [d, 3 * d]], [`${p}attn.c_attn.bias`, [3 * d]],
+      [`${p}attn.c_proj.weight`, [d, d]], [`${p}attn.c_proj.bias`, [d]],
+      [`${p}ln_2.weight`, [d]], [`${p}ln_2.bias`, [d]],
+      [`${p}mlp.c_fc.weight`, [d, 4 * d]], [`${p}mlp.c_fc.bias`, [4 * d]],
+      [`${p}mlp.c_proj.weight`, [4 * d, d]], [`${p}mlp.c_proj.bias`, [d]],
+    );
+  }
+  list.push(["ln_f.weight", [d]], ["ln_f.bias", [d]]);
+  return list;
+}
+
+/** Assembles the parameter records from a lookup by checkpoint name. */
+export function assembleParams(nLayer: number, get: (name: string) => Tensor): GPT2Params {
+  const lin = (p: string): Linear => ({ weight: get(`${p}.weight`), bias: get(`${p}.bias`) });
+  const h: Block[] = [];
+  for (let i = 0; i < nLayer; i++) {
+    h.push({
+      ln_1: lin(`h.${i}.ln_1`),
+      attn: { c_attn: lin(`h.${i}.attn.c_attn`), c_proj: lin(`h.${i}.attn.c_proj`) },
+      ln_2: lin(`h.${i}.ln_2`),
+      mlp: { c_fc: lin(`h.${i}.mlp.c_fc`), c_proj: lin(`h.${i}.mlp.c_proj`) },
+    });
+  }
+  return { wte: get("wte.weight"), wpe: get("wpe.weight"), h, ln_f: lin("ln_f") };
+}
