@@ -25,3 +25,5 @@ export { KVCache } from "./model/kv-cache.ts";
 export { SafetensorsFile } from "./io/safetensors.ts";
 export type { Dtype, TensorInfo } from "./io/safetensors.ts";
 export { writeSafetensors } from "./io/safetensors-writer.ts";
+export { Tokenizer, END_OF_TEXT } from "./tokenizer/tokenizer.ts";
+export { loadTokenizer, hasTokenizer, VENDORED_TOKENIZER_DIR } from "./tokenizer/load.ts";
