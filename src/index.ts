@@ -16,7 +16,7 @@ export type { OpEntry, StageSpan } from "./clock/clock.ts";
 export { processingDelay, unixTimestamp } from "./clock/formulas.ts";
 export type { Task } from "./clock/formulas.ts";
 export { matmulKernels, forceMatmulKernel } from "./kernels/select.ts";
-export { loadModel, loadConfig, randomModel } from "./model/load.ts";
+export { loadModel, loadModelFrom, loadConfig, randomModel } from "./model/load.ts";
 export { GPT2Model } from "./model/model.ts";
 export type { WeightSource } from "./model/model.ts";
 export { GPT2_SMALL, parseConfig } from "./model/config.ts";

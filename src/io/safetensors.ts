@@ -32,6 +32,8 @@ export class SafetensorsFile {
   readonly metadata: Record<string, string> = {};
   readonly headerLength: number;
   readonly fileSize: number;
+  /** Tensor bytes read so far: lets callers (and tests) see that skipped tensors cost nothing. */
+  bytesRead = 0;
   private fd: number;
 
   private constructor(readonly path: string, fd: number) {
@@ -122,6 +124,7 @@ export class SafetensorsFile {
       if (n === 0) throw new Error(`${this.path}: unexpected end of file at byte ${position + done}`);
       done += n;
     }
+    this.bytesRead += bytes.length;
   }
 
   close(): void {

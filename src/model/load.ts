@@ -26,6 +26,11 @@ export function loadConfig(dir: string): GPT2Config {
  * parameters (the attn.bias causal masks) are never read.
  */
 export async function loadModel(dir: string): Promise<GPT2Model> {
+  return loadModelFrom(dir).model;
+}
+
+/** loadModel, also returning how many tensor bytes were read from the file. */
+export function loadModelFrom(dir: string): { model: GPT2Model; bytesRead: number } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`model directory ${dir} does not exist`);
   const config = loadConfig(dir);
   const path = join(dir, "model.safetensors");
@@ -42,7 +47,8 @@ export async function loadModel(dir: string): Promise<GPT2Model> {
       }
       loaded.set(name, new Tensor(file.read(prefix + name), shape));
     }
-    return new GPT2Model(config, assembleParams(config.nLayer, (n) => loaded.get(n)!), { kind: "file", path });
+    const model = new GPT2Model(config, assembleParams(config.nLayer, (n) => loaded.get(n)!), { kind: "file", path });
+    return { model, bytesRead: file.bytesRead };
   } finally {
     file.close();
   }

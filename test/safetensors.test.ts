@@ -1,0 +1,126 @@
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { SafetensorsFile, loadModel, loadModelFrom, writeSafetensors } from "../src/index.ts";
+import { FIXTURES } from "./helpers.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "st-"));
+
+/** A file with an arbitrary header text and `dataBytes` zero bytes after it. */
+function rawFile(name: string, header: string, dataBytes = 0, declaredLength?: number): string {
+  const json = Buffer.from(header, "utf8");
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(declaredLength ?? json.length));
+  const path = join(dir, name);
+  writeFileSync(path, Buffer.concat([len, json, Buffer.alloc(dataBytes)]));
+  return path;
+}
+
+const entry = (dtype: string, shape: number[], begin: number, end: number) => ({ dtype, shape, data_offsets: [begin, end] });
+
+describe("safetensors reader", () => {
+  it("reads F32 and BF16 written by our writer, with metadata", () => {
+    const path = join(dir, "ok.safetensors");
+    writeSafetensors(path, [
+      { name: "b", shape: [2, 2], data: Float32Array.from([1, -2, 3.5, 1e-3]) },
+      { name: "a", shape: [5], data: Float32Array.from([1, 1.0078125, 1.00390625, 1.01171875, -65504]), dtype: "BF16" },
+    ]);
+    const f = SafetensorsFile.open(path);
+    expect(f.metadata).toEqual({ format: "pt" });
+    expect(Array.from(f.read("b"))).toEqual([1, -2, 3.5, Math.fround(1e-3)]);
+    // bf16 keeps 7 mantissa bits: 1 + 2^-7 is exact; 1 + 2^-8 and 1 + 3·2^-8 are ties that
+    // round to the even neighbour (1 and 1 + 2^-6); -65504 rounds to -65536.
+    expect(Array.from(f.read("a"))).toEqual([1, 1.0078125, 1, 1.015625, -65536]);
+    expect(() => f.read("c")).toThrow(`${path}: no tensor "c"`);
+    f.close();
+  });
+
+  it("reads F16, including subnormals and infinities", () => {
+    const halves = Uint16Array.from([0x3c00, 0xc000, 0x0001, 0x7bff, 0x7c00, 0x8000]);
+    const path = rawFile("f16.safetensors", JSON.stringify({ h: entry("F16", [6], 0, 12) }), 0);
+    writeFileSync(path, Buffer.concat([readFileSync(path), Buffer.from(halves.buffer)]));
+    const values = Array.from(SafetensorsFile.open(path).read("h"));
+    expect(values).toEqual([1, -2, Math.fround(2 ** -24), 65504, Infinity, -0]);
+  });
+
+  it.each([
+    ["a header length past the end of the file", () => rawFile("long.st", "{}", 0, 1000), /header length 1000 runs past the end of the file \(10 bytes\)/],
+    ["a file shorter than 8 bytes", () => { const p = join(dir, "tiny.st"); writeFileSync(p, "abc"); return p; }, /not a safetensors file: 3 bytes/],
+    ["a header that is not JSON", () => rawFile("nojson.st", "{not json"), /header is not valid JSON/],
+    ["offsets outside the data section", () => rawFile("out.st", JSON.stringify({ w: entry("F32", [2], 0, 8) }), 4), /tensor "w": data_offsets \[0, 8\] fall outside the data section \(4 bytes\)/],
+    ["overlapping tensors", () => rawFile("overlap.st", JSON.stringify({ a: entry("F32", [2], 0, 8), b: entry("F32", [2], 4, 12) }), 12), /tensors "a" and "b" overlap/],
+    ["a byte size that disagrees with the shape", () => rawFile("size.st", JSON.stringify({ w: entry("F32", [3], 0, 8) }), 8), /tensor "w": holds 8 bytes but shape \[3\] of F32 needs 12/],
+    ["an unsupported dtype", () => rawFile("i64.st", JSON.stringify({ w: entry("I64", [1], 0, 8) }), 8), /tensor "w": dtype I64 is not supported \(F32, F16, BF16 are\)/],
+    ["an unknown dtype", () => rawFile("q.st", JSON.stringify({ w: entry("Q4", [1], 0, 1) }), 1), /tensor "w": unknown dtype "Q4"/],
+  ])("rejects %s, naming the file", (_, make, message) => {
+    const path = make();
+    expect(() => SafetensorsFile.open(path)).toThrow(message);
+    expect(() => SafetensorsFile.open(path)).toThrow(path);
+  });
+
+  it("the fixtures reproduce the real gpt2 file's quirks: odd data start, data not in name order", () => {
+    for (const fixture of ["tiny-hot", "tiny-init", "tiny-hot-f16", "tiny-hot-bf16"]) {
+      const f = SafetensorsFile.open(join(FIXTURES, fixture, "model.safetensors"));
+      expect((8 + f.headerLength) % 4).not.toBe(0);
+      const names = [...f.tensors.keys()];
+      const byOffset = [...f.tensors.values()].sort((a, b) => a.begin - b.begin).map((t) => t.name);
+      expect(byOffset).not.toEqual([...names].sort());
+      f.close();
+    }
+  });
+});
+
+describe("model loading", () => {
+  it("never reads the attn.bias mask buffers", () => {
+    const { model, bytesRead } = loadModelFrom(join(FIXTURES, "tiny-hot"));
+    const f = SafetensorsFile.open(join(FIXTURES, "tiny-hot", "model.safetensors"));
+    const all = [...f.tensors.values()];
+    const masks = all.filter((t) => t.name.endsWith(".attn.bias"));
+    expect(masks).toHaveLength(model.config.nLayer);
+    const paramBytes = all.filter((t) => !t.name.endsWith(".attn.bias")).reduce((s, t) => s + t.end - t.begin, 0);
+    expect(bytesRead).toBe(paramBytes);
+  });
+
+  function modelDir(name: string, edit?: (dir: string) => void): string {
+    const d = join(dir, name);
+    mkdirSync(d, { recursive: true });
+    copyFileSync(join(FIXTURES, "tiny-hot", "config.json"), join(d, "config.json"));
+    copyFileSync(join(FIXTURES, "tiny-hot", "model.safetensors"), join(d, "model.safetensors"));
+    edit?.(d);
+    return d;
+  }
+
+  it.each([
+    ["a missing directory", () => join(dir, "nope"), /model directory .*nope does not exist/],
+    ["a missing config.json", () => modelDir("noconfig", (d) => rmSync(join(d, "config.json"))), /config.json: not found/],
+    ["a missing model.safetensors", () => modelDir("noweights", (d) => rmSync(join(d, "model.safetensors"))), /model.safetensors: not found/],
+    ["a truncated model.safetensors", () => modelDir("trunc", (d) => truncateSync(join(d, "model.safetensors"), 100_000)), /fall outside the data section/],
+    ["a config that is not JSON", () => modelDir("badjson", (d) => writeFileSync(join(d, "config.json"), "{")), /config.json: not valid JSON/],
+    ["a config with more layers than the file", () => modelDir("layers", (d) => {
+      const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
+      writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, n_layer: 4 }));
+    }), /tensor "h.3.ln_1.weight" is missing \(config.json asks for 4 layers\)/],
+    ["a config whose width disagrees with the tensors", () => modelDir("width", (d) => {
+      const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
+      writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, vocab_size: 321 }));
+    }), /tensor "wte.weight" has shape \[320,48\] but config.json implies \[321,48\]/],
+    ["heads that do not divide the width", () => modelDir("heads", (d) => {
+      const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
+      writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, n_head: 5 }));
+    }), /n_embd 48 is not divisible by n_head 5/],
+  ])("rejects %s with one clear message", async (_, make, message) => {
+    await expect(loadModel(make())).rejects.toThrow(message);
+  });
+
+  it("rejects ids outside the vocabulary, empty input and sequences longer than the context", async () => {
+    const model = await loadModel(join(FIXTURES, "tiny-hot"));
+    expect(() => model.forward([1, 320])).toThrow("token id 320 is outside the vocabulary (0..319)");
+    expect(() => model.forward([-1])).toThrow("token id -1 is outside the vocabulary");
+    expect(() => model.forward([])).toThrow("no tokens to run: the input is empty");
+    expect(() => model.forward(new Array(49).fill(1))).toThrow("a sequence of 49 tokens is longer than the model's context of 48 positions");
+    const cache = model.newCache();
+    model.step(new Array(48).fill(1), cache);
+    expect(() => model.step([1], cache)).toThrow("a sequence of 49 tokens is longer than the model's context of 48 positions");
+  });
+});
