@@ -62,3 +62,19 @@ export function assembleParams(nLayer: number, get: (name: string) => Tensor): G
   }
   return { wte: get("wte.weight"), wpe: get("wpe.weight"), h, ln_f: lin("ln_f") };
 }
+
+/** The parameters back under their checkpoint names, in checkpoint order (the inverse of assembleParams). */
+export function namedParameters(p: GPT2Params): [string, Tensor][] {
+  const list: [string, Tensor][] = [["wte.weight", p.wte], ["wpe.weight", p.wpe]];
+  p.h.forEach((b, i) => {
+    const add = (name: string, l: Linear | Norm) => list.push([`h.${i}.${name}.weight`, l.weight], [`h.${i}.${name}.bias`, l.bias]);
+    add("ln_1", b.ln_1);
+    add("attn.c_attn", b.attn.c_attn);
+    add("attn.c_proj", b.attn.c_proj);
+    add("ln_2", b.ln_2);
+    add("mlp.c_fc", b.mlp.c_fc);
+    add("mlp.c_proj", b.mlp.c_proj);
+  });
+  list.push(["ln_f.weight", p.ln_f.weight], ["ln_f.bias", p.ln_f.bias]);
+  return list;
+}
