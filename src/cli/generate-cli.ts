@@ -1,0 +1,202 @@
+import { existsSync } from "node:fs";
+import { join, relative } from "node:path";
+import { randomInt } from "node:crypto";
+import { GPT2_SMALL } from "../model/config.ts";
+import { loadModel, randomModel } from "../model/load.ts";
+import type { GPT2Model } from "../model/model.ts";
+import { terminalReport } from "../report/terminal.ts";
+import { generate } from "../run/generate-run.ts";
+import type { RunRecord } from "../run/record.ts";
+import type { SamplingOptions } from "../run/sampling.ts";
+import { hasTokenizer, loadTokenizer } from "../tokenizer/load.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { type FlagSpec, UsageError, flagHelp, parseFlags } from "./args.ts";
+
+/** The article's section 5 prompt. */
+export const ARTICLE_PROMPT = "我是AI，我可以帮您解决问题。请告诉我您的疑问：";
+
+const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
+export const DEFAULT_MODEL_DIR = join(PROJECT_ROOT, "weights", "gpt2");
+const DEFAULT_NEW_TOKENS = 50;
+
+const FLAGS: Record<string, FlagSpec> = {
+  prompt: { kind: "string", value: "TEXT", help: `text to continue (default: the article's "${ARTICLE_PROMPT}")` },
+  "max-length": { kind: "int", value: "N", help: "total length, prompt plus new tokens (Hugging Face's max_length)" },
+  "max-new-tokens": { kind: "int", value: "N", help: `tokens to generate (default ${DEFAULT_NEW_TOKENS})` },
+  "num-return-sequences": { kind: "int", value: "N", help: "independent sequences to generate (needs --do-sample)" },
+  greedy: { kind: "boolean", help: "pick the most likely token each step (the default, as in GPT-2's generation config)" },
+  "do-sample": { kind: "boolean", help: "sample from the distribution instead" },
+  temperature: { kind: "number", value: "T", help: "divide logits by T before sampling (default 1)" },
+  "top-k": { kind: "int", value: "K", help: "sample among the K most likely tokens (default 0: all)" },
+  "top-p": { kind: "number", value: "P", help: "sample within the smallest set of probability ≥ P (default 1)" },
+  seed: { kind: "int", value: "N", help: "seed for sampling (default: random, printed in the report)" },
+  "ignore-eos": { kind: "boolean", help: "keep generating after <|endoftext|>" },
+  model: { kind: "string", value: "DIR", help: "model directory in the Hugging Face layout (default weights/gpt2)" },
+  "random-weights": { kind: "boolean", help: "GPT-2 small's shapes with seeded random weights, even if weights exist" },
+  "input-ids": { kind: "string", value: "1,2,3", help: "prompt as token ids, skipping the tokenizer" },
+  json: { kind: "boolean", help: "print one JSON document on stdout (the report as data) instead of text" },
+  verbose: { kind: "boolean", help: "add a per-layer breakdown to the report" },
+  help: { kind: "boolean", help: "show this help" },
+};
+
+const HELP = `Generate text with GPT-2 and report what it cost, stage by stage and op by op.
+
+usage: npx tsx src/generate.ts [flags]      (or: npm start -- [flags])
+
+Text streams to stdout as it is generated; the report goes to stderr (with --json, stdout
+carries only the JSON document). GPT-2 is decoder-only: the article's "encoder" stage is our
+prefill of the prompt, its "decoder" stage our token-by-token generation.
+
+flags:
+${flagHelp(FLAGS)}
+`;
+
+interface Plan {
+  model: GPT2Model;
+  tokenizer: Tokenizer | null;
+  promptIds: number[] | null;
+  prompt: string | null;
+  loadMs: number;
+  notices: string[];
+}
+
+/** Loads the model (or falls back to random weights) and the tokenizer that goes with it. */
+async function loadPlan(f: Record<string, string | number | boolean>): Promise<Plan> {
+  const notices: string[] = [];
+  const dir = typeof f.model === "string" ? f.model : DEFAULT_MODEL_DIR;
+  const shown = relative(process.cwd(), dir) || ".";
+  const t0 = performance.now();
+  let model: GPT2Model;
+  if (f["random-weights"] === true) {
+    if (typeof f.model === "string") throw new UsageError("--random-weights and --model exclude each other: random weights have GPT-2 small's shapes");
+    model = randomModel(GPT2_SMALL);
+  } else if (typeof f.model !== "string" && !(existsSync(join(dir, "config.json")) && existsSync(join(dir, "model.safetensors")))) {
+    notices.push(`no weights in ${shown}: run \`npm run fetch-weights\` to download GPT-2 small (548 MB).`);
+    notices.push("Running GPT-2 small's architecture with seeded random weights: the cycles and timings are real, the text is noise.");
+    model = randomModel(GPT2_SMALL);
+  } else {
+    model = await loadModel(dir);
+  }
+  const loadMs = performance.now() - t0;
+
+  let tokenizer: Tokenizer | null = null;
+  if (model.weights.kind === "file" && hasTokenizer(dir)) tokenizer = await loadTokenizer(dir);
+  else if (model.config.vocabSize === GPT2_SMALL.vocabSize) tokenizer = await loadTokenizer();
+
+  let promptIds: number[] | null = null;
+  let prompt: string | null = null;
+  if (typeof f["input-ids"] === "string") {
+    if (typeof f.prompt === "string") throw new UsageError("give --prompt or --input-ids, not both");
+    promptIds = parseIds(f["input-ids"], model.config.vocabSize);
+  } else {
+    prompt = typeof f.prompt === "string" ? f.prompt : ARTICLE_PROMPT;
+    if (tokenizer === null) {
+      throw new UsageError(`${shown} has no tokenizer files and a ${model.config.vocabSize}-token vocabulary (not GPT-2's): pass the prompt as --input-ids`);
+    }
+  }
+  return { model, tokenizer, promptIds, prompt, loadMs, notices };
+}
+
+function parseIds(list: string, vocab: number): number[] {
+  const parts = list.split(",").map((s) => s.trim());
+  if (parts.some((p) => !/^\d+$/.test(p))) throw new UsageError(`--input-ids expects comma-separated token ids like 464,3290, got "${list}"`);
+  const ids = parts.map(Number);
+  const bad = ids.find((id) => id >= vocab);
+  if (bad !== undefined) throw new UsageError(`--input-ids: ${bad} is outside the vocabulary (0..${vocab - 1})`);
+  return ids;
+}
+
+function samplingFrom(f: Record<string, string | number | boolean>, notices: string[]): SamplingOptions {
+  if (f.greedy === true && f["do-sample"] === true) throw new UsageError("--greedy and --do-sample exclude each other");
+  const doSample = f["do-sample"] === true;
+  const temperature = (f.temperature as number | undefined) ?? 1;
+  const topK = (f["top-k"] as number | undefined) ?? 0;
+  const topP = (f["top-p"] as number | undefined) ?? 1;
+  if (doSample && temperature <= 0) throw new UsageError(`--temperature must be > 0 when sampling, got ${temperature} (use --greedy for the most likely token)`);
+  if (topK < 0) throw new UsageError(`--top-k must be ≥ 0 (0 means no limit), got ${topK}`);
+  if (!(topP > 0 && topP <= 1)) throw new UsageError(`--top-p must be in (0, 1], got ${topP}`);
+  if (!doSample && ["temperature", "top-k", "top-p", "seed"].some((k) => k in f)) {
+    notices.push("--temperature, --top-k, --top-p and --seed only apply with --do-sample; decoding greedily.");
+  }
+  return { doSample, temperature, topK, topP };
+}
+
+/** How many tokens to generate, from --max-new-tokens or --max-length (Hugging Face semantics). */
+function newTokenCount(f: Record<string, string | number | boolean>, promptLength: number, context: number, notices: string[]): number {
+  if ("max-length" in f && "max-new-tokens" in f) throw new UsageError("give --max-length or --max-new-tokens, not both");
+  let n: number;
+  if (typeof f["max-length"] === "number") {
+    const total = f["max-length"];
+    if (total <= promptLength) {
+      throw new UsageError(`--max-length ${total} leaves no room for new tokens: the prompt alone is ${promptLength} tokens (raise it, or use --max-new-tokens)`);
+    }
+    n = total - promptLength;
+  } else {
+    n = (f["max-new-tokens"] as number | undefined) ?? DEFAULT_NEW_TOKENS;
+    if (n < 1) throw new UsageError(`--max-new-tokens must be at least 1, got ${n}`);
+    if (!("max-new-tokens" in f)) {
+      notices.push(`The article calls generate(max_length=50); this prompt is ${promptLength} tokens (byte-level BPE spends 2–3 per CJK character), which would leave ${Math.max(0, 50 - promptLength)} new. So ${DEFAULT_NEW_TOKENS} new tokens are generated; --max-length 50 reproduces the article's call exactly.`);
+    }
+  }
+  if (promptLength > context) throw new UsageError(`the prompt is ${promptLength} tokens, longer than the model's context of ${context} positions`);
+  if (promptLength + n > context) {
+    throw new UsageError(`the prompt (${promptLength} tokens) plus ${n} new tokens exceed the model's context of ${context} positions: ask for at most ${context - promptLength}`);
+  }
+  return n;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const f = parseFlags(argv, FLAGS);
+  if (f.help === true) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const sequences = (f["num-return-sequences"] as number | undefined) ?? 1;
+  if (sequences < 1) throw new UsageError(`--num-return-sequences must be at least 1, got ${sequences}`);
+  const notices: string[] = [];
+  const sampling = samplingFrom(f, notices);
+  if (sequences > 1 && !sampling.doSample) throw new UsageError("--num-return-sequences > 1 needs --do-sample: greedy decoding gives the same sequence every time");
+
+  const plan = await loadPlan(f);
+  notices.unshift(...plan.notices);
+  let promptIds = plan.promptIds;
+  if (promptIds === null) {
+    promptIds = plan.tokenizer!.encode(plan.prompt!);
+    if (promptIds.length === 0) {
+      notices.push("empty prompt: starting from <|endoftext|>, as GPT-2 does.");
+      promptIds = [plan.tokenizer!.endOfText];
+    }
+  }
+  const maxNewTokens = newTokenCount(f, promptIds.length, plan.model.config.nPositions, notices);
+  const json = f.json === true;
+  for (const n of notices) process.stderr.write(`${n}\n`);
+
+  const seed = (f.seed as number | undefined) ?? randomInt(2 ** 31);
+  const records: RunRecord[] = [];
+  for (let s = 0; s < sequences; s++) {
+    if (!json && sequences > 1) process.stdout.write(`${s > 0 ? "\n" : ""}--- sequence ${s + 1} of ${sequences}\n`);
+    if (!json && plan.prompt !== null) process.stdout.write(plan.prompt);
+    const { record } = generate({
+      model: plan.model,
+      tokenizer: plan.tokenizer,
+      // An empty text prompt was replaced by <|endoftext|>: pass ids so the record shows them.
+      prompt: plan.prompt,
+      inputIds: plan.promptIds ?? (plan.prompt === "" ? promptIds : null),
+      maxNewTokens,
+      sampling,
+      seed: seed + s,
+      stopAtEndOfText: f["ignore-eos"] !== true,
+      loadMs: plan.loadMs,
+      kernel: "ikj",
+      threads: 1,
+      onText: json ? undefined : (text) => process.stdout.write(text),
+    });
+    records.push(record);
+    if (!json) {
+      process.stdout.write("\n");
+      process.stderr.write(`\n${terminalReport(record, f.verbose === true)}\n`);
+    }
+  }
+  if (json) process.stdout.write(`${JSON.stringify(sequences === 1 ? records[0] : { ...records[0], sequences: records }, null, 2)}\n`);
+  return 0;
+}

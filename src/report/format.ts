@@ -1,0 +1,51 @@
+/*
+ * Units for humans, the same everywhere: cycles with k/M/G, durations in ms, rates per second.
+ */
+
+export function cycles(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(2)} k`;
+  return `${n}`;
+}
+
+/** Milliseconds, with a precision that suits the size. */
+export function ms(x: number): string {
+  if (x >= 100) return `${withCommas(x.toFixed(0))} ms`;
+  if (x >= 1) return `${x.toFixed(1)} ms`;
+  return `${x.toFixed(3)} ms`;
+}
+
+export function rate(perSecond: number, unit: string): string {
+  if (perSecond >= 1e9) return `${(perSecond / 1e9).toFixed(2)} G${unit}/s`;
+  if (perSecond >= 1e6) return `${(perSecond / 1e6).toFixed(2)} M${unit}/s`;
+  if (perSecond >= 1e3) return `${(perSecond / 1e3).toFixed(2)} k${unit}/s`;
+  return `${perSecond.toFixed(1)} ${unit}/s`;
+}
+
+export function percent(part: number, whole: number): string {
+  return whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : "—";
+}
+
+export function signedPercent(x: number): string {
+  return `${x >= 0 ? "+" : ""}${x.toFixed(1)}%`;
+}
+
+export function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+}
+
+export function withCommas(s: string): string {
+  return s.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+/**
+ * Aligned columns two spaces apart. `textColumns` (default 1) leading columns are words and
+ * align left; the numbers after them align right.
+ */
+export function table(header: string[], rows: string[][], textColumns = 1): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? "").length)));
+  const line = (r: string[]) => r.map((cell, c) => (c < textColumns ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}

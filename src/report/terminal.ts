@@ -1,0 +1,55 @@
+import { STAGES, type RunRecord } from "../run/record.ts";
+import { cycles, mib, ms, percent, rate, signedPercent, table, withCommas } from "./format.ts";
+
+/** The run as a report for a 100-column terminal. `verbose` adds the per-layer breakdown. */
+export function terminalReport(r: RunRecord, verbose: boolean): string {
+  const m = r.model;
+  const out: string[] = [];
+  const weights = r.weights === "random" ? "RANDOM WEIGHTS (text is noise; cycles and times are real)" : m.path;
+  out.push(`GPT-2 · ${m.nLayer} layers, ${m.nHead} heads, d=${m.nEmbd}, ${(m.parameters / 1e6).toFixed(1)}M parameters · ${weights}`);
+  out.push(`kernel ${r.kernel} · ${r.threads} thread${r.threads === 1 ? "" : "s"} · ${r.sampling.doSample ? `sampling (temperature ${r.sampling.temperature}, top-k ${r.sampling.topK || "off"}, top-p ${r.sampling.topP}, seed ${r.sampling.seed})` : "greedy"} · prompt ${r.promptIds.length} tokens · ${r.generatedIds.length} generated (${r.stopReason === "end-of-text" ? "stopped at <|endoftext|>" : "max new tokens"})`);
+
+  out.push("", "Stages — GPT-2 is decoder-only: the article's \"encoder\" is our prefill, its \"decoder\" our decode loop");
+  out.push(table(
+    ["stage", "article", "start (Unix ms)", "duration", "cycles", "cycles/s"],
+    r.stages.map((s) => [
+      s.name,
+      STAGES.find((x) => x.name === s.name)!.article,
+      s.startUnixMs.toFixed(3),
+      ms(s.durationMs),
+      cycles(s.cycles),
+      s.cycles > 0 ? rate((s.cycles * 1000) / s.durationMs, "") : "—",
+    ]),
+    2,
+  ));
+
+  const totalMs = r.ops.reduce((s, o) => s + o.ms, 0);
+  out.push("", `Ops — every primitive call of the run, most cycles first (${r.weights === "random" ? "random weights" : "file weights"})`);
+  out.push(table(
+    ["op", "calls", "cycles", "% cycles", "time", "% time", "ns/cycle"],
+    r.ops.map((o) => [o.op, withCommas(String(o.calls)), cycles(o.cycles), percent(o.cycles, r.totals.cycles), ms(o.ms), percent(o.ms, totalMs), o.cycles > 0 ? ((o.ms * 1e6) / o.cycles).toFixed(3) : "—"]),
+  ));
+
+  out.push("", "The article's formula — processing delay = Σ cycles × cycle_time, per op kind");
+  out.push(`cycle time of each op kind measured on a ${r.calibration.method};`);
+  out.push("prefill predicted from the warm-up's prefill cycle times, decode from its decode cycle times");
+  out.push(table(
+    ["stage", "cycles", "predicted", "measured", "error"],
+    r.stages.filter((s) => s.cycles > 0).map((s) => [s.name, cycles(s.cycles), ms(s.predictedMs), ms(s.durationMs), signedPercent((100 * (s.predictedMs - s.durationMs)) / s.durationMs)]),
+  ));
+
+  if (verbose) {
+    const layerMs = r.layers.reduce((s, l) => s + l.ms, 0);
+    out.push("", "Layers — all stages");
+    out.push(table(["layer", "cycles", "time", "% of block time"], r.layers.map((l) => [`h.${l.layer}`, cycles(l.cycles), ms(l.ms), percent(l.ms, layerMs)])));
+  }
+
+  const t = r.totals;
+  out.push("", "Totals");
+  out.push(`load ${ms(t.loadMs)} · sampling ${ms(t.samplingMs)} · peak RSS ${mib(t.peakRssBytes)}`);
+  out.push(`prefill  ${String(r.promptIds.length).padStart(4)} tokens in ${ms(t.prefillMs).padStart(10)}  ${ms(t.prefillMsPerToken).padStart(10)}/token  ${t.prefillTokensPerSec.toFixed(1).padStart(7)} tokens/s`);
+  const decoded = Math.max(0, r.steps.length - 1);
+  out.push(`decode   ${String(decoded).padStart(4)} tokens in ${ms(t.decodeMs).padStart(10)}  ${ms(t.decodeMsPerToken).padStart(10)}/token  ${t.decodeTokensPerSec.toFixed(1).padStart(7)} tokens/s`);
+  out.push(`cycles ${cycles(t.cycles)} in all, of which ${cycles(t.macs)} multiply-accumulates in matmul-type ops (${percent(t.macs, t.cycles)})`);
+  return out.join("\n");
+}

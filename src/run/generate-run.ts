@@ -1,0 +1,154 @@
+import { Clock, type OpEntry } from "../clock/clock.ts";
+import type { GPT2Model } from "../model/model.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { Random } from "../util/random.ts";
+import { cycleTimes, layerTable, opTable, predictedMs } from "./aggregate.ts";
+import type { RunRecord, StageName, StageRecord, StepRecord } from "./record.ts";
+import { type SamplingOptions, pickToken, topLogits } from "./sampling.ts";
+import { Utf8Stream } from "./utf8-stream.ts";
+
+export interface GenerateOptions {
+  model: GPT2Model;
+  /** null: no tokenizer for this model; the prompt must come as ids and text is shown as ids. */
+  tokenizer: Tokenizer | null;
+  /** Text to tokenize, or null when `inputIds` are given. */
+  prompt: string | null;
+  inputIds: number[] | null;
+  maxNewTokens: number;
+  sampling: SamplingOptions;
+  seed: number;
+  /** Stop when the model emits <|endoftext|>, as Hugging Face's generate does. */
+  stopAtEndOfText: boolean;
+  loadMs: number;
+  kernel: string;
+  threads: number;
+  /** Receives the generated text as it becomes printable. */
+  onText?: (text: string) => void;
+}
+
+const CALIBRATION_PREFILL = 8;
+const CALIBRATION_DECODE = 2;
+
+/**
+ * Measures each op kind's cycle time on a warm-up run of this model (a short prefill and a few
+ * decode steps on a throwaway cache). It also lets the JIT compile the hot code, so the timed
+ * run that follows measures steady-state speed.
+ */
+export function calibrate(model: GPT2Model): RunRecord["calibration"] {
+  const clock = new Clock();
+  const cache = model.newCache(CALIBRATION_PREFILL + CALIBRATION_DECODE);
+  const warm = Array.from({ length: CALIBRATION_PREFILL }, (_, i) => (i * 7919) % model.config.vocabSize);
+  clock.run(() => {
+    clock.stage("prefill", () => model.step(warm, cache));
+    clock.stage("decode", () => {
+      for (let i = 0; i < CALIBRATION_DECODE; i++) model.step([warm[i]], cache);
+    });
+  });
+  return {
+    method: `warm-up run before the timed one (${CALIBRATION_PREFILL}-token prefill, ${CALIBRATION_DECODE} decode steps)`,
+    prefill: cycleTimes(clock.entries.filter((e) => e.stage === "prefill")),
+    decode: cycleTimes(clock.entries.filter((e) => e.stage === "decode")),
+  };
+}
+
+/** One generation run: the article's four stages, every op on the clock, one record out. */
+export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock } {
+  const { model, tokenizer } = o;
+  const calibration = calibrate(model);
+  const clock = new Clock();
+  const rng = new Random(o.seed);
+  const steps: StepRecord[] = [];
+  const stream = new Utf8Stream();
+  const show = (ids: number[]): string => (tokenizer === null ? ids.map((id) => `[${id}]`).join("") : stream.push(tokenizer.decodeBytes(ids)));
+  let samplingNs = 0;
+  let stopReason: RunRecord["stopReason"] = "max-new-tokens";
+
+  /** Runs one forward pass and picks a token from its logits, recording the step. */
+  const forwardAndPick = (ids: number[], cache: ReturnType<GPT2Model["newCache"]>, step: number): number => {
+    clock.setStep(step);
+    const t0 = clock.now();
+    const cycles0 = clock.cycles;
+    const logits = model.step(ids, cache).data;
+    const t1 = clock.now();
+    const id = pickToken(logits, o.sampling, rng);
+    const top = topLogits(logits, 5);
+    samplingNs += clock.now() - t1;
+    steps.push({ id, top, context: cache.length, cycles: clock.cycles - cycles0, ms: (t1 - t0) / 1e6 });
+    if (id === tokenizer?.endOfText && o.stopAtEndOfText) stopReason = "end-of-text";
+    else o.onText?.(show([id]));
+    return id;
+  };
+
+  const promptIds = clock.run(() => clock.stage("preprocess", () => o.inputIds ?? tokenizer!.encode(o.prompt!)));
+  const generated: number[] = [];
+  let text = "";
+  clock.run(() => {
+    const cache = model.newCache(promptIds.length + o.maxNewTokens);
+    clock.stage("prefill", () => generated.push(forwardAndPick(promptIds, cache, 0)));
+    clock.stage("decode", () => {
+      while (generated.length < o.maxNewTokens && stopReason !== "end-of-text") {
+        generated.push(forwardAndPick([generated[generated.length - 1]], cache, generated.length));
+      }
+    });
+    clock.setStep(-1);
+    clock.stage("postprocess", () => {
+      const kept = stopReason === "end-of-text" ? generated.slice(0, -1) : generated;
+      o.onText?.(tokenizer === null ? "" : stream.flush());
+      text = tokenizer === null ? kept.join(" ") : rendered(tokenizer, kept);
+    });
+  });
+
+  const entriesOf = (stage: StageName): OpEntry[] => clock.entries.filter((e) => e.stage === stage);
+  const stages: StageRecord[] = clock.stages.map((s) => ({
+    name: s.name as StageName,
+    startUnixMs: clock.unixMs(s.startNs),
+    durationMs: (s.endNs - s.startNs) / 1e6,
+    cycles: s.cycles,
+    predictedMs: s.name === "prefill" || s.name === "decode" ? predictedMs(entriesOf(s.name), calibration[s.name]) : 0,
+  }));
+  const stage = (name: StageName) => stages.find((s) => s.name === name)!;
+  const decodeSteps = steps.length - 1;
+  const ops = opTable(clock.entries);
+  const c = model.config;
+  const record: RunRecord = {
+    model: {
+      path: model.weights.kind === "file" ? model.weights.path : "(random weights)",
+      nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, nPositions: c.nPositions, vocabSize: c.vocabSize,
+      parameters: c.vocabSize * c.nEmbd + c.nPositions * c.nEmbd + c.nLayer * (12 * c.nEmbd * c.nEmbd + 13 * c.nEmbd) + 2 * c.nEmbd,
+    },
+    weights: model.weights.kind,
+    kernel: o.kernel,
+    threads: o.threads,
+    prompt: o.inputIds === null ? o.prompt : null,
+    promptIds,
+    generatedIds: generated,
+    text,
+    stopReason,
+    sampling: { ...o.sampling, seed: o.seed },
+    steps,
+    stages,
+    ops,
+    layers: layerTable(clock.entries, c.nLayer),
+    calibration,
+    totals: {
+      cycles: clock.cycles,
+      macs: ops.filter((r) => r.op.startsWith("matmul")).reduce((s, r) => s + r.cycles, 0),
+      loadMs: o.loadMs,
+      samplingMs: samplingNs / 1e6,
+      prefillMs: stage("prefill").durationMs,
+      prefillMsPerToken: stage("prefill").durationMs / promptIds.length,
+      prefillTokensPerSec: (promptIds.length * 1000) / stage("prefill").durationMs,
+      decodeMs: stage("decode").durationMs,
+      decodeMsPerToken: decodeSteps > 0 ? stage("decode").durationMs / decodeSteps : 0,
+      decodeTokensPerSec: decodeSteps > 0 ? (decodeSteps * 1000) / stage("decode").durationMs : 0,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    },
+  };
+  return { record, clock };
+}
+
+/** The generated text exactly as the stream showed it (invalid bytes as <0xNN>). */
+function rendered(tokenizer: Tokenizer, ids: number[]): string {
+  const s = new Utf8Stream();
+  return s.push(tokenizer.decodeBytes(ids)) + s.flush();
+}

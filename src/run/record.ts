@@ -1,0 +1,82 @@
+/*
+ * The one plain-data record of a generation run. The terminal report and --json (and later
+ * views) render it; none of them recomputes a figure.
+ */
+
+/** The article's four stages, in order, with the names it gives them. */
+export const STAGES = [
+  { name: "preprocess", article: "input preprocessing", what: "tokenize the prompt" },
+  { name: "prefill", article: '"encoder"', what: "run the prompt through the model at once" },
+  { name: "decode", article: '"decoder"', what: "generate token by token" },
+  { name: "postprocess", article: "postprocessing", what: "detokenize" },
+] as const;
+
+export type StageName = (typeof STAGES)[number]["name"];
+
+export interface StageRecord {
+  name: StageName;
+  /** Unix time in ms when the stage began (the article's timestamps). */
+  startUnixMs: number;
+  durationMs: number;
+  cycles: number;
+  /** Σ cycles × calibrated cycle time of each op kind: the article's processing delay. */
+  predictedMs: number;
+}
+
+export interface OpRecord {
+  /** Op kind: the op name, with the matmul's role, e.g. "matmul(qkv)". */
+  op: string;
+  calls: number;
+  cycles: number;
+  ms: number;
+}
+
+export interface StepRecord {
+  id: number;
+  /** The five highest logits of the distribution the token was chosen from. */
+  top: { id: number; logit: number }[];
+  /** Positions the model attended over for this forward pass (prompt and earlier tokens included). */
+  context: number;
+  cycles: number;
+  ms: number;
+}
+
+export interface LayerRecord {
+  layer: number;
+  cycles: number;
+  ms: number;
+}
+
+export interface RunRecord {
+  model: { path: string; nLayer: number; nHead: number; nEmbd: number; nPositions: number; vocabSize: number; parameters: number };
+  weights: "file" | "random";
+  kernel: string;
+  threads: number;
+  prompt: string | null;
+  promptIds: number[];
+  generatedIds: number[];
+  /** The generated part only. */
+  text: string;
+  stopReason: "max-new-tokens" | "end-of-text";
+  sampling: { doSample: boolean; temperature: number; topK: number; topP: number; seed: number };
+  steps: StepRecord[];
+  stages: StageRecord[];
+  ops: OpRecord[];
+  layers: LayerRecord[];
+  /** Cycle time (ns per cycle) of each op kind, measured on a warm-up run before this one. */
+  calibration: { method: string; prefill: Record<string, number>; decode: Record<string, number> };
+  totals: {
+    cycles: number;
+    /** Cycles of the matmul-type ops alone: the figure the analytic MAC formula predicts. */
+    macs: number;
+    loadMs: number;
+    samplingMs: number;
+    prefillMs: number;
+    prefillMsPerToken: number;
+    prefillTokensPerSec: number;
+    decodeMs: number;
+    decodeMsPerToken: number;
+    decodeTokensPerSec: number;
+    peakRssBytes: number;
+  };
+}
