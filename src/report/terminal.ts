@@ -1,3 +1,4 @@
+import { relative } from "node:path";
 import { STAGES, type RunRecord } from "../run/record.ts";
 import { cycles, mib, ms, percent, rate, signedPercent, table, withCommas } from "./format.ts";
 
@@ -5,11 +6,14 @@ import { cycles, mib, ms, percent, rate, signedPercent, table, withCommas } from
 export function terminalReport(r: RunRecord, verbose: boolean): string {
   const m = r.model;
   const out: string[] = [];
-  const weights = r.weights === "random" ? "RANDOM WEIGHTS (text is noise; cycles and times are real)" : m.path;
-  out.push(`GPT-2 · ${m.nLayer} layers, ${m.nHead} heads, d=${m.nEmbd}, ${(m.parameters / 1e6).toFixed(1)}M parameters · ${weights}`);
-  out.push(`kernel ${r.kernel} · ${r.threads} thread${r.threads === 1 ? "" : "s"} · ${r.sampling.doSample ? `sampling (temperature ${r.sampling.temperature}, top-k ${r.sampling.topK || "off"}, top-p ${r.sampling.topP}, seed ${r.sampling.seed})` : "greedy"} · prompt ${r.promptIds.length} tokens · ${r.generatedIds.length} generated (${r.stopReason === "end-of-text" ? "stopped at <|endoftext|>" : "max new tokens"})`);
-
-  out.push("", "Stages — GPT-2 is decoder-only: the article's \"encoder\" is our prefill, its \"decoder\" our decode loop");
+  const weights = r.weights === "random" ? "RANDOM (seeded; the text is noise, the cycles and times are real)" : relative(process.cwd(), m.path);
+  const s = r.sampling;
+  out.push(`GPT-2 · ${m.nLayer} layers, ${m.nHead} heads, d=${m.nEmbd}, context ${m.nPositions}, vocabulary ${m.vocabSize}, ${(m.parameters / 1e6).toFixed(1)}M parameters`);
+  out.push(`weights ${weights}`);
+  out.push(`kernel ${r.kernel} · ${r.threads} thread${r.threads === 1 ? "" : "s"} · ${s.doSample ? `sampling: temperature ${s.temperature}, top-k ${s.topK || "off"}, top-p ${s.topP}, seed ${s.seed}` : "greedy"}`);
+  out.push(`prompt ${r.promptIds.length} tokens · generated ${r.generatedIds.length} (${r.stopReason === "end-of-text" ? "stopped at <|endoftext|>" : "max new tokens"})`);
+  out.push("", "Stages — the article's four; GPT-2 is decoder-only, so its \"encoder\" is our prefill of the");
+  out.push("prompt and its \"decoder\" our token-by-token decode loop");
   out.push(table(
     ["stage", "article", "start (Unix ms)", "duration", "cycles", "cycles/s"],
     r.stages.map((s) => [
@@ -31,8 +35,8 @@ export function terminalReport(r: RunRecord, verbose: boolean): string {
   ));
 
   out.push("", "The article's formula — processing delay = Σ cycles × cycle_time, per op kind");
-  out.push(`cycle time of each op kind measured on a ${r.calibration.method};`);
-  out.push("prefill predicted from the warm-up's prefill cycle times, decode from its decode cycle times");
+  out.push(`cycle_time of each op kind measured on a ${r.calibration.method};`);
+  out.push("prefill is predicted with the warm-up's prefill cycle times, decode with its decode ones");
   out.push(table(
     ["stage", "cycles", "predicted", "measured", "error"],
     r.stages.filter((s) => s.cycles > 0).map((s) => [s.name, cycles(s.cycles), ms(s.predictedMs), ms(s.durationMs), signedPercent((100 * (s.predictedMs - s.durationMs)) / s.durationMs)]),

@@ -45,7 +45,7 @@ export function calibrate(model: GPT2Model): RunRecord["calibration"] {
     });
   });
   return {
-    method: `warm-up run before the timed one (${CALIBRATION_PREFILL}-token prefill, ${CALIBRATION_DECODE} decode steps)`,
+    method: `warm-up run (${CALIBRATION_PREFILL}-token prefill, ${CALIBRATION_DECODE} decode steps)`,
     prefill: cycleTimes(clock.entries.filter((e) => e.stage === "prefill")),
     decode: cycleTimes(clock.entries.filter((e) => e.stage === "decode")),
   };

@@ -1,0 +1,142 @@
+// generate.ts end to end, through the real command.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { FIXTURES, readReference } from "./helpers.ts";
+
+const ROOT = join(import.meta.dirname, "..");
+const HOT = join(FIXTURES, "tiny-hot");
+
+function run(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ["--import", "tsx", "src/generate.ts", ...args], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function runJson(...args: string[]) {
+  const r = run(...args, "--json");
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+describe("generate.ts on the PyTorch fixture model", () => {
+  const [, c] = readReference("tiny-hot").cases;
+
+  it("greedy output equals the PyTorch reference, and --json has the documented schema", () => {
+    const doc = runJson("--model", HOT, "--input-ids", c.ids.join(","), "--max-new-tokens", String(c.greedy.length));
+    expect(doc.promptIds).toEqual(c.ids);
+    expect(doc.generatedIds).toEqual(c.greedy);
+    expect(doc.weights).toBe("file");
+    expect(doc.steps).toHaveLength(c.greedy.length);
+    for (const [i, s] of doc.steps.entries()) {
+      expect(s.id).toBe(c.greedy[i]);
+      expect(s.top).toHaveLength(5);
+      expect(s.top[0].id).toBe(s.id);
+      expect(s.top[0].logit).toBeGreaterThanOrEqual(s.top[4].logit);
+    }
+    expect(doc.stages.map((s: { name: string }) => s.name)).toEqual(["preprocess", "prefill", "decode", "postprocess"]);
+    for (const s of doc.stages) {
+      expect(Object.keys(s).sort()).toEqual(["cycles", "durationMs", "name", "predictedMs", "startUnixMs"]);
+      expect(Math.abs(s.startUnixMs - Date.now())).toBeLessThan(120_000);
+    }
+    for (const o of doc.ops) expect(Object.keys(o).sort()).toEqual(["calls", "cycles", "ms", "op"]);
+    expect(Object.keys(doc.totals)).toEqual(expect.arrayContaining(["cycles", "macs", "prefillTokensPerSec", "decodeTokensPerSec", "peakRssBytes"]));
+    expect(doc.totals.cycles).toBe(doc.stages.reduce((s: number, x: { cycles: number }) => s + x.cycles, 0));
+  });
+
+  it("total matmul cycles equal the analytic formula for the run's shape", () => {
+    const doc = runJson("--model", HOT, "--input-ids", c.ids.join(","), "--max-new-tokens", "7");
+    const { nLayer: L, nEmbd: d, vocabSize: V } = doc.model;
+    const T = c.ids.length;
+    let expected = L * (12 * T * d * d + d * T * (T + 1)) + d * V;
+    for (let t = T + 1; t < T + 7; t++) expected += L * (12 * d * d + 2 * d * t) + d * V;
+    expect(doc.totals.macs).toBe(expected);
+    const matmulRows = doc.ops.filter((o: { op: string }) => o.op.startsWith("matmul("));
+    expect(matmulRows.reduce((s: number, o: { cycles: number }) => s + o.cycles, 0)).toBe(expected);
+  });
+
+  it("seeded sampling is reproducible run to run; another seed differs", () => {
+    const args = ["--model", HOT, "--input-ids", "1,2,3", "--max-new-tokens", "30", "--do-sample", "--temperature", "1.5"];
+    const a = runJson(...args, "--seed", "7");
+    const b = runJson(...args, "--seed", "7");
+    const other = runJson(...args, "--seed", "8");
+    expect(a.generatedIds).toEqual(b.generatedIds);
+    expect(other.generatedIds).not.toEqual(a.generatedIds);
+    expect(a.sampling).toMatchObject({ doSample: true, temperature: 1.5, seed: 7 });
+  });
+
+  it("--num-return-sequences gives one record per sequence", () => {
+    const doc = runJson("--model", HOT, "--input-ids", "1,2,3", "--max-new-tokens", "10", "--do-sample", "--seed", "3", "--num-return-sequences", "3");
+    expect(doc.sequences).toHaveLength(3);
+    expect(doc.sequences[0].generatedIds).toEqual(doc.generatedIds);
+    expect(new Set(doc.sequences.map((s: { generatedIds: number[] }) => s.generatedIds.join())).size).toBeGreaterThan(1);
+  });
+
+  it("--max-length counts the prompt, as Hugging Face's max_length does", () => {
+    const doc = runJson("--model", HOT, "--input-ids", "1,2,3,4", "--max-length", "10");
+    expect(doc.generatedIds).toHaveLength(6);
+  });
+
+  it("prints the text report to stderr with the stages and the formula check", () => {
+    const r = run("--model", HOT, "--input-ids", "1,2,3", "--max-new-tokens", "4", "--verbose");
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split(/\s*\[|\]\s*/).filter(Boolean)).toHaveLength(4); // ids shown as [id]: no tokenizer for this vocabulary
+    for (const s of ["preprocess", "prefill", '"encoder"', "decode", '"decoder"', "postprocess", "processing delay", "matmul(qkv)", "h.2", "tokens/s"]) {
+      expect(r.stderr).toContain(s);
+    }
+    for (const line of r.stderr.split("\n")) expect(line.length, line).toBeLessThanOrEqual(100);
+  });
+});
+
+describe("generate.ts with GPT-2 small's shapes and no weights", () => {
+  it.skipIf(existsSync(join(ROOT, "weights", "gpt2", "model.safetensors")))("says how to fetch weights, runs random weights, starts an empty prompt at <|endoftext|>", () => {
+    const r = run("--prompt", "", "--max-new-tokens", "2", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("npm run fetch-weights");
+    expect(r.stderr).toContain("<|endoftext|>");
+    const doc = JSON.parse(r.stdout);
+    expect(doc.weights).toBe("random");
+    expect(doc.promptIds).toEqual([50256]);
+    expect(doc.generatedIds).toHaveLength(2);
+    expect(doc.model).toMatchObject({ nLayer: 12, nHead: 12, nEmbd: 768, vocabSize: 50257 });
+  });
+});
+
+describe("bad input: one clear line, a non-zero exit, no stack trace", () => {
+  const ids = ["--model", HOT, "--input-ids"];
+  it.each([
+    [["--bogus"], /unknown flag --bogus/],
+    [["--prompt"], /--prompt needs a value/],
+    [["--max-new-tokens", "--json"], /--max-new-tokens needs a value/],
+    [["--max-new-tokens", "many"], /--max-new-tokens expects a number, got "many"/],
+    [["--top-k", "2.5"], /--top-k expects a whole number/],
+    [["--do-sample", "--temperature", "0"], /--temperature must be > 0 when sampling/],
+    [["--do-sample", "--top-p", "1.5"], /--top-p must be in \(0, 1\]/],
+    [["--top-p", "0"], /--top-p must be in \(0, 1\]/],
+    [["--greedy", "--do-sample"], /exclude each other/],
+    [["--num-return-sequences", "2"], /needs --do-sample/],
+    [[...ids, "1,2,3", "--max-length", "3"], /--max-length 3 leaves no room for new tokens: the prompt alone is 3 tokens/],
+    [[...ids, Array.from({ length: 49 }, () => "1").join(",")], /the prompt is 49 tokens, longer than the model's context of 48 positions/],
+    [[...ids, "1,2,3", "--max-new-tokens", "46"], /plus 46 new tokens exceed the model's context of 48 positions: ask for at most 45/],
+    [[...ids, "1,999"], /--input-ids: 999 is outside the vocabulary \(0..319\)/],
+    [[...ids, "1,x"], /--input-ids expects comma-separated token ids/],
+    [["--model", HOT, "--prompt", "hi"], /no tokenizer files .* pass the prompt as --input-ids/],
+    [["--model", join(FIXTURES, "missing")], /model directory .*missing does not exist/],
+  ])("%j", (args, message) => {
+    const r = run(...(args as string[]));
+    expect(r.code).not.toBe(0);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout).toBe("");
+  });
+
+  it("--help lists every flag and exits 0", () => {
+    const r = run("--help");
+    expect(r.code).toBe(0);
+    for (const flag of ["--prompt", "--max-length", "--max-new-tokens", "--num-return-sequences", "--greedy", "--do-sample", "--temperature", "--top-k", "--top-p", "--seed", "--model", "--input-ids", "--json", "--verbose"]) {
+      expect(r.stdout).toContain(flag);
+    }
+  });
+});
