@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { loadTokenizer } from "../src/index.ts";
+import { GREEDY, pickToken, topLogits } from "../src/run/sampling.ts";
+import { Utf8Stream } from "../src/run/utf8-stream.ts";
+import { Random } from "../src/util/random.ts";
+
+describe("streaming UTF-8", () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+
+  it("holds a character's leading bytes until it is whole", () => {
+    const s = new Utf8Stream();
+    const wo = bytes("我"); // E6 88 91
+    expect(s.push(wo.subarray(0, 1))).toBe("");
+    expect(s.push(wo.subarray(1, 2))).toBe("");
+    expect(s.push(wo.subarray(2))).toBe("我");
+    const emoji = bytes("😀a"); // F0 9F 98 80 61
+    expect(s.push(emoji.subarray(0, 3))).toBe("");
+    expect(s.push(emoji.subarray(3))).toBe("😀a");
+    expect(s.flush()).toBe("");
+  });
+
+  it("shows bytes that can never form a character as <0xNN>, never U+FFFD", () => {
+    const s = new Utf8Stream();
+    expect(s.push(Uint8Array.from([0x80, 0x41, 0xc0, 0xaf]))).toBe("<0x80>A<0xC0><0xAF>");
+    expect(s.push(Uint8Array.from([0xe6, 0x88, 0x41]))).toBe("<0xE6><0x88>A"); // a lead byte cut short by ASCII
+    expect(s.push(Uint8Array.from([0xed, 0xa0, 0x80]))).toBe("<0xED><0xA0><0x80>"); // a UTF-16 surrogate is not UTF-8
+    expect(s.push(Uint8Array.from([0xf0, 0x9f]))).toBe("");
+    expect(s.flush()).toBe("<0xF0><0x9F>"); // the stream ended mid-character
+  });
+
+  it("streams the article's prompt token by token with no broken character", async () => {
+    const tok = await loadTokenizer();
+    const text = "我是AI，我可以帮您解决问题。请告诉我您的疑问：🧑🏾‍🚀";
+    const s = new Utf8Stream();
+    const chunks = tok.encode(text).map((id) => s.push(tok.decodeBytes([id])));
+    expect(chunks.join("") + s.flush()).toBe(text);
+    expect(chunks.some((c) => c === "")).toBe(true); // some tokens are only part of a character
+    expect(chunks.join("")).not.toContain("\ufffd");
+  });
+});
+
+describe("sampling", () => {
+  const logits = Float32Array.from([0.5, 2, -1, 2, 1.5]);
+
+  it("topLogits lists the highest first, lower id first on ties", () => {
+    expect(topLogits(logits, 3)).toEqual([{ id: 1, logit: 2 }, { id: 3, logit: 2 }, { id: 4, logit: 1.5 }]);
+  });
+
+  it("greedy, top-k 1 and a tiny top-p all pick the argmax", () => {
+    const rng = new Random(1);
+    expect(pickToken(logits, GREEDY, rng)).toBe(1);
+    for (let i = 0; i < 20; i++) {
+      expect(pickToken(logits, { doSample: true, temperature: 1, topK: 1, topP: 1 }, rng)).toBe(1);
+      expect(pickToken(logits, { doSample: true, temperature: 1, topK: 0, topP: 0.01 }, rng)).toBe(1);
+    }
+  });
+
+  it("draws with the softmax probabilities (p = 1/4, 3/4) and the temperature sharpens them", () => {
+    const two = Float32Array.from([Math.log(1), Math.log(3)]);
+    const rng = new Random(42);
+    const draws = (temperature: number) => {
+      let ones = 0;
+      for (let i = 0; i < 20_000; i++) ones += pickToken(two, { doSample: true, temperature, topK: 0, topP: 1 }, rng);
+      return ones / 20_000;
+    };
+    expect(draws(1)).toBeCloseTo(0.75, 1);
+    // T = 0.5 squares the odds: 9 : 1 → 0.9.
+    expect(Math.abs(draws(0.5) - 0.9)).toBeLessThan(0.015);
+  });
+
+  it("top-p keeps the smallest set whose probability reaches p", () => {
+    // probabilities 0.5, 0.3, 0.2: p = 0.7 keeps the first two only.
+    const l = Float32Array.from([Math.log(0.5), Math.log(0.3), Math.log(0.2)]);
+    const rng = new Random(5);
+    const seen = new Set<number>();
+    for (let i = 0; i < 2000; i++) seen.add(pickToken(l, { doSample: true, temperature: 1, topK: 0, topP: 0.7 }, rng));
+    expect([...seen].sort()).toEqual([0, 1]);
+  });
+
+  it("the seeded generator repeats its stream and stays in [0, 1)", () => {
+    const a = new Random(9);
+    const b = new Random(9);
+    const xs = Array.from({ length: 1000 }, () => a.next());
+    expect(xs).toEqual(Array.from({ length: 1000 }, () => b.next()));
+    expect(Math.min(...xs)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...xs)).toBeLessThan(1);
+  });
+});
