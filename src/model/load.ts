@@ -20,6 +20,38 @@ export function loadConfig(dir: string): GPT2Config {
   return parseConfig(json, path);
 }
 
+/** Opens a model directory's checkpoint and checks every parameter is there with the config's shape. */
+function openCheckpoint(dir: string): { config: GPT2Config; file: SafetensorsFile; names: [string, string, number[]][] } {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`model directory ${dir} does not exist`);
+  const config = loadConfig(dir);
+  const path = join(dir, "model.safetensors");
+  if (!existsSync(path)) throw new Error(`${path}: not found (a model directory needs config.json and model.safetensors)`);
+  const file = SafetensorsFile.open(path);
+  try {
+    const prefix = file.tensors.has("transformer.wte.weight") ? "transformer." : "";
+    const names = parameterShapes(config).map(([name, shape]): [string, string, number[]] => {
+      const stored = prefix + name;
+      const info = file.tensors.get(stored);
+      if (info === undefined) throw new Error(`${path}: tensor "${stored}" is missing (config.json asks for ${config.nLayer} layers)`);
+      if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
+        throw new Error(`${path}: tensor "${stored}" has shape [${info.shape.join(",")}] but config.json implies [${shape.join(",")}]`);
+      }
+      return [name, stored, shape];
+    });
+    return { config, file, names };
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}
+
+/** Checks that a directory would load (config, every tensor present and shaped) without reading tensor data. */
+export function checkModelDir(dir: string): GPT2Config {
+  const { config, file } = openCheckpoint(dir);
+  file.close();
+  return config;
+}
+
 /**
  * Loads a GPT-2 from a directory in the Hugging Face layout (config.json + model.safetensors).
  * Tensors are read one at a time straight into their Float32Arrays; buffers that are not
@@ -31,23 +63,11 @@ export async function loadModel(dir: string): Promise<GPT2Model> {
 
 /** loadModel, also returning how many tensor bytes were read from the file. */
 export function loadModelFrom(dir: string): { model: GPT2Model; bytesRead: number } {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`model directory ${dir} does not exist`);
-  const config = loadConfig(dir);
-  const path = join(dir, "model.safetensors");
-  if (!existsSync(path)) throw new Error(`${path}: not found (a model directory needs config.json and model.safetensors)`);
-  const file = SafetensorsFile.open(path);
+  const { config, file, names } = openCheckpoint(dir);
   try {
-    const prefix = file.tensors.has("transformer.wte.weight") ? "transformer." : "";
     const loaded = new Map<string, Tensor>();
-    for (const [name, shape] of parameterShapes(config)) {
-      const info = file.tensors.get(prefix + name);
-      if (info === undefined) throw new Error(`${path}: tensor "${prefix + name}" is missing (config.json asks for ${config.nLayer} layers)`);
-      if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-        throw new Error(`${path}: tensor "${prefix + name}" has shape [${info.shape.join(",")}] but config.json implies [${shape.join(",")}]`);
-      }
-      loaded.set(name, new Tensor(file.read(prefix + name), shape));
-    }
-    const model = new GPT2Model(config, assembleParams(config.nLayer, (n) => loaded.get(n)!), { kind: "file", path });
+    for (const [name, stored, shape] of names) loaded.set(name, new Tensor(file.read(stored), shape));
+    const model = new GPT2Model(config, assembleParams(config.nLayer, (n) => loaded.get(n)!), { kind: "file", path: file.path });
     return { model, bytesRead: file.bytesRead };
   } finally {
     file.close();

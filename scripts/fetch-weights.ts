@@ -1,0 +1,63 @@
+// Downloads GPT-2 from the Hugging Face hub into weights/<name>/, resumably and verified.
+//
+//   npm run fetch-weights [-- --model gpt2-medium] [--revision main] [--dir DIR] [--quiet]
+//
+// HF_ENDPOINT points at a mirror (default https://huggingface.co); HF_TOKEN is sent as a
+// Bearer token to that host only.
+import { basename, join, relative } from "node:path";
+import { type FlagSpec, UsageError, flagHelp, parseFlags } from "../src/cli/args.ts";
+import { DownloadError } from "../src/io/download.ts";
+import { DEFAULT_HUB, fetchModel, repositoryOf } from "../src/io/fetch-model.ts";
+import { checkModelDir } from "../src/model/load.ts";
+
+const FLAGS: Record<string, FlagSpec> = {
+  model: { kind: "string", value: "NAME", help: "gpt2 (default), gpt2-medium, gpt2-large, gpt2-xl, or any owner/name" },
+  revision: { kind: "string", value: "REV", help: "branch, tag or commit (default main)" },
+  dir: { kind: "string", value: "DIR", help: "where to put the files (default weights/<name>)" },
+  quiet: { kind: "boolean", help: "print nothing but errors" },
+  help: { kind: "boolean", help: "show this help" },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const f = parseFlags(argv, FLAGS);
+  if (f.help === true) {
+    process.stdout.write(`Download a GPT-2 checkpoint from the Hugging Face hub.\n\nusage: npm run fetch-weights -- [flags]\n\n${flagHelp(FLAGS)}\n\nenvironment: HF_ENDPOINT (a mirror), HF_TOKEN (for gated or private models)\n`);
+    return 0;
+  }
+  const model = typeof f.model === "string" ? f.model : "gpt2";
+  const repository = repositoryOf(model);
+  if (!/^[\w.-]+\/[\w.-]+$/.test(repository)) throw new UsageError(`--model "${model}" is not a model name like gpt2 or owner/name`);
+  const dir = typeof f.dir === "string" ? f.dir : join(import.meta.dirname, "..", "weights", basename(repository));
+  const quiet = f.quiet === true;
+  const log = (line: string) => quiet || process.stderr.write(`${line}\n`);
+  const endpoint = process.env.HF_ENDPOINT || DEFAULT_HUB;
+  const revision = typeof f.revision === "string" ? f.revision : "main";
+  const shown = relative(process.cwd(), dir) || ".";
+
+  const abort = new AbortController();
+  process.once("SIGINT", () => abort.abort());
+  log(`fetching ${repository}@${revision} from ${endpoint} into ${shown}`);
+  const files = await fetchModel({
+    repository, revision, dir, endpoint, log,
+    token: process.env.HF_TOKEN || undefined,
+    retries: 4,
+    retryDelayMs: Number(process.env.FETCH_RETRY_DELAY_MS ?? 1000),
+    progress: quiet ? "quiet" : process.stderr.isTTY ? "tty" : "lines",
+    signal: abort.signal,
+    endpointHint: "HF_ENDPOINT",
+  });
+  const c = checkModelDir(dir);
+  const fetched = files.filter((x) => x.status === "downloaded" || x.status === "resumed");
+  if (fetched.length === 0) log(`everything in ${shown} is already downloaded and verified: nothing fetched`);
+  log(`${shown} loads: ${c.nLayer} layers, ${c.nHead} heads, d=${c.nEmbd}, context ${c.nPositions}, vocabulary ${c.vocabSize}`);
+  log(`next: npx tsx src/generate.ts${typeof f.dir === "string" || model !== "gpt2" ? ` --model ${shown}` : ""}`);
+  return 0;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`fetch-weights: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (process.env.DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  process.exitCode = err instanceof UsageError ? 2 : err instanceof DownloadError && err.message.startsWith("interrupted") ? 130 : 1;
+}
