@@ -36,7 +36,11 @@ function fetchWeightsUntil(dir: string, env: Record<string, string>, args: strin
     });
     let stderr = "";
     child.stderr.on("data", (d) => (stderr += d));
-    const poll = interruptWhen && setInterval(() => interruptWhen() && child.kill("SIGINT"), 20);
+    const poll = interruptWhen && setInterval(() => {
+      if (!interruptWhen()) return;
+      child.kill("SIGINT"); // once: a second Ctrl-C would end the process the hard way
+      clearInterval(poll);
+    }, 20);
     child.on("close", (code) => {
       if (poll) clearInterval(poll);
       resolve({ code: code ?? -1, stderr });
