@@ -49,9 +49,11 @@ export class Progress {
   }
 }
 
-/** Decimal megabytes, as download sizes are usually quoted. */
+/** Decimal units, as download sizes are usually quoted. */
 export function mb(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(bytes < 1e6 ? 2 : 1)} MB`;
+  if (bytes < 1e3) return `${bytes} B`;
+  if (bytes < 1e6) return `${(bytes / 1e3).toFixed(1)} kB`;
+  return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
 function duration(s: number): string {
