@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GPT2_SMALL, loadModel, randomModel, writeSafetensors } from "../src/index.ts";
+import { GPT2_SMALL, type Tensor, configureEngine, loadModel, randomModel, writeSafetensors } from "../src/index.ts";
 import { namedParameters } from "../src/model/params.ts";
 
 const MB = 1024 * 1024;
@@ -27,7 +27,8 @@ function parent(): void {
     const c = GPT2_SMALL;
     const mask = new Float32Array(c.nPositions * c.nPositions);
     for (let i = 0; i < c.nPositions; i++) mask.fill(1, i * c.nPositions, i * c.nPositions + i + 1);
-    const params = namedParameters(randomModel(c, 7).params);
+    configureEngine({ kernel: "ikj", threads: 1 }); // keep the checkpoint's row-major layout for writing
+    const params = namedParameters(randomModel(c, 7).params) as [string, Tensor][];
     const tensors = [
       ...params.map(([name, t]) => ({ name, shape: [...t.shape], data: t.data })),
       ...Array.from({ length: c.nLayer }, (_, i) => ({ name: `h.${i}.attn.bias`, shape: [1, 1, c.nPositions, c.nPositions], data: mask })),

@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
 import { randomInt } from "node:crypto";
+import { availableParallelism } from "node:os";
+import { KERNELS, configureEngine, engineSettings } from "../kernels/engine.ts";
 import { GPT2_SMALL } from "../model/config.ts";
 import { loadModel, randomModel } from "../model/load.ts";
 import type { GPT2Model } from "../model/model.ts";
@@ -34,6 +36,8 @@ const FLAGS: Record<string, FlagSpec> = {
   model: { kind: "string", value: "DIR", help: "model directory in the Hugging Face layout (default weights/gpt2)" },
   "random-weights": { kind: "boolean", help: "GPT-2 small's shapes with seeded random weights, even if weights exist" },
   "input-ids": { kind: "string", value: "1,2,3", help: "prompt as token ids, skipping the tokenizer" },
+  kernel: { kind: "string", value: "NAME", help: `matmul kernel: auto (default: fastest per shape), ${KERNELS.map((k) => k.name).join(", ")}` },
+  threads: { kind: "int", value: "N", help: `threads for matmul (default: available cores, ${availableParallelism()} here)` },
   json: { kind: "boolean", help: "print one JSON document on stdout (the report as data) instead of text" },
   verbose: { kind: "boolean", help: "add a per-layer breakdown to the report" },
   help: { kind: "boolean", help: "show this help" },
@@ -157,6 +161,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   const sampling = samplingFrom(f, notices);
   if (sequences > 1 && !sampling.doSample) throw new UsageError("--num-return-sequences > 1 needs --do-sample: greedy decoding gives the same sequence every time");
 
+  try {
+    configureEngine({ kernel: f.kernel as string | undefined, threads: f.threads as number | undefined });
+  } catch (err) {
+    throw new UsageError(`--${typeof f.kernel === "string" && !KERNELS.some((k) => k.name === f.kernel) ? "kernel" : "threads"}: ${(err as Error).message}`);
+  }
   const plan = await loadPlan(f);
   notices.unshift(...plan.notices);
   let promptIds = plan.promptIds;
@@ -187,8 +196,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       seed: seed + s,
       stopAtEndOfText: f["ignore-eos"] !== true,
       loadMs: plan.loadMs,
-      kernel: "ikj",
-      threads: 1,
+      kernel: kernelLabel(),
+      threads: engineSettings().threads,
       onText: json ? undefined : (text) => process.stdout.write(text),
     });
     records.push(record);
@@ -199,4 +208,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (json) process.stdout.write(`${JSON.stringify(sequences === 1 ? records[0] : { ...records[0], sequences: records }, null, 2)}\n`);
   return 0;
+}
+
+/** The kernel line of the report: the forced kernel, or what "auto" picks. */
+function kernelLabel(): string {
+  const k = engineSettings().kernel;
+  if (k !== "auto") return k;
+  return "auto (matvec for 1 row, packed for more; dot for the LM head)";
 }

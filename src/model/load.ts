@@ -1,11 +1,13 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { SafetensorsFile } from "../io/safetensors.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { allocWeight, prepareWeight } from "../kernels/engine.ts";
+import type { PackedMatrix } from "../kernels/packed-matrix.ts";
+import { Tensor, shapeSize } from "../tensor/tensor.ts";
 import { Random } from "../util/random.ts";
 import { type GPT2Config, parseConfig } from "./config.ts";
 import { GPT2Model } from "./model.ts";
-import { assembleParams, parameterShapes } from "./params.ts";
+import { assembleParams, isLinearWeight, parameterShapes } from "./params.ts";
 
 /** Reads config.json of a model directory in the Hugging Face layout. */
 export function loadConfig(dir: string): GPT2Config {
@@ -65,8 +67,14 @@ export async function loadModel(dir: string): Promise<GPT2Model> {
 export function loadModelFrom(dir: string): { model: GPT2Model; bytesRead: number } {
   const { config, file, names } = openCheckpoint(dir);
   try {
-    const loaded = new Map<string, Tensor>();
-    for (const [name, stored, shape] of names) loaded.set(name, new Tensor(file.read(stored), shape));
+    const loaded = new Map<string, Tensor | PackedMatrix>();
+    for (const [name, stored, shape] of names) {
+      // Weights the kernels repack are read into a temporary array and packed at once, so the
+      // row-major and packed copies of all of them never coexist.
+      const linear = isLinearWeight(name);
+      const data = file.read(stored, linear ? undefined : allocWeight(shapeSize(shape)));
+      loaded.set(name, linear ? prepareWeight(new Tensor(data, shape)) : new Tensor(data, shape));
+    }
     const model = new GPT2Model(config, assembleParams(config.nLayer, (n) => loaded.get(n)!), { kind: "file", path: file.path });
     return { model, bytesRead: file.bytesRead };
   } finally {
@@ -83,10 +91,11 @@ export function randomModel(config: GPT2Config, seed = 1234): GPT2Model {
   const halfWidth = 0.02 * Math.sqrt(3); // uniform on ±a has std a/√3
   const shapes = new Map(parameterShapes(config));
   const params = assembleParams(config.nLayer, (name) => {
-    const t = Tensor.zeros(shapes.get(name)!);
+    const shape = shapes.get(name)!;
+    const t = new Tensor(isLinearWeight(name) ? new Float32Array(shapeSize(shape)) : allocWeight(shapeSize(shape)), shape);
     if (/ln_\w+\.weight$/.test(name)) t.data.fill(1);
     else if (!name.endsWith(".bias")) for (let i = 0; i < t.size; i++) t.data[i] = (2 * rng.next() - 1) * halfWidth;
-    return t;
+    return isLinearWeight(name) ? prepareWeight(t) : t;
   });
   return new GPT2Model(config, params, { kind: "random", seed });
 }

@@ -1,3 +1,4 @@
+import type { PackedMatrix } from "../kernels/packed-matrix.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 
 /*
@@ -6,7 +7,8 @@ import type { Tensor } from "../tensor/tensor.ts";
  */
 
 export interface Linear {
-  weight: Tensor;
+  /** [in, out], row-major as stored, or packed for the fast kernels at load time. */
+  weight: Tensor | PackedMatrix;
   bias: Tensor;
 }
 
@@ -48,24 +50,30 @@ export function parameterShapes(c: { nLayer: number; nEmbd: number; nPositions: 
   return list;
 }
 
+/** Whether a checkpoint name is a Conv1D weight (the matmuls' B, which kernels may pack). */
+export function isLinearWeight(name: string): boolean {
+  return /\.(c_attn|c_proj|c_fc)\.weight$/.test(name);
+}
+
 /** Assembles the parameter records from a lookup by checkpoint name. */
-export function assembleParams(nLayer: number, get: (name: string) => Tensor): GPT2Params {
-  const lin = (p: string): Linear => ({ weight: get(`${p}.weight`), bias: get(`${p}.bias`) });
+export function assembleParams(nLayer: number, get: (name: string) => Tensor | PackedMatrix): GPT2Params {
+  const norm = (p: string): Norm => ({ weight: get(`${p}.weight`) as Tensor, bias: get(`${p}.bias`) as Tensor });
+  const lin = (p: string): Linear => ({ weight: get(`${p}.weight`), bias: get(`${p}.bias`) as Tensor });
   const h: Block[] = [];
   for (let i = 0; i < nLayer; i++) {
     h.push({
-      ln_1: lin(`h.${i}.ln_1`),
+      ln_1: norm(`h.${i}.ln_1`),
       attn: { c_attn: lin(`h.${i}.attn.c_attn`), c_proj: lin(`h.${i}.attn.c_proj`) },
-      ln_2: lin(`h.${i}.ln_2`),
+      ln_2: norm(`h.${i}.ln_2`),
       mlp: { c_fc: lin(`h.${i}.mlp.c_fc`), c_proj: lin(`h.${i}.mlp.c_proj`) },
     });
   }
-  return { wte: get("wte.weight"), wpe: get("wpe.weight"), h, ln_f: lin("ln_f") };
+  return { wte: get("wte.weight") as Tensor, wpe: get("wpe.weight") as Tensor, h, ln_f: norm("ln_f") };
 }
 
 /** The parameters back under their checkpoint names, in checkpoint order (the inverse of assembleParams). */
-export function namedParameters(p: GPT2Params): [string, Tensor][] {
-  const list: [string, Tensor][] = [["wte.weight", p.wte], ["wpe.weight", p.wpe]];
+export function namedParameters(p: GPT2Params): [string, Tensor | PackedMatrix][] {
+  const list: [string, Tensor | PackedMatrix][] = [["wte.weight", p.wte], ["wpe.weight", p.wpe]];
   p.h.forEach((b, i) => {
     const add = (name: string, l: Linear | Norm) => list.push([`h.${i}.${name}.weight`, l.weight], [`h.${i}.${name}.bias`, l.bias]);
     add("ln_1", b.ln_1);

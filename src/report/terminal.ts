@@ -35,7 +35,7 @@ export function terminalReport(r: RunRecord, verbose: boolean): string {
   ));
 
   out.push("", "The article's formula — processing delay = Σ cycles × cycle_time, per op kind");
-  out.push(`cycle_time of each op kind measured on a ${r.calibration.method};`);
+  out.push(`cycle_time per op kind from a ${r.calibration.method};`);
   out.push("prefill is predicted with the warm-up's prefill cycle times, decode with its decode ones");
   out.push(table(
     ["stage", "cycles", "predicted", "measured", "error"],

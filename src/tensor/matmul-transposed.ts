@@ -1,4 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
+import { matmulInto } from "../kernels/engine.ts";
 import { Tensor, shapeError } from "./tensor.ts";
 
 /**
@@ -14,24 +15,7 @@ export function matmulTransposed(a: Tensor, b: Tensor, role = ""): Tensor {
   if (b.shape[1] !== k) throw shapeError("matmulTransposed", "row lengths differ", a.shape, b.shape);
   const t0 = opStart();
   const out = new Float32Array(m * n);
-  const x = a.data;
-  const w = b.data;
-  for (let i = 0; i < m; i++) {
-    const xRow = i * k;
-    for (let j = 0; j < n; j++) {
-      const wRow = j * k;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      let p = 0;
-      for (; p + 4 <= k; p += 4) {
-        s0 += x[xRow + p] * w[wRow + p];
-        s1 += x[xRow + p + 1] * w[wRow + p + 1];
-        s2 += x[xRow + p + 2] * w[wRow + p + 2];
-        s3 += x[xRow + p + 3] * w[wRow + p + 3];
-      }
-      for (; p < k; p++) s0 += x[xRow + p] * w[wRow + p];
-      out[i * n + j] = s0 + s1 + s2 + s3;
-    }
-  }
+  matmulInto(a.data, b.data, "transposed", out, m, k, n);
   opEnd("matmul", role, [a.shape, b.shape], [m, n], m * k * n, t0);
   return new Tensor(out, [m, n]);
 }

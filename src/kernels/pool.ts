@@ -1,0 +1,123 @@
+import { Worker } from "node:worker_threads";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { matmulDot } from "./dot.ts";
+import { matmulIkj } from "./ikj.ts";
+import { matvecPacked } from "./matvec.ts";
+import { matmulNaive } from "./naive.ts";
+import { matmulPacked } from "./packed.ts";
+import { matmulTiled } from "./tiled.ts";
+
+/** Signature every matmul kernel shares: out[:, j0:j1] of a[M,K] × B, B in the kernel's layout. */
+export type KernelFn = (a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number, j0: number, j1: number) => void;
+
+/** Kernels the workers can run, by index. Workers get their source text, so each must be self-contained. */
+export const POOL_KERNELS: readonly KernelFn[] = [matmulNaive, matmulIkj, matmulPacked, matmulTiled, matvecPacked, matmulDot];
+
+// Control block layout (Int32 slots in shared memory).
+const SEQ = 0; // bumped once per job; workers wait for it to change
+const PENDING = 1; // workers still busy with the current job
+const STOP = 2;
+const FAILED = 3;
+const JOB = 4; // kernel, m, k, n, aId, bId, bOffset, outId
+const RANGES = 16; // j0, j1 per worker
+const SPIN = 20_000; // polls before sleeping: waking a sleeping thread costs tens of µs
+
+const WORKER_SOURCE = `
+const { workerData, receiveMessageOnPort } = require("node:worker_threads");
+const kernels = [${POOL_KERNELS.map((k) => k.toString()).join(",\n")}];
+const { control, port, index } = workerData;
+const buffers = [];
+let seen = 0;
+for (;;) {
+  for (let s = 0; s < ${SPIN} && Atomics.load(control, ${SEQ}) === seen; s++);
+  while (Atomics.load(control, ${SEQ}) === seen) Atomics.wait(control, ${SEQ}, seen);
+  seen = Atomics.load(control, ${SEQ});
+  if (Atomics.load(control, ${STOP}) === 1) break;
+  for (let msg; (msg = receiveMessageOnPort(port)); ) buffers[msg.message.id] = msg.message.buffer;
+  try {
+    const [kernel, m, k, n, aId, bId, bOffset, outId] = control.subarray(${JOB}, ${JOB} + 8);
+    const j0 = control[${RANGES} + 2 * index], j1 = control[${RANGES} + 2 * index + 1];
+    if (j0 < j1) kernels[kernel](new Float32Array(buffers[aId]), new Float32Array(buffers[bId], bOffset * 4), new Float32Array(buffers[outId]), m, k, n, j0, j1);
+  } catch (err) {
+    Atomics.store(control, ${FAILED}, 1);
+  }
+  if (Atomics.sub(control, ${PENDING}, 1) === 1) Atomics.notify(control, ${PENDING});
+}
+`;
+
+/**
+ * Worker threads for matmul, started once and reused. Weights stay where they are — in shared
+ * memory, registered once per buffer; only the activations are copied into a shared scratch
+ * area per call. Work is split by output columns, and the calling thread takes a share too.
+ */
+export class WorkerPool {
+  private readonly control = new Int32Array(new SharedArrayBuffer(4 * (RANGES + 2 * 64)));
+  private readonly workers: Worker[] = [];
+  private readonly ports: MessagePort[] = [];
+  private readonly ids = new Map<ArrayBufferLike, number>();
+  private scratchA: Float32Array = new Float32Array(0);
+  private scratchOut: Float32Array = new Float32Array(0);
+
+  constructor(readonly threads: number) {
+    for (let w = 0; w < threads - 1; w++) {
+      const { port1, port2 } = new MessageChannel();
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { control: this.control, port: port2, index: w }, transferList: [port2] });
+      worker.unref();
+      port1.unref();
+      this.workers.push(worker);
+      this.ports.push(port1);
+    }
+  }
+
+  /** Whether B can be handed to the workers as it is (it lives in shared memory). */
+  static canShare(b: Float32Array): boolean {
+    return b.buffer instanceof SharedArrayBuffer;
+  }
+
+  private idOf(buffer: ArrayBufferLike): number {
+    let id = this.ids.get(buffer);
+    if (id === undefined) {
+      id = this.ids.size;
+      this.ids.set(buffer, id);
+      for (const port of this.ports) port.postMessage({ id, buffer });
+    }
+    return id;
+  }
+
+  private scratch(current: Float32Array, floats: number): Float32Array {
+    return current.length >= floats ? current : new Float32Array(new SharedArrayBuffer(4 * Math.max(floats, 2 * current.length)));
+  }
+
+  /** out[M,N] = a × B with `kernel`, columns split across the threads in multiples of `align`. */
+  run(kernel: number, a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number, align: number): void {
+    this.scratchA = this.scratch(this.scratchA, m * k);
+    this.scratchOut = this.scratch(this.scratchOut, m * n);
+    const sa = this.scratchA;
+    const so = this.scratchOut;
+    sa.set(a.subarray(0, m * k));
+    const c = this.control;
+    c.set([kernel, m, k, n, this.idOf(sa.buffer), this.idOf(b.buffer), b.byteOffset / 4, this.idOf(so.buffer)], JOB);
+    const units = Math.ceil(n / align);
+    const cut = (t: number) => Math.min(n, Math.round((units * t) / this.threads) * align);
+    for (let w = 0; w < this.workers.length; w++) {
+      c[RANGES + 2 * w] = cut(w + 1);
+      c[RANGES + 2 * w + 1] = cut(w + 2);
+    }
+    Atomics.store(c, FAILED, 0);
+    Atomics.store(c, PENDING, this.workers.length);
+    Atomics.add(c, SEQ, 1);
+    Atomics.notify(c, SEQ);
+    POOL_KERNELS[kernel](sa, b, so, m, k, n, 0, cut(1));
+    for (let s = 0; s < SPIN && Atomics.load(c, PENDING) !== 0; s++);
+    for (let left; (left = Atomics.load(c, PENDING)) !== 0; ) Atomics.wait(c, PENDING, left);
+    if (Atomics.load(c, FAILED) === 1) throw new Error("a matmul worker thread failed");
+    out.set(so.subarray(0, m * n));
+  }
+
+  async close(): Promise<void> {
+    Atomics.store(this.control, STOP, 1);
+    Atomics.add(this.control, SEQ, 1);
+    Atomics.notify(this.control, SEQ);
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
