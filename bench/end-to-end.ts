@@ -1,0 +1,33 @@
+// One end-to-end measurement of GPT-2 small with random weights, run by bench/run.ts in a
+// fresh process: argv = threads, "quick" | "full". Prints one JSON object.
+import { GPT2_SMALL, configureEngine, randomModel } from "../src/index.ts";
+
+const threads = Number(process.argv[2]);
+const quick = process.argv[3] === "quick";
+configureEngine({ threads });
+const model = randomModel(GPT2_SMALL);
+const ids = (count: number, offset: number) => Array.from({ length: count }, (_, i) => (offset + i * 7919) % GPT2_SMALL.vocabSize);
+
+// Warm up the JIT on the same code paths first.
+const warm = model.newCache();
+model.step(ids(8, 1), warm);
+for (let i = 0; i < 3; i++) model.step([i], warm);
+
+const prefillTokens = quick ? 32 : 128;
+let t0 = performance.now();
+model.step(ids(prefillTokens, 3), model.newCache());
+const prefillMs = performance.now() - t0;
+
+const decodePrompt = 16;
+const decodeSteps = quick ? 16 : 64;
+const cache = model.newCache();
+model.step(ids(decodePrompt, 5), cache);
+t0 = performance.now();
+for (let i = 0; i < decodeSteps; i++) model.step([(i * 31) % GPT2_SMALL.vocabSize], cache);
+const decodeMs = performance.now() - t0;
+
+process.stdout.write(JSON.stringify({
+  threads, prefillTokens, prefillMs, prefillTokensPerSec: (prefillTokens * 1000) / prefillMs,
+  decodePrompt, decodeSteps, decodeTokensPerSec: (decodeSteps * 1000) / decodeMs,
+  peakRssBytes: process.resourceUsage().maxRSS * 1024,
+}));

@@ -1,0 +1,229 @@
+// Matmul kernel benchmarks and GPT-2 small end to end.
+//
+//   npm run bench                 full run (about two minutes)
+//   npm run bench -- --quick      fewer shapes, shorter budgets (under a minute)
+//   npm run bench -- --json       the results as one JSON document on stdout
+//
+// Every kernel is checked against the naive kernel on the same inputs before it is timed.
+// GFLOPS counts 2 floating-point operations per multiply-accumulate (one cycle in our cost
+// model); ns/cycle is the article's cycle_time for that kernel on this machine.
+import { execFileSync, spawnSync } from "node:child_process";
+import { availableParallelism, cpus } from "node:os";
+import { Bench } from "tinybench";
+import { type FlagSpec, flagHelp, parseFlags } from "../src/cli/args.ts";
+import { KERNELS, type KernelInfo } from "../src/kernels/engine.ts";
+import { PackedMatrix } from "../src/kernels/packed-matrix.ts";
+import { POOL_KERNELS, WorkerPool } from "../src/kernels/pool.ts";
+import { table } from "../src/report/format.ts";
+import { Tensor } from "../src/tensor/tensor.ts";
+import { Random } from "../src/util/random.ts";
+
+const FLAGS: Record<string, FlagSpec> = {
+  quick: { kind: "boolean", help: "fewer shapes and shorter timing budgets (under a minute)" },
+  json: { kind: "boolean", help: "print the results as one JSON document on stdout (tables go to stderr)" },
+  "no-numpy": { kind: "boolean", help: "skip the numpy peer even when python3 has numpy" },
+  help: { kind: "boolean", help: "show this help" },
+};
+
+interface KernelResult {
+  kernel: string;
+  m: number;
+  k: number;
+  n: number;
+  threads: number;
+  gflops: number;
+  nsPerCycle: number;
+  /** Relative margin of error of the mean time (95%), in %. */
+  rmePercent: number;
+  speedupOverNaive: number | null;
+}
+
+const FULL_SHAPES: [string, number, number, number][] = [
+  ["article 2×2", 2, 2, 2],
+  ["decode qkv", 1, 768, 2304], ["decode mlp up", 1, 768, 3072], ["decode mlp down", 1, 3072, 768], ["decode lm head", 1, 768, 50257],
+  ["prefill qkv", 128, 768, 2304], ["prefill mlp up", 128, 768, 3072], ["prefill mlp down", 128, 3072, 768],
+  ["square", 1024, 1024, 1024],
+];
+const QUICK_SHAPES = FULL_SHAPES.filter(([name]) => ["article 2×2", "decode mlp up", "decode lm head", "prefill mlp up"].includes(name));
+/** Parallel versions of the fast kernels. */
+const PARALLEL = ["packed", "tiled", "matvec", "dot"];
+
+function random(n: number, seed: number): Float32Array {
+  const rng = new Random(seed);
+  const out = new Float32Array(new SharedArrayBuffer(4 * n));
+  for (let i = 0; i < n; i++) out[i] = rng.next() - 0.5;
+  return out;
+}
+
+function inLayout(kernel: KernelInfo, b: Tensor, cache: Map<string, Float32Array>): Float32Array {
+  const shared = (f: number) => new Float32Array(new SharedArrayBuffer(4 * f));
+  let data = cache.get(kernel.layout);
+  if (data === undefined) {
+    if (kernel.layout === "panels") data = PackedMatrix.pack(b, 4, shared).data;
+    else if (kernel.layout === "transposed") {
+      const [k, n] = b.shape;
+      data = shared(k * n);
+      for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) data[j * k + p] = b.data[p * n + j];
+    } else data = b.data;
+    cache.set(kernel.layout, data);
+  }
+  return data;
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+}
+
+async function timeIt(name: string, fn: () => void, onceMs: number, budgetMs: number): Promise<{ meanMs: number; rme: number }> {
+  const iterations = Math.max(2, Math.min(64, Math.floor(budgetMs / Math.max(onceMs, 1e-3))));
+  const bench = new Bench({ time: budgetMs, iterations, warmupIterations: 2, warmupTime: Math.min(budgetMs / 4, 200) });
+  bench.add(name, fn);
+  await bench.run();
+  const r = bench.tasks[0].result;
+  if (r === undefined || !("latency" in r)) throw new Error(`${name}: the benchmark did not complete`);
+  return { meanMs: r.latency.mean, rme: r.latency.rme };
+}
+
+async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promise<KernelResult[]> {
+  const results: KernelResult[] = [];
+  const pool = new WorkerPool(2);
+  const budget = quick ? 150 : 600;
+  for (const [label, m, k, n] of quick ? QUICK_SHAPES : FULL_SHAPES) {
+    const a = random(m * k, 1);
+    const b = new Tensor(random(k * n, 2), [k, n]);
+    const layouts = new Map<string, Float32Array>();
+    const ref = new Float32Array(m * n);
+    const t0 = performance.now();
+    KERNELS[0].fn(a, b.data, ref, m, k, n, 0, n);
+    const naiveOnce = performance.now() - t0;
+    const rows: KernelResult[] = [];
+    const configs = [...KERNELS.map((kernel) => [kernel, 1] as const), ...KERNELS.filter((x) => PARALLEL.includes(x.name)).map((kernel) => [kernel, 2] as const)];
+    for (const [kernel, threads] of configs) {
+      const data = inLayout(kernel, b, layouts);
+      const out = new Float32Array(m * n).fill(NaN);
+      const run = threads === 1 ? () => kernel.fn(a, data, out, m, k, n, 0, n) : () => pool.run(POOL_KERNELS.indexOf(kernel.fn), a, data, out, m, k, n, 4);
+      const s0 = performance.now();
+      run();
+      const once = kernel.name === "naive" && threads === 1 ? naiveOnce : performance.now() - s0;
+      const err = maxDiff(out, ref);
+      if (!(err <= 2e-7 * k + 1e-6)) throw new Error(`${kernel.name} × ${threads} on ${m}×${k}×${n} differs from naive by ${err}: not timing a wrong kernel`);
+      const { meanMs, rme } = await timeIt(`${kernel.name}/${threads}`, run, once, budget);
+      const macs = m * k * n;
+      rows.push({ kernel: kernel.name, m, k, n, threads, gflops: (2 * macs) / (meanMs * 1e6), nsPerCycle: (meanMs * 1e6) / macs, rmePercent: rme, speedupOverNaive: null });
+    }
+    const naive = rows.find((r) => r.kernel === "naive")!;
+    for (const r of rows) r.speedupOverNaive = r.gflops / naive.gflops;
+    log(`\n${label}: ${m}×${k}×${n} (${(m * k * n / 1e6).toFixed(m * k * n < 1e4 ? 6 : 1)} M cycles per call)`);
+    log(table(
+      ["  kernel", "threads", "GFLOPS", "ns/cycle", "vs naive", "±"],
+      rows.map((r) => [`  ${r.kernel}`, String(r.threads), r.gflops.toFixed(2), r.nsPerCycle.toFixed(3), `${r.speedupOverNaive!.toFixed(1)}×`, `${r.rmePercent.toFixed(1)}%`]),
+    ));
+    results.push(...rows);
+  }
+  await pool.close();
+  return results;
+}
+
+interface EndToEnd {
+  threads: number;
+  prefillTokens: number;
+  prefillMs: number;
+  prefillTokensPerSec: number;
+  decodePrompt: number;
+  decodeSteps: number;
+  decodeTokensPerSec: number;
+  peakRssBytes: number;
+}
+
+/** GPT-2 small with random weights, in a fresh process per thread count (its own peak RSS). */
+function endToEnd(threads: number, quick: boolean): EndToEnd {
+  const out = execFileSync(process.execPath, [...process.execArgv, new URL("./end-to-end.ts", import.meta.url).pathname, String(threads), quick ? "quick" : "full"], { encoding: "utf8" });
+  return JSON.parse(out);
+}
+
+interface NumpyResult {
+  m: number;
+  k: number;
+  n: number;
+  threads: number;
+  gflops: number;
+}
+
+/** numpy's float32 matmul (OpenBLAS) on the same shapes, when python3 has numpy. */
+function numpyPeer(shapes: [string, number, number, number][], quick: boolean): { results: NumpyResult[]; note: string } | null {
+  if (spawnSync("python3", ["-c", "import numpy"]).status !== 0) return null;
+  const script = `
+import json, sys, time, numpy as np
+shapes = json.loads(sys.argv[1]); budget = float(sys.argv[2]); out = []
+for m, k, n in shapes:
+    rng = np.random.default_rng(0)
+    a = rng.random((m, k), dtype=np.float32) - 0.5; b = rng.random((k, n), dtype=np.float32) - 0.5
+    a @ b; reps = 0; t0 = time.perf_counter()
+    while time.perf_counter() - t0 < budget: a @ b; reps += 1
+    out.append({"m": m, "k": k, "n": n, "gflops": 2 * m * k * n * reps / (time.perf_counter() - t0) / 1e9})
+print(json.dumps(out))`;
+  const results: NumpyResult[] = [];
+  for (const threads of [1, 2]) {
+    // OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, set on some of these machines for old OpenBLAS builds,
+    // slow a current one down: unset for this command alone.
+    const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
+    delete env.OPENBLAS_CORETYPE;
+    delete env.OPENBLAS_L2_SIZE;
+    const r = spawnSync("python3", ["-c", script, JSON.stringify(shapes.map(([, m, k, n]) => [m, k, n])), quick ? "0.15" : "0.5"], { env, encoding: "utf8" });
+    if (r.status !== 0) return null;
+    for (const x of JSON.parse(r.stdout) as Omit<NumpyResult, "threads">[]) results.push({ ...x, threads });
+  }
+  const version = spawnSync("python3", ["-c", "import numpy; print(numpy.__version__)"], { encoding: "utf8" }).stdout.trim();
+  return { results, note: `numpy ${version} (python3 on PATH), float32, OPENBLAS_NUM_THREADS = threads` };
+}
+
+async function main(): Promise<void> {
+  const f = parseFlags(process.argv.slice(2), FLAGS);
+  if (f.help === true) {
+    process.stdout.write(`Matmul kernel and end-to-end benchmarks.\n\nusage: npm run bench -- [flags]\n\n${flagHelp(FLAGS)}\n`);
+    return;
+  }
+  const quick = f.quick === true;
+  const log = (s: string) => (f.json === true ? process.stderr : process.stdout).write(`${s}\n`);
+  const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${availableParallelism()} cores, Node ${process.version}`;
+  log(`machine: ${machine}`);
+  log("GFLOPS = 2 × multiply-accumulates / s; ns/cycle = the article's cycle_time; ± = 95% margin of the mean time");
+
+  const results = await kernelBenchmarks(quick, log);
+  const shapes = quick ? QUICK_SHAPES : FULL_SHAPES;
+  const numpy = f["no-numpy"] === true ? null : numpyPeer(shapes, quick);
+  const e2e = [endToEnd(1, quick), endToEnd(2, quick)];
+
+  const best = (m: number, k: number, n: number, threads: number) =>
+    results.filter((r) => r.m === m && r.k === k && r.n === n && r.threads === threads).reduce((x, y) => (y.gflops > x.gflops ? y : x));
+  const summary: string[][] = [];
+  for (const [label, m, k, n] of shapes) {
+    const one = best(m, k, n, 1);
+    const two = best(m, k, n, 2);
+    const np1 = numpy?.results.find((r) => r.m === m && r.k === k && r.n === n && r.threads === 1);
+    const np2 = numpy?.results.find((r) => r.m === m && r.k === k && r.n === n && r.threads === 2);
+    summary.push([
+      `${label} ${m}×${k}×${n}`,
+      `${one.kernel} ${one.gflops.toFixed(2)}`,
+      `${one.speedupOverNaive!.toFixed(1)}×`,
+      `${two.kernel} ${two.gflops.toFixed(2)}`,
+      `${(two.gflops / one.gflops).toFixed(2)}×`,
+      np1 ? `${(one.gflops / np1.gflops).toFixed(2)} / ${(two.gflops / np2!.gflops).toFixed(2)}` : "—",
+    ]);
+  }
+  log("\nSummary (GFLOPS of the best kernel; numpy column: ours ÷ numpy at 1 / 2 threads)");
+  log(table(["shape", "best, 1 thread", "vs naive", "best, 2 threads", "2t ÷ 1t", "vs numpy"], summary));
+  if (numpy) log(`numpy peer: ${numpy.note}`);
+  else log("numpy peer: skipped (python3 with numpy not found, or --no-numpy)");
+
+  log("\nGPT-2 small, random weights, end to end (fresh process each)");
+  log(table(
+    ["threads", "prefill", "prefill tokens/s", "decode tokens/s", "peak RSS"],
+    e2e.map((e) => [String(e.threads), `${e.prefillTokens} tokens in ${e.prefillMs.toFixed(0)} ms`, e.prefillTokensPerSec.toFixed(1), `${e.decodeTokensPerSec.toFixed(1)} (${e.decodeSteps} steps after ${e.decodePrompt})`, `${(e.peakRssBytes / 2 ** 20).toFixed(0)} MiB`]),
+  ));
+  if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, quick, results, numpy: numpy?.results ?? null, endToEnd: e2e }, null, 1)}\n`);
+}
+
+await main();
