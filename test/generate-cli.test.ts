@@ -90,14 +90,15 @@ describe("generate.ts on the PyTorch fixture model", () => {
 
 describe("generate.ts with GPT-2 small's shapes and no weights", () => {
   it.skipIf(existsSync(join(ROOT, "weights", "gpt2", "model.safetensors")))("says how to fetch weights, runs random weights, starts an empty prompt at <|endoftext|>", () => {
-    const r = run("--prompt", "", "--max-new-tokens", "2", "--json");
+    const r = run("--prompt", "", "--json");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("npm run fetch-weights");
     expect(r.stderr).toContain("<|endoftext|>");
+    expect(r.stderr).toContain("The prompt is 1 token, so the article's max_length=50 leaves 49 new: --max-length 50 reproduces it.");
     const doc = JSON.parse(r.stdout);
     expect(doc.weights).toBe("random");
     expect(doc.promptIds).toEqual([50256]);
-    expect(doc.generatedIds).toHaveLength(2);
+    expect(doc.generatedIds).toHaveLength(50); // the default: 50 new tokens
     expect(doc.model).toMatchObject({ nLayer: 12, nHead: 12, nEmbd: 768, vocabSize: 50257 });
   });
 });

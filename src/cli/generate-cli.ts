@@ -139,7 +139,8 @@ function newTokenCount(f: Record<string, string | number | boolean>, promptLengt
     n = (f["max-new-tokens"] as number | undefined) ?? DEFAULT_NEW_TOKENS;
     if (n < 1) throw new UsageError(`--max-new-tokens must be at least 1, got ${n}`);
     if (!("max-new-tokens" in f)) {
-      notices.push(`The article calls generate(max_length=50); this prompt is ${promptLength} tokens (byte-level BPE spends 2–3 per CJK character), which would leave ${Math.max(0, 50 - promptLength)} new. So ${DEFAULT_NEW_TOKENS} new tokens are generated; --max-length 50 reproduces the article's call exactly.`);
+      // The article's pipeline call counts the prompt in max_length; its 49-token prompt leaves 1.
+      notices.push(`The prompt is ${promptLength} token${promptLength === 1 ? "" : "s"}, so the article's max_length=50 leaves ${Math.max(0, 50 - promptLength)} new: --max-length 50 reproduces it.`);
     }
   }
   if (promptLength > context) throw new UsageError(`the prompt is ${promptLength} tokens, longer than the model's context of ${context} positions`);
