@@ -3,7 +3,8 @@
  * blocks of 64 rows, so a 64×256 block of A (64 KiB) stays in L2 while every panel of B passes
  * over it, and each 256×4 slice of a panel (4 KiB) stays in L1 across the block's 16 row groups.
  * Partial sums of later K blocks are added to what earlier ones stored. Columns j0 ≤ j < j1,
- * j0 a multiple of 4. Self-contained: worker threads run it from its source text.
+ * j0 a multiple of 4. Self-contained: worker threads run it from its source text, which is why
+ * it repeats the micro-kernel of packed.ts instead of calling a shared helper.
  */
 export function matmulTiled(a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number, j0: number, j1: number): void {
   const KC = 256;
