@@ -6,7 +6,11 @@ import { KERNELS, configureEngine, engineSettings } from "../kernels/engine.ts";
 import { GPT2_SMALL } from "../model/config.ts";
 import { loadModel, randomModel } from "../model/load.ts";
 import type { GPT2Model } from "../model/model.ts";
+import type { Clock } from "../clock/clock.ts";
+import { writeFileAtomic } from "../io/atomic-write.ts";
+import { htmlReport } from "../report/html.ts";
 import { terminalReport } from "../report/terminal.ts";
+import { chromeTrace } from "../report/trace.ts";
 import { generate } from "../run/generate-run.ts";
 import type { RunRecord } from "../run/record.ts";
 import type { SamplingOptions } from "../run/sampling.ts";
@@ -38,6 +42,8 @@ const FLAGS: Record<string, FlagSpec> = {
   "input-ids": { kind: "string", value: "1,2,3", help: "prompt as token ids, skipping the tokenizer" },
   kernel: { kind: "string", value: "NAME", help: `matmul kernel: auto (default: fastest per shape), ${KERNELS.map((k) => k.name).join(", ")}` },
   threads: { kind: "int", value: "N", help: `threads for matmul (default: available cores, ${availableParallelism()} here)` },
+  trace: { kind: "string", value: "FILE", help: "write a Chrome trace (Perfetto, chrome://tracing) of every op call" },
+  report: { kind: "string", value: "FILE", help: "write a self-contained HTML report with charts" },
   json: { kind: "boolean", help: "print one JSON document on stdout (the report as data) instead of text" },
   verbose: { kind: "boolean", help: "add a per-layer breakdown to the report" },
   help: { kind: "boolean", help: "show this help" },
@@ -182,11 +188,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   for (const n of notices) process.stderr.write(`${n}\n`);
 
   const seed = (f.seed as number | undefined) ?? randomInt(2 ** 31);
-  const records: RunRecord[] = [];
+  const runs: { record: RunRecord; clock: Clock }[] = [];
   for (let s = 0; s < sequences; s++) {
     if (!json && sequences > 1) process.stdout.write(`${s > 0 ? "\n" : ""}--- sequence ${s + 1} of ${sequences}\n`);
     if (!json && plan.prompt !== null) process.stdout.write(plan.prompt);
-    const { record } = generate({
+    const run = generate({
       model: plan.model,
       tokenizer: plan.tokenizer,
       // An empty text prompt was replaced by <|endoftext|>: pass ids so the record shows them.
@@ -201,11 +207,20 @@ export async function main(argv: readonly string[]): Promise<number> {
       threads: engineSettings().threads,
       onText: json ? undefined : (text) => process.stdout.write(text),
     });
-    records.push(record);
+    runs.push(run);
     if (!json) {
       process.stdout.write("\n");
-      process.stderr.write(`\n${terminalReport(record, f.verbose === true)}\n`);
+      process.stderr.write(`\n${terminalReport(run.record, f.verbose === true)}\n`);
     }
+  }
+  const records = runs.map((r) => r.record);
+  if (typeof f.trace === "string") {
+    writeFileAtomic(f.trace, JSON.stringify(chromeTrace(runs)));
+    if (!json) process.stderr.write(`trace written to ${f.trace}: open it at ui.perfetto.dev or chrome://tracing\n`);
+  }
+  if (typeof f.report === "string") {
+    writeFileAtomic(f.report, htmlReport(records));
+    if (!json) process.stderr.write(`report written to ${f.report}: open it in a browser\n`);
   }
   if (json) process.stdout.write(`${JSON.stringify(sequences === 1 ? records[0] : { ...records[0], sequences: records }, null, 2)}\n`);
   return 0;

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { writeFileAtomic } from "./atomic-write.ts";
 import { Progress, mb } from "./progress.ts";
 
 /*
@@ -176,7 +177,7 @@ export async function download(url: string, dest: string, label: string, o: Down
     const length = Number(res.headers.get("content-length") ?? NaN);
     const total = linkedSize ?? (range !== null ? Number(range[2]) : start + length);
     const info: RemoteInfo = { identity, size: Number.isFinite(total) ? total : null, sha256: sha256Of(linkedEtag) ?? sha256Of(identity) };
-    writeFileSync(partMeta, JSON.stringify({ identity }));
+    writeFileAtomic(partMeta, JSON.stringify({ identity }));
     resumed ||= appending;
 
     const hash = createHash("sha256");

@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeFileAtomic } from "./atomic-write.ts";
 import { type DownloadOptions, DownloadError, download, isUpToDate, probe } from "./download.ts";
 import { mb } from "./progress.ts";
 
@@ -68,8 +69,7 @@ export async function fetchModel(o: FetchOptions): Promise<FetchedFile[]> {
       info = r.info;
     }
     manifest[file.name] = info.identity;
-    writeFileSync(`${manifestPath}.tmp`, JSON.stringify(manifest, null, 2));
-    renameSync(`${manifestPath}.tmp`, manifestPath);
+    writeFileAtomic(manifestPath, JSON.stringify(manifest, null, 2));
   }
   return results;
 }

@@ -27,6 +27,8 @@ export interface GenerateOptions {
 }
 
 const CALIBRATION_PREFILL = 8;
+/** The matmul roles whose work grows with the context. */
+const ATTENTION_ROLES = new Set(["attn scores", "attn values"]);
 const CALIBRATION_DECODE = 2;
 
 /**
@@ -70,12 +72,15 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
     clock.setStep(step);
     const t0 = clock.now();
     const cycles0 = clock.cycles;
+    const firstEntry = clock.entries.length;
     const logits = model.step(ids, cache).data;
     const t1 = clock.now();
+    let attentionCycles = 0;
+    for (let i = firstEntry; i < clock.entries.length; i++) if (ATTENTION_ROLES.has(clock.entries[i].role)) attentionCycles += clock.entries[i].cycles;
     const id = pickToken(logits, o.sampling, rng);
     const top = topLogits(logits, 5);
     samplingNs += clock.now() - t1;
-    steps.push({ id, top, context: cache.length, cycles: clock.cycles - cycles0, ms: (t1 - t0) / 1e6 });
+    steps.push({ id, top, context: cache.length, cycles: clock.cycles - cycles0, attentionCycles, ms: (t1 - t0) / 1e6 });
     if (id === tokenizer?.endOfText && o.stopAtEndOfText) stopReason = "end-of-text";
     else o.onText?.(show([id]));
     return id;
@@ -130,6 +135,7 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
     steps,
     stages,
     ops,
+    opsByStage: { prefill: opTable(entriesOf("prefill")), decode: opTable(entriesOf("decode")) },
     layers: layerTable(clock.entries, c.nLayer),
     calibration,
     totals: {

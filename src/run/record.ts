@@ -38,6 +38,8 @@ export interface StepRecord {
   /** Positions the model attended over for this forward pass (prompt and earlier tokens included). */
   context: number;
   cycles: number;
+  /** Of those, the two attention products: the only work that grows with the context. */
+  attentionCycles: number;
   ms: number;
 }
 
@@ -62,6 +64,8 @@ export interface RunRecord {
   steps: StepRecord[];
   stages: StageRecord[];
   ops: OpRecord[];
+  /** The same table for each stage that ran ops (prefill, decode). */
+  opsByStage: Partial<Record<StageName, OpRecord[]>>;
   layers: LayerRecord[];
   /** Cycle time (ns per cycle) of each op kind, measured on a warm-up run before this one. */
   calibration: { method: string; prefill: Record<string, number>; decode: Record<string, number> };

@@ -1,0 +1,123 @@
+/*
+ * Just enough SVG for the HTML report: axes with round ticks, bars, points and lines. Charts are
+ * strings of markup; sizes are in CSS pixels of a viewBox, so they scale with the page.
+ */
+
+export function escapeXml(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+
+/** Round tick values covering [min, max] (min defaults to 0): steps of 1, 2 or 5 × 10ⁿ. */
+export function ticks(max: number, min = 0, count = 5): number[] {
+  if (!(max > min)) return [min, min + 1];
+  const raw = (max - min) / count;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((f) => f * magnitude).find((s) => s >= raw)!;
+  const out: number[] = [];
+  for (let v = Math.floor(min / step) * step; v <= max + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  if (out[out.length - 1] < max) out.push(Number((out[out.length - 1] + step).toPrecision(12)));
+  return out;
+}
+
+export interface Series {
+  label: string;
+  color: string;
+  points: [number, number][];
+}
+
+const W = 760;
+const H = 240;
+const M = { left: 64, right: 16, top: 16, bottom: 44 };
+
+function frame(xLabel: string, yLabel: string, xTicks: number[], yTicks: number[], x: (v: number) => number, y: (v: number) => number, fmt: (v: number) => string): string {
+  const grid = yTicks.map((t) => `<line x1="${M.left}" x2="${W - M.right}" y1="${y(t)}" y2="${y(t)}" class="grid"/><text x="${M.left - 6}" y="${y(t) + 4}" text-anchor="end">${fmt(t)}</text>`).join("");
+  const xs = xTicks.map((t) => `<line x1="${x(t)}" x2="${x(t)}" y1="${H - M.bottom}" y2="${H - M.bottom + 4}" class="axis"/><text x="${x(t)}" y="${H - M.bottom + 16}" text-anchor="middle">${fmt(t)}</text>`).join("");
+  return `${grid}${xs}<line x1="${M.left}" x2="${W - M.right}" y1="${H - M.bottom}" y2="${H - M.bottom}" class="axis"/>` +
+    `<text x="${(M.left + W - M.right) / 2}" y="${H - 6}" text-anchor="middle" class="label">${escapeXml(xLabel)}</text>` +
+    `<text transform="translate(14 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle" class="label">${escapeXml(yLabel)}</text>`;
+}
+
+const compact = (v: number) => (Math.abs(v) >= 1e4 ? v.toExponential(0) : String(v));
+
+/** Points joined by lines; x spans the data, y starts at 0. */
+export function lineChart(series: Series[], xLabel: string, yLabel: string, title: string): string {
+  const all = series.flatMap((s) => s.points);
+  const xTicks = ticks(Math.max(...all.map((p) => p[0])), Math.min(...all.map((p) => p[0])));
+  const yTicks = ticks(Math.max(...all.map((p) => p[1])));
+  const xMin = xTicks[0];
+  const xMax = xTicks[xTicks.length - 1];
+  const yMax = yTicks[yTicks.length - 1];
+  const x = (v: number) => M.left + ((W - M.left - M.right) * (v - xMin)) / (xMax - xMin);
+  const y = (v: number) => H - M.bottom - ((H - M.top - M.bottom) * v) / yMax;
+  const body = series.map((s) => {
+    const path = s.points.map(([px, py], i) => `${i === 0 ? "M" : "L"}${x(px).toFixed(1)} ${y(py).toFixed(1)}`).join(" ");
+    const dots = s.points.map(([px, py]) => `<circle cx="${x(px).toFixed(1)}" cy="${y(py).toFixed(1)}" r="2.5" fill="${s.color}"/>`).join("");
+    return `<path d="${path}" fill="none" stroke="${s.color}" stroke-width="1.5"/>${dots}`;
+  }).join("");
+  return svg(title, frame(xLabel, yLabel, xTicks, yTicks, x, y, compact) + body);
+}
+
+/** Horizontal bars made of stacked segments; each row's segments are fractions summing to ≤ 1. */
+export function stackedBars(rows: { label: string; segments: { label: string; color: string; fraction: number }[] }[], title: string): string {
+  const rowH = 28;
+  const left = 190;
+  const width = W - left - M.right;
+  const height = rows.length * rowH + 40;
+  const body = rows.map((row, r) => {
+    let at = 0;
+    const segs = row.segments.map((s) => {
+      const rect = `<rect x="${(left + at * width).toFixed(1)}" y="${r * rowH + 8}" width="${Math.max(0, s.fraction * width).toFixed(1)}" height="${rowH - 10}" fill="${s.color}"><title>${escapeXml(`${s.label}: ${(100 * s.fraction).toFixed(1)}%`)}</title></rect>`;
+      at += s.fraction;
+      return rect;
+    }).join("");
+    return `<text x="${left - 8}" y="${r * rowH + 8 + (rowH - 10) / 2 + 4}" text-anchor="end">${escapeXml(row.label)}</text>${segs}`;
+  }).join("");
+  const axis = [0, 0.25, 0.5, 0.75, 1].map((f) => `<line x1="${left + f * width}" x2="${left + f * width}" y1="4" y2="${rows.length * rowH + 6}" class="grid"/><text x="${left + f * width}" y="${rows.length * rowH + 20}" text-anchor="middle">${f * 100}%</text>`).join("");
+  return svg(title, axis + body, height);
+}
+
+/** Vertical bars in groups (one group per category, one bar per series). */
+export function groupedBars(categories: string[], series: { label: string; color: string; values: number[] }[], yLabel: string, title: string): string {
+  const yTicks = ticks(Math.max(...series.flatMap((s) => s.values)));
+  const yMax = yTicks[yTicks.length - 1];
+  const y = (v: number) => H - M.bottom - ((H - M.top - M.bottom) * v) / yMax;
+  const groupW = (W - M.left - M.right) / categories.length;
+  const barW = (groupW * 0.7) / series.length;
+  const bars = categories.map((c, ci) => {
+    const x0 = M.left + ci * groupW + groupW * 0.15;
+    const rects = series.map((s, si) => `<rect x="${(x0 + si * barW).toFixed(1)}" y="${y(s.values[ci]).toFixed(1)}" width="${barW.toFixed(1)}" height="${(H - M.bottom - y(s.values[ci])).toFixed(1)}" fill="${s.color}"><title>${escapeXml(`${c}, ${s.label}: ${s.values[ci].toFixed(1)}`)}</title></rect>`).join("");
+    return `${rects}<text x="${(M.left + (ci + 0.5) * groupW).toFixed(1)}" y="${H - M.bottom + 16}" text-anchor="middle">${escapeXml(c)}</text>`;
+  }).join("");
+  const grid = yTicks.map((t) => `<line x1="${M.left}" x2="${W - M.right}" y1="${y(t)}" y2="${y(t)}" class="grid"/><text x="${M.left - 6}" y="${y(t) + 4}" text-anchor="end">${compact(t)}</text>`).join("");
+  const label = `<text transform="translate(14 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle" class="label">${escapeXml(yLabel)}</text>`;
+  return svg(title, grid + bars + label + `<line x1="${M.left}" x2="${W - M.right}" y1="${H - M.bottom}" y2="${H - M.bottom}" class="axis"/>`);
+}
+
+function svg(title: string, body: string, height = H): string {
+  return `<svg viewBox="0 0 ${W} ${height}" role="img" aria-label="${escapeXml(title)}"><title>${escapeXml(title)}</title>${body}</svg>`;
+}
+
+export function legend(items: { label: string; color: string }[]): string {
+  return `<ul class="legend">${items.map((i) => `<li><span style="background:${i.color}"></span>${escapeXml(i.label)}</li>`).join("")}</ul>`;
+}
+
+/** Spans on a time axis (ms from the first start), one lane each; very short spans still show. */
+export function timeline(spans: { label: string; detail: string; startMs: number; durationMs: number; color: string }[], title: string): string {
+  const lane = 40;
+  const left = 190;
+  const width = W - left - M.right;
+  const end = Math.max(...spans.map((s) => s.startMs + s.durationMs));
+  const xTicks = ticks(end);
+  const xMax = xTicks[xTicks.length - 1];
+  const x = (v: number) => left + (width * v) / xMax;
+  const height = spans.length * lane + 48;
+  const grid = xTicks.map((t) => `<line x1="${x(t)}" x2="${x(t)}" y1="4" y2="${spans.length * lane + 4}" class="grid"/><text x="${x(t)}" y="${spans.length * lane + 20}" text-anchor="middle">${compact(t)}</text>`).join("");
+  const bars = spans.map((s, i) => {
+    const w = Math.max(2, x(s.startMs + s.durationMs) - x(s.startMs));
+    return `<text x="${left - 8}" y="${i * lane + 20}" text-anchor="end">${escapeXml(s.label)}</text>` +
+      `<text x="${left - 8}" y="${i * lane + 34}" text-anchor="end" class="small">${escapeXml(s.detail)}</text>` +
+      `<rect x="${x(s.startMs).toFixed(1)}" y="${i * lane + 10}" width="${w.toFixed(1)}" height="${lane - 16}" fill="${s.color}"><title>${escapeXml(`${s.label}: ${s.detail}`)}</title></rect>`;
+  }).join("");
+  const label = `<text x="${left + width / 2}" y="${height - 6}" text-anchor="middle" class="label">time since the run started (ms)</text>`;
+  return svg(title, grid + bars + label, height);
+}

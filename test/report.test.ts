@@ -1,0 +1,92 @@
+// The Chrome trace and the HTML report of a generation run, through the real command.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { cycles } from "../src/report/format.ts";
+import { FIXTURES } from "./helpers.ts";
+import { readPng } from "./png.ts";
+
+const ROOT = join(import.meta.dirname, "..");
+const dir = mkdtempSync(join(tmpdir(), "report-"));
+const tracePath = join(dir, "run.trace.json");
+const reportPath = join(dir, "report.html");
+const run = spawnSync(process.execPath, ["--import", "tsx", "src/generate.ts", "--model", join(FIXTURES, "tiny-hot"), "--input-ids", "5,17,250,3", "--max-new-tokens", "12", "--json", "--trace", tracePath, "--report", reportPath], { cwd: ROOT, encoding: "utf8" });
+const doc = JSON.parse(run.stdout);
+
+interface Event { name: string; ph: string; ts: number; dur: number; tid: number; cat: string; args: Record<string, number> }
+
+describe("--trace", () => {
+  const trace = JSON.parse(readFileSync(tracePath, "utf8")) as { traceEvents: Event[] };
+  const spans = trace.traceEvents.filter((e) => e.ph === "X");
+  const ops = spans.filter((e) => e.cat === "op");
+
+  it("has stage, token, layer and op spans, every child inside its parent", () => {
+    for (const cat of ["stage", "token", "layer", "op"]) expect(spans.some((e) => e.cat === cat), cat).toBe(true);
+    const sorted = [...spans].sort((a, b) => a.ts - b.ts || b.dur - a.dur);
+    const end = (e: Event) => e.ts + e.dur;
+    const eps = 1e-3; // µs: float rounding of ns/1000
+    const stack: Event[] = [];
+    for (const e of sorted) {
+      while (stack.length > 0 && e.ts >= end(stack[stack.length - 1]) - eps) stack.pop(); // ended before e began
+      const parent = stack[stack.length - 1];
+      if (parent !== undefined) expect(end(e), `${e.name} must end inside ${parent.name}`).toBeLessThanOrEqual(end(parent) + eps);
+      stack.push(e);
+    }
+    // Each op lies inside its stage's span, and each layer span inside a token span.
+    const stageOf = (name: string) => spans.find((s) => s.cat === "stage" && s.name.startsWith(name))!;
+    for (const op of ops) {
+      const stage = stageOf(String(op.args.stage));
+      expect(op.ts).toBeGreaterThanOrEqual(stage.ts - eps);
+      expect(op.ts + op.dur).toBeLessThanOrEqual(stage.ts + stage.dur + eps);
+    }
+  });
+
+  it("op cycles add up to the run's total, and matmul events match the --json calls", () => {
+    expect(ops.reduce((s, e) => s + e.args.cycles, 0)).toBe(doc.totals.cycles);
+    const matmulCalls = doc.ops.filter((o: { op: string }) => o.op.startsWith("matmul")).reduce((s: number, o: { calls: number }) => s + o.calls, 0);
+    expect(ops.filter((e) => e.name.startsWith("matmul")).length).toBe(matmulCalls);
+    const counter = trace.traceEvents.filter((e) => e.ph === "C");
+    expect(counter[counter.length - 1].args.cycles).toBe(doc.totals.cycles);
+    expect(spans.filter((e) => e.cat === "token")).toHaveLength(doc.generatedIds.length);
+  });
+});
+
+describe("--report", () => {
+  const html = readFileSync(reportPath, "utf8");
+
+  it("is self-contained: no http:// or https:// reference, no script", () => {
+    expect(html).not.toMatch(/https?:\/\//);
+    expect(html).not.toMatch(/<script|<link|@import|url\(/i);
+    expect(html).toContain("<svg");
+  });
+
+  it("shows the stages, the totals and the op table", () => {
+    for (const s of ["preprocess", "prefill", "decode", "postprocess", '"encoder"', '"decoder"', cycles(doc.totals.cycles), "matmul(qkv)", "The article's formula"]) {
+      expect(html).toContain(s);
+    }
+  });
+
+  const chromium = ["chromium", "chromium-browser", "google-chrome"].map((c) => spawnSync("which", [c], { encoding: "utf8" }).stdout.trim()).find((p) => p !== "");
+  if (chromium === undefined && process.env.CI) throw new Error("CI must have Chromium for the report test: .ci/run installs Debian's chromium package");
+  it.skipIf(chromium === undefined)("renders in headless Chromium to a non-blank page whose DOM has the stages and total cycles", () => {
+    const flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--user-data-dir=${mkdtempSync(join(tmpdir(), "chromium-"))}`];
+    const png = join(dir, "report.png");
+    spawnSync(chromium!, [...flags, "--window-size=1100,1400", `--screenshot=${png}`, `file://${reportPath}`], { timeout: 60_000 });
+    expect(existsSync(png)).toBe(true);
+    const { pixels, channels, width, height } = readPng(readFileSync(png));
+    expect(width).toBe(1100);
+    let ink = 0;
+    const colours = new Set<number>();
+    for (let i = 0; i < pixels.length; i += channels) {
+      if (pixels[i] < 200 || pixels[i + 1] < 200 || pixels[i + 2] < 200) ink++;
+      colours.add((pixels[i] << 16) | (pixels[i + 1] << 8) | pixels[i + 2]);
+    }
+    expect(ink / (width * height)).toBeGreaterThan(0.02); // text and charts, not a blank page
+    expect(colours.size).toBeGreaterThan(20); // the charts' colours
+    const dom = spawnSync(chromium!, [...flags, "--dump-dom", `file://${reportPath}`], { encoding: "utf8", timeout: 60_000 }).stdout;
+    for (const s of ["preprocess", "prefill", "decode", "postprocess", cycles(doc.totals.cycles)]) expect(dom).toContain(s);
+  });
+  if (chromium === undefined) it.skip("renders in headless Chromium (skipped: no chromium on PATH; apt-get install chromium)", () => {});
+});
