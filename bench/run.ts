@@ -11,9 +11,11 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { availableParallelism, cpus } from "node:os";
 import { Bench } from "tinybench";
 import { type FlagSpec, flagHelp, parseFlags } from "../src/cli/args.ts";
-import { KERNELS, type KernelInfo } from "../src/kernels/engine.ts";
-import { PackedMatrix } from "../src/kernels/packed-matrix.ts";
-import { POOL_KERNELS, WorkerPool } from "../src/kernels/pool.ts";
+import { floatToBfloat16, bfloat16ToFloat } from "../src/io/half.ts";
+import { KERNELS } from "../src/kernels/engine.ts";
+import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
+import { WorkerPool } from "../src/kernels/pool.ts";
+import { arena, configsFor } from "./kernel-configs.ts";
 import { table } from "../src/report/format.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { Random } from "../src/util/random.ts";
@@ -31,11 +33,16 @@ interface KernelResult {
   k: number;
   n: number;
   threads: number;
+  dtype: WeightDtype;
   gflops: number;
   nsPerCycle: number;
+  /** Weight bytes read per second. */
+  gbPerSec: number;
   /** Relative margin of error of the mean time (95%), in %. */
   rmePercent: number;
   speedupOverNaive: number | null;
+  /** The same, cycling through more weight copies than the caches hold (decode shapes only). */
+  streamed: { gflops: number; gbPerSec: number } | null;
 }
 
 const FULL_SHAPES: [string, number, number, number][] = [
@@ -45,29 +52,14 @@ const FULL_SHAPES: [string, number, number, number][] = [
   ["square", 1024, 1024, 1024],
 ];
 const QUICK_SHAPES = FULL_SHAPES.filter(([name]) => ["article 2×2", "decode mlp up", "decode lm head", "prefill mlp up"].includes(name));
-/** Parallel versions of the fast kernels. */
-const PARALLEL = ["packed", "tiled", "matvec", "dot"];
+/** Weight bytes to cycle through when timing a streamed decode product: well past any L3 here. */
+const STREAM_BYTES = 96 * 2 ** 20;
 
 function random(n: number, seed: number): Float32Array {
   const rng = new Random(seed);
   const out = new Float32Array(new SharedArrayBuffer(4 * n));
   for (let i = 0; i < n; i++) out[i] = rng.next() - 0.5;
   return out;
-}
-
-function inLayout(kernel: KernelInfo, b: Tensor, cache: Map<string, Float32Array>): Float32Array {
-  const shared = (f: number) => new Float32Array(new SharedArrayBuffer(4 * f));
-  let data = cache.get(kernel.layout);
-  if (data === undefined) {
-    if (kernel.layout === "panels") data = PackedMatrix.pack(b, 4, shared).data;
-    else if (kernel.layout === "transposed") {
-      const [k, n] = b.shape;
-      data = shared(k * n);
-      for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) data[j * k + p] = b.data[p * n + j];
-    } else data = b.data;
-    cache.set(kernel.layout, data);
-  }
-  return data;
 }
 
 function maxDiff(a: Float32Array, b: Float32Array): number {
@@ -89,36 +81,50 @@ async function timeIt(name: string, fn: () => void, onceMs: number, budgetMs: nu
 async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promise<KernelResult[]> {
   const results: KernelResult[] = [];
   const pool = new WorkerPool(2);
-  const budget = quick ? 150 : 600;
+  const budget = quick ? 100 : 400;
   for (const [label, m, k, n] of quick ? QUICK_SHAPES : FULL_SHAPES) {
     const a = random(m * k, 1);
     const b = new Tensor(random(k * n, 2), [k, n]);
-    const layouts = new Map<string, Float32Array>();
-    const ref = new Float32Array(m * n);
+    const bf16 = new Tensor(Float32Array.from(b.data, (v) => bfloat16ToFloat(floatToBfloat16(v))), [k, n]);
+    const reference = (dtype: WeightDtype) => {
+      const ref = new Float32Array(m * n);
+      KERNELS[0].fn!(a, (dtype === "f32" ? b : bf16).data, ref, m, k, n, 0, n);
+      return ref;
+    };
     const t0 = performance.now();
-    KERNELS[0].fn(a, b.data, ref, m, k, n, 0, n);
-    const naiveOnce = performance.now() - t0;
+    const refs = { f32: reference("f32"), bf16: reference("bf16") };
+    const naiveOnce = (performance.now() - t0) / 2;
+    const copies = m === 1 ? Math.min(16, Math.max(2, Math.ceil(STREAM_BYTES / (4 * k * n)))) : 1;
+    arena.reset(copies * 4 * (Math.ceil(n / 8) * 8) * k * 1.6 + 8 * (m * k + m * (n + 8)) + 4096);
     const rows: KernelResult[] = [];
-    const configs = [...KERNELS.map((kernel) => [kernel, 1] as const), ...KERNELS.filter((x) => PARALLEL.includes(x.name)).map((kernel) => [kernel, 2] as const)];
-    for (const [kernel, threads] of configs) {
-      const data = inLayout(kernel, b, layouts);
+    for (const config of configsFor(m, pool)) {
+      const run = config.setup(b, copies);
       const out = new Float32Array(m * n).fill(NaN);
-      const run = threads === 1 ? () => kernel.fn(a, data, out, m, k, n, 0, n) : () => pool.run(POOL_KERNELS.indexOf(kernel.fn), a, data, out, m, k, n, 4);
       const s0 = performance.now();
-      run();
-      const once = kernel.name === "naive" && threads === 1 ? naiveOnce : performance.now() - s0;
-      const err = maxDiff(out, ref);
-      if (!(err <= 2e-7 * k + 1e-6)) throw new Error(`${kernel.name} × ${threads} on ${m}×${k}×${n} differs from naive by ${err}: not timing a wrong kernel`);
-      const { meanMs, rme } = await timeIt(`${kernel.name}/${threads}`, run, once, budget);
+      run(a, out, 0);
+      const once = config.kernel === "naive" ? naiveOnce : performance.now() - s0;
+      const err = maxDiff(out, refs[config.dtype]);
+      const name = `${config.kernel} ${config.dtype} × ${config.threads}`;
+      if (!(err <= 2e-7 * k + 1e-6)) throw new Error(`${name} on ${m}×${k}×${n} differs from naive by ${err}: not timing a wrong kernel`);
       const macs = m * k * n;
-      rows.push({ kernel: kernel.name, m, k, n, threads, gflops: (2 * macs) / (meanMs * 1e6), nsPerCycle: (meanMs * 1e6) / macs, rmePercent: rme, speedupOverNaive: null });
+      const weightBytes = k * n * (config.dtype === "f32" ? 4 : 2);
+      const { meanMs, rme } = await timeIt(name, () => run(a, out, 0), once, budget);
+      let streamed: KernelResult["streamed"] = null;
+      if (copies > 1 && config.kernel !== "naive") {
+        let c = 0;
+        const s = await timeIt(`${name} streamed`, () => run(a, out, (c = (c + 1) % copies)), once, budget);
+        streamed = { gflops: (2 * macs) / (s.meanMs * 1e6), gbPerSec: weightBytes / (s.meanMs * 1e6) };
+      }
+      rows.push({ kernel: config.kernel, m, k, n, threads: config.threads, dtype: config.dtype, gflops: (2 * macs) / (meanMs * 1e6), nsPerCycle: (meanMs * 1e6) / macs, gbPerSec: weightBytes / (meanMs * 1e6), rmePercent: rme, speedupOverNaive: null, streamed });
     }
     const naive = rows.find((r) => r.kernel === "naive")!;
     for (const r of rows) r.speedupOverNaive = r.gflops / naive.gflops;
-    log(`\n${label}: ${m}×${k}×${n} (${(m * k * n / 1e6).toFixed(m * k * n < 1e4 ? 6 : 1)} M cycles per call)`);
+    log(`\n${label}: ${m}×${k}×${n} (${(m * k * n / 1e6).toFixed(m * k * n < 1e4 ? 6 : 1)} M cycles per call)${copies > 1 ? `; streamed = cycling through ${copies} copies of B` : ""}`);
     log(table(
-      ["  kernel", "threads", "GFLOPS", "ns/cycle", "vs naive", "±"],
-      rows.map((r) => [`  ${r.kernel}`, String(r.threads), r.gflops.toFixed(2), r.nsPerCycle.toFixed(3), `${r.speedupOverNaive!.toFixed(1)}×`, `${r.rmePercent.toFixed(1)}%`]),
+      ["  kernel", "dtype", "thr", "GFLOPS", "GB/s", "ns/cycle", "vs naive", "±", ...(copies > 1 ? ["streamed GFLOPS", "GB/s"] : [])],
+      rows.map((r) => [`  ${r.kernel}`, r.dtype, String(r.threads), r.gflops.toFixed(2), r.gbPerSec.toFixed(1), r.nsPerCycle.toFixed(3), `${r.speedupOverNaive!.toFixed(1)}×`, `${r.rmePercent.toFixed(1)}%`,
+        ...(copies > 1 ? [r.streamed ? r.streamed.gflops.toFixed(2) : "—", r.streamed ? r.streamed.gbPerSec.toFixed(1) : "—"] : [])]),
+      2,
     ));
     results.push(...rows);
   }

@@ -154,6 +154,17 @@ def main():
     hot = make_params(hot_cfg, torch.Generator().manual_seed(2), 0.2, 0.1, 0.5, 0.3, pos_std=0.5)
     prompts = [[5], [17, 250, 3, 99, 64], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]]
     cases = write_fixture("tiny-hot", hot_cfg, hot, prompts, 20, seed=2)
+    # What `--dtype bf16` computes: the matmul weights (Conv1D weights and the tied wte) rounded
+    # to bfloat16, everything else float32.
+    matmul_weight = lambda name: name == "wte.weight" or name.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight"))
+    rounded = {k: v.to(torch.bfloat16).to(torch.float64) if matmul_weight(k) else v for k, v in hot.items()}
+    bf16_cases = []
+    for ids in prompts:
+        tokens, margin = greedy(rounded, hot_cfg, ids, 20)
+        last = reference_logits(rounded, hot_cfg, ids)[-1]
+        bf16_cases.append({"ids": ids, "greedy": tokens, "greedyMargin": float(f"{margin:.4g}"), "logits": [[float(f"{v:.7g}") for v in last.tolist()]]})
+    with open(os.path.join(ROOT, "tiny-hot", "reference-bf16-matmul-weights.json"), "w") as f:
+        json.dump({"source": "scripts/make-fixtures.py: tiny-hot with its matmul weights rounded to bf16", "dtype": "F32", "cases": bf16_cases}, f, separators=(",", ":"))
     for dtype in ("F16", "BF16"):
         write_fixture("tiny-hot-" + dtype.lower(), hot_cfg, hot, prompts[1:2], 20, dtype=dtype, seed=3, all_logits=False)
     for c in cases:

@@ -1,7 +1,6 @@
 export { Tensor, formatShape, shapeSize } from "./tensor/tensor.ts";
 export type { NestedArray, Shape } from "./tensor/tensor.ts";
 export { matmul } from "./tensor/matmul.ts";
-export { matmulTransposed } from "./tensor/matmul-transposed.ts";
 export { add } from "./tensor/add.ts";
 export { scale } from "./tensor/scale.ts";
 export { transpose } from "./tensor/transpose.ts";
@@ -18,6 +17,7 @@ export type { Task } from "./clock/formulas.ts";
 export { KERNELS, configureEngine, engineSettings } from "./kernels/engine.ts";
 export type { KernelInfo, Layout } from "./kernels/engine.ts";
 export { PackedMatrix } from "./kernels/packed-matrix.ts";
+export type { WeightDtype } from "./kernels/packed-matrix.ts";
 export { loadModel, loadModelFrom, loadConfig, randomModel } from "./model/load.ts";
 export { GPT2Model } from "./model/model.ts";
 export type { WeightSource } from "./model/model.ts";

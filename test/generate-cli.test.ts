@@ -39,7 +39,8 @@ describe("generate.ts on the PyTorch fixture model", () => {
       expect(Object.keys(s).sort()).toEqual(["cycles", "durationMs", "name", "predictedMs", "startUnixMs"]);
       expect(Math.abs(s.startUnixMs - Date.now())).toBeLessThan(120_000);
     }
-    for (const o of doc.ops) expect(Object.keys(o).sort()).toEqual(["calls", "cycles", "ms", "op"]);
+    for (const o of doc.ops) expect(Object.keys(o).sort()).toEqual(["calls", "cycles", "kernel", "ms", "op"]);
+    expect(doc.ops.find((o: { op: string }) => o.op === "matmul(qkv)").kernel).toMatch(/^simd /);
     expect(Object.keys(doc.totals)).toEqual(expect.arrayContaining(["cycles", "macs", "prefillTokensPerSec", "decodeTokensPerSec", "peakRssBytes"]));
     expect(doc.totals.cycles).toBe(doc.stages.reduce((s: number, x: { cycles: number }) => s + x.cycles, 0));
   });
@@ -138,6 +139,28 @@ describe("bad input: one clear line, a non-zero exit, no stack trace", () => {
     expect(r.code).toBe(0);
     for (const flag of ["--prompt", "--max-length", "--max-new-tokens", "--num-return-sequences", "--greedy", "--do-sample", "--temperature", "--top-k", "--top-p", "--seed", "--model", "--input-ids", "--json", "--verbose"]) {
       expect(r.stdout).toContain(flag);
+    }
+  });
+});
+
+describe("--kernel, --threads and --dtype change the time, never the cycles", () => {
+  it("every kernel family gives the same greedy tokens and the same cycle counts", () => {
+    const [, c] = readReference("tiny-hot").cases;
+    const base = ["--model", HOT, "--input-ids", c.ids.join(","), "--max-new-tokens", "8"];
+    const runs = [["--kernel", "naive", "--threads", "1"], ["--kernel", "packed", "--threads", "2"], ["--kernel", "simd"], ["--dtype", "bf16", "--threads", "2"]].map((flags) => runJson(...base, ...flags));
+    for (const doc of runs) {
+      expect(doc.totals.cycles).toBe(runs[0].totals.cycles);
+      expect(doc.generatedIds.slice(0, 8)).toEqual(c.greedy.slice(0, 8));
+    }
+    expect(runs.map((d) => d.kernel)).toEqual(["naive, f32 weights", "packed, f32 weights", "simd, f32 weights", "auto (WebAssembly SIMD), bf16 weights"]);
+  });
+
+  it("rejects bf16 with a TypeScript kernel and unknown values in one line", () => {
+    for (const [flags, message] of [[["--dtype", "bf16", "--kernel", "packed"], /bf16 weights need the WebAssembly SIMD kernels/], [["--dtype", "f16"], /dtype must be f32 or bf16, got f16/], [["--kernel", "fast"], /unknown kernel "fast"/], [["--threads", "0"], /threads must be 1..64, got 0/]] as const) {
+      const r = run("--model", HOT, "--input-ids", "1,2", ...flags);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
     }
   });
 });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import {
   Clock, GELU_CYCLES_PER_ELEMENT, LAYER_NORM_CYCLES_PER_ELEMENT, SOFTMAX_CYCLES_PER_ELEMENT, Tensor,
-  add, attentionScores, attentionValues, causalSoftmax, embed, gelu, layerNorm, matmul, matmulTransposed,
+  PackedMatrix, add, attentionScores, attentionValues, causalSoftmax, embed, gelu, layerNorm, matmul,
   scale, softmax, splitColumns, transpose,
 } from "../src/index.ts";
 
@@ -57,13 +57,14 @@ describe("matmul", () => {
     expect(() => matmul(Tensor.from([1, 2]), Tensor.from([[1, 2]]))).toThrow(/matmul: expects two matrices: \[2\] and \[1,2\]/);
   });
 
-  it("matmulTransposed equals matmul with a transposed B, same cycles", () => {
+  it("a transposed B (rows of Bᵀ, as GPT-2 stores wte) gives the same product and cycles", () => {
     const a = Tensor.from([[1, 2, 3], [4, 5, 6]]);
-    const bt = Tensor.from([[1, 0, -1], [2, 2, 2], [0.5, 0, 0], [1, 1, 1]]); // [N=4, K=3]
-    const { value, cycles } = counted(() => matmulTransposed(a, bt));
+    const b = PackedMatrix.transposedView(Tensor.from([[1, 0, -1], [2, 2, 2], [0.5, 0, 0], [1, 1, 1]])); // Bᵀ is [N=4, K=3]
+    expect(b.shape).toEqual([3, 4]);
+    const { value, cycles } = counted(() => matmul(a, b));
     expect(value.toArray()).toEqual([[-2, 12, 0.5, 6], [-2, 30, 2, 15]]);
     expect(cycles).toBe(2 * 3 * 4);
-    expect(() => matmulTransposed(a, Tensor.from([[1, 2]]))).toThrow("matmulTransposed: row lengths differ: [2,3] and [1,2]");
+    expect(() => matmul(a, PackedMatrix.transposedView(Tensor.from([[1, 2]])))).toThrow("matmul: inner dimensions differ: [2,3] and [2,1]");
   });
 });
 
@@ -159,7 +160,7 @@ describe("gelu", () => {
 });
 
 describe("embedding, split and attention", () => {
-  const wte = Tensor.from([[1, 2], [3, 4], [5, 6]]);
+  const wte = PackedMatrix.transposedView(Tensor.from([[1, 2], [3, 4], [5, 6]])); // the model holds wte as the head's B
   const wpe = Tensor.from([[0.5, 0.5], [10, 20], [100, 200]]);
 
   it("embed adds token and position rows, 1 cycle per element", () => {

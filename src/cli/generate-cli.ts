@@ -3,6 +3,8 @@ import { join, relative } from "node:path";
 import { randomInt } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { KERNELS, configureEngine, engineSettings } from "../kernels/engine.ts";
+import { simdAvailable } from "../wasm/runtime.ts";
+import type { WeightDtype } from "../kernels/packed-matrix.ts";
 import { GPT2_SMALL } from "../model/config.ts";
 import { loadModel, randomModel } from "../model/load.ts";
 import type { GPT2Model } from "../model/model.ts";
@@ -41,6 +43,7 @@ const FLAGS: Record<string, FlagSpec> = {
   "random-weights": { kind: "boolean", help: "GPT-2 small's shapes with seeded random weights, even if weights exist" },
   "input-ids": { kind: "string", value: "1,2,3", help: "prompt as token ids, skipping the tokenizer" },
   kernel: { kind: "string", value: "NAME", help: `matmul kernel: auto (default: fastest per shape), ${KERNELS.map((k) => k.name).join(", ")}` },
+  dtype: { kind: "string", value: "f32|bf16", help: "how weights are held: f32 (default) or bf16 (half the memory; SIMD kernels)" },
   threads: { kind: "int", value: "N", help: `threads for matmul (default: available cores, ${availableParallelism()} here)` },
   trace: { kind: "string", value: "FILE", help: "write a Chrome trace (Perfetto, chrome://tracing) of every op call" },
   report: { kind: "string", value: "FILE", help: "write a self-contained HTML report with charts" },
@@ -169,9 +172,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (sequences > 1 && !sampling.doSample) throw new UsageError("--num-return-sequences > 1 needs --do-sample: greedy decoding gives the same sequence every time");
 
   try {
-    configureEngine({ kernel: f.kernel as string | undefined, threads: f.threads as number | undefined });
+    configureEngine({ kernel: f.kernel as string | undefined, threads: f.threads as number | undefined, dtype: f.dtype as WeightDtype | undefined });
   } catch (err) {
-    throw new UsageError(`--${typeof f.kernel === "string" && !KERNELS.some((k) => k.name === f.kernel) ? "kernel" : "threads"}: ${(err as Error).message}`);
+    throw new UsageError((err as Error).message);
   }
   const plan = await loadPlan(f);
   notices.unshift(...plan.notices);
@@ -226,9 +229,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-/** The kernel line of the report: the forced kernel, or what "auto" picks. */
+/** The kernel line of the report: the setting; the ops table names the kernel each matmul ran on. */
 function kernelLabel(): string {
-  const k = engineSettings().kernel;
-  if (k !== "auto") return k;
-  return "auto (matvec for 1 row, packed for more; dot for the LM head)";
+  const { kernel, dtype } = engineSettings();
+  const simd = kernel === "simd" || (kernel === "auto" && simdAvailable);
+  return `${kernel}${kernel === "auto" ? (simd ? " (WebAssembly SIMD)" : " (TypeScript)") : ""}, ${dtype} weights`;
 }

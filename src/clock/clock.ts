@@ -13,8 +13,10 @@ export interface OpEntry {
   stage: string;
   /** Transformer block index, or -1 outside the blocks (embeddings, final norm, head). */
   layer: number;
-  /** Generated-token index within the decode stage, or -1 outside it. */
+  /** Generated-token index (0: the one prefill picks), or -1 outside the forward passes. */
   step: number;
+  /** The kernel that ran a matmul; empty for other ops. */
+  kernel: string;
 }
 
 /** A named stretch of the run (the article's stages), with the cycles counted inside it. */
@@ -89,11 +91,11 @@ export class Clock {
     this.step = step;
   }
 
-  record(op: string, role: string, inputs: Shape[], output: Shape, cycles: number, startNs: number): void {
+  record(op: string, role: string, inputs: Shape[], output: Shape, cycles: number, startNs: number, kernel: string): void {
     this.cycles += cycles;
     this.entries.push({
       op, role, inputs, output, cycles, startNs, endNs: this.now(),
-      stage: this.stageName, layer: this.layer, step: this.step,
+      stage: this.stageName, layer: this.layer, step: this.step, kernel,
     });
   }
 
@@ -109,8 +111,8 @@ export function opStart(): number {
 }
 
 /** Reports a finished op to the active clock, if any. Cycles come from shapes, once per call. */
-export function opEnd(op: string, role: string, inputs: Shape[], output: Shape, cycles: number, startNs: number): void {
-  if (active !== null) active.record(op, role, inputs, output, cycles, startNs);
+export function opEnd(op: string, role: string, inputs: Shape[], output: Shape, cycles: number, startNs: number, kernel = ""): void {
+  if (active !== null) active.record(op, role, inputs, output, cycles, startNs, kernel);
 }
 
 /** Lets the model say which block the next ops belong to; a no-op without a clock. */

@@ -1,18 +1,22 @@
 import { availableParallelism } from "node:os";
 import { Tensor } from "../tensor/tensor.ts";
-import { PackedMatrix } from "./packed-matrix.ts";
+import { simdAvailable } from "../wasm/runtime.ts";
+import { PackedMatrix, type WeightDtype } from "./packed-matrix.ts";
 import { POOL_KERNELS, type KernelFn, WorkerPool } from "./pool.ts";
+import { allocateSimdWeight, simdMatmul } from "./simd.ts";
 
 /**
- * How B is laid out in memory. "row-major": [K,N] as Hugging Face stores Conv1D weights;
- * "panels": PackedMatrix with 4-column panels; "transposed": [N,K] row-major (the tied wte).
+ * How a kernel wants B. "row-major": [K,N] as Hugging Face stores Conv1D weights; "panels":
+ * PackedMatrix with 4-column panels; "transposed": [N,K] rows (panel width 1, as wte is stored);
+ * "simd-panels": 8-column panels in the WebAssembly memory, float32 or bfloat16.
  */
-export type Layout = "row-major" | "panels" | "transposed";
+export type Layout = "row-major" | "panels" | "transposed" | "simd-panels";
 
 export interface KernelInfo {
   name: string;
   layout: Layout;
-  fn: KernelFn;
+  /** The TypeScript kernel; the SIMD kernels are generated WebAssembly (src/wasm/). */
+  fn: KernelFn | null;
   about: string;
 }
 
@@ -23,86 +27,111 @@ export const KERNELS: readonly KernelInfo[] = [
   { name: "tiled", layout: "panels", fn: POOL_KERNELS[3], about: "packed, cache-tiled (K 256, M 64)" },
   { name: "matvec", layout: "panels", fn: POOL_KERNELS[4], about: "one row at a time over panels (decode)" },
   { name: "dot", layout: "transposed", fn: POOL_KERNELS[5], about: "dot products against Bᵀ rows (LM head)" },
+  { name: "simd", layout: "simd-panels", fn: null, about: "WebAssembly SIMD, generated per K; fp32 or bf16 weights" },
 ];
 
 /** Below this many multiply-accumulates a hand-off to the workers costs more than it saves. */
 const PARALLEL_MIN_MACS = 1 << 17;
 
 interface Settings {
-  /** "auto" (fastest per shape) or a kernel name. */
+  /** "auto" (fastest available per shape) or a kernel name. */
   kernel: string;
   threads: number;
+  /** How weights are held; bf16 needs the SIMD kernels. */
+  dtype: WeightDtype;
 }
 
-const settings: Settings = { kernel: "auto", threads: availableParallelism() };
+const settings: Settings = { kernel: "auto", threads: availableParallelism(), dtype: "f32" };
 let pool: WorkerPool | null = null;
 
-/** Chooses the matmul kernel ("auto" or a name) and the thread count for everything that follows. */
+/** Whether weights go to the WebAssembly SIMD kernels under the current settings. */
+function usesSimd(): boolean {
+  return settings.kernel === "simd" || (settings.kernel === "auto" && simdAvailable);
+}
+
+/** Chooses the kernel, the thread count and the weight dtype for everything loaded and run after. */
 export function configureEngine(options: Partial<Settings>): void {
-  if (options.kernel !== undefined) {
-    if (options.kernel !== "auto" && !KERNELS.some((k) => k.name === options.kernel)) {
-      throw new Error(`unknown kernel "${options.kernel}"; choose auto or one of: ${KERNELS.map((k) => k.name).join(", ")}`);
-    }
-    settings.kernel = options.kernel;
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const next: Settings = { ...settings, ...given };
+  if (next.kernel !== "auto" && !KERNELS.some((k) => k.name === next.kernel)) {
+    throw new Error(`unknown kernel "${next.kernel}"; choose auto or one of: ${KERNELS.map((k) => k.name).join(", ")}`);
   }
-  if (options.threads !== undefined) {
-    if (!Number.isInteger(options.threads) || options.threads < 1 || options.threads > 64) throw new Error(`threads must be 1..64, got ${options.threads}`);
-    if (options.threads !== settings.threads) {
-      void pool?.close();
-      pool = null;
-    }
-    settings.threads = options.threads;
+  if (!Number.isInteger(next.threads) || next.threads < 1 || next.threads > 64) throw new Error(`threads must be 1..64, got ${next.threads}`);
+  if (next.dtype !== "f32" && next.dtype !== "bf16") throw new Error(`dtype must be f32 or bf16, got ${String(next.dtype)}`);
+  if (next.kernel === "simd" && !simdAvailable) throw new Error("this runtime has no WebAssembly SIMD: choose a TypeScript kernel");
+  const simd = next.kernel === "simd" || (next.kernel === "auto" && simdAvailable);
+  if (next.dtype === "bf16" && !simd) throw new Error(`bf16 weights need the WebAssembly SIMD kernels (kernel auto or simd), not ${next.kernel}`);
+  if (next.threads !== settings.threads) {
+    void pool?.close();
+    pool = null;
   }
+  Object.assign(settings, next);
 }
 
 export function engineSettings(): Readonly<Settings> {
   return settings;
 }
 
-/** The layout weights should be packed into for the configured kernel. */
-export function weightLayout(): Layout {
-  return KERNELS.find((k) => k.name === settings.kernel)?.layout === "row-major" ? "row-major" : "panels";
-}
-
-/** Whether weights should be allocated in shared memory, for the worker threads. */
-export function sharedWeights(): boolean {
+function sharedWeights(): boolean {
   return settings.threads > 1;
 }
 
-/** The kernel for a product: the configured one if it fits B's layout, else the fastest for the shape. */
-export function kernelFor(layout: Layout, m: number): KernelInfo {
+/** A Float32Array for a parameter that is not a matmul's B: in shared memory when threads will read it. */
+export function allocWeight(floats: number): Float32Array {
+  return sharedWeights() ? new Float32Array(new SharedArrayBuffer(4 * floats)) : new Float32Array(floats);
+}
+
+function allocPacked(count: number, dtype: WeightDtype): Float32Array | Uint16Array {
+  if (usesSimd()) return allocateSimdWeight(count, dtype);
+  return new Float32Array(sharedWeights() ? new SharedArrayBuffer(4 * count) : new ArrayBuffer(4 * count));
+}
+
+/**
+ * A [K,N] weight in the layout the configured kernels read, replacing the row-major copy (which
+ * the caller drops): 8-column panels in the WebAssembly memory, 4-column panels, or row-major —
+ * in shared memory whenever worker threads will read it.
+ */
+export function prepareWeight(w: Tensor): Tensor | PackedMatrix {
+  if (usesSimd()) return PackedMatrix.pack(w, 8, settings.dtype, allocPacked);
+  const layout = KERNELS.find((k) => k.name === settings.kernel)?.layout;
+  if (layout !== "row-major") return PackedMatrix.pack(w, 4, "f32", allocPacked);
+  if (!sharedWeights() || WorkerPool.canShare(w.data)) return w;
+  const shared = allocWeight(w.size);
+  shared.set(w.data);
+  return new Tensor(shared, w.shape);
+}
+
+/**
+ * The token embedding wte [V,d] as the tied LM head's B = wteᵀ [d,V]: packed in 8-column panels
+ * for the SIMD kernels, else a view of wte's own rows (panel width 1, no copy).
+ */
+export function prepareHead(wte: Tensor): PackedMatrix {
+  if (usesSimd()) return PackedMatrix.packTransposed(wte, 8, settings.dtype, allocPacked);
+  return PackedMatrix.transposedView(wte);
+}
+
+/** The TypeScript kernel for a product: the configured one if it fits B's layout, else the fastest for the shape. */
+function kernelFor(layout: Layout, m: number): KernelInfo {
   const forced = KERNELS.find((k) => k.name === settings.kernel);
   if (forced !== undefined && forced.layout === layout) return forced;
   const name = layout === "row-major" ? "ikj" : layout === "transposed" ? "dot" : m < 4 ? "matvec" : "packed";
   return KERNELS.find((k) => k.name === name)!;
 }
 
-/** Runs out[M,N] = a × B on the chosen kernel, across the worker threads when it pays. */
-export function matmulInto(a: Float32Array, b: Float32Array, layout: Layout, out: Float32Array, m: number, k: number, n: number): KernelInfo {
+function layoutOf(b: Tensor | PackedMatrix): Layout {
+  if (b instanceof Tensor) return "row-major";
+  return b.panelWidth === 1 ? "transposed" : b.panelWidth === 4 ? "panels" : "simd-panels";
+}
+
+/** Runs out[M,N] = a × B on the chosen kernel, across the worker threads when it pays; returns the kernel's name. */
+export function matmulInto(a: Float32Array, b: Tensor | PackedMatrix, out: Float32Array, m: number, k: number, n: number): string {
+  const parallel = settings.threads > 1 && m * k * n >= PARALLEL_MIN_MACS;
+  if (parallel) pool ??= new WorkerPool(settings.threads);
+  const layout = layoutOf(b);
+  if (layout === "simd-panels") return simdMatmul(a, b as PackedMatrix, out, m, k, n, parallel ? pool : null);
   const kernel = kernelFor(layout, m);
-  if (settings.threads > 1 && m * k * n >= PARALLEL_MIN_MACS && WorkerPool.canShare(b)) {
-    pool ??= new WorkerPool(settings.threads);
-    pool.run(POOL_KERNELS.indexOf(kernel.fn), a, b, out, m, k, n, 4);
-  } else {
-    kernel.fn(a, b, out, m, k, n, 0, n);
-  }
-  return kernel;
-}
-
-/** A Float32Array for a weight: in shared memory when worker threads will read it. */
-export function allocWeight(floats: number): Float32Array {
-  return sharedWeights() ? new Float32Array(new SharedArrayBuffer(4 * floats)) : new Float32Array(floats);
-}
-
-/**
- * A [K,N] weight in the layout the configured kernels read: packed into panels (replacing the
- * row-major copy, which the caller drops), or kept row-major — in shared memory either way when
- * threads will read it.
- */
-export function prepareWeight(w: Tensor): Tensor | PackedMatrix {
-  if (weightLayout() === "panels") return PackedMatrix.pack(w, 4, allocWeight);
-  if (!sharedWeights() || WorkerPool.canShare(w.data)) return w;
-  const shared = allocWeight(w.size);
-  shared.set(w.data);
-  return new Tensor(shared, w.shape);
+  const data = b.data as Float32Array;
+  if (parallel && WorkerPool.canShare(data)) pool!.run(POOL_KERNELS.indexOf(kernel.fn!), a, data, out, m, k, n, 4);
+  else kernel.fn!(a, data, out, m, k, n, 0, n);
+  return kernel.name;
 }

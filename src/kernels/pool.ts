@@ -6,6 +6,7 @@ import { matvecPacked } from "./matvec.ts";
 import { matmulNaive } from "./naive.ts";
 import { matmulPacked } from "./packed.ts";
 import { matmulTiled } from "./tiled.ts";
+import { type KernelModule, WASM_FUNCTIONS, type WasmFunction, memory } from "../wasm/runtime.ts";
 
 /** Signature every matmul kernel shares: out[:, j0:j1] of a[M,K] × B, B in the kernel's layout. */
 export type KernelFn = (a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number, j0: number, j1: number) => void;
@@ -18,26 +19,40 @@ const SEQ = 0; // bumped once per job; workers wait for it to change
 const PENDING = 1; // workers still busy with the current job
 const STOP = 2;
 const FAILED = 3;
-const JOB = 4; // kernel, m, k, n, aId, bId, bOffset, outId
+const KIND = 4; // 0: a TypeScript kernel on registered buffers; 1: a WebAssembly kernel on addresses
+const JOB = 5; // kind 0: kernel, m, k, n, aId, bId, bOffset, outId · kind 1: module, function, a, b, out, m, ldo
 const RANGES = 16; // j0, j1 per worker
 const SPIN = 20_000; // polls before sleeping: waking a sleeping thread costs tens of µs
 
 const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require("node:worker_threads");
 const kernels = [${POOL_KERNELS.map((k) => k.toString()).join(",\n")}];
+const wasmNames = ${JSON.stringify(WASM_FUNCTIONS)};
 const { control, port, index } = workerData;
 const buffers = [];
+const wasm = [];
 let seen = 0;
 for (;;) {
   for (let s = 0; s < ${SPIN} && Atomics.load(control, ${SEQ}) === seen; s++);
   while (Atomics.load(control, ${SEQ}) === seen) Atomics.wait(control, ${SEQ}, seen);
   seen = Atomics.load(control, ${SEQ});
   if (Atomics.load(control, ${STOP}) === 1) break;
-  for (let msg; (msg = receiveMessageOnPort(port)); ) buffers[msg.message.id] = msg.message.buffer;
+  for (let msg; (msg = receiveMessageOnPort(port)); ) {
+    const d = msg.message;
+    if (d.module) wasm[d.id] = new WebAssembly.Instance(d.module, { env: { memory: d.memory } }).exports;
+    else buffers[d.id] = d.buffer;
+  }
   try {
-    const [kernel, m, k, n, aId, bId, bOffset, outId] = control.subarray(${JOB}, ${JOB} + 8);
     const j0 = control[${RANGES} + 2 * index], j1 = control[${RANGES} + 2 * index + 1];
-    if (j0 < j1) kernels[kernel](new Float32Array(buffers[aId]), new Float32Array(buffers[bId], bOffset * 4), new Float32Array(buffers[outId]), m, k, n, j0, j1);
+    if (j0 < j1 && control[${KIND}] === 0) {
+      const [kernel, m, k, n, aId, bId, bOffset, outId] = control.subarray(${JOB}, ${JOB} + 8);
+      kernels[kernel](new Float32Array(buffers[aId]), new Float32Array(buffers[bId], bOffset * 4), new Float32Array(buffers[outId]), m, k, n, j0, j1);
+    } else if (j0 < j1) {
+      const [mod, fn, a, b, out, m, ldo] = control.subarray(${JOB}, ${JOB} + 7);
+      const name = wasmNames[fn];
+      if (name.startsWith("matvec")) wasm[mod][name](a, b, out, j0, j1);
+      else wasm[mod][name](a, b, out, m, ldo, j0, j1);
+    }
   } catch (err) {
     Atomics.store(control, ${FAILED}, 1);
   }
@@ -55,6 +70,7 @@ export class WorkerPool {
   private readonly workers: Worker[] = [];
   private readonly ports: MessagePort[] = [];
   private readonly ids = new Map<ArrayBufferLike, number>();
+  private readonly wasmModules = new Set<number>();
   private scratchA: Float32Array = new Float32Array(0);
   private scratchOut: Float32Array = new Float32Array(0);
 
@@ -88,15 +104,34 @@ export class WorkerPool {
     return current.length >= floats ? current : new Float32Array(new SharedArrayBuffer(4 * Math.max(floats, 2 * current.length)));
   }
 
-  /** out[M,N] = a × B with `kernel`, columns split across the threads in multiples of `align`. */
+  /** out[M,N] = a × B with TypeScript kernel `kernel`, columns split across the threads in multiples of `align`. */
   run(kernel: number, a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number, align: number): void {
     this.scratchA = this.scratch(this.scratchA, m * k);
     this.scratchOut = this.scratch(this.scratchOut, m * n);
     const sa = this.scratchA;
     const so = this.scratchOut;
     sa.set(a.subarray(0, m * k));
+    this.control[KIND] = 0;
+    this.control.set([kernel, m, k, n, this.idOf(sa.buffer), this.idOf(b.buffer), b.byteOffset / 4, this.idOf(so.buffer)], JOB);
+    this.dispatch(n, align, (j0, j1) => POOL_KERNELS[kernel](sa, b, so, m, k, n, j0, j1));
+    out.set(so.subarray(0, m * n));
+  }
+
+  /** A WebAssembly kernel on addresses in the shared memory, columns split in whole panels of `align`. */
+  runWasm(module: KernelModule, fn: WasmFunction, a: number, b: number, out: number, m: number, ldo: number, n: number, align: number): void {
+    if (!this.wasmModules.has(module.id)) {
+      for (const port of this.ports) port.postMessage({ id: module.id, module: module.module, memory });
+      this.wasmModules.add(module.id);
+    }
+    this.control[KIND] = 1;
+    this.control.set([module.id, WASM_FUNCTIONS.indexOf(fn), a, b, out, m, ldo], JOB);
+    const f = module.exports[fn];
+    this.dispatch(n, align, fn.startsWith("matvec") ? (j0, j1) => f(a, b, out, j0, j1) : (j0, j1) => f(a, b, out, m, ldo, j0, j1));
+  }
+
+  /** Hands the workers their column ranges, does the first range here, waits for the rest. */
+  private dispatch(n: number, align: number, own: (j0: number, j1: number) => void): void {
     const c = this.control;
-    c.set([kernel, m, k, n, this.idOf(sa.buffer), this.idOf(b.buffer), b.byteOffset / 4, this.idOf(so.buffer)], JOB);
     const units = Math.ceil(n / align);
     const cut = (t: number) => Math.min(n, Math.round((units * t) / this.threads) * align);
     for (let w = 0; w < this.workers.length; w++) {
@@ -107,11 +142,10 @@ export class WorkerPool {
     Atomics.store(c, PENDING, this.workers.length);
     Atomics.add(c, SEQ, 1);
     Atomics.notify(c, SEQ);
-    POOL_KERNELS[kernel](sa, b, so, m, k, n, 0, cut(1));
+    own(0, cut(1));
     for (let s = 0; s < SPIN && Atomics.load(c, PENDING) !== 0; s++);
     for (let left; (left = Atomics.load(c, PENDING)) !== 0; ) Atomics.wait(c, PENDING, left);
     if (Atomics.load(c, FAILED) === 1) throw new Error("a matmul worker thread failed");
-    out.set(so.subarray(0, m * n));
   }
 
   async close(): Promise<void> {

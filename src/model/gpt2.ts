@@ -5,7 +5,6 @@ import { embed } from "../tensor/embedding.ts";
 import { gelu } from "../tensor/gelu.ts";
 import { layerNorm } from "../tensor/layer-norm.ts";
 import { matmul } from "../tensor/matmul.ts";
-import { matmulTransposed } from "../tensor/matmul-transposed.ts";
 import { scale } from "../tensor/scale.ts";
 import { causalSoftmax } from "../tensor/softmax.ts";
 import { splitColumns } from "../tensor/split.ts";
@@ -18,7 +17,7 @@ import type { GPT2Params, Linear, Norm } from "./params.ts";
  * GPT-2's forward pass, built only from counted primitives. Shapes: T new tokens, `past`
  * cached positions, d = n_embd, H = n_head, V = vocab. Per block it is
  *   x = x + attn(ln_1(x)),  x = x + mlp(ln_2(x)),
- * then ln_f and the LM head tied to the token embedding.
+ * then ln_f and the LM head tied to the token embedding (p.wte is held as the head's B = wteᵀ).
  */
 
 const linear = (x: Tensor, p: Linear, role: string): Tensor => add(matmul(x, p.weight, role), p.bias);
@@ -53,5 +52,5 @@ export function gpt2(p: GPT2Params, c: GPT2Config, ids: readonly number[], cache
   markLayer(-1);
   cache.length += ids.length;
   const last = x.sliceRows(ids.length - logitRows, ids.length);             // [rows, d]
-  return matmulTransposed(norm(last, p.ln_f, c.layerNormEpsilon), p.wte, "lm head"); // [rows, V]
+  return matmul(norm(last, p.ln_f, c.layerNormEpsilon), p.wte, "lm head");   // [rows, V]
 }

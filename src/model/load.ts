@@ -1,13 +1,22 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { SafetensorsFile } from "../io/safetensors.ts";
-import { allocWeight, prepareWeight } from "../kernels/engine.ts";
+import { allocWeight, prepareHead, prepareWeight } from "../kernels/engine.ts";
 import type { PackedMatrix } from "../kernels/packed-matrix.ts";
 import { Tensor, shapeSize } from "../tensor/tensor.ts";
 import { Random } from "../util/random.ts";
 import { type GPT2Config, parseConfig } from "./config.ts";
 import { GPT2Model } from "./model.ts";
 import { assembleParams, isLinearWeight, parameterShapes } from "./params.ts";
+
+/**
+ * A parameter as the kernels want it: matmul weights packed (the row-major copy is dropped at
+ * once, so both never coexist for all weights), wte as the LM head's B, the rest as they are.
+ */
+function placeParameter(name: string, t: Tensor): Tensor | PackedMatrix {
+  if (name === "wte.weight") return prepareHead(t);
+  return isLinearWeight(name) ? prepareWeight(t) : t;
+}
 
 /** Reads config.json of a model directory in the Hugging Face layout. */
 export function loadConfig(dir: string): GPT2Config {
@@ -71,9 +80,9 @@ export function loadModelFrom(dir: string): { model: GPT2Model; bytesRead: numbe
     for (const [name, stored, shape] of names) {
       // Weights the kernels repack are read into a temporary array and packed at once, so the
       // row-major and packed copies of all of them never coexist.
-      const linear = isLinearWeight(name);
-      const data = file.read(stored, linear ? undefined : allocWeight(shapeSize(shape)));
-      loaded.set(name, linear ? prepareWeight(new Tensor(data, shape)) : new Tensor(data, shape));
+      const packed = isLinearWeight(name) || name === "wte.weight";
+      const data = file.read(stored, packed ? undefined : allocWeight(shapeSize(shape)));
+      loaded.set(name, placeParameter(name, new Tensor(data, shape)));
     }
     const model = new GPT2Model(config, assembleParams(config.nLayer, (n) => loaded.get(n)!), { kind: "file", path: file.path });
     return { model, bytesRead: file.bytesRead };
@@ -92,10 +101,11 @@ export function randomModel(config: GPT2Config, seed = 1234): GPT2Model {
   const shapes = new Map(parameterShapes(config));
   const params = assembleParams(config.nLayer, (name) => {
     const shape = shapes.get(name)!;
-    const t = new Tensor(isLinearWeight(name) ? new Float32Array(shapeSize(shape)) : allocWeight(shapeSize(shape)), shape);
+    const packed = isLinearWeight(name) || name === "wte.weight";
+    const t = new Tensor(packed ? new Float32Array(shapeSize(shape)) : allocWeight(shapeSize(shape)), shape);
     if (/ln_\w+\.weight$/.test(name)) t.data.fill(1);
     else if (!name.endsWith(".bias")) for (let i = 0; i < t.size; i++) t.data[i] = (2 * rng.next() - 1) * halfWidth;
-    return isLinearWeight(name) ? prepareWeight(t) : t;
+    return placeParameter(name, t);
   });
   return new GPT2Model(config, params, { kind: "random", seed });
 }

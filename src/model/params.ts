@@ -25,7 +25,8 @@ export interface Block {
 }
 
 export interface GPT2Params {
-  wte: Tensor;
+  /** The token embedding, held as the tied LM head's B = wteᵀ [d,V] (see PackedMatrix). */
+  wte: PackedMatrix;
   wpe: Tensor;
   h: Block[];
   ln_f: Norm;
@@ -68,7 +69,7 @@ export function assembleParams(nLayer: number, get: (name: string) => Tensor | P
       mlp: { c_fc: lin(`h.${i}.mlp.c_fc`), c_proj: lin(`h.${i}.mlp.c_proj`) },
     });
   }
-  return { wte: get("wte.weight") as Tensor, wpe: get("wpe.weight") as Tensor, h, ln_f: norm("ln_f") };
+  return { wte: get("wte.weight") as PackedMatrix, wpe: get("wpe.weight") as Tensor, h, ln_f: norm("ln_f") };
 }
 
 /** The parameters back under their checkpoint names, in checkpoint order (the inverse of assembleParams). */

@@ -30,8 +30,9 @@ export function terminalReport(r: RunRecord, verbose: boolean): string {
   const totalMs = r.ops.reduce((s, o) => s + o.ms, 0);
   out.push("", `Ops — every primitive call of the run, most cycles first (${r.weights === "random" ? "random weights" : "file weights"})`);
   out.push(table(
-    ["op", "calls", "cycles", "% cycles", "time", "% time", "ns/cycle"],
-    r.ops.map((o) => [o.op, withCommas(String(o.calls)), cycles(o.cycles), percent(o.cycles, r.totals.cycles), ms(o.ms), percent(o.ms, totalMs), o.cycles > 0 ? ((o.ms * 1e6) / o.cycles).toFixed(3) : "—"]),
+    ["op", "kernel", "calls", "cycles", "% cyc", "time", "% time", "ns/cyc"],
+    r.ops.map((o) => [o.op, o.kernel, withCommas(String(o.calls)), cycles(o.cycles), percent(o.cycles, r.totals.cycles), ms(o.ms), percent(o.ms, totalMs), o.cycles > 0 ? ((o.ms * 1e6) / o.cycles).toFixed(3) : "—"]),
+    2,
   ));
 
   out.push("", "The article's formula — processing delay = Σ cycles × cycle_time, per op kind");

@@ -11,7 +11,8 @@ export function opTable(entries: readonly OpEntry[]): OpRecord[] {
   const byKind = new Map<string, OpRecord>();
   for (const e of entries) {
     const kind = opKind(e);
-    const row = byKind.get(kind) ?? { op: kind, calls: 0, cycles: 0, ms: 0 };
+    const row = byKind.get(kind) ?? { op: kind, kernel: "", calls: 0, cycles: 0, ms: 0 };
+    if (e.kernel !== "") row.kernel = joinKernels(row.kernel, e.kernel);
     row.calls++;
     row.cycles += e.cycles;
     row.ms += (e.endNs - e.startNs) / 1e6;
@@ -43,4 +44,14 @@ export function layerTable(entries: readonly OpEntry[], nLayer: number): LayerRe
     rows[e.layer].ms += (e.endNs - e.startNs) / 1e6;
   }
   return rows;
+}
+
+/** "simd matvec" + "simd matmul·fma" → "simd matvec + matmul·fma": each kernel once, the family once. */
+function joinKernels(list: string, kernel: string): string {
+  if (list === "") return kernel;
+  const [family, ...names] = list.split(" ");
+  const parts = names.join(" ").split(" + ");
+  const [kFamily, ...kName] = kernel.split(" ");
+  const name = kFamily === family ? kName.join(" ") : kernel;
+  return parts.includes(name) || list === kernel ? list : `${list} + ${name}`;
 }

@@ -26,6 +26,8 @@ export interface StageRecord {
 export interface OpRecord {
   /** Op kind: the op name, with the matmul's role, e.g. "matmul(qkv)". */
   op: string;
+  /** The kernels that ran this kind's calls (matmuls only), e.g. "simd matvec relaxed". */
+  kernel: string;
   calls: number;
   cycles: number;
   ms: number;

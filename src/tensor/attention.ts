@@ -31,6 +31,7 @@ export function attentionScores(q: Tensor, keys: Tensor, heads: number, past: nu
   const out = new Float32Array(heads * tq * tk);
   const qd = q.data;
   const kd = keys.data;
+  const hd4 = hd - (hd % 4);
   for (let h = 0; h < heads; h++) {
     const col = h * hd;
     for (let i = 0; i < tq; i++) {
@@ -39,9 +40,16 @@ export function attentionScores(q: Tensor, keys: Tensor, heads: number, past: nu
       const last = past + i;
       for (let j = 0; j <= last; j++) {
         const kRow = j * d + col;
-        let s = 0;
-        for (let c = 0; c < hd; c++) s += qd[qRow + c] * kd[kRow + c];
-        out[outRow + j] = s;
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        let c = 0;
+        for (; c < hd4; c += 4) {
+          s0 += qd[qRow + c] * kd[kRow + c];
+          s1 += qd[qRow + c + 1] * kd[kRow + c + 1];
+          s2 += qd[qRow + c + 2] * kd[kRow + c + 2];
+          s3 += qd[qRow + c + 3] * kd[kRow + c + 3];
+        }
+        for (; c < hd; c++) s0 += qd[qRow + c] * kd[kRow + c];
+        out[outRow + j] = s0 + s1 + s2 + s3;
       }
     }
   }
@@ -61,16 +69,30 @@ export function attentionValues(probs: Tensor, values: Tensor, past: number): Te
   const out = new Float32Array(tq * d);
   const p = probs.data;
   const v = values.data;
+  // Four output columns at a time in locals, so each value is read once per block and no
+  // partial sum goes back to memory until its block is done.
   for (let h = 0; h < heads; h++) {
     const col = h * hd;
     for (let i = 0; i < tq; i++) {
       const outRow = i * d + col;
       const pRow = (h * tq + i) * tk;
       const last = past + i;
-      for (let j = 0; j <= last; j++) {
-        const w = p[pRow + j];
-        const vRow = j * d + col;
-        for (let c = 0; c < hd; c++) out[outRow + c] += w * v[vRow + c];
+      let c = 0;
+      for (; c + 4 <= hd; c += 4) {
+        let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (let j = 0, vRow = col + c; j <= last; j++, vRow += d) {
+          const w = p[pRow + j];
+          a0 += w * v[vRow];
+          a1 += w * v[vRow + 1];
+          a2 += w * v[vRow + 2];
+          a3 += w * v[vRow + 3];
+        }
+        out[outRow + c] = a0; out[outRow + c + 1] = a1; out[outRow + c + 2] = a2; out[outRow + c + 3] = a3;
+      }
+      for (; c < hd; c++) {
+        let a = 0;
+        for (let j = 0; j <= last; j++) a += p[pRow + j] * v[j * d + col + c];
+        out[outRow + c] = a;
       }
     }
   }

@@ -1,6 +1,6 @@
 import { opEnd, opStart } from "../clock/clock.ts";
 import { matmulInto } from "../kernels/engine.ts";
-import { PackedMatrix } from "../kernels/packed-matrix.ts";
+import type { PackedMatrix } from "../kernels/packed-matrix.ts";
 import { Tensor, shapeError } from "./tensor.ts";
 
 /**
@@ -16,7 +16,7 @@ export function matmul(a: Tensor, b: Tensor | PackedMatrix, role = ""): Tensor {
   if (b.shape[0] !== k) throw shapeError("matmul", "inner dimensions differ", a.shape, b.shape);
   const t0 = opStart();
   const out = new Float32Array(m * n);
-  matmulInto(a.data, b.data, b instanceof PackedMatrix ? "panels" : "row-major", out, m, k, n);
-  opEnd("matmul", role, [a.shape, b.shape], [m, n], m * k * n, t0);
+  const kernel = matmulInto(a.data, b, out, m, k, n);
+  opEnd("matmul", role, [a.shape, b.shape], [m, n], m * k * n, t0, kernel);
   return new Tensor(out, [m, n]);
 }

@@ -1,0 +1,119 @@
+// Every matmul kernel the bench times, as "configs": a kernel, a thread count, a weight dtype,
+// and a setup that lays B out the way that kernel reads it (copies of it, to time streaming).
+import { KERNELS } from "../src/kernels/engine.ts";
+import { PackedMatrix, type WeightDtype } from "../src/kernels/packed-matrix.ts";
+import { POOL_KERNELS, WorkerPool } from "../src/kernels/pool.ts";
+import { Tensor } from "../src/tensor/tensor.ts";
+import { PANEL } from "../src/wasm/kernels.ts";
+import { type WasmFunction, allocate, f32View, kernelsFor, relaxedAvailable, simdAvailable } from "../src/wasm/runtime.ts";
+
+/** Runs out = a × B[copy]; `out` is row-major [M,N]. */
+export type Runner = (a: Float32Array, out: Float32Array, copy: number) => void;
+
+export interface Config {
+  kernel: string;
+  threads: number;
+  dtype: WeightDtype;
+  setup(b: Tensor, copies: number): Runner;
+}
+
+/** One region of WebAssembly memory, reused shape after shape (the runtime's allocator never frees). */
+class Arena {
+  private base = 0;
+  private size = 0;
+  private used = 0;
+  reset(bytes: number): void {
+    if (bytes > this.size) {
+      this.size = bytes;
+      this.base = allocate(bytes);
+    }
+    this.used = 0;
+  }
+  take(bytes: number): number {
+    const at = this.base + Math.ceil(this.used / 16) * 16;
+    this.used = at - this.base + bytes;
+    if (this.used > this.size) throw new Error("bench arena overflow");
+    return at;
+  }
+}
+
+export const arena = new Arena();
+
+function sharedFloats(n: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(4 * n));
+}
+
+function tsConfig(name: string, threads: number, pool: WorkerPool): Config {
+  const kernel = KERNELS.find((k) => k.name === name)!;
+  const fn = kernel.fn!;
+  return {
+    kernel: name, threads, dtype: "f32",
+    setup(b, copies) {
+      const [k, n] = b.shape;
+      const layouts = Array.from({ length: copies }, () => {
+        if (kernel.layout === "panels") return PackedMatrix.pack(b, 4, "f32", (c) => sharedFloats(c)).data as Float32Array;
+        if (kernel.layout === "transposed") {
+          const t = sharedFloats(k * n);
+          for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) t[j * k + p] = b.data[p * n + j];
+          return t;
+        }
+        const copy = sharedFloats(k * n);
+        copy.set(b.data);
+        return copy;
+      });
+      const m = (a: Float32Array) => a.length / k;
+      if (threads === 1) return (a, out, c) => fn(a, layouts[c], out, m(a), k, n, 0, n);
+      return (a, out, c) => pool.run(POOL_KERNELS.indexOf(fn), a, layouts[c], out, m(a), k, n, 4);
+    },
+  };
+}
+
+function simdConfig(fn: "matvec" | "matmul", relaxed: boolean, dtype: WeightDtype, threads: number, pool: WorkerPool): Config {
+  const name: WasmFunction = `${fn}_${dtype}`;
+  return {
+    kernel: `simd ${fn}${relaxed ? "·fma" : ""}`, threads, dtype,
+    setup(b, copies) {
+      const [k, n] = b.shape;
+      const module = kernelsFor(k, relaxed);
+      const ldo = Math.ceil(n / PANEL) * PANEL;
+      const weights = Array.from({ length: copies }, () => PackedMatrix.pack(b, PANEL, dtype, (count, t) => {
+        const at = arena.take(count * (t === "f32" ? 4 : 2));
+        return t === "f32" ? f32View(at, count) : new Uint16Array(f32View(at, 0).buffer, at, count);
+      }).data.byteOffset);
+      let aAt = 0;
+      let outAt = 0;
+      let rows = 0;
+      const f = module.exports[name];
+      return (a, out, c) => {
+        const m = a.length / k;
+        if (m !== rows) {
+          aAt = arena.take(4 * m * k);
+          outAt = arena.take(4 * m * ldo);
+          rows = m;
+        }
+        if (fn === "matvec" && m !== 1) throw new Error("matvec takes one row");
+        f32View(aAt, m * k).set(a);
+        if (threads > 1) pool.runWasm(module, name, aAt, weights[c], outAt, m, ldo, ldo, PANEL);
+        else if (fn === "matvec") f(aAt, weights[c], outAt, 0, ldo);
+        else f(aAt, weights[c], outAt, m, ldo, 0, ldo);
+        const result = f32View(outAt, m * ldo);
+        for (let i = 0; i < m; i++) out.set(result.subarray(i * ldo, i * ldo + n), i * n);
+      };
+    },
+  };
+}
+
+/** Every config for an [M,K]×[K,N] product. */
+export function configsFor(m: number, pool: WorkerPool): Config[] {
+  const configs: Config[] = KERNELS.filter((k) => k.fn !== null).map((k) => tsConfig(k.name, 1, pool));
+  for (const name of ["packed", "tiled", "matvec", "dot"]) configs.push(tsConfig(name, 2, pool));
+  if (!simdAvailable) return configs;
+  for (const threads of [1, 2]) {
+    for (const dtype of ["f32", "bf16"] as WeightDtype[]) {
+      for (const relaxed of relaxedAvailable ? [false, true] : [false]) {
+        for (const fn of m === 1 ? (["matvec", "matmul"] as const) : (["matmul"] as const)) configs.push(simdConfig(fn, relaxed, dtype, threads, pool));
+      }
+    }
+  }
+  return configs;
+}

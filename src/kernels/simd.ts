@@ -1,0 +1,95 @@
+import { type KernelModule, type WasmFunction, allocate, f32View, kernelsFor, relaxedAvailable } from "../wasm/runtime.ts";
+import { PANEL } from "../wasm/kernels.ts";
+import type { PackedMatrix } from "./packed-matrix.ts";
+import type { WorkerPool } from "./pool.ts";
+
+/*
+ * Runs matmuls on the WebAssembly SIMD kernels. Weights already live in the WebAssembly memory
+ * (packed in panels of 8); activations are copied into a scratch area there and results copied
+ * out. The first product of each shape tries every candidate kernel (matvec or matmul, with and
+ * without the fused relaxed multiply-add), checks each against a plain dot-product reference on
+ * the same weights, and keeps the fastest correct one for the rest of the run.
+ */
+
+interface Choice {
+  module: KernelModule;
+  fn: WasmFunction;
+  label: string;
+}
+
+const choices = new Map<string, Choice>();
+let scratchA = 0;
+let scratchACap = 0;
+let scratchOut = 0;
+let scratchOutCap = 0;
+
+function ensureScratch(aFloats: number, outFloats: number): void {
+  if (aFloats > scratchACap) {
+    scratchACap = Math.max(aFloats, 2 * scratchACap);
+    scratchA = allocate(4 * scratchACap);
+  }
+  if (outFloats > scratchOutCap) {
+    scratchOutCap = Math.max(outFloats, 2 * scratchOutCap);
+    scratchOut = allocate(4 * scratchOutCap);
+  }
+}
+
+function call(c: Choice, b: number, m: number, ldo: number, pool: WorkerPool | null): void {
+  if (pool !== null) pool.runWasm(c.module, c.fn, scratchA, b, scratchOut, m, ldo, ldo, PANEL);
+  else if (c.fn.startsWith("matvec")) c.module.exports[c.fn](scratchA, b, scratchOut, 0, ldo);
+  else c.module.exports[c.fn](scratchA, b, scratchOut, m, ldo, 0, ldo);
+}
+
+/** Candidate kernels for a product, checked and timed on the real arguments; the fastest correct wins. */
+function tune(a: Float32Array, b: PackedMatrix, m: number, k: number, n: number, ldo: number): Choice {
+  const fns: WasmFunction[] = m === 1 ? [`matvec_${b.dtype}`, `matmul_${b.dtype}`] : [`matmul_${b.dtype}`];
+  const candidates: Choice[] = [];
+  for (const relaxed of relaxedAvailable ? [false, true] : [false]) {
+    for (const fn of fns) candidates.push({ module: kernelsFor(k, relaxed), fn, label: `simd ${fn.split("_")[0]}${relaxed ? "·fma" : ""}` });
+  }
+  // Reference: row 0, the first columns, as plain dot products over the same stored weights.
+  const cols = Math.min(n, 64);
+  const reference = new Float64Array(cols);
+  for (let j = 0; j < cols; j++) for (let p = 0; p < k; p++) reference[j] += a[p] * b.get(p, j);
+  let best: Choice | null = null;
+  let bestMs = Infinity;
+  const out = f32View(scratchOut, ldo);
+  for (const c of candidates) {
+    call(c, b.data.byteOffset, m, ldo, null);
+    let worst = 0;
+    for (let j = 0; j < cols; j++) worst = Math.max(worst, Math.abs(out[j] - reference[j]));
+    if (!(worst <= 1e-5 * k + 1e-5)) continue;
+    const t0 = performance.now();
+    call(c, b.data.byteOffset, m, ldo, null);
+    call(c, b.data.byteOffset, m, ldo, null);
+    const ms = performance.now() - t0;
+    if (ms < bestMs) [best, bestMs] = [c, ms];
+  }
+  if (best === null) throw new Error(`no WebAssembly kernel matches the reference for [${m},${k}]×[${k},${n}] ${b.dtype}: use a TypeScript kernel (--kernel packed)`);
+  return best;
+}
+
+/** out[M,N] = a × B for B packed in panels of 8 in the WebAssembly memory; returns the kernel's name. */
+export function simdMatmul(a: Float32Array, b: PackedMatrix, out: Float32Array, m: number, k: number, n: number, pool: WorkerPool | null): string {
+  const ldo = Math.ceil(n / PANEL) * PANEL;
+  ensureScratch(m * k, m * ldo);
+  f32View(scratchA, m * k).set(a.subarray(0, m * k));
+  const key = `${b.dtype}/${k}/${n}/${m === 1 ? 1 : "m"}`;
+  let choice = choices.get(key);
+  if (choice === undefined) {
+    choice = tune(a, b, m, k, n, ldo);
+    choices.set(key, choice);
+  }
+  call(choice, b.data.byteOffset, m, ldo, pool);
+  const result = f32View(scratchOut, m * ldo);
+  if (ldo === n) out.set(result.subarray(0, m * n));
+  else for (let i = 0; i < m; i++) out.set(result.subarray(i * ldo, i * ldo + n), i * n);
+  return choice.label;
+}
+
+/** Room for a packed weight in the WebAssembly memory. */
+export function allocateSimdWeight(count: number, dtype: "f32" | "bf16"): Float32Array | Uint16Array {
+  const bytes = count * (dtype === "f32" ? 4 : 2);
+  const at = allocate(bytes);
+  return dtype === "f32" ? f32View(at, count) : new Uint16Array(f32View(at, 0).buffer, at, count);
+}

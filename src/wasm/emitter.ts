@@ -1,0 +1,108 @@
+/*
+ * A small WebAssembly module emitter: LEB128, the opcodes our kernels use, and the sections of a
+ * module that imports one memory and exports functions. Instruction helpers return byte arrays;
+ * a function body is their concatenation.
+ */
+
+export function uleb(value: number): number[] {
+  const out: number[] = [];
+  let v = value >>> 0;
+  do {
+    let byte = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (v !== 0);
+  return out;
+}
+
+export function sleb(value: number): number[] {
+  const out: number[] = [];
+  let v = value | 0;
+  for (;;) {
+    const byte = v & 0x7f;
+    v >>= 7;
+    const done = (v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
+export const I32 = 0x7f;
+export const F32 = 0x7d;
+export const V128 = 0x7b;
+
+type Bytes = number[];
+const simd = (code: number, ...immediates: number[]): Bytes => [0xfd, ...uleb(code), ...immediates];
+/** Memory immediate: alignment as a power of two, then the constant offset. */
+const memarg = (alignLog2: number, offset: number): Bytes => [...uleb(alignLog2), ...uleb(offset)];
+
+/** The instructions the kernels use, by their text-format names. */
+export const op = {
+  block: [0x02, 0x40], loop: [0x03, 0x40], if: [0x04, 0x40], end: [0x0b],
+  br: (depth: number): Bytes => [0x0c, ...uleb(depth)],
+  brIf: (depth: number): Bytes => [0x0d, ...uleb(depth)],
+  return: [0x0f],
+  localGet: (i: number): Bytes => [0x20, ...uleb(i)],
+  localSet: (i: number): Bytes => [0x21, ...uleb(i)],
+  localTee: (i: number): Bytes => [0x22, ...uleb(i)],
+  i32Const: (v: number): Bytes => [0x41, ...sleb(v)],
+  i32Eqz: [0x45], i32Eq: [0x46], i32LtU: [0x49], i32GtU: [0x4b], i32GeU: [0x4f],
+  i32Add: [0x6a], i32Sub: [0x6b], i32Mul: [0x6c], i32And: [0x71], i32Shl: [0x74], i32ShrU: [0x76],
+  f32Load: (offset = 0): Bytes => [0x2a, ...memarg(2, offset)],
+  f32Store: (offset = 0): Bytes => [0x38, ...memarg(2, offset)],
+  f32Add: [0x92],
+  v128Load: (offset = 0): Bytes => simd(0x00, ...memarg(4, offset)),
+  v128Load16x4U: (offset = 0): Bytes => simd(0x04, ...memarg(3, offset)),
+  v128Load32Splat: (offset = 0): Bytes => simd(0x09, ...memarg(2, offset)),
+  v128Store: (offset = 0): Bytes => simd(0x0b, ...memarg(4, offset)),
+  v128Zero: simd(0x0c, ...new Array(16).fill(0)),
+  f32x4Splat: simd(0x13),
+  f32x4ExtractLane: (lane: number): Bytes => simd(0x1f, lane),
+  i32x4Shl: simd(0xab),
+  f32x4Add: simd(0xe4),
+  f32x4Mul: simd(0xe6),
+  /** a·b + c in one step (fused where the hardware has it); Relaxed SIMD. */
+  f32x4RelaxedMadd: simd(0x105),
+};
+
+export interface FunctionDef {
+  name: string;
+  params: number[];
+  results: number[];
+  /** Extra locals by type, after the parameters. */
+  locals: number[];
+  body: Bytes;
+}
+
+function section(id: number, content: Bytes): Bytes {
+  return [id, ...uleb(content.length), ...content];
+}
+
+function vector(items: Bytes[]): Bytes {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+function name(s: string): Bytes {
+  const bytes = [...new TextEncoder().encode(s)];
+  return [...uleb(bytes.length), ...bytes];
+}
+
+/** A module importing memory `env.memory` (shared, up to `maxPages` of 64 KiB) and exporting `functions`. */
+export function emitModule(functions: FunctionDef[], maxPages: number): Uint8Array {
+  const types = functions.map((f) => [0x60, ...vector(f.params.map((t) => [t])), ...vector(f.results.map((t) => [t]))]);
+  const memoryImport = [...name("env"), ...name("memory"), 0x02, 0x03, ...uleb(1), ...uleb(maxPages)]; // shared, min 1, max
+  const bodies = functions.map((f) => {
+    const localGroups = f.locals.map((t) => [...uleb(1), t]);
+    const body = [...vector(localGroups), ...f.body, 0x0b];
+    return [...uleb(body.length), ...body];
+  });
+  return Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vector(types)),
+    ...section(2, vector([memoryImport])),
+    ...section(3, vector(functions.map((_, i) => uleb(i)))),
+    ...section(7, vector(functions.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]))),
+    ...section(10, vector(bodies)),
+  ]);
+}

@@ -1,0 +1,85 @@
+import { setFlagsFromString } from "node:v8";
+import { type FunctionDef, V128, emitModule, op } from "./emitter.ts";
+import { type WeightType, matmulKernel, matvecKernel } from "./kernels.ts";
+
+/*
+ * One shared WebAssembly memory holds the weights (in the kernels' layout) and the scratch the
+ * activations pass through; the kernels, compiled per K, run on it from this thread and from
+ * the workers. wasm32 addresses 4 GiB at most: larger models need bf16 or the TypeScript kernels.
+ */
+
+// Relaxed SIMD (a fused multiply-add) is still behind a flag in Node 20; modules compiled after
+// this line may use it. Whether it took is checked by validating a module that uses it.
+setFlagsFromString("--experimental-wasm-relaxed-simd");
+
+const PAGE = 65536;
+const MAX_PAGES = 65536;
+
+export const memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+let top = 1024; // keep address 0 unused
+
+/** Reserves `bytes` of the shared memory (16-byte aligned) and returns its address. Never freed. */
+export function allocate(bytes: number): number {
+  const at = Math.ceil(top / 16) * 16;
+  const end = at + bytes;
+  if (end > MAX_PAGES * PAGE) throw new Error(`WebAssembly memory is full: ${(end / 2 ** 30).toFixed(2)} GiB asked of 4 GiB; use --dtype bf16 or a TypeScript kernel (--kernel packed)`);
+  const pages = Math.ceil(end / PAGE) - memory.buffer.byteLength / PAGE;
+  if (pages > 0) memory.grow(pages);
+  top = end;
+  return at;
+}
+
+export function f32View(address: number, floats: number): Float32Array {
+  return new Float32Array(memory.buffer, address, floats);
+}
+
+export function u16View(address: number, count: number): Uint16Array {
+  return new Uint16Array(memory.buffer, address, count);
+}
+
+const probe = (fn: FunctionDef) => WebAssembly.validate(emitModule([fn], MAX_PAGES) as BufferSource);
+
+/** Whether this runtime has WebAssembly SIMD at all. */
+export const simdAvailable = probe({ name: "t", params: [], results: [], locals: [V128], body: [...op.v128Zero, ...op.localSet(0)] });
+
+/** Whether f32x4.relaxed_madd validates here. */
+export const relaxedAvailable = simdAvailable && probe({
+  name: "t", params: [], results: [], locals: [V128],
+  body: [...op.v128Zero, ...op.v128Zero, ...op.v128Zero, ...op.f32x4RelaxedMadd, ...op.localSet(0)],
+});
+
+/** The exported kernels of one module: matvec and matmul for float32 and bfloat16 weights. */
+export const WASM_FUNCTIONS = ["matvec_f32", "matmul_f32", "matvec_bf16", "matmul_bf16"] as const;
+export type WasmFunction = (typeof WASM_FUNCTIONS)[number];
+
+export interface KernelModule {
+  /** Index of this module, the same in every worker. */
+  id: number;
+  k: number;
+  relaxed: boolean;
+  module: WebAssembly.Module;
+  exports: Record<WasmFunction, (...args: number[]) => void>;
+}
+
+const modules: KernelModule[] = [];
+const byKey = new Map<string, KernelModule>();
+
+/** The kernels specialised for K (compiled once, then cached). */
+export function kernelsFor(k: number, relaxed = relaxedAvailable): KernelModule {
+  const key = `${k}/${relaxed}`;
+  let found = byKey.get(key);
+  if (found === undefined) {
+    const fns = (["f32", "bf16"] as WeightType[]).flatMap((t) => [matvecKernel(k, t, relaxed), matmulKernel(k, t, relaxed)]);
+    const module = new WebAssembly.Module(emitModule(fns, MAX_PAGES) as BufferSource);
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    found = { id: modules.length, k, relaxed, module, exports: instance.exports as KernelModule["exports"] };
+    modules.push(found);
+    byKey.set(key, found);
+  }
+  return found;
+}
+
+/** Every module compiled so far (a new worker instantiates them all). */
+export function compiledModules(): readonly KernelModule[] {
+  return modules;
+}

@@ -1,0 +1,141 @@
+// The WebAssembly emitter against known encodings, and every generated SIMD kernel against the
+// naive kernel (float32 and bfloat16 weights, with and without the relaxed fused multiply-add).
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { Clock, Tensor, configureEngine, loadModel, matmul } from "../src/index.ts";
+import { floatToBfloat16, bfloat16ToFloat } from "../src/io/half.ts";
+import { prepareWeight } from "../src/kernels/engine.ts";
+import { matmulNaive } from "../src/kernels/naive.ts";
+import { PackedMatrix } from "../src/kernels/packed-matrix.ts";
+import { I32, emitModule, op, sleb, uleb } from "../src/wasm/emitter.ts";
+import { PANEL } from "../src/wasm/kernels.ts";
+import { allocate, f32View, kernelsFor, memory, relaxedAvailable, simdAvailable } from "../src/wasm/runtime.ts";
+import { Random } from "../src/util/random.ts";
+import { FIXTURES, maxAbsDiff, readReference } from "./helpers.ts";
+
+afterAll(() => configureEngine({ kernel: "auto", threads: 1, dtype: "f32" }));
+
+describe("the emitter", () => {
+  it("writes LEB128 as the spec's examples", () => {
+    expect(uleb(0)).toEqual([0x00]);
+    expect(uleb(127)).toEqual([0x7f]);
+    expect(uleb(128)).toEqual([0x80, 0x01]);
+    expect(uleb(624485)).toEqual([0xe5, 0x8e, 0x26]);
+    expect(sleb(-1)).toEqual([0x7f]);
+    expect(sleb(63)).toEqual([0x3f]);
+    expect(sleb(64)).toEqual([0xc0, 0x00]);
+    expect(sleb(-64)).toEqual([0x40]);
+    expect(sleb(-65)).toEqual([0xbf, 0x7f]);
+    expect(sleb(-123456)).toEqual([0xc0, 0xbb, 0x78]);
+  });
+
+  it("encodes the SIMD opcodes as the spec numbers them", () => {
+    expect(op.v128Load(0)).toEqual([0xfd, 0x00, 0x04, 0x00]);
+    expect(op.v128Store(16)).toEqual([0xfd, 0x0b, 0x04, 0x10]);
+    expect(op.v128Load32Splat(4)).toEqual([0xfd, 0x09, 0x02, 0x04]);
+    expect(op.v128Load16x4U(8)).toEqual([0xfd, 0x04, 0x03, 0x08]);
+    expect(op.f32x4Add).toEqual([0xfd, 0xe4, 0x01]);
+    expect(op.f32x4Mul).toEqual([0xfd, 0xe6, 0x01]);
+    expect(op.i32x4Shl).toEqual([0xfd, 0xab, 0x01]);
+    expect(op.f32x4RelaxedMadd).toEqual([0xfd, 0x85, 0x02]);
+    expect(op.i32Const(-2)).toEqual([0x41, 0x7e]);
+  });
+
+  it("emits a module that validates, instantiates on a shared memory and runs", () => {
+    const add = { name: "add", params: [I32, I32], results: [I32], locals: [], body: [...op.localGet(0), ...op.localGet(1), ...op.i32Add] };
+    const bytes = emitModule([add], 65536);
+    expect(Array.from(bytes.subarray(0, 8))).toEqual([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+    expect(WebAssembly.validate(bytes as BufferSource)).toBe(true);
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), { env: { memory } });
+    expect((instance.exports.add as (a: number, b: number) => number)(40, 2)).toBe(42);
+  });
+
+  it("this runtime has SIMD; relaxed SIMD is reported as it validates", () => {
+    expect(simdAvailable).toBe(true);
+    expect(typeof relaxedAvailable).toBe("boolean");
+  });
+});
+
+function random(n: number, seed: number): Float32Array {
+  const rng = new Random(seed);
+  return Float32Array.from({ length: n }, () => rng.next() - 0.5);
+}
+
+describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 769, 65], [1, 768, 3072], [1, 768, 50257], [128, 768, 2304]])("SIMD kernels on %i×%i×%i", (m, k, n) => {
+  const a = random(m * k, 1);
+  const b = random(k * n, 2);
+  const ldo = Math.ceil(n / PANEL) * PANEL;
+  const cases = (["f32", "bf16"] as const).flatMap((dtype) => (relaxedAvailable ? [false, true] : [false]).flatMap((relaxed) =>
+    (m === 1 ? ["matvec", "matmul"] : ["matmul"]).map((fn) => [`${fn} ${dtype}${relaxed ? " relaxed" : ""}`, fn, dtype, relaxed] as const)));
+
+  // Weights, references and scratch once per dtype: the WebAssembly memory is never freed.
+  const prepared = new Map<string, { ref: Float32Array; b: number; a: number; out: number }>();
+  const prepare = (dtype: "f32" | "bf16") => {
+    let p = prepared.get(dtype);
+    if (p === undefined) {
+      const weights = new Float32Array(b);
+      if (dtype === "bf16") for (let i = 0; i < weights.length; i++) weights[i] = bfloat16ToFloat(floatToBfloat16(weights[i]));
+      const ref = new Float32Array(m * n);
+      matmulNaive(a, weights, ref, m, k, n, 0, n);
+      const packed = PackedMatrix.pack(new Tensor(b, [k, n]), PANEL, dtype, (count, t) => {
+        const at = allocate(count * (t === "f32" ? 4 : 2));
+        return t === "f32" ? f32View(at, count) : new Uint16Array(f32View(at, 0).buffer, at, count);
+      });
+      p = { ref, b: packed.data.byteOffset, a: allocate(4 * m * k), out: allocate(4 * m * ldo) };
+      f32View(p.a, m * k).set(a);
+      prepared.set(dtype, p);
+    }
+    return p;
+  };
+
+  it.each(cases)("%s matches naive on the same weights", (_, fn, dtype, relaxed) => {
+    const p = prepare(dtype);
+    const out = f32View(p.out, m * ldo).fill(NaN);
+    const f = kernelsFor(k, relaxed).exports[`${fn}_${dtype}` as "matvec_f32"];
+    if (fn === "matvec") f(p.a, p.b, p.out, 0, ldo);
+    else f(p.a, p.b, p.out, m, ldo, 0, ldo);
+    let worst = 0;
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) worst = Math.max(worst, Math.abs(out[i * ldo + j] - p.ref[i * n + j]));
+    expect(worst).toBeLessThanOrEqual(2e-7 * k + 1e-6); // NaN (an output never written) fails too
+  });
+});
+
+describe("SIMD through the engine", () => {
+  it.each([["f32", 1], ["f32", 2], ["bf16", 1], ["bf16", 2]] as const)("%s weights on %i thread(s): naive's result, M·K·N cycles", (dtype, threads) => {
+    configureEngine({ kernel: "simd", threads, dtype });
+    for (const [m, k, n] of [[1, 300, 515], [37, 300, 515]]) {
+      const a = new Tensor(random(m * k, 3), [m, k]);
+      const b = new Tensor(random(k * n, 4), [k, n]);
+      const w = prepareWeight(b);
+      expect(w).toBeInstanceOf(PackedMatrix);
+      expect((w as PackedMatrix).dtype).toBe(dtype);
+      const ref = new Float32Array(m * n);
+      matmulNaive(a.data, dtype === "f32" ? b.data : Float32Array.from(b.data, (v) => bfloat16ToFloat(floatToBfloat16(v))), ref, m, k, n, 0, n);
+      const clock = new Clock();
+      const c = clock.run(() => matmul(a, w));
+      expect(clock.cycles).toBe(m * k * n);
+      expect(clock.entries[0].kernel).toMatch(/^simd (matvec|matmul)/);
+      expect(maxAbsDiff(c.data, ref)).toBeLessThanOrEqual(2e-7 * k + 1e-6);
+    }
+  });
+});
+
+describe("GPT-2 with bf16 weights", () => {
+  it("matches a reference computed on the same rounded weights; states the drift from fp32", async () => {
+    configureEngine({ kernel: "auto", threads: 1, dtype: "bf16" });
+    const model = await loadModel(join(FIXTURES, "tiny-hot"));
+    const bf16 = JSON.parse((await import("node:fs")).readFileSync(join(FIXTURES, "tiny-hot", "reference-bf16-matmul-weights.json"), "utf8")) as ReturnType<typeof readReference>;
+    const fp32 = readReference("tiny-hot");
+    let err = 0;
+    let drift = 0;
+    for (const [i, c] of bf16.cases.entries()) {
+      const logits = model.forward(c.ids);
+      err = Math.max(err, maxAbsDiff(logits, c.logits[0]));
+      const f = fp32.cases[i].logits;
+      drift = Math.max(drift, maxAbsDiff(logits, f[f.length - 1]));
+    }
+    console.log(`bf16 matmul weights: max |Δlogit| vs the rounded-weights reference ${err.toExponential(2)} (tolerance 1e-4); drift from fp32 ${drift.toExponential(2)}`);
+    expect(err).toBeLessThan(1e-4);
+    expect(drift).toBeGreaterThan(1e-3); // the rounding is real
+  });
+});
