@@ -1,6 +1,7 @@
 // One end-to-end measurement of GPT-2 small with random weights, run by bench/run.ts in a
 // fresh process: argv = threads, "quick" | "full", dtype (f32 | bf16), kernel. Prints one JSON object.
 import { GPT2_SMALL, type WeightDtype, configureEngine, randomModel } from "../src/index.ts";
+import { peakRssBytes } from "../src/util/peak-rss.ts";
 
 const threads = Number(process.argv[2]);
 const quick = process.argv[3] === "quick";
@@ -31,5 +32,5 @@ const decodeMs = performance.now() - t0;
 process.stdout.write(JSON.stringify({
   threads, dtype, kernel, prefillTokens, prefillMs, prefillTokensPerSec: (prefillTokens * 1000) / prefillMs,
   decodePrompt, decodeSteps, decodeTokensPerSec: (decodeSteps * 1000) / decodeMs,
-  peakRssBytes: process.resourceUsage().maxRSS * 1024,
+  peakRssBytes: peakRssBytes(),
 }));

@@ -14,7 +14,13 @@ export interface Config {
   kernel: string;
   threads: number;
   dtype: WeightDtype;
-  setup(b: Tensor, copies: number): Runner;
+  /** `prepared` shares B's layouts between the configs of one shape. */
+  setup(b: Tensor, copies: number, prepared: Map<string, unknown>): Runner;
+}
+
+function once<T>(prepared: Map<string, unknown>, key: string, make: () => T): T {
+  if (!prepared.has(key)) prepared.set(key, make());
+  return prepared.get(key) as T;
 }
 
 /** One region of WebAssembly memory, reused shape after shape (the runtime's allocator never frees). */
@@ -48,9 +54,9 @@ function tsConfig(name: string, threads: number, pool: WorkerPool): Config {
   const fn = kernel.fn!;
   return {
     kernel: name, threads, dtype: "f32",
-    setup(b, copies) {
+    setup(b, copies, prepared) {
       const [k, n] = b.shape;
-      const layouts = Array.from({ length: copies }, () => {
+      const layouts = once(prepared, kernel.layout, () => Array.from({ length: copies }, () => {
         if (kernel.layout === "panels") return PackedMatrix.pack(b, 4, "f32", (c) => sharedFloats(c)).data as Float32Array;
         if (kernel.layout === "transposed") {
           const t = sharedFloats(k * n);
@@ -60,7 +66,7 @@ function tsConfig(name: string, threads: number, pool: WorkerPool): Config {
         const copy = sharedFloats(k * n);
         copy.set(b.data);
         return copy;
-      });
+      }));
       const m = (a: Float32Array) => a.length / k;
       if (threads === 1) return (a, out, c) => fn(a, layouts[c], out, m(a), k, n, 0, n);
       return (a, out, c) => pool.run(POOL_KERNELS.indexOf(fn), a, layouts[c], out, m(a), k, n, 4);
@@ -72,25 +78,18 @@ function simdConfig(fn: "matvec" | "matmul", relaxed: boolean, dtype: WeightDtyp
   const name: WasmFunction = `${fn}_${dtype}`;
   return {
     kernel: `simd ${fn}${relaxed ? "·fma" : ""}`, threads, dtype,
-    setup(b, copies) {
+    setup(b, copies, prepared) {
       const [k, n] = b.shape;
       const module = kernelsFor(k, relaxed);
       const ldo = Math.ceil(n / PANEL) * PANEL;
-      const weights = Array.from({ length: copies }, () => PackedMatrix.pack(b, PANEL, dtype, (count, t) => {
+      const weights = once(prepared, `simd/${dtype}`, () => Array.from({ length: copies }, () => PackedMatrix.pack(b, PANEL, dtype, (count, t) => {
         const at = arena.take(count * (t === "f32" ? 4 : 2));
         return t === "f32" ? f32View(at, count) : new Uint16Array(f32View(at, 0).buffer, at, count);
-      }).data.byteOffset);
-      let aAt = 0;
-      let outAt = 0;
-      let rows = 0;
+      }).data.byteOffset));
       const f = module.exports[name];
       return (a, out, c) => {
         const m = a.length / k;
-        if (m !== rows) {
-          aAt = arena.take(4 * m * k);
-          outAt = arena.take(4 * m * ldo);
-          rows = m;
-        }
+        const [aAt, outAt] = once(prepared, `scratch/${m}`, () => [arena.take(4 * m * k), arena.take(4 * m * ldo)] as [number, number]);
         if (fn === "matvec" && m !== 1) throw new Error("matvec takes one row");
         f32View(aAt, m * k).set(a);
         if (threads > 1) pool.runWasm(module, name, aAt, weights[c], outAt, m, ldo, ldo, PANEL);

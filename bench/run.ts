@@ -81,7 +81,7 @@ async function timeIt(name: string, fn: () => void, onceMs: number, budgetMs: nu
 async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promise<KernelResult[]> {
   const results: KernelResult[] = [];
   const pool = new WorkerPool(2);
-  const budget = quick ? 100 : 400;
+  const budget = quick ? 60 : 400;
   for (const [label, m, k, n] of quick ? QUICK_SHAPES : FULL_SHAPES) {
     const a = random(m * k, 1);
     const b = new Tensor(random(k * n, 2), [k, n]);
@@ -94,11 +94,12 @@ async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promi
     const t0 = performance.now();
     const refs = { f32: reference("f32"), bf16: reference("bf16") };
     const naiveOnce = (performance.now() - t0) / 2;
-    const copies = m === 1 ? Math.min(16, Math.max(2, Math.ceil(STREAM_BYTES / (4 * k * n)))) : 1;
-    arena.reset(copies * 4 * (Math.ceil(n / 8) * 8) * k * 1.6 + 8 * (m * k + m * (n + 8)) + 4096);
+    const copies = m === 1 ? Math.min(quick ? 8 : 16, Math.max(2, Math.ceil(STREAM_BYTES / (4 * k * n)))) : 1;
+    arena.reset(copies * 6 * (Math.ceil(n / 8) * 8) * k + 4 * (m * k + m * (n + 8)) + 4096);
     const rows: KernelResult[] = [];
+    const prepared = new Map<string, unknown>();
     for (const config of configsFor(m, pool)) {
-      const run = config.setup(b, copies);
+      const run = config.setup(b, copies, prepared);
       const out = new Float32Array(m * n).fill(NaN);
       const s0 = performance.now();
       run(a, out, 0);
@@ -133,20 +134,33 @@ async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promi
 }
 
 interface EndToEnd {
+  kernel: string;
+  dtype: WeightDtype;
   threads: number;
   prefillTokens: number;
   prefillMs: number;
   prefillTokensPerSec: number;
-  decodePrompt: number;
+  decodePrompt?: number;
   decodeSteps: number;
   decodeTokensPerSec: number;
-  peakRssBytes: number;
+  peakRssBytes?: number;
 }
 
-/** GPT-2 small with random weights, in a fresh process per thread count (its own peak RSS). */
-function endToEnd(threads: number, quick: boolean): EndToEnd {
-  const out = execFileSync(process.execPath, [...process.execArgv, new URL("./end-to-end.ts", import.meta.url).pathname, String(threads), quick ? "quick" : "full"], { encoding: "utf8" });
+/** GPT-2 small with random weights, in a fresh process per configuration (its own peak RSS). */
+function endToEnd(kernel: string, dtype: WeightDtype, threads: number, quick: boolean): EndToEnd {
+  const script = new URL("./end-to-end.ts", import.meta.url).pathname;
+  const out = execFileSync(process.execPath, [...process.execArgv, script, String(threads), quick ? "quick" : "full", dtype, kernel], { encoding: "utf8" });
   return JSON.parse(out);
+}
+
+/** numpy + OpenBLAS, for the same shapes (kernels) and the same GPT-2 work (end to end), when python3 has numpy. */
+function numpyEnv(threads: number): NodeJS.ProcessEnv {
+  // OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, set on some of these machines for old OpenBLAS builds,
+  // slow a current one down: unset for these commands alone.
+  const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  return env;
 }
 
 interface NumpyResult {
@@ -157,9 +171,7 @@ interface NumpyResult {
   gflops: number;
 }
 
-/** numpy's float32 matmul (OpenBLAS) on the same shapes, when python3 has numpy. */
-function numpyPeer(shapes: [string, number, number, number][], quick: boolean): { results: NumpyResult[]; note: string } | null {
-  if (spawnSync("python3", ["-c", "import numpy"]).status !== 0) return null;
+function numpyKernels(shapes: [string, number, number, number][], quick: boolean): NumpyResult[] {
   const script = `
 import json, sys, time, numpy as np
 shapes = json.loads(sys.argv[1]); budget = float(sys.argv[2]); out = []
@@ -172,17 +184,18 @@ for m, k, n in shapes:
 print(json.dumps(out))`;
   const results: NumpyResult[] = [];
   for (const threads of [1, 2]) {
-    // OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, set on some of these machines for old OpenBLAS builds,
-    // slow a current one down: unset for this command alone.
-    const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
-    delete env.OPENBLAS_CORETYPE;
-    delete env.OPENBLAS_L2_SIZE;
-    const r = spawnSync("python3", ["-c", script, JSON.stringify(shapes.map(([, m, k, n]) => [m, k, n])), quick ? "0.15" : "0.5"], { env, encoding: "utf8" });
-    if (r.status !== 0) return null;
+    const r = spawnSync("python3", ["-c", script, JSON.stringify(shapes.map(([, m, k, n]) => [m, k, n])), quick ? "0.1" : "0.4"], { env: numpyEnv(threads), encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`numpy peer failed: ${r.stderr.trim().split("\n").at(-1)}`);
     for (const x of JSON.parse(r.stdout) as Omit<NumpyResult, "threads">[]) results.push({ ...x, threads });
   }
-  const version = spawnSync("python3", ["-c", "import numpy; print(numpy.__version__)"], { encoding: "utf8" }).stdout.trim();
-  return { results, note: `numpy ${version} (python3 on PATH), float32, OPENBLAS_NUM_THREADS = threads` };
+  return results;
+}
+
+function numpyEndToEnd(threads: number, quick: boolean): EndToEnd {
+  const script = new URL("./numpy_gpt2.py", import.meta.url).pathname;
+  const r = spawnSync("python3", [script, quick ? "32" : "128", quick ? "16" : "64"], { env: numpyEnv(threads), encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`numpy GPT-2 failed: ${r.stderr.trim().split("\n").at(-1)}`);
+  return { kernel: "numpy", dtype: "f32", threads, ...JSON.parse(r.stdout) };
 }
 
 async function main(): Promise<void> {
@@ -195,41 +208,53 @@ async function main(): Promise<void> {
   const log = (s: string) => (f.json === true ? process.stderr : process.stdout).write(`${s}\n`);
   const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${availableParallelism()} cores, Node ${process.version}`;
   log(`machine: ${machine}`);
-  log("GFLOPS = 2 × multiply-accumulates / s; ns/cycle = the article's cycle_time; ± = 95% margin of the mean time");
+  log("GFLOPS = 2 × multiply-accumulates / s; GB/s = weight bytes read / s; ns/cycle = the article's cycle_time;");
+  log("± = 95% margin of the mean time. Every kernel is checked against naive before it is timed.");
 
   const results = await kernelBenchmarks(quick, log);
   const shapes = quick ? QUICK_SHAPES : FULL_SHAPES;
-  const numpy = f["no-numpy"] === true ? null : numpyPeer(shapes, quick);
-  const e2e = [endToEnd(1, quick), endToEnd(2, quick)];
+  const hasNumpy = f["no-numpy"] !== true && spawnSync("python3", ["-c", "import numpy"]).status === 0;
+  const numpy = hasNumpy ? numpyKernels(shapes, quick) : [];
 
-  const best = (m: number, k: number, n: number, threads: number) =>
-    results.filter((r) => r.m === m && r.k === k && r.n === n && r.threads === threads).reduce((x, y) => (y.gflops > x.gflops ? y : x));
-  const summary: string[][] = [];
-  for (const [label, m, k, n] of shapes) {
-    const one = best(m, k, n, 1);
-    const two = best(m, k, n, 2);
-    const np1 = numpy?.results.find((r) => r.m === m && r.k === k && r.n === n && r.threads === 1);
-    const np2 = numpy?.results.find((r) => r.m === m && r.k === k && r.n === n && r.threads === 2);
-    summary.push([
-      `${label} ${m}×${k}×${n}`,
-      `${one.kernel} ${one.gflops.toFixed(2)}`,
-      `${one.speedupOverNaive!.toFixed(1)}×`,
-      `${two.kernel} ${two.gflops.toFixed(2)}`,
-      `${(two.gflops / one.gflops).toFixed(2)}×`,
-      np1 ? `${(one.gflops / np1.gflops).toFixed(2)} / ${(two.gflops / np2!.gflops).toFixed(2)}` : "—",
-    ]);
-  }
-  log("\nSummary (GFLOPS of the best kernel; numpy column: ours ÷ numpy at 1 / 2 threads)");
-  log(table(["shape", "best, 1 thread", "vs naive", "best, 2 threads", "2t ÷ 1t", "vs numpy"], summary));
-  if (numpy) log(`numpy peer: ${numpy.note}`);
-  else log("numpy peer: skipped (python3 with numpy not found, or --no-numpy)");
+  const pick = (m: number, k: number, n: number, threads: number, accept: (r: KernelResult) => boolean) =>
+    results.filter((r) => r.m === m && r.k === k && r.n === n && r.threads === threads && accept(r)).reduce<KernelResult | null>((x, y) => (x === null || y.gflops > x.gflops ? y : x), null);
+  const isSimd = (r: KernelResult) => r.kernel.startsWith("simd");
+  const ts = (r: KernelResult) => !isSimd(r);
+  const gf = (r: KernelResult | null, streamed = false) => (r === null ? "—" : (streamed && r.streamed ? r.streamed.gflops : r.gflops).toFixed(1));
+  log("\nSummary: the TypeScript ladder (GFLOPS of the best TypeScript kernel)");
+  log(table(["shape", "best, 1 thread", "vs naive", "best, 2 threads", "2t ÷ 1t"], shapes.map(([label, m, k, n]) => {
+    const one = pick(m, k, n, 1, ts)!;
+    const two = pick(m, k, n, 2, ts)!;
+    return [`${label} ${m}×${k}×${n}`, `${one.kernel} ${one.gflops.toFixed(2)}`, `${one.speedupOverNaive!.toFixed(1)}×`, `${two.kernel} ${two.gflops.toFixed(2)}`, `${(two.gflops / one.gflops).toFixed(2)}×`];
+  })));
+  log("\nSummary: WebAssembly SIMD (GFLOPS of the best SIMD kernel; decode shapes streamed, as a 12-layer decode reads them)");
+  log(table(["shape", "f32 1t", "f32 2t", "bf16 1t", "bf16 2t", "numpy 1t", "numpy 2t", "f32 ÷ numpy"], shapes.map(([label, m, k, n]) => {
+    const streamed = m === 1;
+    const row = [1, 2].flatMap((t) => (["f32", "bf16"] as const).map((d) => pick(m, k, n, t, (r) => isSimd(r) && r.dtype === d)));
+    const [f1, b1, f2, b2] = row;
+    const np1 = numpy.find((r) => r.m === m && r.k === k && r.n === n && r.threads === 1);
+    const np2 = numpy.find((r) => r.m === m && r.k === k && r.n === n && r.threads === 2);
+    const ratio = (ours: KernelResult | null, peer: NumpyResult | undefined) => (ours && peer ? ((streamed && ours.streamed ? ours.streamed.gflops : ours.gflops) / peer.gflops).toFixed(2) : "—");
+    return [`${label} ${m}×${k}×${n}`, gf(f1, streamed), gf(f2, streamed), gf(b1, streamed), gf(b2, streamed), np1 ? np1.gflops.toFixed(1) : "—", np2 ? np2.gflops.toFixed(1) : "—", `${ratio(f1, np1)} / ${ratio(f2, np2)}`];
+  })));
+  log(hasNumpy ? "numpy: python3 on PATH, float32 matmul (in cache: numpy's figures are not streamed), OPENBLAS_NUM_THREADS = threads" : "numpy: skipped (no python3 with numpy, or --no-numpy)");
 
-  log("\nGPT-2 small, random weights, end to end (fresh process each)");
+  const configs: [string, WeightDtype, number][] = quick
+    ? [["auto", "f32", 2], ["auto", "bf16", 2]]
+    : [["packed", "f32", 1], ["packed", "f32", 2], ["auto", "f32", 1], ["auto", "f32", 2], ["auto", "bf16", 1], ["auto", "bf16", 2]];
+  const e2e = configs.map(([kernel, dtype, threads]) => endToEnd(kernel, dtype, threads, quick));
+  const peers = hasNumpy ? (quick ? [2] : [1, 2]).map((t) => numpyEndToEnd(t, quick)) : [];
+  log(`\nGPT-2 small, random weights, end to end (fresh process each): prefill of ${e2e[0].prefillTokens} tokens, ${e2e[0].decodeSteps} decode steps after a 16-token prompt`);
   log(table(
-    ["threads", "prefill", "prefill tokens/s", "decode tokens/s", "peak RSS"],
-    e2e.map((e) => [String(e.threads), `${e.prefillTokens} tokens in ${e.prefillMs.toFixed(0)} ms`, e.prefillTokensPerSec.toFixed(1), `${e.decodeTokensPerSec.toFixed(1)} (${e.decodeSteps} steps after ${e.decodePrompt})`, `${(e.peakRssBytes / 2 ** 20).toFixed(0)} MiB`]),
+    ["kernel", "dtype", "threads", "prefill", "prefill tokens/s", "decode tokens/s", "decode ÷ numpy", "peak RSS"],
+    [...e2e, ...peers].map((e) => {
+      const peer = peers.find((p) => p.threads === e.threads);
+      return [e.kernel === "auto" ? "simd (auto)" : e.kernel, e.dtype, String(e.threads), `${e.prefillMs.toFixed(0)} ms`, e.prefillTokensPerSec.toFixed(1), e.decodeTokensPerSec.toFixed(1),
+        peer && e.kernel !== "numpy" ? `${(e.decodeTokensPerSec / peer.decodeTokensPerSec).toFixed(2)}×` : "—", e.peakRssBytes ? `${(e.peakRssBytes / 2 ** 20).toFixed(0)} MiB` : "—"];
+    }),
+    2,
   ));
-  if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, quick, results, numpy: numpy?.results ?? null, endToEnd: e2e }, null, 1)}\n`);
+  if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, quick, results, numpy, endToEnd: e2e, numpyEndToEnd: peers }, null, 1)}\n`);
 }
 
 await main();

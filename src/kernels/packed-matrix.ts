@@ -66,6 +66,13 @@ export class PackedMatrix {
     return new PackedMatrix(bt.data, bt.shape[1], bt.shape[0], 1);
   }
 
+  /** Bᵀ as a row-major float32 [N,K] tensor: for wte, its checkpoint layout [V,d]. */
+  unpackTransposed(): Tensor {
+    const out = new Float32Array(this.k * this.n);
+    for (let j = 0; j < this.n; j++) for (let kk = 0; kk < this.k; kk++) out[j * this.k + kk] = this.get(kk, j);
+    return new Tensor(out, [this.n, this.k]);
+  }
+
   /** Back to a row-major float32 [K,N] tensor (for tests and for writing checkpoints). */
   unpack(): Tensor {
     const out = new Float32Array(this.k * this.n);

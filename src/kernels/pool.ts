@@ -22,7 +22,7 @@ const FAILED = 3;
 const KIND = 4; // 0: a TypeScript kernel on registered buffers; 1: a WebAssembly kernel on addresses
 const JOB = 5; // kind 0: kernel, m, k, n, aId, bId, bOffset, outId · kind 1: module, function, a, b, out, m, ldo
 const RANGES = 16; // j0, j1 per worker
-const SPIN = 20_000; // polls before sleeping: waking a sleeping thread costs tens of µs
+const SPIN = 200_000; // polls before sleeping: waking a sleeping thread costs tens of µs
 
 const WORKER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require("node:worker_threads");

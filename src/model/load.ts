@@ -77,12 +77,16 @@ export function loadModelFrom(dir: string): { model: GPT2Model; bytesRead: numbe
   const { config, file, names } = openCheckpoint(dir);
   try {
     const loaded = new Map<string, Tensor | PackedMatrix>();
+    // Weights the kernels repack pass through one reused buffer, so no row-major copy outlives its packing.
+    const repacked = names.filter(([name]) => isLinearWeight(name) || name === "wte.weight");
+    const scratch = new Float32Array(Math.max(0, ...repacked.map(([, , shape]) => shapeSize(shape))));
     for (const [name, stored, shape] of names) {
-      // Weights the kernels repack are read into a temporary array and packed at once, so the
-      // row-major and packed copies of all of them never coexist.
-      const packed = isLinearWeight(name) || name === "wte.weight";
-      const data = file.read(stored, packed ? undefined : allocWeight(shapeSize(shape)));
-      loaded.set(name, placeParameter(name, new Tensor(data, shape)));
+      const size = shapeSize(shape);
+      const viaScratch = isLinearWeight(name) || name === "wte.weight";
+      const t = new Tensor(file.read(stored, viaScratch ? scratch.subarray(0, size) : allocWeight(size)), shape);
+      const placed = placeParameter(name, t);
+      // Kernels that read the checkpoint's own layout keep the tensor: take it out of the scratch.
+      loaded.set(name, placed.data.buffer === scratch.buffer ? placeParameter(name, new Tensor(t.data.slice(), shape)) : placed);
     }
     const model = new GPT2Model(config, assembleParams(config.nLayer, (n) => loaded.get(n)!), { kind: "file", path: file.path });
     return { model, bytesRead: file.bytesRead };

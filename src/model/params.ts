@@ -1,5 +1,5 @@
 import type { PackedMatrix } from "../kernels/packed-matrix.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { Tensor } from "../tensor/tensor.ts";
 
 /*
  * GPT-2's parameters under the checkpoint's own names (h.{i}.attn.c_attn.weight → h[i].attn.c_attn.weight).
@@ -72,11 +72,12 @@ export function assembleParams(nLayer: number, get: (name: string) => Tensor | P
   return { wte: get("wte.weight") as PackedMatrix, wpe: get("wpe.weight") as Tensor, h, ln_f: norm("ln_f") };
 }
 
-/** The parameters back under their checkpoint names, in checkpoint order (the inverse of assembleParams). */
-export function namedParameters(p: GPT2Params): [string, Tensor | PackedMatrix][] {
-  const list: [string, Tensor | PackedMatrix][] = [["wte.weight", p.wte], ["wpe.weight", p.wpe]];
+/** The parameters back under their checkpoint names and in the checkpoint's layout, in its order (the inverse of assembleParams). */
+export function namedParameters(p: GPT2Params): [string, Tensor][] {
+  const plain = (w: Tensor | PackedMatrix): Tensor => (w instanceof Tensor ? w : w.unpack());
+  const list: [string, Tensor][] = [["wte.weight", p.wte.unpackTransposed()], ["wpe.weight", p.wpe]];
   p.h.forEach((b, i) => {
-    const add = (name: string, l: Linear | Norm) => list.push([`h.${i}.${name}.weight`, l.weight], [`h.${i}.${name}.bias`, l.bias]);
+    const add = (name: string, l: Linear | Norm) => list.push([`h.${i}.${name}.weight`, plain(l.weight)], [`h.${i}.${name}.bias`, l.bias]);
     add("ln_1", b.ln_1);
     add("attn.c_attn", b.attn.c_attn);
     add("attn.c_proj", b.attn.c_proj);

@@ -1,4 +1,5 @@
 import { Clock, type OpEntry } from "../clock/clock.ts";
+import { peakRssBytes } from "../util/peak-rss.ts";
 import type { GPT2Model } from "../model/model.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { Random } from "../util/random.ts";
@@ -149,7 +150,7 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
       decodeMs: stage("decode").durationMs,
       decodeMsPerToken: decodeSteps > 0 ? stage("decode").durationMs / decodeSteps : 0,
       decodeTokensPerSec: decodeSteps > 0 ? (decodeSteps * 1000) / stage("decode").durationMs : 0,
-      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      peakRssBytes: peakRssBytes(),
     },
   };
   return { record, clock };
