@@ -1,5 +1,6 @@
 import { bfloat16ToFloat, floatToBfloat16 } from "../io/half.ts";
 import { Tensor, shapeError } from "../tensor/tensor.ts";
+import { BF16_LANE_ORDER } from "../wasm/kernels.ts";
 
 export type WeightDtype = "f32" | "bf16";
 
@@ -14,6 +15,8 @@ export type WeightDtype = "f32" | "bf16";
  */
 export class PackedMatrix {
   readonly dtype: WeightDtype;
+  /** Where each column of a panel sits in a panel row (the bf16 SIMD kernels interleave them). */
+  readonly laneOrder: readonly number[];
 
   constructor(
     readonly data: Float32Array | Uint16Array,
@@ -22,6 +25,7 @@ export class PackedMatrix {
     readonly panelWidth: number,
   ) {
     this.dtype = data instanceof Uint16Array ? "bf16" : "f32";
+    this.laneOrder = laneOrder(this.dtype, panelWidth);
     const expected = Math.ceil(n / panelWidth) * panelWidth * k;
     if (data.length !== expected) throw new Error(`PackedMatrix: ${data.length} values, but [${k},${n}] in panels of ${panelWidth} needs ${expected}`);
   }
@@ -34,7 +38,7 @@ export class PackedMatrix {
   index(row: number, col: number): number {
     const w = this.panelWidth;
     const panel = Math.floor(col / w);
-    return panel * this.k * w + row * w + (col - panel * w);
+    return panel * this.k * w + row * w + this.laneOrder[col - panel * w];
   }
 
   /** Element (row, col) as a float. */
@@ -87,17 +91,26 @@ function defaultAlloc(count: number, dtype: WeightDtype): Float32Array | Uint16A
   return dtype === "f32" ? new Float32Array(count) : new Uint16Array(count);
 }
 
+/**
+ * bf16 panels of 8 store a row's columns as 0 4 1 5 2 6 3 7: each 32-bit word then holds columns
+ * i and i+4, which the SIMD kernels split with one shift and one mask (src/wasm/kernels.ts).
+ */
+function laneOrder(dtype: WeightDtype, w: number): readonly number[] {
+  return dtype === "bf16" && w === 8 ? BF16_LANE_ORDER : Array.from({ length: w }, (_, c) => c);
+}
+
 /** B[row, col] = src[row·rowStride + col·colStride], packed in panels of `w` columns. */
 function packStrided(src: Float32Array, k: number, n: number, rowStride: number, colStride: number, w: number, dtype: WeightDtype, alloc: Allocator): PackedMatrix {
   const panels = Math.ceil(n / w);
   const data = alloc(panels * w * k, dtype);
+  const order = laneOrder(dtype, w);
   for (let p = 0; p < panels; p++) {
     const cols = Math.min(w, n - p * w);
     for (let kk = 0; kk < k; kk++) {
       const from = kk * rowStride + p * w * colStride;
       const to = (p * k + kk) * w;
       if (dtype === "f32") for (let c = 0; c < cols; c++) data[to + c] = src[from + c * colStride];
-      else for (let c = 0; c < cols; c++) data[to + c] = floatToBfloat16(src[from + c * colStride]);
+      else for (let c = 0; c < cols; c++) data[to + order[c]] = floatToBfloat16(src[from + c * colStride]);
     }
   }
   return new PackedMatrix(data, k, n, w);

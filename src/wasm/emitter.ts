@@ -53,10 +53,12 @@ export const op = {
   f32Store: (offset = 0): Bytes => [0x38, ...memarg(2, offset)],
   f32Add: [0x92],
   v128Load: (offset = 0): Bytes => simd(0x00, ...memarg(4, offset)),
-  v128Load16x4U: (offset = 0): Bytes => simd(0x04, ...memarg(3, offset)),
   v128Load32Splat: (offset = 0): Bytes => simd(0x09, ...memarg(2, offset)),
   v128Store: (offset = 0): Bytes => simd(0x0b, ...memarg(4, offset)),
   v128Zero: simd(0x0c, ...new Array(16).fill(0)),
+  /** A v128 constant of four equal little-endian 32-bit lanes. */
+  v128ConstI32x4: (v: number): Bytes => simd(0x0c, ...new Array(4).fill([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff]).flat()),
+  v128And: simd(0x4e),
   f32x4Splat: simd(0x13),
   f32x4ExtractLane: (lane: number): Bytes => simd(0x1f, lane),
   i32x4Shl: simd(0xab),

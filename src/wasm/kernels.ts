@@ -3,8 +3,10 @@ import { type FunctionDef, I32, V128, op } from "./emitter.ts";
 /*
  * Matmul kernels generated as WebAssembly SIMD (f32x4), specialised for one K: row strides and
  * loop counts are constants baked into the code. B is packed in panels of 8 columns (two f32x4
- * per k), as float32 or as bfloat16 (the top half of a float32: load 4 halves widened to 32 bits,
- * shift left by 16, and they are floats). All pointers are byte offsets into the shared memory.
+ * per k), as float32 or as bfloat16 — the top half of a float32. A bf16 panel row stores columns
+ * in the order 0 4 1 5 2 6 3 7, so one 16-byte load holds, in each 32-bit lane, column i in its
+ * low half and column i+4 in its high half: shifting left by 16 gives columns 0–3 as floats,
+ * masking off the low half gives columns 4–7. All pointers are byte offsets into the shared memory.
  *
  *   matvec(a, b, out, j0, j1)        decode: one row of A; per panel, four k-steps per iteration
  *                                    into eight independent sums (latency hidden, B streamed once)
@@ -30,10 +32,20 @@ function emitter(relaxed: boolean): Emit {
   };
 }
 
-/** Bytes that push 4 weights of a panel: float32 at byte `offset`, or bfloat16 widened. */
-function weights(bp: number, type: WeightType, lane4: number, step: number): number[] {
-  if (type === "f32") return [...op.localGet(bp), ...op.v128Load(step * 32 + lane4 * 16)];
-  return [...op.localGet(bp), ...op.v128Load16x4U(step * 16 + lane4 * 8), ...op.i32Const(16), ...op.i32x4Shl];
+/** The column order of a bf16 panel row (see above): position of column c. */
+export const BF16_LANE_ORDER = [0, 2, 4, 6, 1, 3, 5, 7];
+
+/**
+ * Bytes that load k-step `step` of a panel and set `lo` and `hi` to its columns 0–3 and 4–7 as
+ * float32 (for bf16, `lo` first holds the raw 8 halves).
+ */
+function loadStep(bp: number, type: WeightType, step: number, lo: number, hi: number): number[] {
+  if (type === "f32") return [...op.localGet(bp), ...op.v128Load(step * 32), ...op.localSet(lo), ...op.localGet(bp), ...op.v128Load(step * 32 + 16), ...op.localSet(hi)];
+  return [
+    ...op.localGet(bp), ...op.v128Load(step * 16), ...op.localSet(lo),
+    ...op.localGet(lo), ...op.v128ConstI32x4(0xffff0000), ...op.v128And, ...op.localSet(hi),
+    ...op.localGet(lo), ...op.i32Const(16), ...op.i32x4Shl, ...op.localSet(lo),
+  ];
 }
 
 const bytesPerPanelRow = (type: WeightType) => (type === "f32" ? 32 : 16);
@@ -45,9 +57,10 @@ function countDown(counter: number, loopDepth: number): number[] {
 
 export function matvecKernel(k: number, type: WeightType, relaxed: boolean): FunctionDef {
   const e = emitter(relaxed);
-  // params: a, b, out, j0, j1 · locals: j, bp, ap, count, x, acc0..acc7
+  // params: a, b, out, j0, j1 · locals: j, bp, ap, count, x, acc0..acc7, lo, hi
   const [A, B, OUT, J0, J1, J, BP, AP, COUNT, X] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const ACC = [10, 11, 12, 13, 14, 15, 16, 17];
+  const [LO, HI] = [18, 19];
   const row = bytesPerPanelRow(type);
   const quads = Math.floor(k / 4);
   const body: number[] = [
@@ -62,8 +75,8 @@ export function matvecKernel(k: number, type: WeightType, relaxed: boolean): Fun
   if (quads > 0) {
     body.push(...op.i32Const(quads), ...op.localSet(COUNT), ...op.loop);
     for (let s = 0; s < 4; s++) {
-      body.push(...op.localGet(AP), ...op.v128Load32Splat(4 * s), ...op.localSet(X));
-      body.push(...e.fma(ACC[2 * s], X, weights(BP, type, 0, s)), ...e.fma(ACC[2 * s + 1], X, weights(BP, type, 1, s)));
+      body.push(...op.localGet(AP), ...op.v128Load32Splat(4 * s), ...op.localSet(X), ...loadStep(BP, type, s, LO, HI));
+      body.push(...e.fma(ACC[2 * s], X, op.localGet(LO)), ...e.fma(ACC[2 * s + 1], X, op.localGet(HI)));
     }
     body.push(
       ...op.localGet(AP), ...op.i32Const(16), ...op.i32Add, ...op.localSet(AP),
@@ -72,8 +85,8 @@ export function matvecKernel(k: number, type: WeightType, relaxed: boolean): Fun
     );
   }
   for (let s = 0; s < k % 4; s++) {
-    body.push(...op.localGet(AP), ...op.v128Load32Splat(4 * s), ...op.localSet(X));
-    body.push(...e.fma(ACC[0], X, weights(BP, type, 0, s)), ...e.fma(ACC[1], X, weights(BP, type, 1, s)));
+    body.push(...op.localGet(AP), ...op.v128Load32Splat(4 * s), ...op.localSet(X), ...loadStep(BP, type, s, LO, HI));
+    body.push(...e.fma(ACC[0], X, op.localGet(LO)), ...e.fma(ACC[1], X, op.localGet(HI)));
   }
   // out[j .. j+8] = the sums of the four k-phases
   for (const half of [0, 1]) {
@@ -82,7 +95,7 @@ export function matvecKernel(k: number, type: WeightType, relaxed: boolean): Fun
     body.push(...op.v128Store(16 * half));
   }
   body.push(...op.localGet(J), ...op.i32Const(PANEL), ...op.i32Add, ...op.localSet(J), ...op.br(0), ...op.end, ...op.end);
-  return { name: `matvec_${type}`, params: [I32, I32, I32, I32, I32], results: [], locals: [I32, I32, I32, I32, V128, ...ACC.map(() => V128)], body };
+  return { name: `matvec_${type}`, params: [I32, I32, I32, I32, I32], results: [], locals: [I32, I32, I32, I32, V128, ...ACC.map(() => V128), V128, V128], body };
 }
 
 export function matmulKernel(k: number, type: WeightType, relaxed: boolean): FunctionDef {
@@ -99,8 +112,7 @@ export function matmulKernel(k: number, type: WeightType, relaxed: boolean): Fun
     ...ACC.slice(0, 2 * rows).flatMap((acc) => [...op.v128Zero, ...op.localSet(acc)]),
     ...op.i32Const(k), ...op.localSet(COUNT),
     ...op.loop,
-    ...weights(BP, type, 0, 0), ...op.localSet(W0),
-    ...weights(BP, type, 1, 0), ...op.localSet(W1),
+    ...loadStep(BP, type, 0, W0, W1),
     ...Array.from({ length: rows }, (_, r) => [
       ...op.localGet(AP), ...op.v128Load32Splat(r * rowBytes), ...op.localSet(X),
       ...e.fma(ACC[2 * r], X, op.localGet(W0)), ...e.fma(ACC[2 * r + 1], X, op.localGet(W1)),
