@@ -31,15 +31,14 @@ export function attentionScores(q: Tensor, keys: Tensor, heads: number, past: nu
   const out = new Float32Array(heads * tq * tk);
   const qd = q.data;
   const kd = keys.data;
+  // Key row by key row, all heads at once: each row of the cache is read once, front to back.
   const hd4 = hd - (hd % 4);
-  for (let h = 0; h < heads; h++) {
-    const col = h * hd;
-    for (let i = 0; i < tq; i++) {
-      const qRow = i * d + col;
-      const outRow = (h * tq + i) * tk;
-      const last = past + i;
-      for (let j = 0; j <= last; j++) {
-        const kRow = j * d + col;
+  for (let i = 0; i < tq; i++) {
+    const last = past + i;
+    for (let j = 0; j <= last; j++) {
+      for (let h = 0; h < heads; h++) {
+        const qRow = i * d + h * hd;
+        const kRow = j * d + h * hd;
         let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         let c = 0;
         for (; c < hd4; c += 4) {
@@ -49,7 +48,7 @@ export function attentionScores(q: Tensor, keys: Tensor, heads: number, past: nu
           s3 += qd[qRow + c + 3] * kd[kRow + c + 3];
         }
         for (; c < hd; c++) s0 += qd[qRow + c] * kd[kRow + c];
-        out[outRow + j] = s0 + s1 + s2 + s3;
+        out[(h * tq + i) * tk + j] = s0 + s1 + s2 + s3;
       }
     }
   }
