@@ -87,7 +87,7 @@ function section(r: RunRecord, title: string): string {
   const formulaRows = formulaStages.map((s) => `<tr><td>${s.name}</td><td>${cycles(s.cycles)}</td><td>${ms(s.predictedMs)}</td><td>${ms(s.durationMs)}</td><td>${signedPercent((100 * (s.predictedMs - s.durationMs)) / s.durationMs)}</td></tr>`).join("");
 
   const totalMs = r.ops.reduce((s, o) => s + o.ms, 0);
-  const opRows = r.ops.map((o) => `<tr><td><span style="color:${colors.get(o.op)}">■</span> ${esc(o.op)}</td><td>${withCommas(String(o.calls))}</td><td>${cycles(o.cycles)}</td><td>${percent(o.cycles, t.cycles)}</td><td>${ms(o.ms)}</td><td>${percent(o.ms, totalMs)}</td><td>${o.cycles > 0 ? ((o.ms * 1e6) / o.cycles).toFixed(3) : "—"}</td></tr>`).join("");
+  const opRows = r.ops.map((o) => `<tr><td><span style="color:${colors.get(o.op)}">■</span> ${esc(o.op)}</td><td class="text-col">${esc(o.kernel)}</td><td>${withCommas(String(o.calls))}</td><td>${cycles(o.cycles)}</td><td>${percent(o.cycles, t.cycles)}</td><td>${ms(o.ms)}</td><td>${percent(o.ms, totalMs)}</td><td>${o.cycles > 0 ? ((o.ms * 1e6) / o.cycles).toFixed(3) : "—"}</td></tr>`).join("");
 
   const m = r.model;
   const weights = r.weights === "random" ? `<span class="badge random">random weights — the text is noise; cycles and times are real</span>` : `<span class="badge">weights: ${esc(m.path)}</span>`;
@@ -118,7 +118,7 @@ ${perToken}
 <table><thead><tr><th>stage</th><th>cycles</th><th>predicted</th><th>measured</th><th>error</th></tr></thead><tbody>${formulaRows}</tbody></table>
 
 <h2>Ops</h2>
-<table><thead><tr><th>op</th><th>calls</th><th>cycles</th><th>% cycles</th><th>time</th><th>% time</th><th>ns/cycle</th></tr></thead><tbody>${opRows}</tbody></table>
+<table><thead><tr><th>op</th><th class="text-col">kernel</th><th>calls</th><th>cycles</th><th>% cycles</th><th>time</th><th>% time</th><th>ns/cycle</th></tr></thead><tbody>${opRows}</tbody></table>
 <p class="muted">Totals: ${cycles(t.cycles)} cycles, of which ${cycles(t.macs)} multiply-accumulates; prefill ${ms(t.prefillMsPerToken)}/token, decode ${ms(t.decodeMsPerToken)}/token; sampling ${ms(t.samplingMs)}.</p>
 </section>`;
 }
