@@ -5,7 +5,7 @@ import { PackedMatrix, type WeightDtype } from "../src/kernels/packed-matrix.ts"
 import { POOL_KERNELS, WorkerPool } from "../src/kernels/pool.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { PANEL } from "../src/wasm/kernels.ts";
-import { type WasmFunction, allocate, f32View, kernelsFor, relaxedAvailable, simdAvailable } from "../src/wasm/runtime.ts";
+import { type WasmFunction, allocate, f32View, kernelsFor, relaxedAvailable, simdAvailable, u16View } from "../src/wasm/runtime.ts";
 
 /** Runs out = a × B[copy]; `out` is row-major [M,N]. */
 export type Runner = (a: Float32Array, out: Float32Array, copy: number) => void;
@@ -84,7 +84,7 @@ function simdConfig(fn: "matvec" | "matmul", relaxed: boolean, dtype: WeightDtyp
       const ldo = Math.ceil(n / PANEL) * PANEL;
       const weights = once(prepared, `simd/${dtype}`, () => Array.from({ length: copies }, () => PackedMatrix.pack(b, PANEL, dtype, (count, t) => {
         const at = arena.take(count * (t === "f32" ? 4 : 2));
-        return t === "f32" ? f32View(at, count) : new Uint16Array(f32View(at, 0).buffer, at, count);
+        return t === "f32" ? f32View(at, count) : u16View(at, count);
       }).data.byteOffset));
       const f = module.exports[name];
       return (a, out, c) => {

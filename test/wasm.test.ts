@@ -10,6 +10,7 @@ import { PackedMatrix } from "../src/kernels/packed-matrix.ts";
 import { I32, emitModule, op, sleb, uleb } from "../src/wasm/emitter.ts";
 import { PANEL } from "../src/wasm/kernels.ts";
 import { allocate, f32View, kernelsFor, memory, relaxedAvailable, simdAvailable } from "../src/wasm/runtime.ts";
+import { allocateSimdWeight } from "../src/kernels/simd.ts";
 import { Random } from "../src/util/random.ts";
 import { FIXTURES, maxAbsDiff, readReference } from "./helpers.ts";
 
@@ -78,10 +79,7 @@ describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 7
       if (dtype === "bf16") for (let i = 0; i < weights.length; i++) weights[i] = bfloat16ToFloat(floatToBfloat16(weights[i]));
       const ref = new Float32Array(m * n);
       matmulNaive(a, weights, ref, m, k, n, 0, n);
-      const packed = PackedMatrix.pack(new Tensor(b, [k, n]), PANEL, dtype, (count, t) => {
-        const at = allocate(count * (t === "f32" ? 4 : 2));
-        return t === "f32" ? f32View(at, count) : new Uint16Array(f32View(at, 0).buffer, at, count);
-      });
+      const packed = PackedMatrix.pack(new Tensor(b, [k, n]), PANEL, dtype, allocateSimdWeight);
       p = { ref, b: packed.data.byteOffset, a: allocate(4 * m * k), out: allocate(4 * m * ldo) };
       f32View(p.a, m * k).set(a);
       prepared.set(dtype, p);

@@ -1,4 +1,4 @@
-import { type KernelModule, type WasmFunction, allocate, f32View, kernelsFor, relaxedAvailable } from "../wasm/runtime.ts";
+import { type KernelModule, type WasmFunction, allocate, f32View, kernelsFor, relaxedAvailable, u16View } from "../wasm/runtime.ts";
 import { PANEL } from "../wasm/kernels.ts";
 import type { PackedMatrix } from "./packed-matrix.ts";
 import type { WorkerPool } from "./pool.ts";
@@ -91,5 +91,5 @@ export function simdMatmul(a: Float32Array, b: PackedMatrix, out: Float32Array, 
 export function allocateSimdWeight(count: number, dtype: "f32" | "bf16"): Float32Array | Uint16Array {
   const bytes = count * (dtype === "f32" ? 4 : 2);
   const at = allocate(bytes);
-  return dtype === "f32" ? f32View(at, count) : new Uint16Array(f32View(at, 0).buffer, at, count);
+  return dtype === "f32" ? f32View(at, count) : u16View(at, count);
 }

@@ -78,8 +78,3 @@ export function kernelsFor(k: number, relaxed = relaxedAvailable): KernelModule 
   }
   return found;
 }
-
-/** Every module compiled so far (a new worker instantiates them all). */
-export function compiledModules(): readonly KernelModule[] {
-  return modules;
-}
