@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Clock, Tensor, configureEngine, loadModel, matmul } from "../src/index.ts";
 import { floatToBfloat16, bfloat16ToFloat } from "../src/io/half.ts";
-import { prepareWeight } from "../src/kernels/engine.ts";
+import { prepareWeight, weightsFitSimd } from "../src/kernels/engine.ts";
 import { matmulNaive } from "../src/kernels/naive.ts";
 import { PackedMatrix } from "../src/kernels/packed-matrix.ts";
 import { I32, emitModule, op, sleb, uleb } from "../src/wasm/emitter.ts";
@@ -50,6 +50,13 @@ describe("the emitter", () => {
     expect(WebAssembly.validate(bytes as BufferSource)).toBe(true);
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), { env: { memory } });
     expect((instance.exports.add as (a: number, b: number) => number)(40, 2)).toBe(42);
+  });
+
+  it("knows what fits wasm32's 4 GiB: gpt2-large in fp32, gpt2-xl only in bf16", () => {
+    const matmulParameters = (layers: number, d: number) => layers * 12 * d * d + 50257 * d;
+    expect(weightsFitSimd(matmulParameters(36, 1280), "f32")).toBe(true);
+    expect(weightsFitSimd(matmulParameters(48, 1600), "f32")).toBe(false);
+    expect(weightsFitSimd(matmulParameters(48, 1600), "bf16")).toBe(true);
   });
 
   it("this runtime has SIMD; relaxed SIMD is reported as it validates", () => {

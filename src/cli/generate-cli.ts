@@ -2,11 +2,11 @@ import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
 import { randomInt } from "node:crypto";
 import { availableParallelism } from "node:os";
-import { KERNELS, configureEngine, engineSettings } from "../kernels/engine.ts";
+import { KERNELS, configureEngine, engineSettings, weightsFitSimd } from "../kernels/engine.ts";
 import { simdAvailable } from "../wasm/runtime.ts";
 import type { WeightDtype } from "../kernels/packed-matrix.ts";
 import { GPT2_SMALL } from "../model/config.ts";
-import { loadModel, randomModel } from "../model/load.ts";
+import { loadConfig, loadModel, randomModel } from "../model/load.ts";
 import type { GPT2Model } from "../model/model.ts";
 import type { Clock } from "../clock/clock.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
@@ -88,6 +88,13 @@ async function loadPlan(f: Record<string, string | number | boolean>): Promise<P
     notices.push("Running GPT-2 small's architecture with seeded random weights: the cycles and timings are real, the text is noise.");
     model = randomModel(GPT2_SMALL);
   } else {
+    const c = loadConfig(dir);
+    const matmulParameters = c.nLayer * 12 * c.nEmbd * c.nEmbd + c.vocabSize * c.nEmbd;
+    const { kernel, dtype } = engineSettings();
+    if (kernel === "auto" && simdAvailable && !weightsFitSimd(matmulParameters)) {
+      notices.push(`${shown}: ${((matmulParameters * 4) / 2 ** 30).toFixed(1)} GiB of ${dtype} weights exceed the SIMD kernels' 4 GiB: using the TypeScript kernels (--dtype bf16 would fit).`);
+      configureEngine({ kernel: "packed" });
+    }
     model = await loadModel(dir);
   }
   const loadMs = performance.now() - t0;

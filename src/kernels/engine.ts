@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Tensor } from "../tensor/tensor.ts";
-import { simdAvailable } from "../wasm/runtime.ts";
+import { available as simdBytesAvailable, simdAvailable } from "../wasm/runtime.ts";
 import { PackedMatrix, type WeightDtype } from "./packed-matrix.ts";
 import { POOL_KERNELS, type KernelFn, WorkerPool } from "./pool.ts";
 import { allocateSimdWeight, simdMatmul } from "./simd.ts";
@@ -66,6 +66,14 @@ export function configureEngine(options: Partial<Settings>): void {
     pool = null;
   }
   Object.assign(settings, next);
+}
+
+/**
+ * Whether matmul weights of this many parameters fit the SIMD kernels' memory (wasm32 addresses
+ * 4 GiB), with room to spare for activations. gpt2-xl in fp32 does not; in bf16 it does.
+ */
+export function weightsFitSimd(parameters: number, dtype: WeightDtype = settings.dtype): boolean {
+  return parameters * (dtype === "f32" ? 4 : 2) + 256 * 2 ** 20 <= simdBytesAvailable();
 }
 
 export function engineSettings(): Readonly<Settings> {

@@ -11,7 +11,7 @@ import { splitColumns } from "../tensor/split.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import type { GPT2Config } from "./config.ts";
 import type { KVCache } from "./kv-cache.ts";
-import type { GPT2Params, Linear, Norm } from "./params.ts";
+import type { Block, GPT2Params, Linear, Norm } from "./params.ts";
 
 /*
  * GPT-2's forward pass, built only from counted primitives. Shapes: T new tokens, `past`
@@ -23,7 +23,7 @@ import type { GPT2Params, Linear, Norm } from "./params.ts";
 const linear = (x: Tensor, p: Linear, role: string): Tensor => add(matmul(x, p.weight, role), p.bias);
 const norm = (x: Tensor, p: Norm, eps: number): Tensor => layerNorm(x, p.weight, p.bias, eps);
 
-function attention(x: Tensor, p: GPT2Params["h"][number]["attn"], cache: KVCache, layer: number, heads: number): Tensor {
+function attention(x: Tensor, p: Block["attn"], cache: KVCache, layer: number, heads: number): Tensor {
   const past = cache.length;
   const [q, k, v] = splitColumns(linear(x, p.c_attn, "qkv"), 3);           // 3 × [T, d]
   const { keys, values } = cache.append(layer, k, v);                       // [past+T, d] each
@@ -33,7 +33,7 @@ function attention(x: Tensor, p: GPT2Params["h"][number]["attn"], cache: KVCache
   return linear(mixed, p.c_proj, "attn proj");                              // [T, d]
 }
 
-function mlp(x: Tensor, p: GPT2Params["h"][number]["mlp"]): Tensor {
+function mlp(x: Tensor, p: Block["mlp"]): Tensor {
   return linear(gelu(linear(x, p.c_fc, "mlp up")), p.c_proj, "mlp down");  // [T, 4d] → [T, d]
 }
 

@@ -18,6 +18,11 @@ const MAX_PAGES = 65536;
 export const memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
 let top = 1024; // keep address 0 unused
 
+/** Bytes the shared memory can still hand out. */
+export function available(): number {
+  return MAX_PAGES * PAGE - Math.ceil(top / 16) * 16;
+}
+
 /** Reserves `bytes` of the shared memory (16-byte aligned) and returns its address. Never freed. */
 export function allocate(bytes: number): number {
   const at = Math.ceil(top / 16) * 16;
