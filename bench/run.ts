@@ -1,6 +1,6 @@
 // Matmul kernel benchmarks and GPT-2 small end to end.
 //
-//   npm run bench                 full run (about two minutes)
+//   npm run bench                 full run (about seven minutes on two cores)
 //   npm run bench -- --quick      fewer shapes, shorter budgets (under a minute)
 //   npm run bench -- --json       the results as one JSON document on stdout
 //
