@@ -96,6 +96,7 @@ describe("generate.ts with GPT-2 small's shapes and no weights", () => {
     expect(r.stderr).toContain("npm run fetch-weights");
     expect(r.stderr).toContain("<|endoftext|>");
     expect(r.stderr).toContain("The prompt is 1 token, so the article's max_length=50 leaves 49 new: --max-length 50 reproduces it.");
+    for (const line of r.stderr.split("\n")) expect(line.length, line).toBeLessThanOrEqual(100);
     const doc = JSON.parse(r.stdout);
     expect(doc.weights).toBe("random");
     expect(doc.promptIds).toEqual([50256]);

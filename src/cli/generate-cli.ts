@@ -85,7 +85,7 @@ async function loadPlan(f: Record<string, string | number | boolean>): Promise<P
     model = randomModel(GPT2_SMALL);
   } else if (typeof f.model !== "string" && !(existsSync(join(dir, "config.json")) && existsSync(join(dir, "model.safetensors")))) {
     notices.push(`no weights in ${shown}: run \`npm run fetch-weights\` to download GPT-2 small (548 MB).`);
-    notices.push("Running GPT-2 small's architecture with seeded random weights: the cycles and timings are real, the text is noise.");
+    notices.push("Running GPT-2 small's shapes with seeded random weights: real cycles and timings, noise for text.");
     model = randomModel(GPT2_SMALL);
   } else {
     const c = loadConfig(dir);

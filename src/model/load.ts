@@ -20,6 +20,7 @@ function placeParameter(name: string, t: Tensor): Tensor | PackedMatrix {
 
 /** Reads config.json of a model directory in the Hugging Face layout. */
 export function loadConfig(dir: string): GPT2Config {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`model directory ${dir} does not exist`);
   const path = join(dir, "config.json");
   if (!existsSync(path)) throw new Error(`${path}: not found (a model directory needs config.json and model.safetensors)`);
   let json: unknown;
@@ -33,7 +34,6 @@ export function loadConfig(dir: string): GPT2Config {
 
 /** Opens a model directory's checkpoint and checks every parameter is there with the config's shape. */
 function openCheckpoint(dir: string): { config: GPT2Config; file: SafetensorsFile; names: [string, string, number[]][] } {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`model directory ${dir} does not exist`);
   const config = loadConfig(dir);
   const path = join(dir, "model.safetensors");
   if (!existsSync(path)) throw new Error(`${path}: not found (a model directory needs config.json and model.safetensors)`);
