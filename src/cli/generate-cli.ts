@@ -15,17 +15,16 @@ import { terminalReport } from "../report/terminal.ts";
 import { chromeTrace } from "../report/trace.ts";
 import { generate } from "../run/generate-run.ts";
 import type { RunRecord } from "../run/record.ts";
-import type { SamplingOptions } from "../run/sampling.ts";
 import { hasTokenizer, loadTokenizer } from "../tokenizer/load.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { type FlagSpec, UsageError, flagHelp, parseFlags } from "./args.ts";
+import { type FlagSpec, type ParsedFlags, UsageError, flagHelp, parseFlags } from "./args.ts";
+import { DEFAULT_NEW_TOKENS, newTokenCount, parseIds, samplingFrom } from "./generate-options.ts";
 
 /** The article's section 5 prompt. */
 export const ARTICLE_PROMPT = "我是AI，我可以帮您解决问题。请告诉我您的疑问：";
 
 const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
 export const DEFAULT_MODEL_DIR = join(PROJECT_ROOT, "weights", "gpt2");
-const DEFAULT_NEW_TOKENS = 50;
 
 const FLAGS: Record<string, FlagSpec> = {
   prompt: { kind: "string", value: "TEXT", help: `text to continue (default: the article's "${ARTICLE_PROMPT}")` },
@@ -74,7 +73,7 @@ interface Plan {
 }
 
 /** Loads the model (or falls back to random weights) and the tokenizer that goes with it. */
-async function loadPlan(f: Record<string, string | number | boolean>): Promise<Plan> {
+async function loadPlan(f: ParsedFlags): Promise<Plan> {
   const notices: string[] = [];
   const dir = typeof f.model === "string" ? f.model : DEFAULT_MODEL_DIR;
   const shown = relative(process.cwd(), dir) || ".";
@@ -115,55 +114,6 @@ async function loadPlan(f: Record<string, string | number | boolean>): Promise<P
     }
   }
   return { model, tokenizer, promptIds, prompt, loadMs, notices };
-}
-
-function parseIds(list: string, vocab: number): number[] {
-  const parts = list.split(",").map((s) => s.trim());
-  if (parts.some((p) => !/^\d+$/.test(p))) throw new UsageError(`--input-ids expects comma-separated token ids like 464,3290, got "${list}"`);
-  const ids = parts.map(Number);
-  const bad = ids.find((id) => id >= vocab);
-  if (bad !== undefined) throw new UsageError(`--input-ids: ${bad} is outside the vocabulary (0..${vocab - 1})`);
-  return ids;
-}
-
-function samplingFrom(f: Record<string, string | number | boolean>, notices: string[]): SamplingOptions {
-  if (f.greedy === true && f["do-sample"] === true) throw new UsageError("--greedy and --do-sample exclude each other");
-  const doSample = f["do-sample"] === true;
-  const temperature = (f.temperature as number | undefined) ?? 1;
-  const topK = (f["top-k"] as number | undefined) ?? 0;
-  const topP = (f["top-p"] as number | undefined) ?? 1;
-  if (doSample && temperature <= 0) throw new UsageError(`--temperature must be > 0 when sampling, got ${temperature} (use --greedy for the most likely token)`);
-  if (topK < 0) throw new UsageError(`--top-k must be ≥ 0 (0 means no limit), got ${topK}`);
-  if (!(topP > 0 && topP <= 1)) throw new UsageError(`--top-p must be in (0, 1], got ${topP}`);
-  if (!doSample && ["temperature", "top-k", "top-p", "seed"].some((k) => k in f)) {
-    notices.push("--temperature, --top-k, --top-p and --seed only apply with --do-sample; decoding greedily.");
-  }
-  return { doSample, temperature, topK, topP };
-}
-
-/** How many tokens to generate, from --max-new-tokens or --max-length (Hugging Face semantics). */
-function newTokenCount(f: Record<string, string | number | boolean>, promptLength: number, context: number, notices: string[]): number {
-  if ("max-length" in f && "max-new-tokens" in f) throw new UsageError("give --max-length or --max-new-tokens, not both");
-  let n: number;
-  if (typeof f["max-length"] === "number") {
-    const total = f["max-length"];
-    if (total <= promptLength) {
-      throw new UsageError(`--max-length ${total} leaves no room for new tokens: the prompt alone is ${promptLength} tokens (raise it, or use --max-new-tokens)`);
-    }
-    n = total - promptLength;
-  } else {
-    n = (f["max-new-tokens"] as number | undefined) ?? DEFAULT_NEW_TOKENS;
-    if (n < 1) throw new UsageError(`--max-new-tokens must be at least 1, got ${n}`);
-    if (!("max-new-tokens" in f)) {
-      // The article's pipeline call counts the prompt in max_length; its 49-token prompt leaves 1.
-      notices.push(`The prompt is ${promptLength} token${promptLength === 1 ? "" : "s"}, so the article's max_length=50 leaves ${Math.max(0, 50 - promptLength)} new: --max-length 50 reproduces it.`);
-    }
-  }
-  if (promptLength > context) throw new UsageError(`the prompt is ${promptLength} tokens, longer than the model's context of ${context} positions`);
-  if (promptLength + n > context) {
-    throw new UsageError(`the prompt (${promptLength} tokens) plus ${n} new tokens exceed the model's context of ${context} positions: ask for at most ${context - promptLength}`);
-  }
-  return n;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
