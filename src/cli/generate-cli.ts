@@ -14,6 +14,7 @@ import { htmlReport } from "../report/html.ts";
 import { terminalReport } from "../report/terminal.ts";
 import { chromeTrace } from "../report/trace.ts";
 import { generate } from "../run/generate-run.ts";
+import { renderUtf8 } from "../run/utf8-stream.ts";
 import type { RunRecord } from "../run/record.ts";
 import { hasTokenizer, loadTokenizer } from "../tokenizer/load.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -151,7 +152,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const runs: { record: RunRecord; clock: Clock }[] = [];
   for (let s = 0; s < sequences; s++) {
     if (!json && sequences > 1) process.stdout.write(`${s > 0 ? "\n" : ""}--- sequence ${s + 1} of ${sequences}\n`);
-    if (!json && plan.prompt !== null) process.stdout.write(plan.prompt);
+    if (!json) process.stdout.write(plan.prompt ?? (plan.tokenizer ? renderUtf8(plan.tokenizer.decodeBytes(promptIds)) : ""));
     const run = generate({
       model: plan.model,
       tokenizer: plan.tokenizer,

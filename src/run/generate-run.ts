@@ -6,7 +6,7 @@ import { Random } from "../util/random.ts";
 import { cycleTimes, layerTable, opTable, predictedMs } from "./aggregate.ts";
 import type { RunRecord, StageName, StageRecord, StepRecord } from "./record.ts";
 import { type SamplingOptions, pickToken, topLogits } from "./sampling.ts";
-import { Utf8Stream } from "./utf8-stream.ts";
+import { Utf8Stream, renderUtf8 } from "./utf8-stream.ts";
 
 export interface GenerateOptions {
   model: GPT2Model;
@@ -102,7 +102,7 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
     clock.stage("postprocess", () => {
       const kept = stopReason === "end-of-text" ? generated.slice(0, -1) : generated;
       o.onText?.(tokenizer === null ? "" : stream.flush());
-      text = tokenizer === null ? kept.join(" ") : rendered(tokenizer, kept);
+      text = tokenizer === null ? kept.join(" ") : renderUtf8(tokenizer.decodeBytes(kept));
     });
   });
 
@@ -154,10 +154,4 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
     },
   };
   return { record, clock };
-}
-
-/** The generated text exactly as the stream showed it (invalid bytes as <0xNN>). */
-function rendered(tokenizer: Tokenizer, ids: number[]): string {
-  const s = new Utf8Stream();
-  return s.push(tokenizer.decodeBytes(ids)) + s.flush();
 }

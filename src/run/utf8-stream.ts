@@ -78,3 +78,9 @@ function continuationFits(lead: number, i: number, b: number): boolean {
 function invalid(b: number): string {
   return `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`;
 }
+
+/** Bytes rendered exactly as the stream would show them, incomplete or invalid bytes as <0xNN>. */
+export function renderUtf8(bytes: Uint8Array): string {
+  const stream = new Utf8Stream();
+  return stream.push(bytes) + stream.flush();
+}
