@@ -33,6 +33,10 @@ describe("safetensors reader", () => {
     // round to the even neighbour (1 and 1 + 2^-6); -65504 rounds to -65536.
     expect(Array.from(f.read("a"))).toEqual([1, 1.0078125, 1, 1.015625, -65536]);
     expect(() => f.read("c")).toThrow(`${path}: no tensor "c"`);
+    // A range of elements, as the loader reads wte a few thousand rows at a time.
+    expect(Array.from(f.read("b", undefined, 1, 2))).toEqual([-2, 3.5]);
+    expect(Array.from(f.read("a", new Float32Array(2), 3, 2))).toEqual([1.015625, -65536]);
+    expect(() => f.read("b", undefined, 3, 2)).toThrow(`tensor "b" has 4 elements, not 3..5`);
     f.close();
   });
 

@@ -100,19 +100,26 @@ export class SafetensorsFile {
     }
   }
 
-  /** Reads one tensor as float32 into `target` (allocated if absent), converting F16/BF16. */
-  read(name: string, target?: Float32Array): Float32Array {
+  /**
+   * Reads one tensor — or `count` of its elements from `first` on, in storage order — as float32
+   * into `target` (allocated if absent), converting F16/BF16.
+   */
+  read(name: string, target?: Float32Array, first = 0, count?: number): Float32Array {
     const info = this.tensors.get(name);
     if (info === undefined) throw new Error(`${this.path}: no tensor "${name}"`);
-    const elements = info.shape.reduce((a, b) => a * b, 1);
+    const total = info.shape.reduce((a, b) => a * b, 1);
+    const elements = count ?? total - first;
+    if (first < 0 || first + elements > total) throw new Error(`${this.path}: tensor "${name}" has ${total} elements, not ${first}..${first + elements}`);
     const out = target ?? new Float32Array(elements);
-    if (out.length !== elements) throw new Error(`${this.path}: tensor "${name}" has ${elements} elements, target holds ${out.length}`);
+    if (out.length !== elements) throw new Error(`${this.path}: tensor "${name}": reading ${elements} elements into room for ${out.length}`);
+    const bytesPer = DTYPE_BYTES[info.dtype];
+    const position = info.begin + first * bytesPer;
     if (info.dtype === "F32") {
-      this.readInto(new Uint8Array(out.buffer, out.byteOffset, out.byteLength), info.begin);
+      this.readInto(new Uint8Array(out.buffer, out.byteOffset, out.byteLength), position);
       return out;
     }
     const halves = new Uint16Array(elements);
-    this.readInto(new Uint8Array(halves.buffer), info.begin);
+    this.readInto(new Uint8Array(halves.buffer), position);
     const convert = info.dtype === "F16" ? halfToFloat : bfloat16ToFloat;
     for (let i = 0; i < elements; i++) out[i] = convert(halves[i]);
     return out;

@@ -111,11 +111,14 @@ export function prepareWeight(w: Tensor): Tensor | PackedMatrix {
 
 /**
  * The token embedding wte [V,d] as the tied LM head's B = wteᵀ [d,V]: packed in 8-column panels
- * for the SIMD kernels, else a view of wte's own rows (panel width 1, no copy).
+ * for the SIMD kernels, else wte's own rows read as they are (panel width 1). `readRows(first,
+ * into)` fills `into` with the rows of wte from `first` on, so wte is read piece by piece.
  */
-export function prepareHead(wte: Tensor): PackedMatrix {
-  if (usesSimd()) return PackedMatrix.packTransposed(wte, 8, settings.dtype, allocPacked);
-  return PackedMatrix.transposedView(wte);
+export function prepareHead(vocab: number, d: number, readRows: (first: number, into: Float32Array) => void): PackedMatrix {
+  if (usesSimd()) return PackedMatrix.packTransposedRows(vocab, d, 8, settings.dtype, allocPacked, readRows);
+  const rows = allocWeight(vocab * d);
+  readRows(0, rows);
+  return PackedMatrix.transposedView(new Tensor(rows, [vocab, d]));
 }
 
 /** The TypeScript kernel for a product: the configured one if it fits B's layout, else the fastest for the shape. */

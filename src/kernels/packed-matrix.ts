@@ -54,14 +54,40 @@ export class PackedMatrix {
   static pack(b: Tensor, panelWidth: number, dtype: WeightDtype = "f32", alloc: Allocator = defaultAlloc): PackedMatrix {
     if (b.shape.length !== 2) throw shapeError("pack", "expects a matrix", b.shape);
     const [k, n] = b.shape;
-    return packStrided(b.data, k, n, n, 1, panelWidth, dtype, alloc);
+    const packed = new PackedMatrix(alloc(Math.ceil(n / panelWidth) * panelWidth * k, dtype), k, n, panelWidth);
+    packed.fill(b.data, 0, n, n, 1);
+    return packed;
   }
 
-  /** Packs B = btᵀ from a row-major [N,K] tensor without forming the transpose. */
-  static packTransposed(bt: Tensor, panelWidth: number, dtype: WeightDtype = "f32", alloc: Allocator = defaultAlloc): PackedMatrix {
-    if (bt.shape.length !== 2) throw shapeError("packTransposed", "expects a matrix", bt.shape);
-    const [n, k] = bt.shape;
-    return packStrided(bt.data, k, n, 1, k, panelWidth, dtype, alloc);
+  /**
+   * Packs B = btᵀ from the rows of a row-major [N,K] matrix, `chunk` rows at a time as `readRows`
+   * delivers them, so the whole of bt never needs to be in memory (wte is 154 MB).
+   */
+  static packTransposedRows(n: number, k: number, panelWidth: number, dtype: WeightDtype, alloc: Allocator, readRows: (first: number, into: Float32Array) => void, chunk = 4096): PackedMatrix {
+    const packed = new PackedMatrix(alloc(Math.ceil(n / panelWidth) * panelWidth * k, dtype), k, n, panelWidth);
+    const rowsPerRead = Math.ceil(chunk / panelWidth) * panelWidth;
+    const buffer = new Float32Array(Math.min(n, rowsPerRead) * k);
+    for (let first = 0; first < n; first += rowsPerRead) {
+      const rows = Math.min(rowsPerRead, n - first);
+      const part = buffer.subarray(0, rows * k);
+      readRows(first, part);
+      packed.fill(part, first, rows, 1, k);
+    }
+    return packed;
+  }
+
+  /** Writes columns [col0, col0+cols) of B, where B[row, col0+c] = src[row·rowStride + c·colStride]. */
+  private fill(src: Float32Array, col0: number, cols: number, rowStride: number, colStride: number): void {
+    const { data, k, panelWidth: w, laneOrder: order } = this;
+    for (let c = 0; c < cols; c++) {
+      const col = col0 + c;
+      const panel = Math.floor(col / w);
+      const lane = order[col - panel * w];
+      let to = panel * k * w + lane;
+      let from = c * colStride;
+      if (this.dtype === "f32") for (let row = 0; row < k; row++, to += w, from += rowStride) data[to] = src[from];
+      else for (let row = 0; row < k; row++, to += w, from += rowStride) data[to] = floatToBfloat16(src[from]);
+    }
   }
 
   /** A [N,K] row-major tensor read as the [K,N] matrix it is the transpose of (panel width 1, no copy). */
@@ -97,21 +123,4 @@ function defaultAlloc(count: number, dtype: WeightDtype): Float32Array | Uint16A
  */
 function laneOrder(dtype: WeightDtype, w: number): readonly number[] {
   return dtype === "bf16" && w === 8 ? BF16_LANE_ORDER : Array.from({ length: w }, (_, c) => c);
-}
-
-/** B[row, col] = src[row·rowStride + col·colStride], packed in panels of `w` columns. */
-function packStrided(src: Float32Array, k: number, n: number, rowStride: number, colStride: number, w: number, dtype: WeightDtype, alloc: Allocator): PackedMatrix {
-  const panels = Math.ceil(n / w);
-  const data = alloc(panels * w * k, dtype);
-  const order = laneOrder(dtype, w);
-  for (let p = 0; p < panels; p++) {
-    const cols = Math.min(w, n - p * w);
-    for (let kk = 0; kk < k; kk++) {
-      const from = kk * rowStride + p * w * colStride;
-      const to = (p * k + kk) * w;
-      if (dtype === "f32") for (let c = 0; c < cols; c++) data[to + c] = src[from + c * colStride];
-      else for (let c = 0; c < cols; c++) data[to + order[c]] = floatToBfloat16(src[from + c * colStride]);
-    }
-  }
-  return new PackedMatrix(data, k, n, w);
 }

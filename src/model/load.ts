@@ -9,15 +9,6 @@ import { type GPT2Config, parseConfig } from "./config.ts";
 import { GPT2Model } from "./model.ts";
 import { assembleParams, isLinearWeight, parameterShapes } from "./params.ts";
 
-/**
- * A parameter as the kernels want it: matmul weights packed (the row-major copy is dropped at
- * once, so both never coexist for all weights), wte as the LM head's B, the rest as they are.
- */
-function placeParameter(name: string, t: Tensor): Tensor | PackedMatrix {
-  if (name === "wte.weight") return prepareHead(t);
-  return isLinearWeight(name) ? prepareWeight(t) : t;
-}
-
 /** Reads config.json of a model directory in the Hugging Face layout. */
 export function loadConfig(dir: string): GPT2Config {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`model directory ${dir} does not exist`);
@@ -77,16 +68,21 @@ export function loadModelFrom(dir: string): { model: GPT2Model; bytesRead: numbe
   const { config, file, names } = openCheckpoint(dir);
   try {
     const loaded = new Map<string, Tensor | PackedMatrix>();
-    // Weights the kernels repack pass through one reused buffer, so no row-major copy outlives its packing.
-    const repacked = names.filter(([name]) => isLinearWeight(name) || name === "wte.weight");
-    const scratch = new Float32Array(Math.max(0, ...repacked.map(([, , shape]) => shapeSize(shape))));
+    // Conv1D weights pass through one reused buffer on their way to being packed, and wte is read
+    // a few thousand rows at a time, so no row-major copy outlives its packing.
+    const scratch = new Float32Array(Math.max(0, ...names.filter(([name]) => isLinearWeight(name)).map(([, , shape]) => shapeSize(shape))));
     for (const [name, stored, shape] of names) {
       const size = shapeSize(shape);
-      const viaScratch = isLinearWeight(name) || name === "wte.weight";
-      const t = new Tensor(file.read(stored, viaScratch ? scratch.subarray(0, size) : allocWeight(size)), shape);
-      const placed = placeParameter(name, t);
-      // Kernels that read the checkpoint's own layout keep the tensor: take it out of the scratch.
-      loaded.set(name, placed.data.buffer === scratch.buffer ? placeParameter(name, new Tensor(t.data.slice(), shape)) : placed);
+      if (name === "wte.weight") {
+        loaded.set(name, prepareHead(shape[0], shape[1], (first, into) => file.read(stored, into, first * shape[1], into.length)));
+      } else if (isLinearWeight(name)) {
+        const t = new Tensor(file.read(stored, scratch.subarray(0, size)), shape);
+        const placed = prepareWeight(t);
+        // Kernels that read the checkpoint's own layout keep the tensor: take it out of the scratch.
+        loaded.set(name, placed === t ? prepareWeight(new Tensor(t.data.slice(), shape)) : placed);
+      } else {
+        loaded.set(name, new Tensor(file.read(stored, allocWeight(size)), shape));
+      }
     }
     const model = new GPT2Model(config, assembleParams(config.nLayer, (n) => loaded.get(n)!), { kind: "file", path: file.path });
     return { model, bytesRead: file.bytesRead };
@@ -103,13 +99,19 @@ export function randomModel(config: GPT2Config, seed = 1234): GPT2Model {
   const rng = new Random(seed);
   const halfWidth = 0.02 * Math.sqrt(3); // uniform on ±a has std a/√3
   const shapes = new Map(parameterShapes(config));
-  const params = assembleParams(config.nLayer, (name) => {
-    const shape = shapes.get(name)!;
-    const packed = isLinearWeight(name) || name === "wte.weight";
-    const t = new Tensor(packed ? new Float32Array(shapeSize(shape)) : allocWeight(shapeSize(shape)), shape);
+  const fill = (t: Tensor, name: string): Tensor => {
     if (/ln_\w+\.weight$/.test(name)) t.data.fill(1);
     else if (!name.endsWith(".bias")) for (let i = 0; i < t.size; i++) t.data[i] = (2 * rng.next() - 1) * halfWidth;
-    return placeParameter(name, t);
+    return t;
+  };
+  const params = assembleParams(config.nLayer, (name) => {
+    const shape = shapes.get(name)!;
+    if (name === "wte.weight") {
+      const wte = fill(Tensor.zeros(shape), name);
+      return prepareHead(shape[0], shape[1], (first, into) => into.set(wte.data.subarray(first * shape[1], first * shape[1] + into.length)));
+    }
+    if (isLinearWeight(name)) return prepareWeight(fill(Tensor.zeros(shape), name));
+    return fill(new Tensor(allocWeight(shapeSize(shape)), shape), name);
   });
   return new GPT2Model(config, params, { kind: "random", seed });
 }
