@@ -1,5 +1,4 @@
-import { Worker } from "node:worker_threads";
-import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { matmulDot } from "./dot.ts";
 import { matmulIkj } from "./ikj.ts";
 import { matvecPacked } from "./matvec.ts";
@@ -62,7 +61,8 @@ for (;;) {
 
 /**
  * Worker threads for matmul, started once and reused. Weights stay where they are — in shared
- * memory, registered once per buffer; only the activations are copied into a shared scratch
+ * memory, registered once per buffer (or in the WebAssembly memory, which every worker
+ * instantiates the kernel modules on); only the activations are copied into a shared scratch
  * area per call. Work is split by output columns, and the calling thread takes a share too.
  */
 export class WorkerPool {
