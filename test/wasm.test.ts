@@ -2,14 +2,14 @@
 // naive kernel (float32 and bfloat16 weights, with and without the relaxed fused multiply-add).
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Clock, Tensor, configureEngine, loadModel, matmul } from "../src/index.ts";
+import { Clock, KVCache, Tensor, attentionScores, attentionValues, causalSoftmax, configureEngine, loadModel, matmul } from "../src/index.ts";
 import { floatToBfloat16, bfloat16ToFloat } from "../src/io/half.ts";
 import { prepareWeight, weightsFitSimd } from "../src/kernels/engine.ts";
 import { matmulNaive } from "../src/kernels/naive.ts";
 import { PackedMatrix } from "../src/kernels/packed-matrix.ts";
 import { I32, emitModule, op, sleb, uleb } from "../src/wasm/emitter.ts";
 import { PANEL } from "../src/wasm/kernels.ts";
-import { allocate, f32View, kernelsFor, memory, relaxedAvailable, simdAvailable } from "../src/wasm/runtime.ts";
+import { allocate, f32View, inMemory, kernelsFor, memory, relaxedAvailable, simdAvailable } from "../src/wasm/runtime.ts";
 import { allocateSimdWeight } from "../src/kernels/simd.ts";
 import { Random } from "../src/util/random.ts";
 import { FIXTURES, maxAbsDiff, readReference } from "./helpers.ts";
@@ -143,5 +143,39 @@ describe("GPT-2 with bf16 weights", () => {
     console.log(`bf16 matmul weights: max |Δlogit| vs the rounded-weights reference ${err.toExponential(2)} (tolerance 1e-4); drift from fp32 ${drift.toExponential(2)}`);
     expect(err).toBeLessThan(1e-4);
     expect(drift).toBeGreaterThan(1e-3); // the rounding is real
+  });
+});
+
+describe("SIMD attention", () => {
+  it.each([[768, 12, 1, 37], [768, 12, 9, 0], [768, 12, 4, 6], [48, 4, 5, 3], [24, 6, 3, 2]])("d=%i, %i heads, %i queries after %i cached: the TypeScript op's result and cycles", (d, heads, tq, past) => {
+    configureEngine({ kernel: "auto", threads: 1, dtype: "f32" });
+    const tk = past + tq;
+    const cache = new KVCache(1, tk, d); // in the WebAssembly memory under the SIMD kernels
+    const k = new Tensor(random(tk * d, 7), [tk, d]);
+    const v = new Tensor(random(tk * d, 8), [tk, d]);
+    const { keys, values } = cache.append(0, k, v);
+    expect(inMemory(keys.data)).toBe(true);
+    const q = new Tensor(random(tq * d, 9), [tq, d]);
+    const clock = new Clock();
+    const [simdScores, simdMixed] = clock.run(() => {
+      const s = attentionScores(q, keys, heads, past);
+      return [s, attentionValues(causalSoftmax(s, past), values, past)];
+    });
+    expect(clock.entries.filter((e) => e.op === "matmul").map((e) => e.kernel)).toEqual(["simd", "simd"]);
+    // The same ops on plain arrays take the TypeScript loops.
+    const plainScores = attentionScores(q, new Tensor(Float32Array.from(k.data), [tk, d]), heads, past);
+    const plainMixed = attentionValues(causalSoftmax(plainScores, past), new Tensor(Float32Array.from(v.data), [tk, d]), past);
+    expect(maxAbsDiff(simdScores.data, plainScores.data)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(simdMixed.data, plainMixed.data)).toBeLessThan(1e-6);
+    expect(clock.cycles).toBe(2 * d * (tq * past + (tq * (tq + 1)) / 2) + 5 * heads * (tq * past + (tq * (tq + 1)) / 2));
+  });
+
+  it("a head width that is not a multiple of 4 stays on the TypeScript loops", () => {
+    configureEngine({ kernel: "auto", threads: 1, dtype: "f32" });
+    const cache = new KVCache(1, 3, 10);
+    const { keys } = cache.append(0, new Tensor(random(30, 1), [3, 10]), new Tensor(random(30, 2), [3, 10]));
+    const clock = new Clock();
+    clock.run(() => attentionScores(new Tensor(random(10, 3), [1, 10]), keys, 2, 2));
+    expect(clock.entries[0].kernel).toBe("");
   });
 });

@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Tensor } from "../tensor/tensor.ts";
-import { available as simdBytesAvailable, simdAvailable } from "../wasm/runtime.ts";
+import { allocateFor, f32View, available as simdBytesAvailable, simdAvailable } from "../wasm/runtime.ts";
 import { PackedMatrix, type WeightDtype } from "./packed-matrix.ts";
 import { POOL_KERNELS, type KernelFn, WorkerPool } from "./pool.ts";
 import { allocateSimdWeight, simdMatmul } from "./simd.ts";
@@ -87,6 +87,14 @@ function sharedWeights(): boolean {
 /** A Float32Array for a parameter that is not a matmul's B: in shared memory when threads will read it. */
 export function allocWeight(floats: number): Float32Array {
   return sharedWeights() ? new Float32Array(new SharedArrayBuffer(4 * floats)) : new Float32Array(floats);
+}
+
+/**
+ * Room for `floats` of activations that kernels read in place (the KV cache): in the WebAssembly
+ * memory for the SIMD kernels, given back when `owner` is garbage-collected.
+ */
+export function allocCache(owner: object, floats: number): Float32Array {
+  return usesSimd() ? f32View(allocateFor(owner, 4 * floats), floats) : new Float32Array(floats);
 }
 
 function allocPacked(count: number, dtype: WeightDtype): Float32Array | Uint16Array {

@@ -1,4 +1,4 @@
-import { type KernelModule, type WasmFunction, allocate, f32View, kernelsFor, relaxedAvailable, u16View } from "../wasm/runtime.ts";
+import { type KernelModule, type WasmFunction, allocate, f32View, kernelsFor, relaxedAvailable, scratch, u16View } from "../wasm/runtime.ts";
 import { PANEL } from "../wasm/kernels.ts";
 import type { PackedMatrix } from "./packed-matrix.ts";
 import type { WorkerPool } from "./pool.ts";
@@ -19,20 +19,7 @@ interface Choice {
 
 const choices = new Map<string, Choice>();
 let scratchA = 0;
-let scratchACap = 0;
 let scratchOut = 0;
-let scratchOutCap = 0;
-
-function ensureScratch(aFloats: number, outFloats: number): void {
-  if (aFloats > scratchACap) {
-    scratchACap = Math.max(aFloats, 2 * scratchACap);
-    scratchA = allocate(4 * scratchACap);
-  }
-  if (outFloats > scratchOutCap) {
-    scratchOutCap = Math.max(outFloats, 2 * scratchOutCap);
-    scratchOut = allocate(4 * scratchOutCap);
-  }
-}
 
 function call(c: Choice, b: number, m: number, ldo: number, pool: WorkerPool | null): void {
   if (pool !== null) pool.runWasm(c.module, c.fn, scratchA, b, scratchOut, m, ldo, ldo, PANEL);
@@ -72,7 +59,8 @@ function tune(a: Float32Array, b: PackedMatrix, m: number, k: number, n: number,
 /** out[M,N] = a × B for B packed in panels of 8 in the WebAssembly memory; returns the kernel's name. */
 export function simdMatmul(a: Float32Array, b: PackedMatrix, out: Float32Array, m: number, k: number, n: number, pool: WorkerPool | null): string {
   const ldo = Math.ceil(n / PANEL) * PANEL;
-  ensureScratch(m * k, m * ldo);
+  scratchA = scratch("matmul a", 4 * m * k);
+  scratchOut = scratch("matmul out", 4 * m * ldo);
   f32View(scratchA, m * k).set(a.subarray(0, m * k));
   const key = `${b.dtype}/${k}/${n}/${m === 1 ? 1 : "m"}`;
   let choice = choices.get(key);

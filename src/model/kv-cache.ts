@@ -1,4 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
+import { allocCache } from "../kernels/engine.ts";
 import { Tensor, shapeError } from "../tensor/tensor.ts";
 
 /** Keys and values of every position seen so far, one [nPositions, d] buffer pair per layer. */
@@ -9,9 +10,10 @@ export class KVCache {
   private readonly values: Float32Array[] = [];
 
   constructor(nLayer: number, readonly capacity: number, readonly width: number) {
+    // Where the attention kernels read it: the WebAssembly memory when they are SIMD.
     for (let i = 0; i < nLayer; i++) {
-      this.keys.push(new Float32Array(capacity * width));
-      this.values.push(new Float32Array(capacity * width));
+      this.keys.push(allocCache(this, capacity * width));
+      this.values.push(allocCache(this, capacity * width));
     }
   }
 

@@ -1,4 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
+import { simdScores, simdValues } from "../kernels/simd-attention.ts";
 import { Tensor, shapeError } from "./tensor.ts";
 
 /*
@@ -31,6 +32,32 @@ export function attentionScores(q: Tensor, keys: Tensor, heads: number, past: nu
   const out = new Float32Array(heads * tq * tk);
   const qd = q.data;
   const kd = keys.data;
+  const simd = simdScores(qd, kd, out, d, heads, tq, past);
+  if (!simd) scoresLoops(qd, kd, out, d, heads, hd, tq, past, tk);
+  opEnd("matmul", "attn scores", [q.shape, keys.shape], [heads, tq, tk], d * visiblePairs(tq, past), t0, simd ? "simd" : "");
+  return new Tensor(out, [heads, tq, tk]);
+}
+
+/** out_h[i] = Σ_{j ≤ past+i} p[h,i,j] · v_h[j]; probs [H, T, past+T], values [past+T, d] → [T, d]. */
+export function attentionValues(probs: Tensor, values: Tensor, past: number): Tensor {
+  if (probs.shape.length !== 3 || values.shape.length !== 2 || probs.shape[2] !== values.shape[0] || values.shape[0] !== past + probs.shape[1]) {
+    throw shapeError("attentionValues", `weights and values disagree (past = ${past})`, probs.shape, values.shape);
+  }
+  const [heads, tq, tk] = probs.shape;
+  const d = values.shape[1];
+  const hd = checkHeads("attentionValues", d, heads, [...probs.shape], [...values.shape]);
+  const t0 = opStart();
+  const out = new Float32Array(tq * d);
+  const p = probs.data;
+  const v = values.data;
+  const simd = simdValues(p, v, out, d, heads, tq, past);
+  if (!simd) valuesLoops(p, v, out, d, heads, hd, tq, past, tk);
+  opEnd("matmul", "attn values", [probs.shape, values.shape], [tq, d], d * visiblePairs(tq, past), t0, simd ? "simd" : "");
+  return new Tensor(out, [tq, d]);
+}
+
+/** The scores in TypeScript, for caches outside the WebAssembly memory. */
+function scoresLoops(qd: Float32Array, kd: Float32Array, out: Float32Array, d: number, heads: number, hd: number, tq: number, past: number, tk: number): void {
   // Key row by key row, all heads at once: each row of the cache is read once, front to back.
   const hd4 = hd - (hd % 4);
   for (let i = 0; i < tq; i++) {
@@ -52,22 +79,10 @@ export function attentionScores(q: Tensor, keys: Tensor, heads: number, past: nu
       }
     }
   }
-  opEnd("matmul", "attn scores", [q.shape, keys.shape], [heads, tq, tk], d * visiblePairs(tq, past), t0);
-  return new Tensor(out, [heads, tq, tk]);
 }
 
-/** out_h[i] = Σ_{j ≤ past+i} p[h,i,j] · v_h[j]; probs [H, T, past+T], values [past+T, d] → [T, d]. */
-export function attentionValues(probs: Tensor, values: Tensor, past: number): Tensor {
-  if (probs.shape.length !== 3 || values.shape.length !== 2 || probs.shape[2] !== values.shape[0] || values.shape[0] !== past + probs.shape[1]) {
-    throw shapeError("attentionValues", `weights and values disagree (past = ${past})`, probs.shape, values.shape);
-  }
-  const [heads, tq, tk] = probs.shape;
-  const d = values.shape[1];
-  const hd = checkHeads("attentionValues", d, heads, [...probs.shape], [...values.shape]);
-  const t0 = opStart();
-  const out = new Float32Array(tq * d);
-  const p = probs.data;
-  const v = values.data;
+/** The weighted sum of values in TypeScript, for caches outside the WebAssembly memory. */
+function valuesLoops(p: Float32Array, v: Float32Array, out: Float32Array, d: number, heads: number, hd: number, tq: number, past: number, tk: number): void {
   // Four output columns at a time in locals, so each value is read once per block and no
   // partial sum goes back to memory until its block is done.
   for (let h = 0; h < heads; h++) {
@@ -95,6 +110,4 @@ export function attentionValues(probs: Tensor, values: Tensor, past: number): Te
       }
     }
   }
-  opEnd("matmul", "attn values", [probs.shape, values.shape], [tq, d], d * visiblePairs(tq, past), t0);
-  return new Tensor(out, [tq, d]);
 }

@@ -1,5 +1,6 @@
 import { setFlagsFromString } from "node:v8";
 import { type FunctionDef, V128, emitModule, op } from "./emitter.ts";
+import { scoresKernel, valuesKernel } from "./attention-kernels.ts";
 import { type WeightType, matmulKernel, matvecKernel } from "./kernels.ts";
 
 /*
@@ -23,8 +24,13 @@ export function available(): number {
   return MAX_PAGES * PAGE - Math.ceil(top / 16) * 16;
 }
 
-/** Reserves `bytes` of the shared memory (16-byte aligned) and returns its address. Never freed. */
+/** Blocks given back, by size, for the next allocation of exactly that size (KV caches come and go). */
+const freed = new Map<number, number[]>();
+
+/** Reserves `bytes` of the shared memory (16-byte aligned) and returns its address. */
 export function allocate(bytes: number): number {
+  const reuse = freed.get(bytes)?.pop();
+  if (reuse !== undefined) return reuse;
   const at = Math.ceil(top / 16) * 16;
   const end = at + bytes;
   if (end > MAX_PAGES * PAGE) throw new Error(`WebAssembly memory is full: ${(end / 2 ** 30).toFixed(2)} GiB asked of 4 GiB; use --dtype bf16 or a TypeScript kernel (--kernel packed)`);
@@ -34,12 +40,54 @@ export function allocate(bytes: number): number {
   return at;
 }
 
+/** Returns a block to be reused by a later allocation of the same size. */
+export function release(address: number, bytes: number): void {
+  const list = freed.get(bytes) ?? [];
+  list.push(address);
+  freed.set(bytes, list);
+}
+
+const releaseOnCollect = new FinalizationRegistry<[number, number]>(([address, bytes]) => release(address, bytes));
+
+/** A block that goes back to the allocator once `owner` is garbage-collected. */
+export function allocateFor(owner: object, bytes: number): number {
+  const address = allocate(bytes);
+  releaseOnCollect.register(owner, [address, bytes]);
+  return address;
+}
+
+/** The buffers `memory.buffer` has been (a new one after every grow): how views into it are recognised. */
+const buffers = new WeakSet<ArrayBufferLike>();
+
 export function f32View(address: number, floats: number): Float32Array {
-  return new Float32Array(memory.buffer, address, floats);
+  const buffer = memory.buffer;
+  buffers.add(buffer);
+  return new Float32Array(buffer, address, floats);
+}
+
+/** Whether a typed array is a view into the WebAssembly memory (its byteOffset is then its address). */
+export function inMemory(view: ArrayBufferView): boolean {
+  return buffers.has(view.buffer);
+}
+
+const scratchSlots = new Map<string, { address: number; bytes: number }>();
+
+/** A scratch block for `slot` of at least `bytes`, reused call after call (grown when too small). */
+export function scratch(slot: string, bytes: number): number {
+  let s = scratchSlots.get(slot);
+  if (s === undefined || s.bytes < bytes) {
+    if (s !== undefined) release(s.address, s.bytes);
+    s = { address: 0, bytes: Math.max(bytes, 2 * (s?.bytes ?? 0)) };
+    s.address = allocate(s.bytes);
+    scratchSlots.set(slot, s);
+  }
+  return s.address;
 }
 
 export function u16View(address: number, count: number): Uint16Array {
-  return new Uint16Array(memory.buffer, address, count);
+  const buffer = memory.buffer;
+  buffers.add(buffer);
+  return new Uint16Array(buffer, address, count);
 }
 
 const probe = (fn: FunctionDef) => WebAssembly.validate(emitModule([fn], MAX_PAGES) as BufferSource);
@@ -80,6 +128,25 @@ export function kernelsFor(k: number, relaxed = relaxedAvailable): KernelModule 
     found = { id: modules.length, k, relaxed, module, exports: instance.exports as KernelModule["exports"] };
     modules.push(found);
     byKey.set(key, found);
+  }
+  return found;
+}
+
+export interface AttentionModule {
+  scores(q: number, keys: number, out: number, tq: number, past: number): void;
+  values(p: number, values: number, out: number, tq: number, past: number): void;
+}
+
+const attentionModules = new Map<string, AttentionModule>();
+
+/** Attention's two products for width d and `heads` heads (compiled once, then cached). */
+export function attentionKernelsFor(d: number, heads: number, relaxed = relaxedAvailable): AttentionModule {
+  const key = `${d}/${heads}/${relaxed}`;
+  let found = attentionModules.get(key);
+  if (found === undefined) {
+    const module = new WebAssembly.Module(emitModule([scoresKernel(d, heads, relaxed), valuesKernel(d, heads, relaxed)], MAX_PAGES) as BufferSource);
+    found = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as AttentionModule;
+    attentionModules.set(key, found);
   }
   return found;
 }
