@@ -2,7 +2,7 @@
 // naive kernel (float32 and bfloat16 weights, with and without the relaxed fused multiply-add).
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Clock, KVCache, Tensor, attentionScores, attentionValues, causalSoftmax, configureEngine, loadModel, matmul } from "../src/index.ts";
+import { Clock, KVCache, Tensor, attentionScores, attentionValues, causalSoftmax, configureEngine, gelu, loadModel, matmul } from "../src/index.ts";
 import { floatToBfloat16, bfloat16ToFloat } from "../src/io/half.ts";
 import { prepareWeight, weightsFitSimd } from "../src/kernels/engine.ts";
 import { matmulNaive } from "../src/kernels/naive.ts";
@@ -41,6 +41,10 @@ describe("the emitter", () => {
     expect(op.i32x4Shl).toEqual([0xfd, 0xab, 0x01]);
     expect(op.f32x4RelaxedMadd).toEqual([0xfd, 0x85, 0x02]);
     expect(op.i32Const(-2)).toEqual([0x41, 0x7e]);
+    expect([op.f32x4Sub, op.f32x4Div, op.f32x4Min, op.f32x4Max]).toEqual([[0xfd, 0xe5, 0x01], [0xfd, 0xe7, 0x01], [0xfd, 0xe8, 0x01], [0xfd, 0xe9, 0x01]]);
+    expect([op.f32x4Nearest, op.f32x4Ge, op.i32x4Splat]).toEqual([[0xfd, 0x6a], [0xfd, 0x46], [0xfd, 0x11]]);
+    expect([op.i32x4Add, op.i32x4TruncSatF32x4S]).toEqual([[0xfd, 0xae, 0x01], [0xfd, 0xf8, 0x01]]);
+    expect(op.f32x4Const(1)).toEqual([0xfd, 0x0c, ...Array(4).fill([0x00, 0x00, 0x80, 0x3f]).flat()]);
   });
 
   it("emits a module that validates, instantiates on a shared memory and runs", () => {
@@ -177,5 +181,23 @@ describe("SIMD attention", () => {
     const clock = new Clock();
     clock.run(() => attentionScores(new Tensor(random(10, 3), [1, 10]), keys, 2, 2));
     expect(clock.entries[0].kernel).toBe("");
+  });
+});
+
+describe("SIMD GELU", () => {
+  it("matches the tanh form within 2e-6 relative over ±100 and at the float32 extremes, at odd lengths", () => {
+    const n = 10_007; // not a multiple of 4
+    const xs = Float32Array.from({ length: n }, (_, i) => (i / (n - 1) - 0.5) * 30);
+    xs.set([0, -100, 100, 1e-8, -1e-8, 3e38, -3e38], 0);
+    const clock = new Clock();
+    const y = clock.run(() => gelu(new Tensor(xs, [n])));
+    expect(clock.entries[0].kernel).toBe("simd");
+    for (let i = 0; i < n; i++) {
+      const v = xs[i];
+      const exact = 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+      // u is computed in float32 here (in float64 by the TypeScript op): e^{2u} inherits its rounding.
+      const tolerance = 2e-6 * Math.abs(exact) + 1e-12;
+      expect(Math.abs(y.data[i] - exact), `gelu(${v})`).toBeLessThanOrEqual(tolerance);
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { setFlagsFromString } from "node:v8";
 import { type FunctionDef, V128, emitModule, op } from "./emitter.ts";
 import { scoresKernel, valuesKernel } from "./attention-kernels.ts";
+import { geluKernel } from "./gelu-kernel.ts";
 import { type WeightType, matmulKernel, matvecKernel } from "./kernels.ts";
 
 /*
@@ -149,4 +150,15 @@ export function attentionKernelsFor(d: number, heads: number, relaxed = relaxedA
     attentionModules.set(key, found);
   }
   return found;
+}
+
+let geluModule: ((input: number, out: number, n: number) => void) | null = null;
+
+/** The SIMD GELU (compiled once). */
+export function geluKernelFn(): (input: number, out: number, n: number) => void {
+  if (geluModule === null) {
+    const module = new WebAssembly.Module(emitModule([geluKernel()], MAX_PAGES) as BufferSource);
+    geluModule = (new WebAssembly.Instance(module, { env: { memory } }).exports as { gelu: (input: number, out: number, n: number) => void }).gelu;
+  }
+  return geluModule;
 }
