@@ -92,7 +92,7 @@ export function loadModelFrom(dir: string): { model: GPT2Model; bytesRead: numbe
 }
 
 /**
- * A model of the given shape with deterministic random weights: normal-ish at GPT-2's init
+ * A model of the given shape with deterministic random weights: uniform, with GPT-2's init
  * scale (std 0.02), layer norms at γ = 1, β = 0. Its text is noise; its cycles and timings are real.
  */
 export function randomModel(config: GPT2Config, seed = 1234): GPT2Model {

@@ -28,9 +28,9 @@ export interface GenerateOptions {
 }
 
 const CALIBRATION_PREFILL = 8;
+const CALIBRATION_DECODE = 2;
 /** The matmul roles whose work grows with the context. */
 const ATTENTION_ROLES = new Set(["attn scores", "attn values"]);
-const CALIBRATION_DECODE = 2;
 
 /**
  * Measures each op kind's cycle time on this model: a short prefill and a few decode steps on a
