@@ -47,9 +47,7 @@ describe("timestamps (the article's section 4.1, with its erratum)", () => {
     // another ten years, 365 days each (no leap days), plus 12 hours.
     const articleFormula = ((2023 - 1970) + 10) * 365 * 86_400 + 12 * 3_600;
     expect(articleFormula).toBe(1_986_811_200);
-    expect(articleClaim).not.toBe(articleFormula);
     // The claim is in fact 2021-08-23 08:00:00 UTC, not the date the article meant.
     expect(new Date(articleClaim * 1000).toISOString()).toBe("2021-08-23T08:00:00.000Z");
-    expect(unixTimestamp(2023, 10, 10, 12)).not.toBe(articleClaim);
   });
 });

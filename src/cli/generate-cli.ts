@@ -2,8 +2,7 @@ import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
 import { randomInt } from "node:crypto";
 import { availableParallelism } from "node:os";
-import { KERNELS, configureEngine, engineSettings, weightsFitSimd } from "../kernels/engine.ts";
-import { simdAvailable } from "../wasm/runtime.ts";
+import { KERNELS, configureEngine, engineSettings, usesSimd, weightsFitSimd } from "../kernels/engine.ts";
 import type { WeightDtype } from "../kernels/packed-matrix.ts";
 import { GPT2_SMALL } from "../model/config.ts";
 import { loadConfig, loadModel, randomModel } from "../model/load.ts";
@@ -90,9 +89,9 @@ async function loadPlan(f: ParsedFlags): Promise<Plan> {
   } else {
     const c = loadConfig(dir);
     const matmulParameters = c.nLayer * 12 * c.nEmbd * c.nEmbd + c.vocabSize * c.nEmbd;
-    const { kernel, dtype } = engineSettings();
-    if (kernel === "auto" && simdAvailable && !weightsFitSimd(matmulParameters)) {
-      notices.push(`${shown}: ${((matmulParameters * 4) / 2 ** 30).toFixed(1)} GiB of ${dtype} weights exceed the SIMD kernels' 4 GiB: using the TypeScript kernels (--dtype bf16 would fit).`);
+    if (engineSettings().kernel === "auto" && usesSimd() && !weightsFitSimd(matmulParameters)) {
+      // bf16 halves the bytes and fits every GPT-2 size, so only fp32 weights get here.
+      notices.push(`${shown}: ${((matmulParameters * 4) / 2 ** 30).toFixed(1)} GiB of f32 weights exceed the SIMD kernels' 4 GiB: using the TypeScript kernels (--dtype bf16 would fit).`);
       configureEngine({ kernel: "packed" });
     }
     model = await loadModel(dir);
@@ -190,6 +189,5 @@ export async function main(argv: readonly string[]): Promise<number> {
 /** The kernel line of the report: the setting; the ops table names the kernel each matmul ran on. */
 function kernelLabel(): string {
   const { kernel, dtype } = engineSettings();
-  const simd = kernel === "simd" || (kernel === "auto" && simdAvailable);
-  return `${kernel}${kernel === "auto" ? (simd ? " (WebAssembly SIMD)" : " (TypeScript)") : ""}, ${dtype} weights`;
+  return `${kernel}${kernel === "auto" ? (usesSimd() ? " (WebAssembly SIMD)" : " (TypeScript)") : ""}, ${dtype} weights`;
 }

@@ -44,9 +44,9 @@ interface Settings {
 const settings: Settings = { kernel: "auto", threads: availableParallelism(), dtype: "f32" };
 let pool: WorkerPool | null = null;
 
-/** Whether weights go to the WebAssembly SIMD kernels under the current settings. */
-function usesSimd(): boolean {
-  return settings.kernel === "simd" || (settings.kernel === "auto" && simdAvailable);
+/** Whether matmuls (and attention and gelu with them) run on the WebAssembly SIMD kernels under these settings. */
+export function usesSimd(s: Readonly<Settings> = settings): boolean {
+  return s.kernel === "simd" || (s.kernel === "auto" && simdAvailable);
 }
 
 /** Chooses the kernel, the thread count and the weight dtype for everything loaded and run after. */
@@ -59,8 +59,7 @@ export function configureEngine(options: Partial<Settings>): void {
   if (!Number.isInteger(next.threads) || next.threads < 1 || next.threads > 64) throw new Error(`threads must be 1..64, got ${next.threads}`);
   if (next.dtype !== "f32" && next.dtype !== "bf16") throw new Error(`dtype must be f32 or bf16, got ${String(next.dtype)}`);
   if (next.kernel === "simd" && !simdAvailable) throw new Error("this runtime has no WebAssembly SIMD: choose a TypeScript kernel");
-  const simd = next.kernel === "simd" || (next.kernel === "auto" && simdAvailable);
-  if (next.dtype === "bf16" && !simd) throw new Error(`bf16 weights need the WebAssembly SIMD kernels (kernel auto or simd), not ${next.kernel}`);
+  if (next.dtype === "bf16" && !usesSimd(next)) throw new Error(`bf16 weights need the WebAssembly SIMD kernels (kernel auto or simd), not ${next.kernel}`);
   if (next.threads !== settings.threads) {
     void pool?.close();
     pool = null;

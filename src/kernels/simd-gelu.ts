@@ -1,11 +1,12 @@
-import { f32View, geluKernelFn, scratch, simdAvailable } from "../wasm/runtime.ts";
+import { f32View, geluKernelFn, scratch } from "../wasm/runtime.ts";
+import { usesSimd } from "./engine.ts";
 
 /**
  * GELU on the WebAssembly SIMD kernel (src/wasm/gelu-kernel.ts) through a scratch block, padded
- * to whole f32x4 lanes; false where WebAssembly SIMD is missing.
+ * to whole f32x4 lanes; false when the engine is set to the TypeScript kernels (or has no SIMD).
  */
 export function simdGelu(input: Float32Array, out: Float32Array): boolean {
-  if (!simdAvailable) return false;
+  if (!usesSimd()) return false;
   const n = input.length;
   const padded = Math.ceil(n / 4) * 4;
   const inAt = scratch("gelu in", 4 * padded);

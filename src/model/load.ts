@@ -79,7 +79,7 @@ export function loadModelFrom(dir: string): { model: GPT2Model; bytesRead: numbe
         const t = new Tensor(file.read(stored, scratch.subarray(0, size)), shape);
         const placed = prepareWeight(t);
         // Kernels that read the checkpoint's own layout keep the tensor: take it out of the scratch.
-        loaded.set(name, placed === t ? prepareWeight(new Tensor(t.data.slice(), shape)) : placed);
+        loaded.set(name, placed === t ? new Tensor(t.data.slice(), shape) : placed);
       } else {
         loaded.set(name, new Tensor(file.read(stored, allocWeight(size)), shape));
       }

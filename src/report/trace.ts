@@ -46,8 +46,8 @@ export function chromeTrace(runs: readonly { record: RunRecord; clock: Clock }[]
     }
     for (const token of runsBy(clock.entries.filter((e) => e.step >= 0), (e) => e.step)) {
       const step = token[0].step;
-      const cycles = token.reduce((sum, e) => sum + e.cycles, 0);
-      span(`token ${step}`, "token", token[0].startNs, token[token.length - 1].endNs, { id: record.generatedIds[step], context: record.steps[step]?.context, cycles });
+      const { id, context, cycles } = record.steps[step];
+      span(`token ${step}`, "token", token[0].startNs, token[token.length - 1].endNs, { id, context, cycles });
       for (const layer of runsBy(token, (e) => e.layer)) {
         if (layer[0].layer < 0) continue;
         span(`h.${layer[0].layer}`, "layer", layer[0].startNs, layer[layer.length - 1].endNs, { cycles: layer.reduce((sum, e) => sum + e.cycles, 0) });
