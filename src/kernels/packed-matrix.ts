@@ -1,5 +1,6 @@
 import { bfloat16ToFloat, floatToBfloat16 } from "../io/half.ts";
 import { Tensor, shapeError } from "../tensor/tensor.ts";
+import { transpose } from "../tensor/transpose.ts";
 import { BF16_LANE_ORDER } from "../wasm/kernels.ts";
 
 export type WeightDtype = "f32" | "bf16";
@@ -45,6 +46,15 @@ export class PackedMatrix {
   get(row: number, col: number): number {
     const v = this.data[this.index(row, col)];
     return this.dtype === "bf16" ? bfloat16ToFloat(v) : v;
+  }
+
+  /** Column `col` of B (for wte: token col's embedding) into out[at .. at+K), as floats. */
+  column(col: number, out: Float32Array, at: number): void {
+    const w = this.panelWidth;
+    const data = this.data;
+    let from = this.index(0, col);
+    if (this.dtype === "f32") for (let row = 0; row < this.k; row++, from += w) out[at + row] = data[from];
+    else for (let row = 0; row < this.k; row++, from += w) out[at + row] = bfloat16ToFloat(data[from]);
   }
 
   /**
@@ -99,15 +109,13 @@ export class PackedMatrix {
   /** Bᵀ as a row-major float32 [N,K] tensor: for wte, its checkpoint layout [V,d]. */
   unpackTransposed(): Tensor {
     const out = new Float32Array(this.k * this.n);
-    for (let j = 0; j < this.n; j++) for (let kk = 0; kk < this.k; kk++) out[j * this.k + kk] = this.get(kk, j);
+    for (let j = 0; j < this.n; j++) this.column(j, out, j * this.k);
     return new Tensor(out, [this.n, this.k]);
   }
 
   /** Back to a row-major float32 [K,N] tensor (for tests and for writing checkpoints). */
   unpack(): Tensor {
-    const out = new Float32Array(this.k * this.n);
-    for (let j = 0; j < this.n; j++) for (let kk = 0; kk < this.k; kk++) out[kk * this.n + j] = this.get(kk, j);
-    return new Tensor(out, [this.k, this.n]);
+    return transpose(this.unpackTransposed());
   }
 }
 

@@ -23,7 +23,8 @@ export function embed(wte: PackedMatrix, wpe: Tensor, ids: readonly number[], st
     }
     const pos = (start + i) * d;
     const row = i * d;
-    for (let c = 0; c < d; c++) out[row + c] = wte.get(c, id) + wpe.data[pos + c];
+    wte.column(id, out, row);
+    for (let c = 0; c < d; c++) out[row + c] += wpe.data[pos + c];
   }
   opEnd("embed", "", [[vocab, d], wpe.shape], [ids.length, d], ids.length * d, t0);
   return new Tensor(out, [ids.length, d]);
