@@ -1,4 +1,3 @@
-import { setFlagsFromString } from "node:v8";
 import { type FunctionDef, V128, emitModule, op } from "./emitter.ts";
 import { scoresKernel, valuesKernel } from "./attention-kernels.ts";
 import { geluKernel } from "./gelu-kernel.ts";
@@ -9,10 +8,6 @@ import { type WeightType, matmulKernel, matvecKernel } from "./kernels.ts";
  * activations pass through; the kernels, compiled per K, run on it from this thread and from
  * the workers. wasm32 addresses 4 GiB at most: larger models need bf16 or the TypeScript kernels.
  */
-
-// Relaxed SIMD (a fused multiply-add) is still behind a flag in Node 20; modules compiled after
-// this line may use it. Whether it took is checked by validating a module that uses it.
-setFlagsFromString("--experimental-wasm-relaxed-simd");
 
 const PAGE = 65536;
 const MAX_PAGES = 65536;
@@ -96,11 +91,28 @@ const probe = (fn: FunctionDef) => WebAssembly.validate(emitModule([fn], MAX_PAG
 /** Whether this runtime has WebAssembly SIMD at all. */
 export const simdAvailable = probe({ name: "t", params: [], results: [], locals: [V128], body: [...op.v128Zero, ...op.localSet(0)] });
 
-/** Whether f32x4.relaxed_madd validates here. */
-export const relaxedAvailable = simdAvailable && probe({
+const relaxedProbe = (): boolean => probe({
   name: "t", params: [], results: [], locals: [V128],
   body: [...op.v128Zero, ...op.v128Zero, ...op.v128Zero, ...op.f32x4RelaxedMadd, ...op.localSet(0)],
 });
+
+/**
+ * Relaxed SIMD ships on by default from V8 11.4 on, and later V8s dropped the flag that enabled it
+ * (setting an unknown flag prints "Error: unrecognized flag" to stderr). So the flag is set only
+ * where validation fails and the runtime is Node on a V8 that still has it (Node 20: V8 11.3).
+ * Flags are process-wide: worker threads see it too.
+ */
+function enableRelaxedFlag(): boolean {
+  const proc = (globalThis as { process?: NodeJS.Process }).process;
+  const v8 = proc?.versions?.v8;
+  if (v8 === undefined || proc?.versions.bun !== undefined || "Deno" in globalThis) return false;
+  if (Number(v8.split(".")[0]) >= 12) return false;
+  proc!.getBuiltinModule("node:v8").setFlagsFromString("--experimental-wasm-relaxed-simd");
+  return true;
+}
+
+/** Whether f32x4.relaxed_madd validates here (after enabling it where a flag is still needed). */
+export const relaxedAvailable = simdAvailable && (relaxedProbe() || (enableRelaxedFlag() && relaxedProbe()));
 
 /** The exported kernels of one module: matvec and matmul for float32 and bfloat16 weights. */
 export const WASM_FUNCTIONS = ["matvec_f32", "matmul_f32", "matvec_bf16", "matmul_bf16"] as const;
