@@ -43,6 +43,7 @@ describe("generate.ts on the PyTorch fixture model", () => {
     expect(doc.ops.find((o: { op: string }) => o.op === "matmul(qkv)").kernel).toMatch(/^simd /);
     expect(Object.keys(doc.totals)).toEqual(expect.arrayContaining(["cycles", "macs", "prefillTokensPerSec", "decodeTokensPerSec", "peakRssBytes"]));
     expect(doc.totals.cycles).toBe(doc.stages.reduce((s: number, x: { cycles: number }) => s + x.cycles, 0));
+    expect(doc.runtime).toEqual({ name: "node", version: process.versions.node, relaxedSimd: true });
   });
 
   it("total matmul cycles equal the analytic formula for the run's shape", () => {

@@ -10,7 +10,7 @@ export function terminalReport(r: RunRecord, verbose: boolean): string {
   const s = r.sampling;
   out.push(`GPT-2 · ${m.nLayer} layers, ${m.nHead} heads, d=${m.nEmbd}, context ${m.nPositions}, vocabulary ${m.vocabSize}, ${(m.parameters / 1e6).toFixed(1)}M parameters`);
   out.push(`weights ${weights}`);
-  out.push(`kernel ${r.kernel} · ${r.threads} thread${r.threads === 1 ? "" : "s"} · ${s.doSample ? `sampling: temperature ${s.temperature}, top-k ${s.topK || "off"}, top-p ${s.topP}, seed ${s.seed}` : "greedy"}`);
+  out.push(`${r.runtime.name} ${r.runtime.version}${r.runtime.relaxedSimd ? " · relaxed SIMD" : ""} · kernel ${r.kernel} · ${r.threads} thread${r.threads === 1 ? "" : "s"} · ${s.doSample ? `sampling: temperature ${s.temperature}, top-k ${s.topK || "off"}, top-p ${s.topP}, seed ${s.seed}` : "greedy"}`);
   out.push(`prompt ${r.promptIds.length} tokens · generated ${r.generatedIds.length} (${r.stopReason === "end-of-text" ? "stopped at <|endoftext|>" : "max new tokens"})`);
   out.push("", "Stages — the article's four; GPT-2 is decoder-only, so its \"encoder\" is our prefill of the");
   out.push("prompt and its \"decoder\" our token-by-token decode loop");

@@ -2,7 +2,9 @@ import { Clock, type OpEntry } from "../clock/clock.ts";
 import { peakRssBytes } from "../util/peak-rss.ts";
 import type { GPT2Model } from "../model/model.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { runtimeInfo } from "../util/js-runtime.ts";
 import { Random } from "../util/random.ts";
+import { relaxedAvailable } from "../wasm/runtime.ts";
 import { cycleTimes, layerTable, opTable, predictedMs } from "./aggregate.ts";
 import type { RunRecord, StageName, StageRecord, StepRecord } from "./record.ts";
 import { type SamplingOptions, pickToken, topLogits } from "./sampling.ts";
@@ -118,6 +120,7 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
   const decodeSteps = steps.length - 1;
   const ops = opTable(clock.entries);
   const c = model.config;
+  const where = runtimeInfo();
   const record: RunRecord = {
     model: {
       path: model.weights.kind === "file" ? model.weights.path : "(random weights)",
@@ -127,6 +130,7 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
     weights: model.weights.kind,
     kernel: o.kernel,
     threads: o.threads,
+    runtime: { name: where.name, version: where.version, relaxedSimd: relaxedAvailable },
     prompt: o.inputIds === null ? o.prompt : null,
     promptIds,
     generatedIds: generated,

@@ -56,6 +56,8 @@ export interface RunRecord {
   weights: "file" | "random";
   kernel: string;
   threads: number;
+  /** Where it ran: the JavaScript runtime, and whether WebAssembly's relaxed SIMD (fused multiply-add) was available. */
+  runtime: { name: string; version: string; relaxedSimd: boolean };
   prompt: string | null;
   promptIds: number[];
   generatedIds: number[];

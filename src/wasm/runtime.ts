@@ -1,3 +1,4 @@
+import { runtimeInfo } from "../util/js-runtime.ts";
 import { type FunctionDef, V128, emitModule, op } from "./emitter.ts";
 import { scoresKernel, valuesKernel } from "./attention-kernels.ts";
 import { geluKernel } from "./gelu-kernel.ts";
@@ -103,11 +104,9 @@ const relaxedProbe = (): boolean => probe({
  * Flags are process-wide: worker threads see it too.
  */
 function enableRelaxedFlag(): boolean {
-  const proc = (globalThis as { process?: NodeJS.Process }).process;
-  const v8 = proc?.versions?.v8;
-  if (v8 === undefined || proc?.versions.bun !== undefined || "Deno" in globalThis) return false;
-  if (Number(v8.split(".")[0]) >= 12) return false;
-  proc!.getBuiltinModule("node:v8").setFlagsFromString("--experimental-wasm-relaxed-simd");
+  const { name, v8 } = runtimeInfo();
+  if (name !== "node" || Number(v8.split(".")[0]) >= 12) return false;
+  process.getBuiltinModule("node:v8").setFlagsFromString("--experimental-wasm-relaxed-simd");
   return true;
 }
 
