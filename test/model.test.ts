@@ -1,8 +1,8 @@
 // Parity with the float64 PyTorch reference (scripts/make-fixtures.py), in the spirit of llm.c's
 // test_gpt2.c: the tolerance is stated, and the error reached is printed.
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { Clock, loadModel } from "../src/index.ts";
+import { afterAll, describe, expect, it } from "vitest";
+import { Clock, configureEngine, loadModel } from "../src/index.ts";
 import { FIXTURES, argmax, maxAbsDiff, readReference } from "./helpers.ts";
 
 const LOGIT_TOLERANCE = 1e-4;
@@ -82,6 +82,31 @@ describe("cycle counts equal the analytic formula", () => {
       const step = new Clock();
       step.run(() => model.step([t % V], cache));
       expect(macs(step)).toBe(L * (12 * d * d + 2 * d * t) + d * V);
+    }
+  });
+});
+
+describe("byte counts equal the analytic formula", () => {
+  // Bytes each op must move, summed by hand over one block (see each op's comment in src/tensor/):
+  // weights 12·w·d² (w = 2 or 4 bytes as stored) per block; activations per block 272·T·d + 52·d
+  // for a T-token prefill, 316·d + 8·d·t for a decode step at context t (the KV cache read);
+  // attention's scores and weights 16·H per visible pair. Outside the blocks: the embedding
+  // (w + 8)·d per token, ln_f on the last row 16·d, the LM head 4·(d + V) + w·d·V.
+  afterAll(() => configureEngine({ dtype: "f32" }));
+
+  it.each([["f32", 4, 1], ["f32", 4, 9], ["bf16", 2, 6]] as const)("%s weights (%i bytes each): prefill of %i tokens, then 3 decode steps", async (dtype, w, T) => {
+    configureEngine({ dtype });
+    const model = await loadModel(join(FIXTURES, "tiny-hot"));
+    const { nLayer: L, nEmbd: d, nHead: H, vocabSize: V } = model.config;
+    const head = 4 * (d + V) + w * d * V + 16 * d;
+    const cache = model.newCache();
+    const prefill = new Clock();
+    prefill.run(() => model.step(Array.from({ length: T }, (_, i) => i % V), cache));
+    expect(prefill.bytes).toBe(L * (12 * w * d * d + 272 * T * d + 52 * d + 8 * H * T * (T + 1)) + (w + 8) * T * d + head);
+    for (let t = T + 1; t <= T + 3; t++) {
+      const step = new Clock();
+      step.run(() => model.step([t % V], cache));
+      expect(step.bytes).toBe(L * (12 * w * d * d + 316 * d + 8 * d * t + 16 * H * t) + (w + 8) * d + head);
     }
   });
 });

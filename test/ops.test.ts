@@ -6,10 +6,10 @@ import {
   scale, softmax, splitColumns, transpose,
 } from "../src/index.ts";
 
-function counted<T>(fn: () => T): { value: T; cycles: number; clock: Clock } {
+function counted<T>(fn: () => T): { value: T; cycles: number; bytes: number; clock: Clock } {
   const clock = new Clock();
   const value = clock.run(fn);
-  return { value, cycles: clock.cycles, clock };
+  return { value, cycles: clock.cycles, bytes: clock.bytes, clock };
 }
 
 function expectClose(actual: Float32Array | number[], expected: number[], tol = 1e-6): void {
@@ -29,9 +29,10 @@ describe("Tensor", () => {
 
 describe("matmul", () => {
   it("non-square [2,3]×[3,1] worked by hand, M·K·N cycles", () => {
-    const { value, cycles } = counted(() => matmul(Tensor.from([[1, 2, 3], [4, 5, 6]]), Tensor.from([[1], [0], [-1]])));
+    const { value, cycles, bytes } = counted(() => matmul(Tensor.from([[1, 2, 3], [4, 5, 6]]), Tensor.from([[1], [0], [-1]])));
     expect(value.toArray()).toEqual([[-2], [-2]]);
     expect(cycles).toBe(2 * 3 * 1);
+    expect(bytes).toBe(4 * (6 + 3 + 2)); // A's 6 floats read, B's 3, 2 written
   });
 
   it("1×N times N×1 is a dot product; N×1 times 1×N an outer product", () => {
@@ -74,6 +75,7 @@ describe("add, scale, transpose", () => {
     const r1 = counted(() => add(x, Tensor.from([10, 20, 30])));
     expect(r1.value.toArray()).toEqual([[11, 22, 33], [14, 25, 36]]);
     expect(r1.cycles).toBe(6);
+    expect(r1.bytes).toBe(4 * (6 + 3 + 6)); // x and the bias row read once each, 6 floats written
     expect(add(x, Tensor.from([[1, 1, 1]])).toArray()).toEqual([[2, 3, 4], [5, 6, 7]]);
   });
 

@@ -8,6 +8,8 @@ export interface OpEntry {
   inputs: Shape[];
   output: Shape;
   cycles: number;
+  /** Bytes the op must move from or to memory (weights at their stored width, activations read and written). */
+  bytes: number;
   startNs: number;
   endNs: number;
   stage: string;
@@ -25,6 +27,7 @@ export interface StageSpan {
   startNs: number;
   endNs: number;
   cycles: number;
+  bytes: number;
 }
 
 let active: Clock | null = null;
@@ -38,6 +41,7 @@ export class Clock {
   readonly entries: OpEntry[] = [];
   readonly stages: StageSpan[] = [];
   cycles = 0;
+  bytes = 0;
   /** Unix time in ms at the clock's origin, to turn ns offsets into the article's timestamps. */
   readonly originUnixMs: number;
   private readonly originHr: bigint;
@@ -73,14 +77,16 @@ export class Clock {
   /** Runs fn as a named stage; its cycles and span are recorded in `stages`. */
   stage<T>(name: string, fn: () => T): T {
     const outerName = this.stageName;
-    const span: StageSpan = { name, startNs: this.now(), endNs: 0, cycles: 0 };
+    const span: StageSpan = { name, startNs: this.now(), endNs: 0, cycles: 0, bytes: 0 };
     const cyclesBefore = this.cycles;
+    const bytesBefore = this.bytes;
     this.stageName = name;
     try {
       return this.run(fn);
     } finally {
       span.endNs = this.now();
       span.cycles = this.cycles - cyclesBefore;
+      span.bytes = this.bytes - bytesBefore;
       this.stageName = outerName;
       this.stages.push(span);
     }
@@ -91,10 +97,11 @@ export class Clock {
     this.step = step;
   }
 
-  record(op: string, role: string, inputs: Shape[], output: Shape, cycles: number, startNs: number, kernel: string): void {
+  record(op: string, role: string, inputs: Shape[], output: Shape, cycles: number, bytes: number, startNs: number, kernel: string): void {
     this.cycles += cycles;
+    this.bytes += bytes;
     this.entries.push({
-      op, role, inputs, output, cycles, startNs, endNs: this.now(),
+      op, role, inputs, output, cycles, bytes, startNs, endNs: this.now(),
       stage: this.stageName, layer: this.layer, step: this.step, kernel,
     });
   }
@@ -110,9 +117,9 @@ export function opStart(): number {
   return active === null ? 0 : active.now();
 }
 
-/** Reports a finished op to the active clock, if any. Cycles come from shapes, once per call. */
-export function opEnd(op: string, role: string, inputs: Shape[], output: Shape, cycles: number, startNs: number, kernel = ""): void {
-  if (active !== null) active.record(op, role, inputs, output, cycles, startNs, kernel);
+/** Reports a finished op to the active clock, if any. Cycles and bytes come from shapes, once per call. */
+export function opEnd(op: string, role: string, inputs: Shape[], output: Shape, cycles: number, bytes: number, startNs: number, kernel = ""): void {
+  if (active !== null) active.record(op, role, inputs, output, cycles, bytes, startNs, kernel);
 }
 
 /** Lets the model say which block the next ops belong to; a no-op without a clock. */

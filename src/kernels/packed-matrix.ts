@@ -31,6 +31,11 @@ export class PackedMatrix {
     if (data.length !== expected) throw new Error(`PackedMatrix: ${data.length} values, but [${k},${n}] in panels of ${panelWidth} needs ${expected}`);
   }
 
+  /** Bytes one weight takes as stored: what a product must stream per multiply-accumulate of a row. */
+  get elementBytes(): number {
+    return this.dtype === "bf16" ? 2 : 4;
+  }
+
   get shape(): readonly number[] {
     return [this.k, this.n];
   }

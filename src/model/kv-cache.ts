@@ -1,6 +1,6 @@
 import { opEnd, opStart } from "../clock/clock.ts";
 import { allocCache } from "../kernels/engine.ts";
-import { Tensor, shapeError } from "../tensor/tensor.ts";
+import { F32_BYTES, Tensor, shapeError } from "../tensor/tensor.ts";
 
 /** Keys and values of every position seen so far, one [nPositions, d] buffer pair per layer. */
 export class KVCache {
@@ -19,7 +19,8 @@ export class KVCache {
 
   /**
    * Writes the new positions' keys and values for one layer after the cached ones and
-   * returns views of all of them, [length + T, d] each. Cost: 0 cycles (a copy).
+   * returns views of all of them, [length + T, d] each. Cost: 0 cycles (a copy); bytes: the new
+   * keys and values read and written into the cache.
    */
   append(layer: number, k: Tensor, v: Tensor): { keys: Tensor; values: Tensor } {
     const t = k.shape[0];
@@ -32,7 +33,7 @@ export class KVCache {
     this.values[layer].set(v.data, at);
     const keys = new Tensor(this.keys[layer].subarray(0, total * this.width), [total, this.width]);
     const values = new Tensor(this.values[layer].subarray(0, total * this.width), [total, this.width]);
-    opEnd("kvAppend", "", [k.shape, v.shape], [2, total, this.width], 0, t0);
+    opEnd("kvAppend", "", [k.shape, v.shape], [2, total, this.width], 0, 2 * F32_BYTES * (k.size + v.size), t0);
     return { keys, values };
   }
 }

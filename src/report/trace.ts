@@ -55,7 +55,7 @@ export function chromeTrace(runs: readonly { record: RunRecord; clock: Clock }[]
     }
     let cumulative = 0;
     for (const e of clock.entries) {
-      span(opKind(e), "op", e.startNs, e.endNs, { inputs: e.inputs, output: e.output, cycles: e.cycles, layer: e.layer, stage: e.stage });
+      span(opKind(e), "op", e.startNs, e.endNs, { inputs: e.inputs, output: e.output, cycles: e.cycles, bytes: e.bytes, layer: e.layer, stage: e.stage });
       cumulative += e.cycles;
       events.push({ name: `cycles, sequence ${tid}`, ph: "C", ts: us(e.endNs), pid: 1, args: { cycles: cumulative } });
     }

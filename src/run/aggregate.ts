@@ -11,10 +11,11 @@ export function opTable(entries: readonly OpEntry[]): OpRecord[] {
   const byKind = new Map<string, OpRecord>();
   for (const e of entries) {
     const kind = opKind(e);
-    const row = byKind.get(kind) ?? { op: kind, kernel: "", calls: 0, cycles: 0, ms: 0 };
+    const row = byKind.get(kind) ?? { op: kind, kernel: "", calls: 0, cycles: 0, bytes: 0, ms: 0 };
     if (e.kernel !== "") row.kernel = joinKernels(row.kernel, e.kernel);
     row.calls++;
     row.cycles += e.cycles;
+    row.bytes += e.bytes;
     row.ms += (e.endNs - e.startNs) / 1e6;
     byKind.set(kind, row);
   }
@@ -37,10 +38,11 @@ export function predictedMs(entries: readonly OpEntry[], nsPerCycle: Record<stri
 
 /** Cycles and time per transformer block, over the whole run. */
 export function layerTable(entries: readonly OpEntry[], nLayer: number): LayerRecord[] {
-  const rows = Array.from({ length: nLayer }, (_, layer) => ({ layer, cycles: 0, ms: 0 }));
+  const rows = Array.from({ length: nLayer }, (_, layer) => ({ layer, cycles: 0, bytes: 0, ms: 0 }));
   for (const e of entries) {
     if (e.layer < 0) continue;
     rows[e.layer].cycles += e.cycles;
+    rows[e.layer].bytes += e.bytes;
     rows[e.layer].ms += (e.endNs - e.startNs) / 1e6;
   }
   return rows;

@@ -75,6 +75,7 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
     clock.setStep(step);
     const t0 = clock.now();
     const cycles0 = clock.cycles;
+    const bytes0 = clock.bytes;
     const firstEntry = clock.entries.length;
     const logits = model.step(ids, cache).data;
     const t1 = clock.now();
@@ -83,7 +84,7 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
     const id = pickToken(logits, o.sampling, rng);
     const top = topLogits(logits, 5);
     samplingNs += clock.now() - t1;
-    steps.push({ id, top, context: cache.length, cycles: clock.cycles - cycles0, attentionCycles, ms: (t1 - t0) / 1e6 });
+    steps.push({ id, top, context: cache.length, cycles: clock.cycles - cycles0, bytes: clock.bytes - bytes0, attentionCycles, ms: (t1 - t0) / 1e6 });
     if (id === tokenizer?.endOfText && o.stopAtEndOfText) stopReason = "end-of-text";
     else o.onText?.(show([id]));
     return id;
@@ -114,6 +115,7 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
     startUnixMs: clock.unixMs(s.startNs),
     durationMs: (s.endNs - s.startNs) / 1e6,
     cycles: s.cycles,
+    bytes: s.bytes,
     predictedMs: s.name === "prefill" || s.name === "decode" ? predictedMs(entriesOf(s.name), calibration[s.name]) : 0,
   }));
   const stage = (name: StageName) => stages.find((s) => s.name === name)!;
@@ -145,6 +147,7 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
     calibration,
     totals: {
       cycles: clock.cycles,
+      bytes: clock.bytes,
       macs: ops.filter((r) => r.op.startsWith("matmul")).reduce((s, r) => s + r.cycles, 0),
       loadMs: o.loadMs,
       samplingMs: samplingNs / 1e6,

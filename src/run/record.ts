@@ -19,6 +19,7 @@ export interface StageRecord {
   startUnixMs: number;
   durationMs: number;
   cycles: number;
+  bytes: number;
   /** Σ cycles × calibrated cycle time of each op kind: the article's processing delay. */
   predictedMs: number;
 }
@@ -30,6 +31,7 @@ export interface OpRecord {
   kernel: string;
   calls: number;
   cycles: number;
+  bytes: number;
   ms: number;
 }
 
@@ -40,6 +42,7 @@ export interface StepRecord {
   /** Positions the model attended over for this forward pass (prompt and earlier tokens included). */
   context: number;
   cycles: number;
+  bytes: number;
   /** Of those, the two attention products: the only work that grows with the context. */
   attentionCycles: number;
   ms: number;
@@ -48,6 +51,7 @@ export interface StepRecord {
 export interface LayerRecord {
   layer: number;
   cycles: number;
+  bytes: number;
   ms: number;
 }
 
@@ -75,6 +79,7 @@ export interface RunRecord {
   calibration: { method: string; prefill: Record<string, number>; decode: Record<string, number> };
   totals: {
     cycles: number;
+    bytes: number;
     /** Cycles of the matmul-type ops alone: the figure the analytic MAC formula predicts. */
     macs: number;
     loadMs: number;

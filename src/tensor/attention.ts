@@ -1,12 +1,15 @@
 import { opEnd, opStart } from "../clock/clock.ts";
 import { simdScores, simdValues } from "../kernels/simd-attention.ts";
-import { Tensor, shapeError } from "./tensor.ts";
+import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /*
  * Causal multi-head attention as two matmul-type ops that do only the visible work.
  * Query i sits at position past + i and sees keys 0..past+i, so over T new queries each
  * head does Σ(past+i+1) dot products of length d/H: d·(T·past + T(T+1)/2) cycles per op,
  * about half of what a dense masked product would spend.
+ * Bytes, with P = T·past + T(T+1)/2 visible pairs per head: scores read the queries (4·T·d) and the
+ * cached keys (4·(past+T)·d) and write H·P scores; values read those H·P weights and the cached
+ * values (4·(past+T)·d) and write 4·T·d.
  */
 
 function visiblePairs(tq: number, past: number): number {
@@ -34,7 +37,7 @@ export function attentionScores(q: Tensor, keys: Tensor, heads: number, past: nu
   const kd = keys.data;
   const simd = simdScores(qd, kd, out, d, heads, tq, past);
   if (!simd) scoresLoops(qd, kd, out, d, heads, hd, tq, past, tk);
-  opEnd("matmul", "attn scores", [q.shape, keys.shape], [heads, tq, tk], d * visiblePairs(tq, past), t0, simd ? "simd" : "");
+  opEnd("matmul", "attn scores", [q.shape, keys.shape], [heads, tq, tk], d * visiblePairs(tq, past), F32_BYTES * (tq * d + tk * d + heads * visiblePairs(tq, past)), t0, simd ? "simd" : "");
   return new Tensor(out, [heads, tq, tk]);
 }
 
@@ -52,7 +55,7 @@ export function attentionValues(probs: Tensor, values: Tensor, past: number): Te
   const v = values.data;
   const simd = simdValues(p, v, out, d, heads, tq, past);
   if (!simd) valuesLoops(p, v, out, d, heads, hd, tq, past, tk);
-  opEnd("matmul", "attn values", [probs.shape, values.shape], [tq, d], d * visiblePairs(tq, past), t0, simd ? "simd" : "");
+  opEnd("matmul", "attn values", [probs.shape, values.shape], [tq, d], d * visiblePairs(tq, past), F32_BYTES * (heads * visiblePairs(tq, past) + tk * d + tq * d), t0, simd ? "simd" : "");
   return new Tensor(out, [tq, d]);
 }
 

@@ -1,11 +1,12 @@
 import { opEnd, opStart } from "../clock/clock.ts";
 import type { PackedMatrix } from "../kernels/packed-matrix.ts";
-import { Tensor, shapeError } from "./tensor.ts";
+import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /**
  * Token plus position embedding: out[i] = wte[ids[i]] + wpe[start + i]. The model holds wte as
  * the tied LM head's B = wteᵀ [d,V] (see PackedMatrix), so token v's embedding is its column v.
- * Cost: 1 cycle per output element (the add; the lookups are data movement).
+ * Cost: 1 cycle per output element (the add; the lookups are data movement). Bytes: per token,
+ * its wte row at the stored width and its wpe row read, the sum written.
  */
 export function embed(wte: PackedMatrix, wpe: Tensor, ids: readonly number[], start: number): Tensor {
   const [d, vocab] = wte.shape;
@@ -26,6 +27,6 @@ export function embed(wte: PackedMatrix, wpe: Tensor, ids: readonly number[], st
     wte.column(id, out, row);
     for (let c = 0; c < d; c++) out[row + c] += wpe.data[pos + c];
   }
-  opEnd("embed", "", [[vocab, d], wpe.shape], [ids.length, d], ids.length * d, t0);
+  opEnd("embed", "", [[vocab, d], wpe.shape], [ids.length, d], ids.length * d, ids.length * d * (wte.elementBytes + 2 * F32_BYTES), t0);
   return new Tensor(out, [ids.length, d]);
 }

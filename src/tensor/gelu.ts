@@ -1,11 +1,11 @@
 import { opEnd, opStart } from "../clock/clock.ts";
 import { simdGelu } from "../kernels/simd-gelu.ts";
-import { Tensor } from "./tensor.ts";
+import { F32_BYTES, Tensor } from "./tensor.ts";
 
 /**
  * Cost: 9 cycles per element — x·x·x (2 multiplies), ·0.044715, +x, ·√(2/π), tanh,
  * +1, ·x, ·0.5 (tanh counted as one; the SIMD kernel computes it from an exp polynomial, which
- * the count does not see, as it does not see inside Math.tanh).
+ * the count does not see, as it does not see inside Math.tanh). Bytes: each element read and written.
  */
 export const GELU_CYCLES_PER_ELEMENT = 9;
 
@@ -24,6 +24,6 @@ export function gelu(x: Tensor): Tensor {
       out[i] = 0.5 * v * (1 + Math.tanh(inner));
     }
   }
-  opEnd("gelu", "", [x.shape], x.shape, GELU_CYCLES_PER_ELEMENT * src.length, t0, simd ? "simd" : "");
+  opEnd("gelu", "", [x.shape], x.shape, GELU_CYCLES_PER_ELEMENT * src.length, 2 * F32_BYTES * src.length, t0, simd ? "simd" : "");
   return new Tensor(out, x.shape);
 }

@@ -1,10 +1,11 @@
 import { opEnd, opStart } from "../clock/clock.ts";
-import { Tensor, shapeError } from "./tensor.ts";
+import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /**
  * Cost: 7 cycles per element — 1 add (mean), a subtract and a multiply-add (variance),
  * then subtract, multiply by 1/σ, multiply by γ, add β. The per-row sqrt and divide are
- * not counted: they do not grow with the row.
+ * not counted: they do not grow with the row. Bytes: x read and the output written, γ and β read
+ * once (they stay in cache across rows).
  */
 export const LAYER_NORM_CYCLES_PER_ELEMENT = 7;
 
@@ -31,6 +32,6 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
     const rstd = 1 / Math.sqrt(sq / n + eps);
     for (let j = 0; j < n; j++) out[r + j] = (src[r + j] - mean) * rstd * g[j] + b[j];
   }
-  opEnd("layerNorm", "", [x.shape, gamma.shape, beta.shape], x.shape, LAYER_NORM_CYCLES_PER_ELEMENT * src.length, t0);
+  opEnd("layerNorm", "", [x.shape, gamma.shape, beta.shape], x.shape, LAYER_NORM_CYCLES_PER_ELEMENT * src.length, F32_BYTES * (2 * src.length + 2 * n), t0);
   return new Tensor(out, x.shape);
 }

@@ -1,12 +1,13 @@
 import { opEnd, opStart } from "../clock/clock.ts";
 import { matmulInto } from "../kernels/engine.ts";
 import type { PackedMatrix } from "../kernels/packed-matrix.ts";
-import { Tensor, shapeError } from "./tensor.ts";
+import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /**
  * [M,K] × [K,N] → [M,N]; B is a tensor or a weight packed for the fast kernels.
  * Cost: M·K·N cycles — one multiply-accumulate per cycle, the article's unit of work —
- * whichever kernel runs it.
+ * whichever kernel runs it. Bytes: A read (4·M·K), B read once at its stored width (w·K·N:
+ * w = 4 for fp32, 2 for bf16 weights), the output written (4·M·N).
  * `role` says what the product is for (qkv, mlp up, …) so reports can split matmul time by use.
  */
 export function matmul(a: Tensor, b: Tensor | PackedMatrix, role = ""): Tensor {
@@ -17,6 +18,6 @@ export function matmul(a: Tensor, b: Tensor | PackedMatrix, role = ""): Tensor {
   const t0 = opStart();
   const out = new Float32Array(m * n);
   const kernel = matmulInto(a.data, b, out, m, k, n);
-  opEnd("matmul", role, [a.shape, b.shape], [m, n], m * k * n, t0, kernel);
+  opEnd("matmul", role, [a.shape, b.shape], [m, n], m * k * n, F32_BYTES * (m * k + m * n) + (b instanceof Tensor ? F32_BYTES : b.elementBytes) * k * n, t0, kernel);
   return new Tensor(out, [m, n]);
 }

@@ -1,9 +1,9 @@
 import { opEnd, opStart } from "../clock/clock.ts";
-import { Tensor, shapeError } from "./tensor.ts";
+import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /**
  * Cost: 5 cycles per element that takes part — a compare (running max), a subtract and an
- * exp, an add (the sum), a multiply (by 1/sum).
+ * exp, an add (the sum), a multiply (by 1/sum). Bytes: each such element read and written.
  */
 export const SOFTMAX_CYCLES_PER_ELEMENT = 5;
 
@@ -14,7 +14,7 @@ export function softmax(x: Tensor): Tensor {
   const out = new Float32Array(x.size);
   const n = x.cols;
   for (let r = 0; r < x.size; r += n) softmaxRow(x.data, out, r, n);
-  opEnd("softmax", "", [x.shape], x.shape, SOFTMAX_CYCLES_PER_ELEMENT * x.size, t0);
+  opEnd("softmax", "", [x.shape], x.shape, SOFTMAX_CYCLES_PER_ELEMENT * x.size, 2 * F32_BYTES * x.size, t0);
   return new Tensor(out, x.shape);
 }
 
@@ -37,7 +37,7 @@ export function causalSoftmax(scores: Tensor, past: number): Tensor {
       visible += len;
     }
   }
-  opEnd("softmax", "", [scores.shape], scores.shape, SOFTMAX_CYCLES_PER_ELEMENT * visible, t0);
+  opEnd("softmax", "", [scores.shape], scores.shape, SOFTMAX_CYCLES_PER_ELEMENT * visible, 2 * F32_BYTES * visible, t0);
   return new Tensor(out, scores.shape);
 }
 

@@ -1,7 +1,7 @@
 import { opEnd, opStart } from "../clock/clock.ts";
-import { Tensor, shapeError } from "./tensor.ts";
+import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
-/** [T, parts·w] → parts tensors [T, w], column blocks in order. Cost: 0 cycles (data movement). */
+/** [T, parts·w] → parts tensors [T, w], column blocks in order. Cost: 0 cycles; bytes: x read, the parts written. */
 export function splitColumns(x: Tensor, parts: number): Tensor[] {
   if (x.shape.length !== 2 || x.shape[1] % parts !== 0) throw shapeError("split", `columns do not divide into ${parts} parts`, x.shape);
   const [t, n] = x.shape;
@@ -13,6 +13,6 @@ export function splitColumns(x: Tensor, parts: number): Tensor[] {
     for (let i = 0; i < t; i++) data.set(x.data.subarray(i * n + p * w, i * n + p * w + w), i * w);
     out.push(new Tensor(data, [t, w]));
   }
-  opEnd("split", "", [x.shape], [parts, t, w], 0, t0);
+  opEnd("split", "", [x.shape], [parts, t, w], 0, 2 * F32_BYTES * x.size, t0);
   return out;
 }

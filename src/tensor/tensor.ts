@@ -3,6 +3,9 @@ export type NestedArray = number | NestedArray[];
 
 export type Shape = readonly number[];
 
+/** Bytes of one activation value: activations, biases, norms and the KV cache are float32. */
+export const F32_BYTES = 4;
+
 /** A dense row-major Float32Array with a shape. Ops never mutate their inputs. */
 export class Tensor {
   readonly data: Float32Array;
