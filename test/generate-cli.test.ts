@@ -36,10 +36,10 @@ describe("generate.ts on the PyTorch fixture model", () => {
     }
     expect(doc.stages.map((s: { name: string }) => s.name)).toEqual(["preprocess", "prefill", "decode", "postprocess"]);
     for (const s of doc.stages) {
-      expect(Object.keys(s).sort()).toEqual(["cycles", "durationMs", "name", "predictedMs", "startUnixMs"]);
+      expect(Object.keys(s).sort()).toEqual(["bytes", "cycles", "durationMs", "name", "predictedMs", "startUnixMs"]);
       expect(Math.abs(s.startUnixMs - Date.now())).toBeLessThan(120_000);
     }
-    for (const o of doc.ops) expect(Object.keys(o).sort()).toEqual(["calls", "cycles", "kernel", "ms", "op"]);
+    for (const o of doc.ops) expect(Object.keys(o).sort()).toEqual(["bytes", "calls", "cycles", "kernel", "ms", "op"]);
     expect(doc.ops.find((o: { op: string }) => o.op === "matmul(qkv)").kernel).toMatch(/^simd /);
     expect(Object.keys(doc.totals)).toEqual(expect.arrayContaining(["cycles", "macs", "prefillTokensPerSec", "decodeTokensPerSec", "peakRssBytes"]));
     expect(doc.totals.cycles).toBe(doc.stages.reduce((s: number, x: { cycles: number }) => s + x.cycles, 0));
