@@ -3,6 +3,7 @@
 //   npm run bench                 full run (about seven minutes on two cores)
 //   npm run bench -- --quick      fewer shapes, shorter budgets (under a minute)
 //   npm run bench -- --json       the results as one JSON document on stdout
+//   npm run bench -- --predict    only the prediction check: predicted vs measured per stage
 //
 // Every kernel is checked against the naive kernel on the same inputs before it is timed.
 // GFLOPS counts 2 floating-point operations per multiply-accumulate (one cycle in our cost
@@ -16,6 +17,7 @@ import { KERNELS } from "../src/kernels/engine.ts";
 import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
 import { WorkerPool } from "../src/kernels/pool.ts";
 import { arena, configsFor } from "./kernel-configs.ts";
+import { predictBenchmark, predictTable } from "./predict.ts";
 import { table } from "../src/report/format.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { Random } from "../src/util/random.ts";
@@ -23,6 +25,7 @@ import { Random } from "../src/util/random.ts";
 const FLAGS: Record<string, FlagSpec> = {
   quick: { kind: "boolean", help: "fewer shapes and shorter timing budgets (under a minute)" },
   json: { kind: "boolean", help: "print the results as one JSON document on stdout (tables go to stderr)" },
+  predict: { kind: "boolean", help: "only check the roofline prediction against runs of generate.ts (six settings, three runs each)" },
   "no-numpy": { kind: "boolean", help: "skip the numpy peer even when python3 has numpy" },
   help: { kind: "boolean", help: "show this help" },
 };
@@ -208,6 +211,12 @@ async function main(): Promise<void> {
   const log = (s: string) => (f.json === true ? process.stderr : process.stdout).write(`${s}\n`);
   const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${availableParallelism()} cores, Node ${process.version}`;
   log(`machine: ${machine}`);
+  if (f.predict === true) {
+    const rows = predictBenchmark((line) => process.stderr.write(`${line}\n`));
+    log(`\nThe roofline prediction against the run it predicts (GPT-2 small, random weights, greedy)\n${predictTable(rows)}`);
+    if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, predict: rows }, null, 1)}\n`);
+    return;
+  }
   log("GFLOPS = 2 × multiply-accumulates / s; GB/s = weight bytes read / s; ns/cycle = the article's cycle_time;");
   log("± = 95% margin of the mean time. Every kernel is checked against naive before it is timed.");
 

@@ -15,6 +15,8 @@ import { chromeTrace } from "../report/trace.ts";
 import { generate } from "../run/generate-run.ts";
 import { renderUtf8 } from "../run/utf8-stream.ts";
 import type { RunRecord } from "../run/record.ts";
+import { type MachineProfile, ProfileError, profileKey, sameModelShape } from "../profile/machine-profile.ts";
+import { machineIdentity, obtainProfile, readProfileFile } from "../profile/store.ts";
 import { hasTokenizer, loadTokenizer } from "../tokenizer/load.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { type FlagSpec, type ParsedFlags, UsageError, flagHelp, parseFlags } from "./args.ts";
@@ -48,6 +50,7 @@ const FLAGS: Record<string, FlagSpec> = {
   report: { kind: "string", value: "FILE", help: "write a self-contained HTML report with charts" },
   json: { kind: "boolean", help: "print one JSON document on stdout (the report as data) instead of text" },
   verbose: { kind: "boolean", help: "add a per-layer breakdown to the report" },
+  machine: { kind: "string", value: "FILE", help: "predict the time with another machine's profile (npm run profile -- --out FILE)" },
   help: { kind: "boolean", help: "show this help" },
 };
 
@@ -133,8 +136,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  const other = typeof f.machine === "string" ? otherMachine(f.machine) : null;
   const plan = await loadPlan(f);
   notices.unshift(...plan.notices);
+  const key = profileKey(plan.model.config, engineSettings(), machineIdentity());
+  if (other !== null && !sameModelShape(other.key.model, key.model)) {
+    const m = other.key.model;
+    throw new UsageError(`${f.machine} is a profile for a ${m.nLayer}-layer, d=${m.nEmbd}, ${m.vocabSize}-token model, not this one: measure it with npm run profile -- --model DIR`);
+  }
+  const own = obtainProfile(plan.model, key, (line) => process.stderr.write(`${line}\n`));
+  const machine = other === null ? own : { profile: other, source: "file" as const, path: f.machine as string };
   let promptIds = plan.promptIds;
   if (promptIds === null) {
     promptIds = plan.tokenizer!.encode(plan.prompt!);
@@ -165,6 +176,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       loadMs: plan.loadMs,
       kernel: kernelLabel(),
       threads: engineSettings().threads,
+      machine,
       onText: json ? undefined : (text) => process.stdout.write(text),
     });
     runs.push(run);
@@ -184,6 +196,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (json) process.stdout.write(`${JSON.stringify(sequences === 1 ? records[0] : { ...records[0], sequences: records }, null, 2)}\n`);
   return 0;
+}
+
+/** Another machine's saved profile (--machine): unusable files are the user's to fix. */
+function otherMachine(path: string): MachineProfile {
+  try {
+    return readProfileFile(path);
+  } catch (err) {
+    if (err instanceof ProfileError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 /** The kernel line of the report: the setting; the ops table names the kernel each matmul ran on. */

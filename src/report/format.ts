@@ -9,6 +9,21 @@ export function cycles(n: number): string {
   return `${n}`;
 }
 
+/** Bytes with decimal k/M/G, as bandwidths are quoted. */
+export function byteSize(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(2)} kB`;
+  return `${n} B`;
+}
+
+/** Cycles per byte, the roofline's arithmetic intensity. */
+export function perByte(cycles: number, bytes: number): string {
+  if (bytes === 0) return "—";
+  const x = cycles / bytes;
+  return x >= 10 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toFixed(2);
+}
+
 /** Milliseconds, with a precision that suits the size. */
 export function ms(x: number): string {
   if (x >= 100) return `${withCommas(x.toFixed(0))} ms`;

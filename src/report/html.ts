@@ -113,7 +113,7 @@ ${legend(r.ops.map((o) => ({ label: o.op, color: colors.get(o.op)! })))}
 ${perToken}
 
 <h2>The article's formula, checked</h2>
-<p class="muted">processing delay = Σ cycles × cycle_time, with each op kind's cycle time measured on a ${esc(r.calibration.method)}.</p>
+<p class="muted">processing delay = Σ cycles × cycle_time, with each op call's cycle time from the roofline of ${r.machine.source === "file" ? `another machine (${esc(r.machine.path)})` : "this machine"}: (call + max(cycles ÷ compute roof, bytes ÷ memory roof)) ÷ cycles.</p>
 <figure>${formulaChart}${legend([{ label: "predicted", color: "#76b7b2" }, { label: "measured", color: "#4e79a7" }])}</figure>
 <table><thead><tr><th>stage</th><th>cycles</th><th>predicted</th><th>measured</th><th>error</th></tr></thead><tbody>${formulaRows}</tbody></table>
 

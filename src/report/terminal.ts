@@ -1,8 +1,20 @@
 import { relative } from "node:path";
-import { STAGES, type RunRecord } from "../run/record.ts";
-import { cycles, mib, ms, percent, rate, signedPercent, table, withCommas } from "./format.ts";
+import { STAGES, type RunRecord, type StageName } from "../run/record.ts";
+import { byteSize, cycles, mib, ms, perByte, percent, rate, signedPercent, table, withCommas } from "./format.ts";
 
 /** The run as a report for a 100-column terminal. `verbose` adds the per-layer breakdown. */
+/** The fixed cost of a weight product's call in the profile (all products share it). */
+function callNs(r: RunRecord): number {
+  return Object.entries(r.machine.ops).find(([kind]) => kind.startsWith("matmul("))?.[1].callNs ?? 0;
+}
+
+/** The bound that accounts for most of a stage's predicted time. */
+export function stageBound(r: RunRecord, stage: StageName): string {
+  const byBound = new Map<string, number>();
+  for (const o of r.opsByStage[stage] ?? []) byBound.set(o.bound, (byBound.get(o.bound) ?? 0) + o.predictedMs);
+  return [...byBound].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "—";
+}
+
 export function terminalReport(r: RunRecord, verbose: boolean): string {
   const m = r.model;
   const out: string[] = [];
@@ -27,20 +39,22 @@ export function terminalReport(r: RunRecord, verbose: boolean): string {
     2,
   ));
 
-  const totalMs = r.ops.reduce((s, o) => s + o.ms, 0);
   out.push("", `Ops — every primitive call of the run, most cycles first (${r.weights === "random" ? "random weights" : "file weights"})`);
   out.push(table(
-    ["op", "kernel", "calls", "cycles", "% cyc", "time", "% time", "ns/cyc"],
-    r.ops.map((o) => [o.op, o.kernel, withCommas(String(o.calls)), cycles(o.cycles), percent(o.cycles, r.totals.cycles), ms(o.ms), percent(o.ms, totalMs), o.cycles > 0 ? ((o.ms * 1e6) / o.cycles).toFixed(3) : "—"]),
+    ["op", "kernel", "calls", "cycles", "bytes", "cyc/B", "time", "ns/cyc", "bound"],
+    r.ops.map((o) => [o.op, o.kernel, withCommas(String(o.calls)), cycles(o.cycles), byteSize(o.bytes), perByte(o.cycles, o.bytes), ms(o.ms), o.cycles > 0 ? ((o.ms * 1e6) / o.cycles).toFixed(3) : "—", o.bound]),
     2,
   ));
 
-  out.push("", "The article's formula — processing delay = Σ cycles × cycle_time, per op kind");
-  out.push(`cycle_time per op kind from a ${r.calibration.method};`);
-  out.push("prefill is predicted with the warm-up's prefill cycle times, decode with its decode ones");
+  const mp = r.machine;
+  const forOther = mp.source === "file";
+  out.push("", "The article's formula, predicting — processing delay = Σ cycle_time × cycles, where an op's");
+  out.push("cycle time comes from the roofline: (call + max(cycles ÷ compute roof, bytes ÷ memory roof)) ÷ cycles");
+  out.push(`${forOther ? `PREDICTED FOR ANOTHER MACHINE (${mp.path}): ` : "machine: "}${mp.cpu}, ${mp.cores} cores, ${mp.runtime}, ${mp.threads} thread${mp.threads === 1 ? "" : "s"}`);
+  out.push(`memory roof ${byteSize(mp.memoryBytesPerSec)}/s · compute roof ${rate(mp.computeCyclesPerSec, "cycles")} · product call ${(callNs(r) / 1e3).toFixed(1)} µs · profile ${mp.source === "cache" ? "from the cache" : mp.source === "measured" ? "measured now" : "from the file"}`);
   out.push(table(
-    ["stage", "cycles", "predicted", "measured", "error"],
-    r.stages.filter((s) => s.cycles > 0).map((s) => [s.name, cycles(s.cycles), ms(s.predictedMs), ms(s.durationMs), signedPercent((100 * (s.predictedMs - s.durationMs)) / s.durationMs)]),
+    ["stage", "cycles", "bytes", "cyc/B", "ns/cyc", "predicted", forOther ? "measured here" : "measured", "error", "bound"],
+    r.stages.filter((s) => s.cycles > 0).map((s) => [s.name, cycles(s.cycles), byteSize(s.bytes), perByte(s.cycles, s.bytes), ((s.predictedMs * 1e6) / s.cycles).toFixed(3), ms(s.predictedMs), ms(s.durationMs), signedPercent((100 * (s.predictedMs - s.durationMs)) / s.durationMs), stageBound(r, s.name)]),
   ));
 
   if (verbose) {

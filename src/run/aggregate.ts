@@ -1,4 +1,6 @@
 import type { OpEntry } from "../clock/clock.ts";
+import type { MachineProfile } from "../profile/machine-profile.ts";
+import { boundOf, predictCallNs } from "../profile/roofline.ts";
 import type { LayerRecord, OpRecord } from "./record.ts";
 
 /** The kind an entry is reported under: the op, with a matmul's role ("matmul(qkv)"). */
@@ -6,34 +8,22 @@ export function opKind(e: OpEntry): string {
   return e.role === "" ? e.op : `${e.op}(${e.role})`;
 }
 
-/** Calls, cycles and time per op kind, most cycles first (then most time). */
-export function opTable(entries: readonly OpEntry[]): OpRecord[] {
+/** Calls, cycles, bytes, time and the roofline's predicted time per op kind, most cycles first (then most time). */
+export function opTable(entries: readonly OpEntry[], profile: MachineProfile): OpRecord[] {
   const byKind = new Map<string, OpRecord>();
   for (const e of entries) {
     const kind = opKind(e);
-    const row = byKind.get(kind) ?? { op: kind, kernel: "", calls: 0, cycles: 0, bytes: 0, ms: 0 };
+    const row = byKind.get(kind) ?? { op: kind, kernel: "", calls: 0, cycles: 0, bytes: 0, ms: 0, predictedMs: 0, bound: "call" };
     if (e.kernel !== "") row.kernel = joinKernels(row.kernel, e.kernel);
     row.calls++;
     row.cycles += e.cycles;
     row.bytes += e.bytes;
     row.ms += (e.endNs - e.startNs) / 1e6;
+    row.predictedMs += predictCallNs(profile, kind, e.cycles, e.bytes) / 1e6;
     byKind.set(kind, row);
   }
+  for (const row of byKind.values()) row.bound = boundOf(profile, row.op, row.cycles, row.bytes, row.calls);
   return [...byKind.values()].sort((a, b) => b.cycles - a.cycles || b.ms - a.ms);
-}
-
-/** Nanoseconds per cycle of each op kind that does counted work. */
-export function cycleTimes(entries: readonly OpEntry[]): Record<string, number> {
-  const times: Record<string, number> = {};
-  for (const row of opTable(entries)) if (row.cycles > 0) times[row.op] = (row.ms * 1e6) / row.cycles;
-  return times;
-}
-
-/** The article's processing delay in ms: Σ over op kinds of cycles × cycle time. */
-export function predictedMs(entries: readonly OpEntry[], nsPerCycle: Record<string, number>): number {
-  let ns = 0;
-  for (const row of opTable(entries)) ns += row.cycles * (nsPerCycle[row.op] ?? 0);
-  return ns / 1e6;
 }
 
 /** Cycles and time per transformer block, over the whole run. */

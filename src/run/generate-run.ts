@@ -5,8 +5,10 @@ import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { runtimeInfo } from "../util/js-runtime.ts";
 import { Random } from "../util/random.ts";
 import { relaxedAvailable } from "../wasm/runtime.ts";
-import { cycleTimes, layerTable, opTable, predictedMs } from "./aggregate.ts";
-import type { RunRecord, StageName, StageRecord, StepRecord } from "./record.ts";
+import type { MachineProfile } from "../profile/machine-profile.ts";
+import { passOverheadNs, predictCallNs } from "../profile/roofline.ts";
+import { layerTable, opKind, opTable } from "./aggregate.ts";
+import type { MachineRecord, RunRecord, StageName, StageRecord, StepRecord } from "./record.ts";
 import { type SamplingOptions, pickToken, topLogits } from "./sampling.ts";
 import { Utf8Stream, renderUtf8 } from "./utf8-stream.ts";
 
@@ -25,43 +27,39 @@ export interface GenerateOptions {
   loadMs: number;
   kernel: string;
   threads: number;
+  /** The machine profile that predicts the run's time (this machine's, or another's from a file). */
+  machine: { profile: MachineProfile; source: MachineRecord["source"]; path: string };
   /** Receives the generated text as it becomes printable. */
   onText?: (text: string) => void;
 }
 
-const CALIBRATION_PREFILL = 8;
-const CALIBRATION_DECODE = 2;
+const WARM_UP_PREFILL = 8;
+const WARM_UP_DECODE = 2;
 /** The matmul roles whose work grows with the context. */
 const ATTENTION_ROLES = new Set(["attn scores", "attn values"]);
 
 /**
- * Measures each op kind's cycle time on this model: a short prefill and a few decode steps on a
- * throwaway cache, run once untimed (so the JIT has compiled the hot code) and once on a clock.
- * The warm-up also means the timed run that follows measures steady-state speed.
+ * A short prefill and a few decode steps on a throwaway cache, untimed, so the JIT has compiled
+ * the hot code and the timed run measures steady-state speed (the profile chose the kernels).
  */
-export function calibrate(model: GPT2Model): RunRecord["calibration"] {
-  const warm = Array.from({ length: CALIBRATION_PREFILL }, (_, i) => (i * 7919) % model.config.vocabSize);
-  const pass = (clock: Clock) => {
-    const cache = model.newCache(CALIBRATION_PREFILL + CALIBRATION_DECODE);
-    clock.stage("prefill", () => model.step(warm, cache));
-    clock.stage("decode", () => {
-      for (let i = 0; i < CALIBRATION_DECODE; i++) model.step([warm[i]], cache);
-    });
-  };
-  pass(new Clock());
-  const clock = new Clock();
-  pass(clock);
-  return {
-    method: `warm-up (${CALIBRATION_PREFILL}-token prefill + ${CALIBRATION_DECODE} decode steps, the 2nd of 2 runs)`,
-    prefill: cycleTimes(clock.entries.filter((e) => e.stage === "prefill")),
-    decode: cycleTimes(clock.entries.filter((e) => e.stage === "decode")),
-  };
+function warmUp(model: GPT2Model): void {
+  const ids = Array.from({ length: WARM_UP_PREFILL }, (_, i) => (i * 7919) % model.config.vocabSize);
+  const cache = model.newCache(WARM_UP_PREFILL + WARM_UP_DECODE);
+  model.step(ids, cache);
+  for (let i = 0; i < WARM_UP_DECODE; i++) model.step([ids[i]], cache);
+}
+
+/** The record's view of the profile a prediction used. */
+function machineRecord(m: GenerateOptions["machine"]): MachineRecord {
+  const { key, kernels: _kernels, version: _version, ...figures } = m.profile;
+  return { source: m.source, path: m.path, cpu: key.cpu, cores: key.cores, runtime: key.runtime, kernel: key.kernel, threads: key.threads, dtype: key.dtype, ...figures };
 }
 
 /** One generation run: the article's four stages, every op on the clock, one record out. */
 export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock } {
   const { model, tokenizer } = o;
-  const calibration = calibrate(model);
+  warmUp(model);
+  const profile = o.machine.profile;
   const clock = new Clock();
   const rng = new Random(o.seed);
   const steps: StepRecord[] = [];
@@ -84,7 +82,7 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
     const id = pickToken(logits, o.sampling, rng);
     const top = topLogits(logits, 5);
     samplingNs += clock.now() - t1;
-    steps.push({ id, top, context: cache.length, cycles: clock.cycles - cycles0, bytes: clock.bytes - bytes0, attentionCycles, ms: (t1 - t0) / 1e6 });
+    steps.push({ id, top, context: cache.length, cycles: clock.cycles - cycles0, bytes: clock.bytes - bytes0, attentionCycles, ms: (t1 - t0) / 1e6, predictedMs: 0 });
     if (id === tokenizer?.endOfText && o.stopAtEndOfText) stopReason = "end-of-text";
     else o.onText?.(show([id]));
     return id;
@@ -109,6 +107,13 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
     });
   });
 
+  // The prediction: every op call on the roofline, plus each forward pass's time between ops.
+  const sampler = o.sampling.doSample ? "sample" : "greedy";
+  const stepNs = steps.map((_, i) => passOverheadNs(profile, i === 0 ? promptIds.length : 1, sampler));
+  for (const e of clock.entries) if (e.step >= 0) stepNs[e.step] += predictCallNs(profile, opKind(e), e.cycles, e.bytes);
+  steps.forEach((s, i) => (s.predictedMs = stepNs[i] / 1e6));
+  const predictedStageMs = (name: string) => steps.reduce((sum, s, i) => sum + ((i === 0) === (name === "prefill") ? s.predictedMs : 0), 0);
+
   const entriesOf = (stage: StageName): OpEntry[] => clock.entries.filter((e) => e.stage === stage);
   const stages: StageRecord[] = clock.stages.map((s) => ({
     name: s.name as StageName,
@@ -116,11 +121,11 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
     durationMs: (s.endNs - s.startNs) / 1e6,
     cycles: s.cycles,
     bytes: s.bytes,
-    predictedMs: s.name === "prefill" || s.name === "decode" ? predictedMs(entriesOf(s.name), calibration[s.name]) : 0,
+    predictedMs: s.name === "prefill" || s.name === "decode" ? predictedStageMs(s.name) : 0,
   }));
   const stage = (name: StageName) => stages.find((s) => s.name === name)!;
   const decodeSteps = steps.length - 1;
-  const ops = opTable(clock.entries);
+  const ops = opTable(clock.entries, profile);
   const c = model.config;
   const where = runtimeInfo();
   const record: RunRecord = {
@@ -142,9 +147,9 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
     steps,
     stages,
     ops,
-    opsByStage: { prefill: opTable(entriesOf("prefill")), decode: opTable(entriesOf("decode")) },
+    opsByStage: { prefill: opTable(entriesOf("prefill"), profile), decode: opTable(entriesOf("decode"), profile) },
     layers: layerTable(clock.entries, c.nLayer),
-    calibration,
+    machine: machineRecord(o.machine),
     totals: {
       cycles: clock.cycles,
       bytes: clock.bytes,

@@ -1,3 +1,6 @@
+import type { MachineProfile } from "../profile/machine-profile.ts";
+import type { Bound } from "../profile/roofline.ts";
+
 /*
  * The one plain-data record of a generation run. The terminal report and --json (and later
  * views) render it; none of them recomputes a figure.
@@ -20,7 +23,10 @@ export interface StageRecord {
   durationMs: number;
   cycles: number;
   bytes: number;
-  /** Σ cycles × calibrated cycle time of each op kind: the article's processing delay. */
+  /**
+   * The article's processing delay, predicted from the machine profile: Σ over op calls of
+   * call cost + max(cycles ÷ compute roof, bytes ÷ memory roof), plus each pass's time between ops.
+   */
   predictedMs: number;
 }
 
@@ -33,6 +39,9 @@ export interface OpRecord {
   cycles: number;
   bytes: number;
   ms: number;
+  /** The roofline's time for these calls, and which of its terms dominates. */
+  predictedMs: number;
+  bound: Bound;
 }
 
 export interface StepRecord {
@@ -46,6 +55,7 @@ export interface StepRecord {
   /** Of those, the two attention products: the only work that grows with the context. */
   attentionCycles: number;
   ms: number;
+  predictedMs: number;
 }
 
 export interface LayerRecord {
@@ -53,6 +63,18 @@ export interface LayerRecord {
   cycles: number;
   bytes: number;
   ms: number;
+}
+
+export interface MachineRecord extends Omit<MachineProfile, "key" | "kernels" | "version"> {
+  /** "cache" or "measured": this machine's profile; "file": another machine's (--machine). */
+  source: "cache" | "measured" | "file";
+  path: string;
+  cpu: string;
+  cores: number;
+  runtime: string;
+  kernel: string;
+  threads: number;
+  dtype: string;
 }
 
 export interface RunRecord {
@@ -75,8 +97,8 @@ export interface RunRecord {
   /** The same table for each stage that ran ops (prefill, decode). */
   opsByStage: Partial<Record<StageName, OpRecord[]>>;
   layers: LayerRecord[];
-  /** Cycle time (ns per cycle) of each op kind, measured on a warm-up run before this one. */
-  calibration: { method: string; prefill: Record<string, number>; decode: Record<string, number> };
+  /** The machine profile the prediction used: its roofs, call costs, and where it came from. */
+  machine: MachineRecord;
   totals: {
     cycles: number;
     bytes: number;

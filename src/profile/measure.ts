@@ -1,0 +1,174 @@
+import { Clock, type OpEntry } from "../clock/clock.ts";
+import { kernelWisdom } from "../kernels/simd.ts";
+import type { GPT2Model } from "../model/model.ts";
+import { opKind } from "../run/aggregate.ts";
+import { GREEDY, pickToken, topLogits } from "../run/sampling.ts";
+import { Random } from "../util/random.ts";
+import { type MachineProfile, type OpCost, PROFILE_VERSION, type ProfileKey } from "./machine-profile.ts";
+
+/*
+ * Measures a machine profile on the model itself: a warm-up pass (which also makes the
+ * autotuner choose every product's kernel), then a few timed passes of a prefill and decode
+ * steps. From their op calls it fits, per op kind, the roofline's terms:
+ *  - memory roof and a product's fixed cost: one-row products stream their weights once, so
+ *    their time is a line in the bytes moved (intercept: the call, slope: 1 ÷ bytes/s);
+ *  - each product's compute ceiling: the prefill's many-row calls, less the fixed cost;
+ *  - every other op: a line in its cycles over the shapes it ran at (intercept: the call).
+ */
+
+const PREFILL_TOKENS = 64;
+const DECODE_STEPS = 16;
+const REPEATS = 3;
+const SAMPLING_REPEATS = 15;
+/** Products whose B is a weight (attention's two products multiply activations). */
+const isWeightProduct = (kind: string) => kind.startsWith("matmul(") && !kind.startsWith("matmul(attn scores") && !kind.startsWith("matmul(attn values");
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Least-squares line y = a + b·x. */
+function line(points: readonly { x: number; y: number }[]): { a: number; b: number } {
+  const n = points.length;
+  const mx = points.reduce((s, p) => s + p.x, 0) / n;
+  const my = points.reduce((s, p) => s + p.y, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (const p of points) {
+    sxy += (p.x - mx) * (p.y - my);
+    sxx += (p.x - mx) ** 2;
+  }
+  const b = sxx > 0 ? sxy / sxx : 0;
+  return { a: my - b * mx, b };
+}
+
+interface Group {
+  cycles: number;
+  bytes: number;
+  rows: number;
+  ns: number;
+}
+
+/** Calls of one kind grouped by shape (cycles and bytes), each group's median time. */
+function groupsOf(entries: readonly OpEntry[]): Map<string, Group[]> {
+  const byKind = new Map<string, Map<string, { e: OpEntry; ns: number[] }>>();
+  for (const e of entries) {
+    const kind = opKind(e);
+    const shapes = byKind.get(kind) ?? new Map();
+    const id = `${e.cycles}/${e.bytes}`;
+    const g = shapes.get(id) ?? { e, ns: [] };
+    g.ns.push(e.endNs - e.startNs);
+    shapes.set(id, g);
+    byKind.set(kind, shapes);
+  }
+  const out = new Map<string, Group[]>();
+  for (const [kind, shapes] of byKind) {
+    out.set(kind, [...shapes.values()].map(({ e, ns }) => ({ cycles: e.cycles, bytes: e.bytes, rows: e.inputs[0]?.[0] ?? 0, ns: median(ns) })));
+  }
+  return out;
+}
+
+/** The weight products: the memory roof and their fixed cost from one-row calls, ceilings from many-row calls. */
+function fitProducts(groups: Map<string, Group[]>): { memoryBytesPerSec: number; ops: Record<string, OpCost> } {
+  const streaming = [...groups].filter(([kind]) => isWeightProduct(kind)).flatMap(([, gs]) => gs.filter((g) => g.rows === 1));
+  let { a: callNs, b: nsPerByte } = line(streaming.map((g) => ({ x: g.bytes, y: g.ns })));
+  if (!(nsPerByte > 0) || callNs < 0) {
+    callNs = 0;
+    nsPerByte = streaming.reduce((s, g) => s + g.ns, 0) / streaming.reduce((s, g) => s + g.bytes, 0);
+  }
+  const ops: Record<string, OpCost> = {};
+  for (const [kind, gs] of groups) {
+    if (!isWeightProduct(kind)) continue;
+    const many = gs.filter((g) => g.rows > 1);
+    if (many.length > 0) {
+      const ceilings = many.map((g) => g.cycles / Math.max(g.ns - callNs, g.ns / 2));
+      ops[kind] = { callNs, cyclesPerSec: 1e9 * median(ceilings) };
+    }
+  }
+  const best = Math.max(...Object.values(ops).map((c) => c.cyclesPerSec));
+  // A product that only ever ran on one row (the LM head) runs at the best ceiling when it reuses its weights.
+  for (const kind of groups.keys()) if (isWeightProduct(kind) && ops[kind] === undefined) ops[kind] = { callNs, cyclesPerSec: best };
+  return { memoryBytesPerSec: 1e9 / nsPerByte, ops };
+}
+
+/** Any other op: time as a line in its cycles; ops with no cycles (copies) keep only a fixed cost beside the memory roof. */
+function fitOp(gs: readonly Group[], memoryBytesPerSec: number, computeRoof: number): OpCost {
+  const memoryNs = (g: Group) => (1e9 * g.bytes) / memoryBytesPerSec;
+  if (gs.every((g) => g.cycles === 0)) return { callNs: Math.max(0, median(gs.map((g) => g.ns - memoryNs(g)))), cyclesPerSec: computeRoof };
+  const { a, b } = line(gs.map((g) => ({ x: g.cycles, y: g.ns })));
+  if (b > 0 && a >= 0) return { callNs: a, cyclesPerSec: 1e9 / b };
+  const cycles = gs.reduce((s, g) => s + g.cycles, 0);
+  const ns = gs.reduce((s, g) => s + g.ns, 0);
+  return { callNs: 0, cyclesPerSec: (1e9 * cycles) / ns };
+}
+
+export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: string) => void = () => {}): MachineProfile {
+  const started = performance.now();
+  const { vocabSize, nPositions } = model.config;
+  const decodeSteps = Math.min(DECODE_STEPS, Math.floor(nPositions / 4));
+  const prefill = Math.min(PREFILL_TOKENS, nPositions - decodeSteps);
+  const ids = Array.from({ length: prefill + decodeSteps }, (_, i) => (i * 7919 + 13) % vocabSize);
+  const passes: { tokens: number; ns: number; opNs: number }[] = [];
+  let logits: Float32Array = new Float32Array(vocabSize);
+
+  const run = (clock: Clock | null) => {
+    const cache = model.newCache(prefill + decodeSteps);
+    const forward = (tokens: number[]) => {
+      if (clock === null) return void (logits = model.step(tokens, cache).data);
+      const first = clock.entries.length;
+      const t0 = clock.now();
+      logits = clock.run(() => model.step(tokens, cache)).data;
+      const ns = clock.now() - t0;
+      const opNs = clock.entries.slice(first).reduce((s, e) => s + e.endNs - e.startNs, 0);
+      passes.push({ tokens: tokens.length, ns, opNs });
+    };
+    forward(ids.slice(0, prefill));
+    for (let i = 0; i < decodeSteps; i++) forward([ids[prefill + i]]);
+  };
+
+  log(`profile: warm-up (${prefill}-token prefill, ${decodeSteps} decode steps), choosing each product's kernel…`);
+  run(null);
+  const clock = new Clock();
+  for (let r = 0; r < REPEATS; r++) {
+    log(`profile: timed pass ${r + 1} of ${REPEATS}…`);
+    run(clock);
+  }
+
+  const groups = groupsOf(clock.entries);
+  const products = fitProducts(groups);
+  const computeCyclesPerSec = Math.max(...Object.values(products.ops).map((c) => c.cyclesPerSec));
+  const ops: Record<string, OpCost> = { ...products.ops };
+  for (const [kind, gs] of groups) if (ops[kind] === undefined) ops[kind] = fitOp(gs, products.memoryBytesPerSec, computeCyclesPerSec);
+
+  const gap = (tokens: number) => median(passes.filter((p) => p.tokens === tokens).map((p) => p.ns - p.opNs));
+  const perToken = prefill > 1 ? Math.max(0, (gap(prefill) - gap(1)) / (prefill - 1)) : 0;
+  const passNs = { fixed: Math.max(0, gap(1) - perToken), perToken };
+
+  log("profile: timing token picks…");
+  const timePick = (doSample: boolean) => {
+    const rng = new Random(1);
+    const ns: number[] = [];
+    for (let r = 0; r < SAMPLING_REPEATS; r++) {
+      const t0 = performance.now();
+      pickToken(logits, doSample ? { ...GREEDY, doSample } : GREEDY, rng);
+      topLogits(logits, 5);
+      ns.push((performance.now() - t0) * 1e6);
+    }
+    return median(ns);
+  };
+  const samplingNs = { greedy: timePick(false), sample: timePick(true) };
+
+  return {
+    version: PROFILE_VERSION,
+    key,
+    measuredAt: new Date().toISOString(),
+    measureSeconds: (performance.now() - started) / 1000,
+    memoryBytesPerSec: products.memoryBytesPerSec,
+    computeCyclesPerSec,
+    ops,
+    passNs,
+    samplingNs,
+    kernels: kernelWisdom(),
+  };
+}

@@ -1,0 +1,42 @@
+import type { MachineProfile, OpCost } from "./machine-profile.ts";
+
+/*
+ * The article's processing delay, made to predict: each op call takes its fixed cost plus the
+ * longer of its work at the compute roof and its bytes at the memory roof,
+ *   t = call + max(cycles ÷ cycles/s, bytes ÷ bytes/s),
+ * so an op's cycle time is not a constant: it is 1 ÷ (cycles/s) while the op reuses what it
+ * reads (compute-bound) and (bytes per cycle) ÷ (bytes/s) when every cycle needs new bytes
+ * (memory-bound, as a one-row product that reads each weight for one multiply-accumulate).
+ */
+
+export type Bound = "compute" | "memory" | "call";
+
+/** An op kind the profile did not see: no fixed cost, the matmul compute roof. */
+function costOf(p: MachineProfile, kind: string): OpCost {
+  return p.ops[kind] ?? { callNs: 0, cyclesPerSec: p.computeCyclesPerSec };
+}
+
+/** Predicted nanoseconds of one call of `kind` that does `cycles` of work and moves `bytes`. */
+export function predictCallNs(p: MachineProfile, kind: string, cycles: number, bytes: number): number {
+  const c = costOf(p, kind);
+  return c.callNs + 1e9 * Math.max(cycles / c.cyclesPerSec, bytes / p.memoryBytesPerSec);
+}
+
+/** Which term of the roofline dominates a call (or a sum of calls) of `kind`. */
+export function boundOf(p: MachineProfile, kind: string, cycles: number, bytes: number, calls: number): Bound {
+  const c = costOf(p, kind);
+  const compute = (1e9 * cycles) / c.cyclesPerSec;
+  const memory = (1e9 * bytes) / p.memoryBytesPerSec;
+  if (c.callNs * calls > Math.max(compute, memory)) return "call";
+  return compute >= memory ? "compute" : "memory";
+}
+
+/** Nanoseconds a forward pass of `tokens` spends outside the ops, picking its token included. */
+export function passOverheadNs(p: MachineProfile, tokens: number, sampling: "greedy" | "sample"): number {
+  return p.passNs.fixed + p.passNs.perToken * tokens + p.samplingNs[sampling];
+}
+
+/** Arithmetic intensity: cycles per byte moved. */
+export function intensity(cycles: number, bytes: number): number {
+  return bytes > 0 ? cycles / bytes : 0;
+}

@@ -1,0 +1,69 @@
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { availableParallelism, cpus } from "node:os";
+import { dirname, join } from "node:path";
+import { userCacheDir } from "../io/cache-dir.ts";
+import { writeFileAtomic } from "../io/atomic-write.ts";
+import { adoptKernelWisdom } from "../kernels/simd.ts";
+import type { GPT2Model } from "../model/model.ts";
+import { runtimeInfo } from "../util/js-runtime.ts";
+import { type MachineProfile, ProfileError, type ProfileKey, parseProfile, profileFileName } from "./machine-profile.ts";
+import { measureProfile } from "./measure.ts";
+
+/** This machine as a profile key names it. */
+export function machineIdentity(): { cpu: string; cores: number; runtime: string } {
+  const { name, version } = runtimeInfo();
+  return { cpu: cpus()[0]?.model.trim() || "unknown CPU", cores: availableParallelism(), runtime: `${name} ${version}` };
+}
+
+export function readProfileFile(path: string): MachineProfile {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ProfileError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return parseProfile(text, path);
+}
+
+export function writeProfileFile(path: string, p: MachineProfile): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileAtomic(path, `${JSON.stringify(p, null, 2)}\n`);
+}
+
+export interface ObtainedProfile {
+  profile: MachineProfile;
+  /** "cache": read from the per-user cache; "measured": measured in this process. */
+  source: "cache" | "measured";
+  /** The cache file, whether or not it could be written. */
+  path: string;
+}
+
+/**
+ * This machine's profile for `key`: from the per-user cache when one was stored for exactly
+ * this key, else measured now on `model` and stored (a cache that cannot be written only costs
+ * a notice). Its kernel choices are adopted, so no product is tuned again.
+ */
+export function obtainProfile(model: GPT2Model, key: ProfileKey, notice: (line: string) => void, progress: (line: string) => void = () => {}): ObtainedProfile {
+  const path = join(userCacheDir("profiles"), profileFileName(key));
+  if (existsSync(path)) {
+    try {
+      const profile = readProfileFile(path);
+      if (JSON.stringify(profile.key) !== JSON.stringify(key)) throw new ProfileError(`${path} was measured for other settings`);
+      adoptKernelWisdom(profile.kernels);
+      return { profile, source: "cache", path };
+    } catch (err) {
+      notice(`cached machine profile unusable (${(err as Error).message}): measuring it again`);
+    }
+  } else {
+    const home = process.env.HOME;
+    const shown = home !== undefined && path.startsWith(home) ? `~${dirname(path).slice(home.length)}` : dirname(path);
+    notice(`measuring this machine once for ${key.kernel}, ${key.threads} thread(s), ${key.dtype}; kept in ${shown}`);
+  }
+  const profile = measureProfile(model, key, progress);
+  try {
+    writeProfileFile(path, profile);
+  } catch (err) {
+    notice(`cannot write ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the profile serves this run only`);
+  }
+  return { profile, source: "measured", path };
+}
