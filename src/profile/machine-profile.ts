@@ -20,10 +20,11 @@ export interface ProfileKey {
   model: { nLayer: number; nHead: number; nEmbd: number; nPositions: number; vocabSize: number };
 }
 
-/** One op kind's costs: a fixed cost per call and its compute ceiling. */
+/** One op kind's costs: a fixed cost per call, its compute ceiling, and its own memory ceiling where lower than the roof. */
 export interface OpCost {
   callNs: number;
   cyclesPerSec: number;
+  bytesPerSec?: number;
 }
 
 export interface MachineProfile {
@@ -90,7 +91,7 @@ export function parseProfile(text: string, source: string): MachineProfile {
   if (!positive(p.computeCyclesPerSec)) throw missing("computeCyclesPerSec");
   if (typeof p.ops !== "object" || p.ops === null || Object.keys(p.ops).length === 0) throw missing("ops");
   for (const [kind, cost] of Object.entries(p.ops)) {
-    if (!nonNegative(cost?.callNs) || !positive(cost?.cyclesPerSec)) throw missing(`ops["${kind}"]`);
+    if (!nonNegative(cost?.callNs) || !positive(cost?.cyclesPerSec) || (cost.bytesPerSec !== undefined && !positive(cost.bytesPerSec))) throw missing(`ops["${kind}"]`);
   }
   if (!nonNegative(p.passNs?.fixed) || !nonNegative(p.passNs?.perToken)) throw missing("passNs");
   if (!nonNegative(p.samplingNs?.greedy) || !nonNegative(p.samplingNs?.sample)) throw missing("samplingNs");

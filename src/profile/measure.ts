@@ -18,10 +18,16 @@ import { type MachineProfile, type OpCost, PROFILE_VERSION, type ProfileKey } fr
 
 const PREFILL_TOKENS = 64;
 const DECODE_STEPS = 16;
-const REPEATS = 3;
+const REPEATS = 5;
 const SAMPLING_REPEATS = 15;
 /** Products whose B is a weight (attention's two products multiply activations). */
 const isWeightProduct = (kind: string) => kind.startsWith("matmul(") && !kind.startsWith("matmul(attn scores") && !kind.startsWith("matmul(attn values");
+
+/*
+ * Means, not medians: a run's stage time is a sum over calls, pauses included (a collection, a
+ * neighbour on the other core), so each call's expected time is what predicts it.
+ */
+const mean = (xs: readonly number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
 
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -50,7 +56,7 @@ interface Group {
   ns: number;
 }
 
-/** Calls of one kind grouped by shape (cycles and bytes), each group's median time. */
+/** Calls of one kind grouped by shape (cycles and bytes), each group's mean time. */
 function groupsOf(entries: readonly OpEntry[]): Map<string, Group[]> {
   const byKind = new Map<string, Map<string, { e: OpEntry; ns: number[] }>>();
   for (const e of entries) {
@@ -64,43 +70,48 @@ function groupsOf(entries: readonly OpEntry[]): Map<string, Group[]> {
   }
   const out = new Map<string, Group[]>();
   for (const [kind, shapes] of byKind) {
-    out.set(kind, [...shapes.values()].map(({ e, ns }) => ({ cycles: e.cycles, bytes: e.bytes, rows: e.inputs[0]?.[0] ?? 0, ns: median(ns) })));
+    out.set(kind, [...shapes.values()].map(({ e, ns }) => ({ cycles: e.cycles, bytes: e.bytes, rows: e.inputs[0]?.[0] ?? 0, ns: mean(ns) })));
   }
   return out;
 }
 
-/** The weight products: the memory roof and their fixed cost from one-row calls, ceilings from many-row calls. */
+/**
+ * The weight products. The memory roof is the rate at which the largest one-row product (the
+ * LM head: more weights than any cache holds) streams its weights; each product's fixed cost is
+ * what its one-row calls take beyond their bytes at that rate (thread hand-off, and the ramp a
+ * short stream never finishes); its compute ceiling comes from the many-row calls, less that cost.
+ */
 function fitProducts(groups: Map<string, Group[]>): { memoryBytesPerSec: number; ops: Record<string, OpCost> } {
-  const streaming = [...groups].filter(([kind]) => isWeightProduct(kind)).flatMap(([, gs]) => gs.filter((g) => g.rows === 1));
-  let { a: callNs, b: nsPerByte } = line(streaming.map((g) => ({ x: g.bytes, y: g.ns })));
-  if (!(nsPerByte > 0) || callNs < 0) {
-    callNs = 0;
-    nsPerByte = streaming.reduce((s, g) => s + g.ns, 0) / streaming.reduce((s, g) => s + g.bytes, 0);
-  }
+  const products = [...groups].filter(([kind]) => isWeightProduct(kind));
+  const streams = products.flatMap(([, gs]) => gs.filter((g) => g.rows === 1));
+  const largest = streams.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  const memoryBytesPerSec = (1e9 * largest.bytes) / largest.ns;
   const ops: Record<string, OpCost> = {};
-  for (const [kind, gs] of groups) {
-    if (!isWeightProduct(kind)) continue;
+  for (const [kind, gs] of products) {
+    const one = gs.filter((g) => g.rows === 1);
+    const callNs = one.length > 0 ? Math.max(0, median(one.map((g) => g.ns - (1e9 * g.bytes) / memoryBytesPerSec))) : 0;
     const many = gs.filter((g) => g.rows > 1);
-    if (many.length > 0) {
-      const ceilings = many.map((g) => g.cycles / Math.max(g.ns - callNs, g.ns / 2));
-      ops[kind] = { callNs, cyclesPerSec: 1e9 * median(ceilings) };
-    }
+    ops[kind] = { callNs, cyclesPerSec: many.length > 0 ? 1e9 * median(many.map((g) => g.cycles / Math.max(g.ns - callNs, g.ns / 2))) : 0 };
   }
   const best = Math.max(...Object.values(ops).map((c) => c.cyclesPerSec));
   // A product that only ever ran on one row (the LM head) runs at the best ceiling when it reuses its weights.
-  for (const kind of groups.keys()) if (isWeightProduct(kind) && ops[kind] === undefined) ops[kind] = { callNs, cyclesPerSec: best };
-  return { memoryBytesPerSec: 1e9 / nsPerByte, ops };
+  for (const cost of Object.values(ops)) if (cost.cyclesPerSec === 0) cost.cyclesPerSec = best;
+  return { memoryBytesPerSec, ops };
 }
 
-/** Any other op: time as a line in its cycles; ops with no cycles (copies) keep only a fixed cost beside the memory roof. */
+/**
+ * Any other op: time as a line in its cycles. Ops with no cycles (copies) are a line in their
+ * bytes instead, with their own byte rate when it is below the memory roof: the KV cache's
+ * appends write fresh pages, and each first touch of a page costs the kernel a fault.
+ */
 function fitOp(gs: readonly Group[], memoryBytesPerSec: number, computeRoof: number): OpCost {
-  const memoryNs = (g: Group) => (1e9 * g.bytes) / memoryBytesPerSec;
-  if (gs.every((g) => g.cycles === 0)) return { callNs: Math.max(0, median(gs.map((g) => g.ns - memoryNs(g)))), cyclesPerSec: computeRoof };
-  const { a, b } = line(gs.map((g) => ({ x: g.cycles, y: g.ns })));
-  if (b > 0 && a >= 0) return { callNs: a, cyclesPerSec: 1e9 / b };
-  const cycles = gs.reduce((s, g) => s + g.cycles, 0);
+  const copies = gs.every((g) => g.cycles === 0);
+  const { a, b } = line(gs.map((g) => ({ x: copies ? g.bytes : g.cycles, y: g.ns })));
+  const work = gs.reduce((s, g) => s + (copies ? g.bytes : g.cycles), 0);
   const ns = gs.reduce((s, g) => s + g.ns, 0);
-  return { callNs: 0, cyclesPerSec: (1e9 * cycles) / ns };
+  const fit = b > 0 && a >= 0 ? { callNs: a, rate: 1e9 / b } : { callNs: 0, rate: (1e9 * work) / ns };
+  if (!copies) return { callNs: fit.callNs, cyclesPerSec: fit.rate };
+  return { callNs: fit.callNs, cyclesPerSec: computeRoof, ...(fit.rate < memoryBytesPerSec ? { bytesPerSec: fit.rate } : {}) };
 }
 
 export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: string) => void = () => {}): MachineProfile {
@@ -141,7 +152,7 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
   const ops: Record<string, OpCost> = { ...products.ops };
   for (const [kind, gs] of groups) if (ops[kind] === undefined) ops[kind] = fitOp(gs, products.memoryBytesPerSec, computeCyclesPerSec);
 
-  const gap = (tokens: number) => median(passes.filter((p) => p.tokens === tokens).map((p) => p.ns - p.opNs));
+  const gap = (tokens: number) => mean(passes.filter((p) => p.tokens === tokens).map((p) => p.ns - p.opNs));
   const perToken = prefill > 1 ? Math.max(0, (gap(prefill) - gap(1)) / (prefill - 1)) : 0;
   const passNs = { fixed: Math.max(0, gap(1) - perToken), perToken };
 
@@ -155,7 +166,7 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
       topLogits(logits, 5);
       ns.push((performance.now() - t0) * 1e6);
     }
-    return median(ns);
+    return mean(ns);
   };
   const samplingNs = { greedy: timePick(false), sample: timePick(true) };
 

@@ -19,14 +19,14 @@ function costOf(p: MachineProfile, kind: string): OpCost {
 /** Predicted nanoseconds of one call of `kind` that does `cycles` of work and moves `bytes`. */
 export function predictCallNs(p: MachineProfile, kind: string, cycles: number, bytes: number): number {
   const c = costOf(p, kind);
-  return c.callNs + 1e9 * Math.max(cycles / c.cyclesPerSec, bytes / p.memoryBytesPerSec);
+  return c.callNs + 1e9 * Math.max(cycles / c.cyclesPerSec, bytes / (c.bytesPerSec ?? p.memoryBytesPerSec));
 }
 
 /** Which term of the roofline dominates a call (or a sum of calls) of `kind`. */
 export function boundOf(p: MachineProfile, kind: string, cycles: number, bytes: number, calls: number): Bound {
   const c = costOf(p, kind);
   const compute = (1e9 * cycles) / c.cyclesPerSec;
-  const memory = (1e9 * bytes) / p.memoryBytesPerSec;
+  const memory = (1e9 * bytes) / (c.bytesPerSec ?? p.memoryBytesPerSec);
   if (c.callNs * calls > Math.max(compute, memory)) return "call";
   return compute >= memory ? "compute" : "memory";
 }

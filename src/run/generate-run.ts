@@ -33,8 +33,8 @@ export interface GenerateOptions {
   onText?: (text: string) => void;
 }
 
-const WARM_UP_PREFILL = 8;
-const WARM_UP_DECODE = 2;
+const WARM_UP_PREFILL = 64;
+const WARM_UP_DECODE = 16;
 /** The matmul roles whose work grows with the context. */
 const ATTENTION_ROLES = new Set(["attn scores", "attn values"]);
 
