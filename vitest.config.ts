@@ -1,3 +1,5 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -5,5 +7,7 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // Machine profiles measured by tests stay out of the user's cache (children inherit this).
+    env: { GPT2_CYCLES_CACHE: join(tmpdir(), "gpt2-cycles-test-cache") },
   },
 });

@@ -5,6 +5,8 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { signedPercent, table } from "../src/report/format.ts";
+import { stageBound } from "../src/run/aggregate.ts";
+import type { OpRecord } from "../src/run/record.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const RUNS = 3;
@@ -33,12 +35,12 @@ export interface PredictRow {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 interface StageDoc { name: string; durationMs: number; predictedMs: number; cycles: number }
-interface OpDoc { bound: string; predictedMs: number }
+
 
 export function predictBenchmark(log: (line: string) => void): PredictRow[] {
   const rows: PredictRow[] = [];
   for (const s of PREDICT_SETTINGS) {
-    const runs: { stages: StageDoc[]; opsByStage: Record<string, OpDoc[]> }[] = [];
+    const runs: { stages: StageDoc[]; opsByStage: Record<string, OpRecord[]> }[] = [];
     for (let r = 0; r < RUNS; r++) {
       log(`predict: ${s.label}, run ${r + 1} of ${RUNS}…`);
       const args = ["--import", "tsx", "src/generate.ts", "--random-weights", "--seed", "1", "--json", ...s.args];
@@ -49,15 +51,13 @@ export function predictBenchmark(log: (line: string) => void): PredictRow[] {
     }
     for (const stage of ["prefill", "decode"]) {
       const of = (run: (typeof runs)[number]) => run.stages.find((x) => x.name === stage)!;
-      const bounds = new Map<string, number>();
-      for (const o of runs[0].opsByStage[stage] ?? []) bounds.set(o.bound, (bounds.get(o.bound) ?? 0) + o.predictedMs);
       rows.push({
         setting: s.label,
         stage,
         predictedMs: median(runs.map((run) => of(run).predictedMs)),
         measuredMs: median(runs.map((run) => of(run).durationMs)),
         errorPercent: median(runs.map((run) => (100 * (of(run).predictedMs - of(run).durationMs)) / of(run).durationMs)),
-        bound: [...bounds].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "—",
+        bound: stageBound(runs[0].opsByStage[stage] ?? []),
       });
     }
   }

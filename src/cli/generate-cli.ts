@@ -159,11 +159,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   for (const n of notices) process.stderr.write(`${n}\n`);
 
   const seed = (f.seed as number | undefined) ?? randomInt(2 ** 31);
+  // Ctrl-C stops after the current token and still reports what ran, as llama.cpp prints its
+  // timings; a second Ctrl-C ends the process at once.
+  let interrupted = false;
+  process.once("SIGINT", () => (interrupted = true));
   const runs: { record: RunRecord; clock: Clock }[] = [];
-  for (let s = 0; s < sequences; s++) {
+  for (let s = 0; s < sequences && !interrupted; s++) {
     if (!json && sequences > 1) process.stdout.write(`${s > 0 ? "\n" : ""}--- sequence ${s + 1} of ${sequences}\n`);
     if (!json) process.stdout.write(plan.prompt ?? (plan.tokenizer ? renderUtf8(plan.tokenizer.decodeBytes(promptIds)) : ""));
-    const run = generate({
+    const run = await generate({
       model: plan.model,
       tokenizer: plan.tokenizer,
       // An empty text prompt was replaced by <|endoftext|>: pass ids so the record shows them.
@@ -178,6 +182,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       threads: engineSettings().threads,
       machine,
       onText: json ? undefined : (text) => process.stdout.write(text),
+      betweenTokens: () => new Promise<void>((resolve) => setImmediate(resolve)),
+      shouldStop: () => interrupted,
     });
     runs.push(run);
     if (!json) {
@@ -195,7 +201,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (!json) process.stderr.write(`report written to ${f.report}: open it in a browser\n`);
   }
   if (json) process.stdout.write(`${JSON.stringify(sequences === 1 ? records[0] : { ...records[0], sequences: records }, null, 2)}\n`);
-  return 0;
+  return interrupted ? 130 : 0;
 }
 
 /** Another machine's saved profile (--machine): unusable files are the user's to fix. */

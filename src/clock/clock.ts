@@ -76,20 +76,40 @@ export class Clock {
 
   /** Runs fn as a named stage; its cycles and span are recorded in `stages`. */
   stage<T>(name: string, fn: () => T): T {
+    const close = this.openStage(name);
+    try {
+      return this.run(fn);
+    } finally {
+      close();
+    }
+  }
+
+  /**
+   * A stage that awaits between its parts (to let a signal or a page's events in). The clock is
+   * not active across the awaits: each part that runs ops wraps them in `run`.
+   */
+  async stageAsync<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const close = this.openStage(name);
+    try {
+      return await fn();
+    } finally {
+      close();
+    }
+  }
+
+  private openStage(name: string): () => void {
     const outerName = this.stageName;
     const span: StageSpan = { name, startNs: this.now(), endNs: 0, cycles: 0, bytes: 0 };
     const cyclesBefore = this.cycles;
     const bytesBefore = this.bytes;
     this.stageName = name;
-    try {
-      return this.run(fn);
-    } finally {
+    return () => {
       span.endNs = this.now();
       span.cycles = this.cycles - cyclesBefore;
       span.bytes = this.bytes - bytesBefore;
       this.stageName = outerName;
       this.stages.push(span);
-    }
+    };
   }
 
   /** Labels the following ops with a decode step (-1: none). */

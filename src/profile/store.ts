@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { userCacheDir } from "../io/cache-dir.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
 import { adoptKernelWisdom } from "../kernels/simd.ts";
@@ -52,7 +52,7 @@ export function obtainProfile(model: GPT2Model, key: ProfileKey, notice: (line: 
       adoptKernelWisdom(profile.kernels);
       return { profile, source: "cache", path };
     } catch (err) {
-      notice(`cached machine profile unusable (${(err as Error).message}): measuring it again`);
+      notice(`the cached machine profile is out of date or damaged (${basename(path)}): measuring it again`);
     }
   } else {
     const home = process.env.HOME;

@@ -1,6 +1,7 @@
-import { STAGES, type RunRecord } from "../run/record.ts";
-import { cycles, mib, ms, percent, signedPercent, withCommas } from "./format.ts";
-import { escapeXml as esc, groupedBars, legend, lineChart, stackedBars, timeline } from "./svg.ts";
+import { STAGES, STOP_REASONS, type RunRecord } from "../run/record.ts";
+import { byteSize, cycles, mib, ms, perByte, percent, signedPercent, withCommas } from "./format.ts";
+import { escapeXml as esc, groupedBars, legend, lineChart, roofline, stackedBars, timeline } from "./svg.ts";
+import { stageBound } from "../run/aggregate.ts";
 
 /*
  * One self-contained HTML file: no scripts, fonts, styles or images from anywhere else; the
@@ -76,7 +77,10 @@ function section(r: RunRecord, title: string): string {
   const perToken = decodeSteps.length > 1
     ? perTokenChart((s) => s.cycles / 1e6, "cycles per token (M)", "#4e79a7", "All cycles of each decode step: nearly flat, because the weight matmuls (12·d² per layer and d·V for the head) do not depend on the context.") +
       perTokenChart((s) => s.attentionCycles / 1e3, "attention cycles per token (k)", "#e15759", "Of those, attention's scores and values: 2·d·t per layer, growing with every position the new token attends to.") +
-      perTokenChart((s) => s.ms, "milliseconds per token", "#f28e2b", "Time per decode step (forward pass only, sampling excluded).")
+      `<figure>${lineChart([
+        { label: "measured", color: "#f28e2b", points: decodeSteps.map((s) => [s.context, s.ms]) },
+        { label: "predicted", color: "#76b7b2", points: decodeSteps.map((s) => [s.context, s.predictedMs]) },
+      ], "context length (positions)", "milliseconds per token", "Predicted and measured milliseconds per token against context length")}${legend([{ label: "measured", color: "#f28e2b" }, { label: "predicted (roofline)", color: "#76b7b2" }])}<figcaption>Time per decode step (the forward pass; the prediction adds the profile's time between ops and for picking the token). Spikes the prediction does not have are pauses: a collection, or a neighbour on the other core.</figcaption></figure>`
     : `<p class="muted">Fewer than two decode steps: nothing to plot.</p>`;
 
   const formulaStages = r.stages.filter((s) => s.cycles > 0);
@@ -84,10 +88,15 @@ function section(r: RunRecord, title: string): string {
     { label: "predicted", color: "#76b7b2", values: formulaStages.map((s) => s.predictedMs) },
     { label: "measured", color: "#4e79a7", values: formulaStages.map((s) => s.durationMs) },
   ], "milliseconds", "Predicted and measured delay per stage");
-  const formulaRows = formulaStages.map((s) => `<tr><td>${s.name}</td><td>${cycles(s.cycles)}</td><td>${ms(s.predictedMs)}</td><td>${ms(s.durationMs)}</td><td>${signedPercent((100 * (s.predictedMs - s.durationMs)) / s.durationMs)}</td></tr>`).join("");
+  const formulaRows = formulaStages.map((s) => `<tr><td>${s.name}</td><td>${cycles(s.cycles)}</td><td>${byteSize(s.bytes)}</td><td>${perByte(s.cycles, s.bytes)}</td><td>${((s.predictedMs * 1e6) / s.cycles).toFixed(3)}</td><td>${ms(s.predictedMs)}</td><td>${ms(s.durationMs)}</td><td>${signedPercent((100 * (s.predictedMs - s.durationMs)) / s.durationMs)}</td><td>${stageBound(r.opsByStage[s.name] ?? [])}</td></tr>`).join("");
+  const mp = r.machine;
+  const rooflinePoints = (["prefill", "decode"] as const).flatMap((stage) => (r.opsByStage[stage] ?? []).filter((o) => o.cycles > 0 && o.bytes > 0 && o.ms > 0).map((o) => ({
+    label: `${o.op.replace(/^matmul\((.*)\)$/, "$1")} · ${stage}`, color: STAGE_COLORS[stage], x: o.cycles / o.bytes, y: (o.cycles * 1000) / o.ms,
+  })));
+  const rooflineChart = rooflinePoints.length > 0 ? `<figure>${roofline({ bytesPerSec: mp.memoryBytesPerSec, cyclesPerSec: mp.computeCyclesPerSec }, rooflinePoints, "Roofline: each op kind per stage, as measured")}${legend([{ label: "prefill", color: STAGE_COLORS.prefill }, { label: "decode", color: STAGE_COLORS.decode }])}<figcaption>The roofs are ${mp.source === "file" ? `another machine's (${esc(mp.path)})` : "this machine's profile"}: ${byteSize(mp.memoryBytesPerSec)}/s streaming weights, ${(mp.computeCyclesPerSec / 1e9).toFixed(1)} Gcycles/s for a product that reuses them. A one-row decode product reads each weight for one multiply-accumulate (0.25 cycles per fp32 byte) and sits on the slanted memory roof; the prefill's products reuse each weight for every prompt row and reach the flat compute roof. The small ops sit far below both: their cost is the call and scalar code, not the hardware.</figcaption></figure>` : "";
 
   const totalMs = r.ops.reduce((s, o) => s + o.ms, 0);
-  const opRows = r.ops.map((o) => `<tr><td><span style="color:${colors.get(o.op)}">■</span> ${esc(o.op)}</td><td class="text-col">${esc(o.kernel)}</td><td>${withCommas(String(o.calls))}</td><td>${cycles(o.cycles)}</td><td>${percent(o.cycles, t.cycles)}</td><td>${ms(o.ms)}</td><td>${percent(o.ms, totalMs)}</td><td>${o.cycles > 0 ? ((o.ms * 1e6) / o.cycles).toFixed(3) : "—"}</td></tr>`).join("");
+  const opRows = r.ops.map((o) => `<tr><td><span style="color:${colors.get(o.op)}">■</span> ${esc(o.op)}</td><td class="text-col">${esc(o.kernel)}</td><td>${withCommas(String(o.calls))}</td><td>${cycles(o.cycles)}</td><td>${percent(o.cycles, t.cycles)}</td><td>${byteSize(o.bytes)}</td><td>${perByte(o.cycles, o.bytes)}</td><td>${ms(o.ms)}</td><td>${percent(o.ms, totalMs)}</td><td>${o.cycles > 0 ? ((o.ms * 1e6) / o.cycles).toFixed(3) : "—"}</td><td>${ms(o.predictedMs)}</td><td class="text-col">${o.bound}</td></tr>`).join("");
 
   const m = r.model;
   const weights = r.weights === "random" ? `<span class="badge random">random weights — the text is noise; cycles and times are real</span>` : `<span class="badge">weights: ${esc(m.path)}</span>`;
@@ -96,7 +105,7 @@ function section(r: RunRecord, title: string): string {
 <h1>${esc(title)}</h1>
 <p class="lead">GPT-2 · ${m.nLayer} layers, ${m.nHead} heads, d=${m.nEmbd}, ${(m.parameters / 1e6).toFixed(1)}M parameters · kernel ${esc(r.kernel)} · ${r.threads} thread${r.threads === 1 ? "" : "s"} · ${r.sampling.doSample ? `sampling, seed ${r.sampling.seed}` : "greedy"} · ${weights}</p>
 <pre class="text"><span class="prompt">${esc(prompt)}</span>${esc(r.text)}</pre>
-<p class="muted">${r.promptIds.length} prompt tokens, ${r.generatedIds.length} generated (${r.stopReason === "end-of-text" ? "stopped at &lt;|endoftext|&gt;" : "max new tokens"}).</p>
+<p class="muted">${r.promptIds.length} prompt tokens, ${r.generatedIds.length} generated (${esc(STOP_REASONS[r.stopReason])}).</p>
 <div class="cards">${cards}</div>
 
 <h2>Stages</h2>
@@ -112,13 +121,14 @@ ${legend(r.ops.map((o) => ({ label: o.op, color: colors.get(o.op)! })))}
 <h2>Per generated token</h2>
 ${perToken}
 
-<h2>The article's formula, checked</h2>
+<h2>The article's formula, predicting</h2>
 <p class="muted">processing delay = Σ cycles × cycle_time, with each op call's cycle time from the roofline of ${r.machine.source === "file" ? `another machine (${esc(r.machine.path)})` : "this machine"}: (call + max(cycles ÷ compute roof, bytes ÷ memory roof)) ÷ cycles.</p>
 <figure>${formulaChart}${legend([{ label: "predicted", color: "#76b7b2" }, { label: "measured", color: "#4e79a7" }])}</figure>
-<table><thead><tr><th>stage</th><th>cycles</th><th>predicted</th><th>measured</th><th>error</th></tr></thead><tbody>${formulaRows}</tbody></table>
+<table><thead><tr><th>stage</th><th>cycles</th><th>bytes</th><th>cycles/byte</th><th>ns/cycle</th><th>predicted</th><th>measured${mp.source === "file" ? " here" : ""}</th><th>error</th><th>bound</th></tr></thead><tbody>${formulaRows}</tbody></table>
+${rooflineChart}
 
 <h2>Ops</h2>
-<table><thead><tr><th>op</th><th class="text-col">kernel</th><th>calls</th><th>cycles</th><th>% cycles</th><th>time</th><th>% time</th><th>ns/cycle</th></tr></thead><tbody>${opRows}</tbody></table>
+<table><thead><tr><th>op</th><th class="text-col">kernel</th><th>calls</th><th>cycles</th><th>% cycles</th><th>bytes</th><th>cycles/byte</th><th>time</th><th>% time</th><th>ns/cycle</th><th>predicted</th><th class="text-col">bound</th></tr></thead><tbody>${opRows}</tbody></table>
 <p class="muted">Totals: ${cycles(t.cycles)} cycles, of which ${cycles(t.macs)} multiply-accumulates; prefill ${ms(t.prefillMsPerToken)}/token, decode ${ms(t.decodeMsPerToken)}/token; sampling ${ms(t.samplingMs)}.</p>
 </section>`;
 }

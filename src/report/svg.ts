@@ -93,6 +93,42 @@ export function groupedBars(categories: string[], series: { label: string; color
   return svg(title, grid + bars + label + `<line x1="${M.left}" x2="${W - M.right}" y1="${H - M.bottom}" y2="${H - M.bottom}" class="axis"/>`);
 }
 
+/** Powers of ten covering [min, max]. */
+function decades(min: number, max: number): number[] {
+  const out: number[] = [];
+  for (let e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) out.push(10 ** e);
+  return out;
+}
+
+const powerOfTen = (v: number) => (v >= 1e9 ? `${v / 1e9}G` : v >= 1e6 ? `${v / 1e6}M` : v >= 1e3 ? `${v / 1e3}k` : String(v));
+
+/**
+ * A roofline, log–log: arithmetic intensity (cycles per byte) across, cycles per second up. The
+ * memory roof is the slanted line bytes/s × cycles/byte, the compute roof the flat one; each
+ * point is an op kind as measured, labelled.
+ */
+export function roofline(roofs: { bytesPerSec: number; cyclesPerSec: number }, points: { label: string; color: string; x: number; y: number }[], title: string): string {
+  const height = 340;
+  const ridge = roofs.cyclesPerSec / roofs.bytesPerSec;
+  const xs = decades(Math.min(ridge / 10, ...points.map((p) => p.x)), Math.max(ridge * 10, ...points.map((p) => p.x)));
+  const ys = decades(Math.min(...points.map((p) => p.y)), roofs.cyclesPerSec * 2);
+  const [x0, x1, y0, y1] = [xs[0], xs[xs.length - 1], ys[0], ys[ys.length - 1]];
+  const x = (v: number) => M.left + ((W - M.left - M.right) * Math.log10(v / x0)) / Math.log10(x1 / x0);
+  const y = (v: number) => height - M.bottom - ((height - M.top - M.bottom) * Math.log10(v / y0)) / Math.log10(y1 / y0);
+  const grid = ys.map((t) => `<line x1="${M.left}" x2="${W - M.right}" y1="${y(t)}" y2="${y(t)}" class="grid"/><text x="${M.left - 6}" y="${y(t) + 4}" text-anchor="end">${powerOfTen(t)}</text>`).join("") +
+    xs.map((t) => `<line x1="${x(t)}" x2="${x(t)}" y1="${M.top}" y2="${height - M.bottom}" class="grid"/><text x="${x(t)}" y="${height - M.bottom + 16}" text-anchor="middle">${t >= 1 ? powerOfTen(t) : t.toPrecision(1)}</text>`).join("");
+  const memoryStart = Math.max(x0, y0 / roofs.bytesPerSec);
+  const roofPath = `M${x(memoryStart).toFixed(1)} ${y(memoryStart * roofs.bytesPerSec).toFixed(1)} L${x(ridge).toFixed(1)} ${y(roofs.cyclesPerSec).toFixed(1)} L${x(x1).toFixed(1)} ${y(roofs.cyclesPerSec).toFixed(1)}`;
+  const roofLabels = `<text x="${x(ridge) + 6}" y="${y(roofs.cyclesPerSec) - 6}" class="label">compute roof ${(roofs.cyclesPerSec / 1e9).toFixed(1)} Gcycles/s</text>` +
+    `<text x="${x(memoryStart) + 4}" y="${y(memoryStart * roofs.bytesPerSec) - 8}" class="label">memory roof ${(roofs.bytesPerSec / 1e9).toFixed(1)} GB/s</text>`;
+  const dots = points.map((p) => `<circle cx="${x(p.x).toFixed(1)}" cy="${y(p.y).toFixed(1)}" r="4" fill="${p.color}"><title>${escapeXml(`${p.label}: ${p.x.toPrecision(3)} cycles/byte, ${(p.y / 1e9).toPrecision(3)} Gcycles/s`)}</title></circle>` +
+    `<text x="${(x(p.x) + 6).toFixed(1)}" y="${(y(p.y) + 4).toFixed(1)}" class="small">${escapeXml(p.label)}</text>`).join("");
+  const axes = `<line x1="${M.left}" x2="${W - M.right}" y1="${height - M.bottom}" y2="${height - M.bottom}" class="axis"/>` +
+    `<text x="${(M.left + W - M.right) / 2}" y="${height - 6}" text-anchor="middle" class="label">arithmetic intensity (cycles per byte moved)</text>` +
+    `<text transform="translate(14 ${(M.top + height - M.bottom) / 2}) rotate(-90)" text-anchor="middle" class="label">cycles per second</text>`;
+  return svg(title, `${grid}${axes}<path d="${roofPath}" fill="none" stroke="#1d2433" stroke-width="2"/>${roofLabels}${dots}`, height);
+}
+
 function svg(title: string, body: string, height = H): string {
   return `<svg viewBox="0 0 ${W} ${height}" role="img" aria-label="${escapeXml(title)}"><title>${escapeXml(title)}</title>${body}</svg>`;
 }

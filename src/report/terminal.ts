@@ -1,18 +1,12 @@
 import { relative } from "node:path";
-import { STAGES, type RunRecord, type StageName } from "../run/record.ts";
+import { stageBound } from "../run/aggregate.ts";
+import { STAGES, STOP_REASONS, type RunRecord } from "../run/record.ts";
 import { byteSize, cycles, mib, ms, perByte, percent, rate, signedPercent, table, withCommas } from "./format.ts";
 
 /** The run as a report for a 100-column terminal. `verbose` adds the per-layer breakdown. */
 /** The fixed cost of a weight product's call in the profile (all products share it). */
 function callNs(r: RunRecord): number {
   return Object.entries(r.machine.ops).find(([kind]) => kind.startsWith("matmul("))?.[1].callNs ?? 0;
-}
-
-/** The bound that accounts for most of a stage's predicted time. */
-export function stageBound(r: RunRecord, stage: StageName): string {
-  const byBound = new Map<string, number>();
-  for (const o of r.opsByStage[stage] ?? []) byBound.set(o.bound, (byBound.get(o.bound) ?? 0) + o.predictedMs);
-  return [...byBound].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "—";
 }
 
 export function terminalReport(r: RunRecord, verbose: boolean): string {
@@ -23,7 +17,7 @@ export function terminalReport(r: RunRecord, verbose: boolean): string {
   out.push(`GPT-2 · ${m.nLayer} layers, ${m.nHead} heads, d=${m.nEmbd}, context ${m.nPositions}, vocabulary ${m.vocabSize}, ${(m.parameters / 1e6).toFixed(1)}M parameters`);
   out.push(`weights ${weights}`);
   out.push(`${r.runtime.name} ${r.runtime.version}${r.runtime.relaxedSimd ? " · relaxed SIMD" : ""} · kernel ${r.kernel} · ${r.threads} thread${r.threads === 1 ? "" : "s"} · ${s.doSample ? `sampling: temperature ${s.temperature}, top-k ${s.topK || "off"}, top-p ${s.topP}, seed ${s.seed}` : "greedy"}`);
-  out.push(`prompt ${r.promptIds.length} tokens · generated ${r.generatedIds.length} (${r.stopReason === "end-of-text" ? "stopped at <|endoftext|>" : "max new tokens"})`);
+  out.push(`prompt ${r.promptIds.length} tokens · generated ${r.generatedIds.length} (${STOP_REASONS[r.stopReason]})`);
   out.push("", "Stages — the article's four; GPT-2 is decoder-only, so its \"encoder\" is our prefill of the");
   out.push("prompt and its \"decoder\" our token-by-token decode loop");
   out.push(table(
@@ -54,7 +48,7 @@ export function terminalReport(r: RunRecord, verbose: boolean): string {
   out.push(`memory roof ${byteSize(mp.memoryBytesPerSec)}/s · compute roof ${rate(mp.computeCyclesPerSec, "cycles")} · product call ${(callNs(r) / 1e3).toFixed(1)} µs · profile ${mp.source === "cache" ? "from the cache" : mp.source === "measured" ? "measured now" : "from the file"}`);
   out.push(table(
     ["stage", "cycles", "bytes", "cyc/B", "ns/cyc", "predicted", forOther ? "measured here" : "measured", "error", "bound"],
-    r.stages.filter((s) => s.cycles > 0).map((s) => [s.name, cycles(s.cycles), byteSize(s.bytes), perByte(s.cycles, s.bytes), ((s.predictedMs * 1e6) / s.cycles).toFixed(3), ms(s.predictedMs), ms(s.durationMs), signedPercent((100 * (s.predictedMs - s.durationMs)) / s.durationMs), stageBound(r, s.name)]),
+    r.stages.filter((s) => s.cycles > 0).map((s) => [s.name, cycles(s.cycles), byteSize(s.bytes), perByte(s.cycles, s.bytes), ((s.predictedMs * 1e6) / s.cycles).toFixed(3), ms(s.predictedMs), ms(s.durationMs), signedPercent((100 * (s.predictedMs - s.durationMs)) / s.durationMs), stageBound(r.opsByStage[s.name] ?? [])]),
   ));
 
   if (verbose) {

@@ -26,6 +26,13 @@ export function opTable(entries: readonly OpEntry[], profile: MachineProfile): O
   return [...byKind.values()].sort((a, b) => b.cycles - a.cycles || b.ms - a.ms);
 }
 
+/** The bound that accounts for most of a stage's predicted time (of its op table's rows). */
+export function stageBound(ops: readonly OpRecord[]): string {
+  const byBound = new Map<string, number>();
+  for (const o of ops) byBound.set(o.bound, (byBound.get(o.bound) ?? 0) + o.predictedMs);
+  return [...byBound].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "—";
+}
+
 /** Cycles and time per transformer block, over the whole run. */
 export function layerTable(entries: readonly OpEntry[], nLayer: number): LayerRecord[] {
   const rows = Array.from({ length: nLayer }, (_, layer) => ({ layer, cycles: 0, bytes: 0, ms: 0 }));

@@ -31,6 +31,10 @@ export interface GenerateOptions {
   machine: { profile: MachineProfile; source: MachineRecord["source"]; path: string };
   /** Receives the generated text as it becomes printable. */
   onText?: (text: string) => void;
+  /** Awaited after each token: where a signal handler (or a page's events) gets to run. */
+  betweenTokens?: () => Promise<void>;
+  /** Checked before each decode step: true stops the run after the token just made (Ctrl-C). */
+  shouldStop?: () => boolean;
 }
 
 const WARM_UP_PREFILL = 64;
@@ -56,7 +60,7 @@ function machineRecord(m: GenerateOptions["machine"]): MachineRecord {
 }
 
 /** One generation run: the article's four stages, every op on the clock, one record out. */
-export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock } {
+export async function generate(o: GenerateOptions): Promise<{ record: RunRecord; clock: Clock }> {
   const { model, tokenizer } = o;
   warmUp(model);
   const profile = o.machine.profile;
@@ -91,20 +95,24 @@ export function generate(o: GenerateOptions): { record: RunRecord; clock: Clock 
   const promptIds = clock.run(() => clock.stage("preprocess", () => o.inputIds ?? tokenizer!.encode(o.prompt!)));
   const generated: number[] = [];
   let text = "";
-  clock.run(() => {
-    const cache = model.newCache(promptIds.length + o.maxNewTokens);
-    clock.stage("prefill", () => generated.push(forwardAndPick(promptIds, cache, 0)));
-    clock.stage("decode", () => {
-      while (generated.length < o.maxNewTokens && stopReason !== "end-of-text") {
-        generated.push(forwardAndPick([generated[generated.length - 1]], cache, generated.length));
+  const cache = model.newCache(promptIds.length + o.maxNewTokens);
+  clock.stage("prefill", () => generated.push(forwardAndPick(promptIds, cache, 0)));
+  await o.betweenTokens?.();
+  await clock.stageAsync("decode", async () => {
+    while (generated.length < o.maxNewTokens && stopReason !== "end-of-text") {
+      if (o.shouldStop?.() === true) {
+        stopReason = "interrupted";
+        break;
       }
-    });
-    clock.setStep(-1);
-    clock.stage("postprocess", () => {
-      const kept = stopReason === "end-of-text" ? generated.slice(0, -1) : generated;
-      o.onText?.(tokenizer === null ? "" : stream.flush());
-      text = tokenizer === null ? kept.join(" ") : renderUtf8(tokenizer.decodeBytes(kept));
-    });
+      generated.push(clock.run(() => forwardAndPick([generated[generated.length - 1]], cache, generated.length)));
+      await o.betweenTokens?.();
+    }
+  });
+  clock.setStep(-1);
+  clock.stage("postprocess", () => {
+    const kept = stopReason === "end-of-text" ? generated.slice(0, -1) : generated;
+    o.onText?.(tokenizer === null ? "" : stream.flush());
+    text = tokenizer === null ? kept.join(" ") : renderUtf8(tokenizer.decodeBytes(kept));
   });
 
   // The prediction: every op call on the roofline, plus each forward pass's time between ops.

@@ -14,6 +14,13 @@ export const STAGES = [
   { name: "postprocess", article: "postprocessing", what: "detokenize" },
 ] as const;
 
+/** How each stop reason reads in a report. */
+export const STOP_REASONS: Record<RunRecord["stopReason"], string> = {
+  "max-new-tokens": "max new tokens",
+  "end-of-text": "stopped at <|endoftext|>",
+  interrupted: "interrupted by Ctrl-C",
+};
+
 export type StageName = (typeof STAGES)[number]["name"];
 
 export interface StageRecord {
@@ -89,7 +96,8 @@ export interface RunRecord {
   generatedIds: number[];
   /** The generated part only. */
   text: string;
-  stopReason: "max-new-tokens" | "end-of-text";
+  /** "interrupted": Ctrl-C stopped the run after a token; the record holds what ran. */
+  stopReason: "max-new-tokens" | "end-of-text" | "interrupted";
   sampling: { doSample: boolean; temperature: number; topK: number; topP: number; seed: number };
   steps: StepRecord[];
   stages: StageRecord[];
