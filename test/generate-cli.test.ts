@@ -39,7 +39,14 @@ describe("generate.ts on the PyTorch fixture model", () => {
       expect(Object.keys(s).sort()).toEqual(["bytes", "cycles", "durationMs", "name", "predictedMs", "startUnixMs"]);
       expect(Math.abs(s.startUnixMs - Date.now())).toBeLessThan(120_000);
     }
-    for (const o of doc.ops) expect(Object.keys(o).sort()).toEqual(["bytes", "calls", "cycles", "kernel", "ms", "op"]);
+    for (const o of doc.ops) expect(Object.keys(o).sort()).toEqual(["bound", "bytes", "calls", "cycles", "kernel", "ms", "op", "predictedMs"]);
+    for (const s of doc.steps) expect(s).toMatchObject({ bytes: expect.any(Number), predictedMs: expect.any(Number) });
+    expect(doc.machine).toMatchObject({ source: expect.stringMatching(/^(cache|measured)$/), memoryBytesPerSec: expect.any(Number), computeCyclesPerSec: expect.any(Number), threads: doc.threads });
+    // Bytes everywhere cycles are: stages add up to the total, steps to prefill + decode.
+    expect(doc.totals.bytes).toBe(doc.stages.reduce((s: number, x: { bytes: number }) => s + x.bytes, 0));
+    const stageBytes = (name: string) => doc.stages.find((x: { name: string }) => x.name === name).bytes;
+    expect(doc.steps.reduce((s: number, x: { bytes: number }) => s + x.bytes, 0)).toBe(stageBytes("prefill") + stageBytes("decode"));
+    expect(doc.opsByStage.decode.reduce((s: number, x: { bytes: number }) => s + x.bytes, 0)).toBe(stageBytes("decode"));
     expect(doc.ops.find((o: { op: string }) => o.op === "matmul(qkv)").kernel).toMatch(/^simd /);
     expect(Object.keys(doc.totals)).toEqual(expect.arrayContaining(["cycles", "macs", "prefillTokensPerSec", "decodeTokensPerSec", "peakRssBytes"]));
     expect(doc.totals.cycles).toBe(doc.stages.reduce((s: number, x: { cycles: number }) => s + x.cycles, 0));

@@ -114,11 +114,16 @@ function fitOp(gs: readonly Group[], memoryBytesPerSec: number, computeRoof: num
   return { callNs: fit.callNs, cyclesPerSec: computeRoof, ...(fit.rate < memoryBytesPerSec ? { bytesPerSec: fit.rate } : {}) };
 }
 
+/** The passes the profile times (and a run warms up with): a prefill and decode steps that fit the context. */
+export function passShape(nPositions: number): { prefill: number; decode: number } {
+  const decode = Math.min(DECODE_STEPS, Math.floor(nPositions / 4));
+  return { prefill: Math.min(PREFILL_TOKENS, nPositions - decode), decode };
+}
+
 export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: string) => void = () => {}): MachineProfile {
   const started = performance.now();
   const { vocabSize, nPositions } = model.config;
-  const decodeSteps = Math.min(DECODE_STEPS, Math.floor(nPositions / 4));
-  const prefill = Math.min(PREFILL_TOKENS, nPositions - decodeSteps);
+  const { prefill, decode: decodeSteps } = passShape(nPositions);
   const ids = Array.from({ length: prefill + decodeSteps }, (_, i) => (i * 7919 + 13) % vocabSize);
   const passes: { tokens: number; ns: number; opNs: number }[] = [];
   let logits: Float32Array = new Float32Array(vocabSize);

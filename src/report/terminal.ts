@@ -35,15 +35,15 @@ export function terminalReport(r: RunRecord, verbose: boolean): string {
 
   out.push("", `Ops — every primitive call of the run, most cycles first (${r.weights === "random" ? "random weights" : "file weights"})`);
   out.push(table(
-    ["op", "kernel", "calls", "cycles", "bytes", "cyc/B", "time", "ns/cyc", "bound"],
-    r.ops.map((o) => [o.op, o.kernel, withCommas(String(o.calls)), cycles(o.cycles), byteSize(o.bytes), perByte(o.cycles, o.bytes), ms(o.ms), o.cycles > 0 ? ((o.ms * 1e6) / o.cycles).toFixed(3) : "—", o.bound]),
+    ["op", "kernel", "calls", "cycles", "bytes", "cyc/B", "time", "ns/cyc"],
+    r.ops.map((o) => [o.op, o.kernel, withCommas(String(o.calls)), cycles(o.cycles), byteSize(o.bytes), perByte(o.cycles, o.bytes), ms(o.ms), o.cycles > 0 ? ((o.ms * 1e6) / o.cycles).toFixed(3) : "—"]),
     2,
   ));
 
   const mp = r.machine;
   const forOther = mp.source === "file";
   out.push("", "The article's formula, predicting — processing delay = Σ cycle_time × cycles, where an op's");
-  out.push("cycle time comes from the roofline: (call + max(cycles ÷ compute roof, bytes ÷ memory roof)) ÷ cycles");
+  out.push("cycle time is the roofline's: (call + max(cycles ÷ compute roof, bytes ÷ memory roof)) ÷ cycles");
   out.push(`${forOther ? `PREDICTED FOR ANOTHER MACHINE (${mp.path}): ` : "machine: "}${mp.cpu}, ${mp.cores} cores, ${mp.runtime}, ${mp.threads} thread${mp.threads === 1 ? "" : "s"}`);
   out.push(`memory roof ${byteSize(mp.memoryBytesPerSec)}/s · compute roof ${rate(mp.computeCyclesPerSec, "cycles")} · product call ${(callNs(r) / 1e3).toFixed(1)} µs · profile ${mp.source === "cache" ? "from the cache" : mp.source === "measured" ? "measured now" : "from the file"}`);
   out.push(table(

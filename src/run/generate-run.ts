@@ -6,6 +6,7 @@ import { runtimeInfo } from "../util/js-runtime.ts";
 import { Random } from "../util/random.ts";
 import { relaxedAvailable } from "../wasm/runtime.ts";
 import type { MachineProfile } from "../profile/machine-profile.ts";
+import { passShape } from "../profile/measure.ts";
 import { passOverheadNs, predictCallNs } from "../profile/roofline.ts";
 import { layerTable, opKind, opTable } from "./aggregate.ts";
 import type { MachineRecord, RunRecord, StageName, StageRecord, StepRecord } from "./record.ts";
@@ -37,20 +38,19 @@ export interface GenerateOptions {
   shouldStop?: () => boolean;
 }
 
-const WARM_UP_PREFILL = 64;
-const WARM_UP_DECODE = 16;
 /** The matmul roles whose work grows with the context. */
 const ATTENTION_ROLES = new Set(["attn scores", "attn values"]);
 
 /**
- * A short prefill and a few decode steps on a throwaway cache, untimed, so the JIT has compiled
- * the hot code and the timed run measures steady-state speed (the profile chose the kernels).
+ * One of the profile's passes on a throwaway cache, untimed, so the JIT has compiled the hot
+ * code and the timed run measures steady-state speed, as the profile did (which chose the kernels).
  */
 function warmUp(model: GPT2Model): void {
-  const ids = Array.from({ length: WARM_UP_PREFILL }, (_, i) => (i * 7919) % model.config.vocabSize);
-  const cache = model.newCache(WARM_UP_PREFILL + WARM_UP_DECODE);
+  const { prefill, decode } = passShape(model.config.nPositions);
+  const ids = Array.from({ length: prefill }, (_, i) => (i * 7919) % model.config.vocabSize);
+  const cache = model.newCache(prefill + decode);
   model.step(ids, cache);
-  for (let i = 0; i < WARM_UP_DECODE; i++) model.step([ids[i]], cache);
+  for (let i = 0; i < decode; i++) model.step([ids[i]], cache);
 }
 
 /** The record's view of the profile a prediction used. */

@@ -1,0 +1,201 @@
+// The prediction's arithmetic (never a timing): the roofline on synthetic profiles, --machine with
+// a fixed profile file, the profile's cache (key, reuse, an unwritable directory), bad profile
+// files, and Ctrl-C.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { type MachineProfile, PROFILE_VERSION, parseProfile, profileFileName } from "../src/profile/machine-profile.ts";
+import { boundOf, passOverheadNs, predictCallNs } from "../src/profile/roofline.ts";
+import { FIXTURES } from "./helpers.ts";
+
+const ROOT = join(import.meta.dirname, "..");
+const HOT = join(FIXTURES, "tiny-hot");
+const TINY = { nLayer: 3, nHead: 4, nEmbd: 48, nPositions: 48, vocabSize: 320 };
+const KINDS = ["matmul(qkv)", "matmul(attn proj)", "matmul(mlp up)", "matmul(mlp down)", "matmul(lm head)", "matmul(attn scores)", "matmul(attn values)",
+  "add", "layerNorm", "gelu", "softmax", "scale", "embed", "split", "kvAppend"];
+
+/** A profile with round numbers: every op 1 µs per call at `cyclesPerSec`, memory at `bytesPerSec`. */
+function synthetic(cyclesPerSec: number, bytesPerSec: number, model = TINY): MachineProfile {
+  return {
+    version: PROFILE_VERSION,
+    key: { cpu: "Synthetic CPU", cores: 8, runtime: "node 99", kernel: "auto", threads: 2, dtype: "f32", model },
+    measuredAt: "2026-01-01T00:00:00.000Z",
+    measureSeconds: 1,
+    memoryBytesPerSec: bytesPerSec,
+    computeCyclesPerSec: cyclesPerSec,
+    ops: Object.fromEntries(KINDS.map((k) => [k, { callNs: 1000, cyclesPerSec }])),
+    passNs: { fixed: 5000, perToken: 100 },
+    samplingNs: { greedy: 2000, sample: 9000 },
+    kernels: {},
+  };
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const r = spawnSync(process.execPath, ["--import", "tsx", "src/generate.ts", ...args], { cwd: ROOT, encoding: "utf8", env, timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function profileFile(p: unknown): string {
+  const path = join(mkdtempSync(join(tmpdir(), "profile-")), "machine.json");
+  writeFileSync(path, typeof p === "string" ? p : JSON.stringify(p));
+  return path;
+}
+
+interface Op { calls: number; cycles: number; bytes: number; bound: string; predictedMs: number }
+interface Doc { stages: { name: string; predictedMs: number; cycles: number }[]; opsByStage: Record<string, Op[]>; steps: { predictedMs: number }[]; promptIds: number[]; totals: { cycles: number }; machine: { source: string; path: string; cpu: string } }
+
+describe("the roofline", () => {
+  const p = synthetic(1e9, 1e10); // ridge at 0.1 cycles per byte
+
+  it("takes the longer of compute and memory, plus the call", () => {
+    expect(predictCallNs(p, "add", 1000, 1000)).toBe(1000 + 1000); // 1000 cycles at 1 G/s = 1 µs > 1000 B at 10 GB/s
+    expect(predictCallNs(p, "add", 10, 1e6)).toBe(1000 + 1e5); // memory-bound: 1 MB at 10 GB/s = 100 µs
+    expect(boundOf(p, "add", 10, 1e6, 1)).toBe("memory");
+    expect(boundOf(p, "add", 1e7, 1e6, 1)).toBe("compute");
+    expect(boundOf(p, "add", 10, 10, 5)).toBe("call");
+  });
+
+  it("uses an op's own byte ceiling, and the matmul roof for kinds the profile lacks", () => {
+    const q = { ...p, ops: { ...p.ops, kvAppend: { callNs: 0, cyclesPerSec: 1e9, bytesPerSec: 1e8 } } };
+    expect(predictCallNs(q, "kvAppend", 0, 1e6)).toBe(1e7); // 1 MB at 100 MB/s
+    expect(predictCallNs(q, "transpose", 5e9, 0)).toBe(5e9); // unknown kind: no call cost, compute roof
+  });
+
+  it("adds the time between ops and the token pick to each pass", () => {
+    expect(passOverheadNs(p, 49, "greedy")).toBe(5000 + 4900 + 2000);
+    expect(passOverheadNs(p, 1, "sample")).toBe(5000 + 100 + 9000);
+  });
+});
+
+describe("profiles", () => {
+  it("names cache files by the whole key", () => {
+    const a = synthetic(1e9, 1e10).key;
+    const names = new Set([a, { ...a, threads: 1 }, { ...a, dtype: "bf16" }, { ...a, runtime: "bun 1.4.5" }, { ...a, model: { ...TINY, nLayer: 12 } }].map(profileFileName));
+    expect(names.size).toBe(5);
+    expect(profileFileName(a)).toMatch(/^node-99_auto_f32_t2_3x48_[0-9a-f]{8}\.json$/);
+  });
+
+  it("rejects a file that is not JSON or lacks a field, naming the file", () => {
+    expect(() => parseProfile("{", "m.json")).toThrow(/^m\.json is not valid JSON/);
+    const { memoryBytesPerSec: _, ...noRoof } = synthetic(1e9, 1e10);
+    expect(() => parseProfile(JSON.stringify(noRoof), "m.json")).toThrow("m.json lacks a valid memoryBytesPerSec");
+    expect(() => parseProfile(JSON.stringify({ ...synthetic(1e9, 1e10), version: 1 }), "m.json")).toThrow(/lacks a valid version/);
+  });
+});
+
+describe("generate.ts --machine FILE", () => {
+  const args = ["--model", HOT, "--input-ids", "5,17,250,3", "--max-new-tokens", "6", "--json"];
+  // Σ over the stage's op kinds of calls × call + work, plus each pass's overhead: the prediction
+  // recomputed from the record's own counts, valid when every call is on one side of the ridge.
+  const expectedStageMs = (doc: Doc, stage: string, perCall: (o: Op) => number) => {
+    const ops = doc.opsByStage[stage].reduce((s, o) => s + o.calls * 1000 + perCall(o), 0);
+    const passes = stage === "prefill" ? 5000 + 100 * doc.promptIds.length + 2000 : (doc.steps.length - 1) * (5000 + 100 + 2000);
+    return (ops + passes) / 1e6;
+  };
+
+  it("predicts a compute-bound machine from cycles alone, and labels the prediction", () => {
+    const path = profileFile(synthetic(1e9, 1e30));
+    const r = run([...args, "--machine", path]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as Doc;
+    expect(doc.machine).toMatchObject({ source: "file", path, cpu: "Synthetic CPU" });
+    for (const stage of ["prefill", "decode"]) {
+      const got = doc.stages.find((s) => s.name === stage)!.predictedMs;
+      expect(got).toBeCloseTo(expectedStageMs(doc, stage, (o) => o.cycles), 9);
+    }
+    expect(doc.opsByStage.decode.filter((o) => o.cycles > 0).every((o) => o.bound !== "memory")).toBe(true);
+    expect(doc.steps.reduce((s, x) => s + x.predictedMs, 0)).toBeCloseTo(doc.stages[1].predictedMs + doc.stages[2].predictedMs, 9);
+  });
+
+  it("predicts a memory-bound machine from bytes alone; the cycles never change", () => {
+    const r = run([...args, "--machine", profileFile(synthetic(1e30, 1e9))]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as Doc;
+    for (const stage of ["prefill", "decode"]) {
+      expect(doc.stages.find((s) => s.name === stage)!.predictedMs).toBeCloseTo(expectedStageMs(doc, stage, (o) => o.bytes), 9);
+    }
+    const own = JSON.parse(run(args).stdout) as Doc;
+    expect(own.totals.cycles).toBe(doc.totals.cycles);
+    expect(own.machine.source).not.toBe("file");
+  });
+
+  it("the text report says the prediction is for another machine", () => {
+    const r = run(["--model", HOT, "--input-ids", "5,17", "--max-new-tokens", "3", "--machine", profileFile(synthetic(1e9, 1e10))]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/PREDICTED FOR ANOTHER MACHINE \(.*machine\.json\): Synthetic CPU, 8 cores, node 99, 2 threads/);
+    expect(r.stderr).toMatch(/measured here/);
+  });
+
+  it.each([
+    ["not JSON", "{ nope", /is not valid JSON/],
+    ["a missing field", { ...synthetic(1e9, 1e10), passNs: undefined }, /lacks a valid passNs/],
+    ["another model's shape", synthetic(1e9, 1e10, { ...TINY, nLayer: 12, nEmbd: 768 }), /is a profile for a 12-layer, d=768, 320-token model, not this one/],
+  ])("a profile that is %s: one line naming the file, exit 2", (_, content, message) => {
+    const path = profileFile(content);
+    const r = run([...args, "--machine", path]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain(path);
+    expect(r.stderr).toMatch(message);
+  });
+});
+
+describe("the profile cache", () => {
+  const args = ["--model", HOT, "--input-ids", "5,17,250,3", "--max-new-tokens", "4", "--json"];
+
+  it("measures once per key with one notice, then reuses it; another setting is another profile", () => {
+    const env = { ...process.env, GPT2_CYCLES_CACHE: mkdtempSync(join(tmpdir(), "cache-")) };
+    const first = run(args, env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^measuring this machine once for auto, \d+ thread\(s\), f32; kept in /)]);
+    expect(JSON.parse(first.stdout).machine.source).toBe("measured");
+    const second = run(args, env);
+    expect(second.stderr).toBe("");
+    const doc = JSON.parse(second.stdout);
+    expect(doc.machine).toMatchObject({ source: "cache", path: expect.stringContaining(env.GPT2_CYCLES_CACHE) });
+    expect(JSON.parse(run([...args, "--threads", "1"], env).stdout).machine.source).toBe("measured");
+  });
+
+  it("an unwritable cache costs a notice, not the run", () => {
+    const file = profileFile("not a directory");
+    const r = run(args, { ...process.env, GPT2_CYCLES_CACHE: file });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/cannot write .*: the profile serves this run only/);
+    expect(JSON.parse(r.stdout).machine.source).toBe("measured");
+  });
+
+  it("a damaged cached profile is measured again", () => {
+    const env = { ...process.env, GPT2_CYCLES_CACHE: mkdtempSync(join(tmpdir(), "cache-")) };
+    const doc = JSON.parse(run(args, env).stdout);
+    writeFileSync(doc.machine.path, "{ damaged");
+    const again = run(args, env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/cached machine profile is out of date or damaged/);
+    expect(JSON.parse(again.stdout).machine.source).toBe("measured");
+  });
+});
+
+describe("Ctrl-C", () => {
+  it("stops after the current token, prints the report of what ran, exits 130", async () => {
+    // GPT-2 small's shapes (random weights): tokens take milliseconds, so the signal lands mid-run.
+    const child = spawn(process.execPath, ["--import", "tsx", "src/generate.ts", "--random-weights", "--input-ids", "464", "--max-new-tokens", "600", "--ignore-eos"], { cwd: ROOT });
+    let events = 0;
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on("data", () => {
+        // The prompt, then two pieces of text: interrupt mid-run.
+        if (++events === 3) child.kill("SIGINT");
+      });
+      child.on("close", resolve);
+    });
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/generated \d+ \(interrupted by Ctrl-C\)/);
+    const generated = Number(/generated (\d+)/.exec(stderr)![1]);
+    expect(generated).toBeGreaterThanOrEqual(2);
+    expect(generated).toBeLessThan(600);
+    expect(stderr).toMatch(/^decode /m);
+  });
+});
