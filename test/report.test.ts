@@ -87,6 +87,14 @@ describe("--report", () => {
     expect(colours.size).toBeGreaterThan(20); // the charts' colours
     const dom = spawnSync(chromium!, [...flags, "--dump-dom", `file://${reportPath}`], { encoding: "utf8", timeout: 60_000 }).stdout;
     for (const s of ["preprocess", "prefill", "decode", "postprocess", cycles(doc.totals.cycles)]) expect(dom).toContain(s);
+    // The roofline: both roofs drawn, one labelled point per op kind per stage that does counted work.
+    const roofline = /<svg[^>]*aria-label="Roofline: each op kind per stage, as measured"[^]*?<\/svg>/.exec(dom)?.[0] ?? "";
+    expect(roofline).toMatch(/memory roof [\d.]+ GB\/s/);
+    expect(roofline).toMatch(/compute roof [\d.]+ Gcycles\/s/);
+    const kinds = ["prefill", "decode"].reduce((n, stage) => n + doc.opsByStage[stage].filter((o: { cycles: number; bytes: number }) => o.cycles > 0 && o.bytes > 0).length, 0);
+    expect(roofline.match(/<circle/g)?.length).toBe(kinds);
+    expect(roofline).toContain("qkv · decode");
+    expect(dom).toContain('aria-label="Predicted and measured milliseconds per token against context length"');
   });
   if (chromium === undefined) it.skip("renders in headless Chromium (skipped: no chromium on PATH; apt-get install chromium)", () => {});
 });

@@ -108,7 +108,7 @@ const powerOfTen = (v: number) => (v >= 1e9 ? `${v / 1e9}G` : v >= 1e6 ? `${v / 
  * point is an op kind as measured, labelled.
  */
 export function roofline(roofs: { bytesPerSec: number; cyclesPerSec: number }, points: { label: string; color: string; x: number; y: number }[], title: string): string {
-  const height = 340;
+  const height = 420;
   const ridge = roofs.cyclesPerSec / roofs.bytesPerSec;
   const xs = decades(Math.min(ridge / 10, ...points.map((p) => p.x)), Math.max(ridge * 10, ...points.map((p) => p.x)));
   const ys = decades(Math.min(...points.map((p) => p.y)), roofs.cyclesPerSec * 2);
@@ -121,8 +121,16 @@ export function roofline(roofs: { bytesPerSec: number; cyclesPerSec: number }, p
   const roofPath = `M${x(memoryStart).toFixed(1)} ${y(memoryStart * roofs.bytesPerSec).toFixed(1)} L${x(ridge).toFixed(1)} ${y(roofs.cyclesPerSec).toFixed(1)} L${x(x1).toFixed(1)} ${y(roofs.cyclesPerSec).toFixed(1)}`;
   const roofLabels = `<text x="${x(ridge) + 6}" y="${y(roofs.cyclesPerSec) - 6}" class="label">compute roof ${(roofs.cyclesPerSec / 1e9).toFixed(1)} Gcycles/s</text>` +
     `<text x="${x(memoryStart) + 4}" y="${y(memoryStart * roofs.bytesPerSec) - 8}" class="label">memory roof ${(roofs.bytesPerSec / 1e9).toFixed(1)} GB/s</text>`;
-  const dots = points.map((p) => `<circle cx="${x(p.x).toFixed(1)}" cy="${y(p.y).toFixed(1)}" r="4" fill="${p.color}"><title>${escapeXml(`${p.label}: ${p.x.toPrecision(3)} cycles/byte, ${(p.y / 1e9).toPrecision(3)} Gcycles/s`)}</title></circle>` +
-    `<text x="${(x(p.x) + 6).toFixed(1)}" y="${(y(p.y) + 4).toFixed(1)}" class="small">${escapeXml(p.label)}</text>`).join("");
+  // Labels that would overlap one already placed are left to the point's tooltip.
+  const placed: { x0: number; x1: number; y0: number; y1: number }[] = [];
+  const dots = points.map((p) => {
+    const [px, py] = [x(p.x), y(p.y)];
+    const box = { x0: px + 6, x1: px + 6 + 5.5 * p.label.length, y0: py - 6, y1: py + 6 };
+    const free = !placed.some((b) => box.x0 < b.x1 && b.x0 < box.x1 && box.y0 < b.y1 && b.y0 < box.y1);
+    if (free) placed.push(box);
+    return `<circle cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="4" fill="${p.color}"><title>${escapeXml(`${p.label}: ${p.x.toPrecision(3)} cycles/byte, ${(p.y / 1e9).toPrecision(3)} Gcycles/s`)}</title></circle>` +
+      (free ? `<text x="${box.x0.toFixed(1)}" y="${(py + 4).toFixed(1)}" class="small">${escapeXml(p.label)}</text>` : "");
+  }).join("");
   const axes = `<line x1="${M.left}" x2="${W - M.right}" y1="${height - M.bottom}" y2="${height - M.bottom}" class="axis"/>` +
     `<text x="${(M.left + W - M.right) / 2}" y="${height - 6}" text-anchor="middle" class="label">arithmetic intensity (cycles per byte moved)</text>` +
     `<text transform="translate(14 ${(M.top + height - M.bottom) / 2}) rotate(-90)" text-anchor="middle" class="label">cycles per second</text>`;
