@@ -4,9 +4,10 @@ import { STAGES, STOP_REASONS, type RunRecord } from "../run/record.ts";
 import { byteSize, cycles, mib, ms, perByte, percent, rate, signedPercent, table, withCommas } from "./format.ts";
 
 /** The run as a report for a 100-column terminal. `verbose` adds the per-layer breakdown. */
-/** The fixed cost of a weight product's call in the profile (all products share it). */
-function callNs(r: RunRecord): number {
-  return Object.entries(r.machine.ops).find(([kind]) => kind.startsWith("matmul("))?.[1].callNs ?? 0;
+/** The range of the weight products' fixed costs per call in the profile, in µs. */
+function productCalls(r: RunRecord): string {
+  const us = Object.entries(r.machine.ops).filter(([kind]) => kind.startsWith("matmul(") && !kind.includes("attn s") && !kind.includes("attn v")).map(([, c]) => c.callNs / 1e3);
+  return us.length === 0 ? "—" : `${Math.min(...us).toFixed(0)}–${Math.max(...us).toFixed(0)} µs`;
 }
 
 export function terminalReport(r: RunRecord, verbose: boolean): string {
@@ -45,7 +46,7 @@ export function terminalReport(r: RunRecord, verbose: boolean): string {
   out.push("", "The article's formula, predicting — processing delay = Σ cycle_time × cycles, where an op's");
   out.push("cycle time is the roofline's: (call + max(cycles ÷ compute roof, bytes ÷ memory roof)) ÷ cycles");
   out.push(`${forOther ? `PREDICTED FOR ANOTHER MACHINE (${mp.path}): ` : "machine: "}${mp.cpu}, ${mp.cores} cores, ${mp.runtime}, ${mp.threads} thread${mp.threads === 1 ? "" : "s"}`);
-  out.push(`memory roof ${byteSize(mp.memoryBytesPerSec)}/s · compute roof ${rate(mp.computeCyclesPerSec, "cycles")} · product call ${(callNs(r) / 1e3).toFixed(1)} µs · profile ${mp.source === "cache" ? "from the cache" : mp.source === "measured" ? "measured now" : "from the file"}`);
+  out.push(`memory roof ${byteSize(mp.memoryBytesPerSec)}/s · compute roof ${rate(mp.computeCyclesPerSec, "cycles")} · product calls ${productCalls(r)} · profile ${mp.source === "cache" ? "from the cache" : mp.source === "measured" ? "measured now" : "from the file"}`);
   out.push(table(
     ["stage", "cycles", "bytes", "cyc/B", "ns/cyc", "predicted", forOther ? "measured here" : "measured", "error", "bound"],
     r.stages.filter((s) => s.cycles > 0).map((s) => [s.name, cycles(s.cycles), byteSize(s.bytes), perByte(s.cycles, s.bytes), ((s.predictedMs * 1e6) / s.cycles).toFixed(3), ms(s.predictedMs), ms(s.durationMs), signedPercent((100 * (s.predictedMs - s.durationMs)) / s.durationMs), stageBound(r.opsByStage[s.name] ?? [])]),
