@@ -30,7 +30,7 @@ function summary(p: MachineProfile): string {
   const lines = [
     `memory roof   ${byteSize(p.memoryBytesPerSec)}/s (the LM head streaming its weights, one row)`,
     `compute roof  ${rate(p.computeCyclesPerSec, "cycles")} (the best product ceiling, many rows)`,
-    `between ops   ${(p.passNs.fixed / 1e3).toFixed(0)} µs per forward pass + ${(p.passNs.perToken / 1e3).toFixed(1)} µs per token`,
+    `between ops   ${(p.passNs.fixed / 1e3).toFixed(0)} µs per forward pass + ${(p.passNs.perToken / 1e3).toFixed(1)} µs per token (JavaScript, pauses)`,
     `token pick    ${(p.samplingNs.greedy / 1e3).toFixed(0)} µs greedy, ${(p.samplingNs.sample / 1e3).toFixed(0)} µs sampling`,
     "",
     table(["op kind", "call", "compute ceiling", "memory ceiling"], Object.entries(p.ops).map(([kind, c]) => [

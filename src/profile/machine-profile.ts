@@ -7,7 +7,7 @@ import type { GPT2Config } from "../model/config.ts";
  * "wisdom": tuned once, then reused, so timed runs never tune and two runs use the same kernels).
  */
 
-export const PROFILE_VERSION = 2;
+export const PROFILE_VERSION = 3;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {
@@ -38,7 +38,7 @@ export interface MachineProfile {
   computeCyclesPerSec: number;
   /** Per op kind ("matmul(qkv)", "add", …). */
   ops: Record<string, OpCost>;
-  /** JavaScript between the ops of one forward pass: fixed + per token. */
+  /** A forward pass's time beyond its ops' predicted costs (JavaScript between them, pauses): fixed + per token. */
   passNs: { fixed: number; perToken: number };
   /** Picking a token from V logits (with the top-5 the record keeps). */
   samplingNs: { greedy: number; sample: number };

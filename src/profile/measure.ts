@@ -5,6 +5,7 @@ import { opKind } from "../run/aggregate.ts";
 import { GREEDY, pickToken, topLogits } from "../run/sampling.ts";
 import { Random } from "../util/random.ts";
 import { type MachineProfile, type OpCost, PROFILE_VERSION, type ProfileKey } from "./machine-profile.ts";
+import { predictCallNs } from "./roofline.ts";
 
 /*
  * Measures a machine profile on the model itself: a warm-up pass (which also makes the
@@ -24,8 +25,10 @@ const SAMPLING_REPEATS = 15;
 const isWeightProduct = (kind: string) => kind.startsWith("matmul(") && !kind.startsWith("matmul(attn scores") && !kind.startsWith("matmul(attn values");
 
 /*
- * Means, not medians: a run's stage time is a sum over calls, pauses included (a collection, a
- * neighbour on the other core), so each call's expected time is what predicts it.
+ * Op costs come from medians, robust to a pause that lands in one call (a collection, a
+ * neighbour on the other core). The pauses still count: a pass's time beyond what its ops'
+ * fitted costs predict is averaged (a mean) into the time between ops, since a run's stage
+ * time is a sum that includes them.
  */
 const mean = (xs: readonly number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
 
@@ -56,7 +59,7 @@ interface Group {
   ns: number;
 }
 
-/** Calls of one kind grouped by shape (cycles and bytes), each group's mean time. */
+/** Calls of one kind grouped by shape (cycles and bytes), each group's median time. */
 function groupsOf(entries: readonly OpEntry[]): Map<string, Group[]> {
   const byKind = new Map<string, Map<string, { e: OpEntry; ns: number[] }>>();
   for (const e of entries) {
@@ -70,7 +73,7 @@ function groupsOf(entries: readonly OpEntry[]): Map<string, Group[]> {
   }
   const out = new Map<string, Group[]>();
   for (const [kind, shapes] of byKind) {
-    out.set(kind, [...shapes.values()].map(({ e, ns }) => ({ cycles: e.cycles, bytes: e.bytes, rows: e.inputs[0]?.[0] ?? 0, ns: mean(ns) })));
+    out.set(kind, [...shapes.values()].map(({ e, ns }) => ({ cycles: e.cycles, bytes: e.bytes, rows: e.inputs[0]?.[0] ?? 0, ns: median(ns) })));
   }
   return out;
 }
@@ -125,7 +128,7 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
   const { vocabSize, nPositions } = model.config;
   const { prefill, decode: decodeSteps } = passShape(nPositions);
   const ids = Array.from({ length: prefill + decodeSteps }, (_, i) => (i * 7919 + 13) % vocabSize);
-  const passes: { tokens: number; ns: number; opNs: number }[] = [];
+  const passes: { tokens: number; ns: number; first: number; end: number }[] = [];
   let logits: Float32Array = new Float32Array(vocabSize);
 
   const run = (clock: Clock | null) => {
@@ -135,9 +138,7 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
       const first = clock.entries.length;
       const t0 = clock.now();
       logits = clock.run(() => model.step(tokens, cache)).data;
-      const ns = clock.now() - t0;
-      const opNs = clock.entries.slice(first).reduce((s, e) => s + e.endNs - e.startNs, 0);
-      passes.push({ tokens: tokens.length, ns, opNs });
+      passes.push({ tokens: tokens.length, ns: clock.now() - t0, first, end: clock.entries.length });
     };
     forward(ids.slice(0, prefill));
     for (let i = 0; i < decodeSteps; i++) forward([ids[prefill + i]]);
@@ -157,7 +158,10 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
   const ops: Record<string, OpCost> = { ...products.ops };
   for (const [kind, gs] of groups) if (ops[kind] === undefined) ops[kind] = fitOp(gs, products.memoryBytesPerSec, computeCyclesPerSec);
 
-  const gap = (tokens: number) => mean(passes.filter((p) => p.tokens === tokens).map((p) => p.ns - p.opNs));
+  // What each pass took beyond its ops' predicted costs: JavaScript between the ops, and pauses.
+  const fitted = { memoryBytesPerSec: products.memoryBytesPerSec, computeCyclesPerSec, ops } as MachineProfile;
+  const beyondOps = (p: (typeof passes)[number]) => p.ns - clock.entries.slice(p.first, p.end).reduce((s, e) => s + predictCallNs(fitted, opKind(e), e.cycles, e.bytes), 0);
+  const gap = (tokens: number) => mean(passes.filter((p) => p.tokens === tokens).map(beyondOps));
   const perToken = prefill > 1 ? Math.max(0, (gap(prefill) - gap(1)) / (prefill - 1)) : 0;
   const passNs = { fixed: Math.max(0, gap(1) - perToken), perToken };
 

@@ -53,6 +53,15 @@ export function terminalReport(r: RunRecord, verbose: boolean): string {
   ));
 
   if (verbose) {
+    out.push("", "Cycle time per op kind and stage — measured, and the roofline's at the op's intensity");
+    const nsPerCycle = (msTotal: number, c: number) => (c > 0 ? ((msTotal * 1e6) / c).toFixed(3) : "—");
+    out.push(table(
+      ["op", "stage", "calls", "cyc/B", "ns/cyc", "predicted", "time", "predicted", "bound"],
+      (["prefill", "decode"] as const).flatMap((stage) => (r.opsByStage[stage] ?? []).map((o) => [
+        o.op, stage, withCommas(String(o.calls)), perByte(o.cycles, o.bytes), nsPerCycle(o.ms, o.cycles), nsPerCycle(o.predictedMs, o.cycles), ms(o.ms), ms(o.predictedMs), o.bound,
+      ])),
+      2,
+    ));
     const layerMs = r.layers.reduce((s, l) => s + l.ms, 0);
     out.push("", "Layers — all stages");
     out.push(table(["layer", "cycles", "time", "% of block time"], r.layers.map((l) => [`h.${l.layer}`, cycles(l.cycles), ms(l.ms), percent(l.ms, layerMs)])));

@@ -55,8 +55,8 @@ function warmUp(model: GPT2Model): void {
 
 /** The record's view of the profile a prediction used. */
 function machineRecord(m: GenerateOptions["machine"]): MachineRecord {
-  const { key, kernels: _kernels, version: _version, ...figures } = m.profile;
-  return { source: m.source, path: m.path, cpu: key.cpu, cores: key.cores, runtime: key.runtime, kernel: key.kernel, threads: key.threads, dtype: key.dtype, ...figures };
+  const { key: { model: _model, ...machine }, kernels: _kernels, version: _version, ...figures } = m.profile;
+  return { source: m.source, path: m.path, ...machine, ...figures };
 }
 
 /** One generation run: the article's four stages, every op on the clock, one record out. */

@@ -1,4 +1,4 @@
-import type { MachineProfile } from "../profile/machine-profile.ts";
+import type { MachineProfile, ProfileKey } from "../profile/machine-profile.ts";
 import type { Bound } from "../profile/roofline.ts";
 
 /*
@@ -72,16 +72,11 @@ export interface LayerRecord {
   ms: number;
 }
 
-export interface MachineRecord extends Omit<MachineProfile, "key" | "kernels" | "version"> {
+/** The profile's figures, with its key's machine and settings (not the model shape) flattened in. */
+export interface MachineRecord extends Omit<MachineProfile, "key" | "kernels" | "version">, Omit<ProfileKey, "model"> {
   /** "cache" or "measured": this machine's profile; "file": another machine's (--machine). */
   source: "cache" | "measured" | "file";
   path: string;
-  cpu: string;
-  cores: number;
-  runtime: string;
-  kernel: string;
-  threads: number;
-  dtype: string;
 }
 
 export interface RunRecord {
