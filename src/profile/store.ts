@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { userCacheDir } from "../io/cache-dir.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
 import { adoptKernelWisdom } from "../kernels/simd.ts";
@@ -52,12 +52,10 @@ export function obtainProfile(model: GPT2Model, key: ProfileKey, notice: (line: 
       adoptKernelWisdom(profile.kernels);
       return { profile, source: "cache", path };
     } catch (err) {
-      notice(`the cached machine profile is out of date or damaged (${basename(path)}): measuring it again`);
+      notice("the cached machine profile is out of date or damaged: measuring it again");
     }
   } else {
-    const home = process.env.HOME;
-    const shown = home !== undefined && path.startsWith(home) ? `~${dirname(path).slice(home.length)}` : dirname(path);
-    notice(`measuring this machine once for ${key.kernel}, ${key.threads} thread(s), ${key.dtype}; kept in ${shown}`);
+    notice(`measuring this machine once for ${key.kernel}, ${key.threads} thread(s), ${key.dtype} (a few seconds; then cached)`);
   }
   const profile = measureProfile(model, key, progress);
   try {
