@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Tensor } from "../tensor/tensor.ts";
-import { allocateFor, f32View, available as simdBytesAvailable, simdAvailable } from "../wasm/runtime.ts";
+import { allocateFor, f32View, reserve, available as simdBytesAvailable, simdAvailable } from "../wasm/runtime.ts";
 import { PackedMatrix, type WeightDtype } from "./packed-matrix.ts";
 import { POOL_KERNELS, type KernelFn, WorkerPool } from "./pool.ts";
 import { allocateSimdWeight, simdMatmul } from "./simd.ts";
@@ -94,6 +94,11 @@ export function allocWeight(floats: number): Float32Array {
  */
 export function allocCache(owner: object, floats: number): Float32Array {
   return usesSimd() ? f32View(allocateFor(owner, 4 * floats), floats) : new Float32Array(floats);
+}
+
+/** Makes room now for `count` caches of `floats` each (see reserve: no grow inside a timed run). */
+export function reserveCaches(count: number, floats: number): void {
+  if (usesSimd()) reserve(4 * floats * count, count);
 }
 
 function allocPacked(count: number, dtype: WeightDtype): Float32Array | Uint16Array {

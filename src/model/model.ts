@@ -1,3 +1,4 @@
+import { reserveCaches } from "../kernels/engine.ts";
 import type { GPT2Config } from "./config.ts";
 import { gpt2 } from "./gpt2.ts";
 import { KVCache } from "./kv-cache.ts";
@@ -18,6 +19,14 @@ export class GPT2Model {
   /** An empty KV cache for up to `capacity` positions. */
   newCache(capacity = this.config.nPositions): KVCache {
     return new KVCache(this.config.nLayer, Math.min(capacity, this.config.nPositions), this.config.nEmbd);
+  }
+
+  /**
+   * Makes room for `count` caches of up to `capacity` positions now, so creating them later
+   * does not grow the kernels' memory (a timed run reserves before it starts).
+   */
+  reserveCaches(count: number, capacity = this.config.nPositions): void {
+    reserveCaches(2 * this.config.nLayer * count, Math.min(capacity, this.config.nPositions) * this.config.nEmbd);
   }
 
   /** Logits of the last position for `ids`, from a fresh pass with no cache. */

@@ -21,6 +21,17 @@ export function available(): number {
   return MAX_PAGES * PAGE - Math.ceil(top / 16) * 16;
 }
 
+/**
+ * Grows the memory now so that allocating `bytes` more (in `blocks` blocks) will not: the first
+ * pass after a grow runs markedly slower (every thread must pick up the new size), so a timed
+ * run reserves before it starts. Pages not yet touched cost no resident memory.
+ */
+export function reserve(bytes: number, blocks: number): void {
+  const end = Math.ceil(top / 16) * 16 + bytes + 16 * blocks;
+  const pages = Math.ceil(end / PAGE) - memory.buffer.byteLength / PAGE;
+  if (pages > 0 && end <= MAX_PAGES * PAGE) memory.grow(pages);
+}
+
 /** Blocks given back, by size, for the next allocation of exactly that size (KV caches come and go). */
 const freed = new Map<number, number[]>();
 
