@@ -25,13 +25,10 @@ const SAMPLING_REPEATS = 15;
 const isWeightProduct = (kind: string) => kind.startsWith("matmul(") && !kind.startsWith("matmul(attn scores") && !kind.startsWith("matmul(attn values");
 
 /*
- * Op costs come from medians, robust to a pause that lands in one call (a collection, a
- * neighbour on the other core). The pauses still count: a pass's time beyond what its ops'
- * fitted costs predict is averaged (a mean) into the time between ops, since a run's stage
- * time is a sum that includes them.
+ * Medians throughout: a pause that lands in one call or one pass (a collection, a neighbour on
+ * the other core) says nothing about the machine, and a profile measured during a noisy minute
+ * would otherwise mispredict every run after it. The prediction is for a machine at rest.
  */
-const mean = (xs: readonly number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
-
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -161,7 +158,7 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
   // What each pass took beyond its ops' predicted costs: JavaScript between the ops, and pauses.
   const fitted = { memoryBytesPerSec: products.memoryBytesPerSec, computeCyclesPerSec, ops } as MachineProfile;
   const beyondOps = (p: (typeof passes)[number]) => p.ns - clock.entries.slice(p.first, p.end).reduce((s, e) => s + predictCallNs(fitted, opKind(e), e.cycles, e.bytes), 0);
-  const gap = (tokens: number) => mean(passes.filter((p) => p.tokens === tokens).map(beyondOps));
+  const gap = (tokens: number) => median(passes.filter((p) => p.tokens === tokens).map(beyondOps));
   const perToken = prefill > 1 ? Math.max(0, (gap(prefill) - gap(1)) / (prefill - 1)) : 0;
   const passNs = { fixed: Math.max(0, gap(1) - perToken), perToken };
 
@@ -175,7 +172,7 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
       topLogits(logits, 5);
       ns.push((performance.now() - t0) * 1e6);
     }
-    return mean(ns);
+    return median(ns);
   };
   const samplingNs = { greedy: timePick(false), sample: timePick(true) };
 

@@ -45,12 +45,19 @@ const ATTENTION_ROLES = new Set(["attn scores", "attn values"]);
  * One of the profile's passes on a throwaway cache, untimed, so the JIT has compiled the hot
  * code and the timed run measures steady-state speed, as the profile did (which chose the kernels).
  */
-function warmUp(model: GPT2Model): void {
+function warmUp(model: GPT2Model, sampling: SamplingOptions): void {
   const { prefill, decode } = passShape(model.config.nPositions);
   const ids = Array.from({ length: prefill }, (_, i) => (i * 7919) % model.config.vocabSize);
   const cache = model.newCache(prefill + decode);
-  model.step(ids, cache);
-  for (let i = 0; i < decode; i++) model.step([ids[i]], cache);
+  const rng = new Random(0);
+  // Each pass picks a token as the run will, so that code is compiled too.
+  const pass = (tokens: number[]) => {
+    const logits = model.step(tokens, cache).data;
+    pickToken(logits, sampling, rng);
+    topLogits(logits, 5);
+  };
+  pass(ids);
+  for (let i = 0; i < decode; i++) pass([ids[i]]);
 }
 
 /** The record's view of the profile a prediction used. */
@@ -64,7 +71,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   const { model, tokenizer } = o;
   // The warm-up's cache and the run's: neither may grow the kernels' memory once the clock runs.
   model.reserveCaches(2);
-  warmUp(model);
+  warmUp(model, o.sampling);
   const profile = o.machine.profile;
   const clock = new Clock();
   const rng = new Random(o.seed);
