@@ -141,6 +141,8 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
     for (let i = 0; i < decodeSteps; i++) forward([ids[prefill + i]]);
   };
 
+  // Every pass's cache, reserved now: no pass may grow the kernels' memory (as no run does).
+  model.reserveCaches(REPEATS + 1, prefill + decodeSteps);
   log(`profile: warm-up (${prefill}-token prefill, ${decodeSteps} decode steps), choosing each product's kernel…`);
   run(null);
   const clock = new Clock();
