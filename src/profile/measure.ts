@@ -25,10 +25,13 @@ const SAMPLING_REPEATS = 15;
 const isWeightProduct = (kind: string) => kind.startsWith("matmul(") && !kind.startsWith("matmul(attn scores") && !kind.startsWith("matmul(attn values");
 
 /*
- * Medians throughout: a pause that lands in one call or one pass (a collection, a neighbour on
- * the other core) says nothing about the machine, and a profile measured during a noisy minute
- * would otherwise mispredict every run after it. The prediction is for a machine at rest.
+ * Means, not medians: a stage's time is a sum over calls, and on a shared machine the pauses (a
+ * collection, a neighbour on the other core) are part of it: medians predict a machine at rest
+ * and fell 10–20% short of every two-thread decode measured here. The price: a profile measured
+ * during a noisy minute carries that minute's pauses.
  */
+const mean = (xs: readonly number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
+
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -56,7 +59,7 @@ interface Group {
   ns: number;
 }
 
-/** Calls of one kind grouped by shape (cycles and bytes), each group's median time. */
+/** Calls of one kind grouped by shape (cycles and bytes), each group's mean time. */
 function groupsOf(entries: readonly OpEntry[]): Map<string, Group[]> {
   const byKind = new Map<string, Map<string, { e: OpEntry; ns: number[] }>>();
   for (const e of entries) {
@@ -70,7 +73,7 @@ function groupsOf(entries: readonly OpEntry[]): Map<string, Group[]> {
   }
   const out = new Map<string, Group[]>();
   for (const [kind, shapes] of byKind) {
-    out.set(kind, [...shapes.values()].map(({ e, ns }) => ({ cycles: e.cycles, bytes: e.bytes, rows: e.inputs[0]?.[0] ?? 0, ns: median(ns) })));
+    out.set(kind, [...shapes.values()].map(({ e, ns }) => ({ cycles: e.cycles, bytes: e.bytes, rows: e.inputs[0]?.[0] ?? 0, ns: mean(ns) })));
   }
   return out;
 }
@@ -160,7 +163,7 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
   // What each pass took beyond its ops' predicted costs: JavaScript between the ops, and pauses.
   const fitted = { memoryBytesPerSec: products.memoryBytesPerSec, computeCyclesPerSec, ops } as MachineProfile;
   const beyondOps = (p: (typeof passes)[number]) => p.ns - clock.entries.slice(p.first, p.end).reduce((s, e) => s + predictCallNs(fitted, opKind(e), e.cycles, e.bytes), 0);
-  const gap = (tokens: number) => median(passes.filter((p) => p.tokens === tokens).map(beyondOps));
+  const gap = (tokens: number) => mean(passes.filter((p) => p.tokens === tokens).map(beyondOps));
   const perToken = prefill > 1 ? Math.max(0, (gap(prefill) - gap(1)) / (prefill - 1)) : 0;
   const passNs = { fixed: Math.max(0, gap(1) - perToken), perToken };
 
@@ -174,7 +177,7 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
       topLogits(logits, 5);
       ns.push((performance.now() - t0) * 1e6);
     }
-    return median(ns);
+    return mean(ns);
   };
   const samplingNs = { greedy: timePick(false), sample: timePick(true) };
 
