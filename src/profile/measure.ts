@@ -5,16 +5,17 @@ import { opKind } from "../run/aggregate.ts";
 import { GREEDY, pickToken, topLogits } from "../run/sampling.ts";
 import { Random } from "../util/random.ts";
 import { type MachineProfile, type OpCost, PROFILE_VERSION, type ProfileKey } from "./machine-profile.ts";
-import { predictCallNs } from "./roofline.ts";
+import { type Roofline, predictCallNs } from "./roofline.ts";
 
 /*
  * Measures a machine profile on the model itself: a warm-up pass (which also makes the
  * autotuner choose every product's kernel), then a few timed passes of a prefill and decode
  * steps. From their op calls it fits, per op kind, the roofline's terms:
- *  - memory roof and a product's fixed cost: one-row products stream their weights once, so
- *    their time is a line in the bytes moved (intercept: the call, slope: 1 ÷ bytes/s);
+ *  - the memory roof: the LM head's one-row product, which streams more weights than any cache
+ *    holds; each product's fixed cost: what its one-row calls take beyond their bytes at that roof;
  *  - each product's compute ceiling: the prefill's many-row calls, less the fixed cost;
- *  - every other op: a line in its cycles over the shapes it ran at (intercept: the call).
+ *  - every other op: a line in its cycles over the shapes it ran at (intercept: the call);
+ *  - the time a pass takes beyond its ops' fitted costs, and the token pick.
  */
 
 const PREFILL_TOKENS = 64;
@@ -161,7 +162,7 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
   for (const [kind, gs] of groups) if (ops[kind] === undefined) ops[kind] = fitOp(gs, products.memoryBytesPerSec, computeCyclesPerSec);
 
   // What each pass took beyond its ops' predicted costs: JavaScript between the ops, and pauses.
-  const fitted = { memoryBytesPerSec: products.memoryBytesPerSec, computeCyclesPerSec, ops } as MachineProfile;
+  const fitted: Roofline = { memoryBytesPerSec: products.memoryBytesPerSec, computeCyclesPerSec, ops };
   const beyondOps = (p: (typeof passes)[number]) => p.ns - clock.entries.slice(p.first, p.end).reduce((s, e) => s + predictCallNs(fitted, opKind(e), e.cycles, e.bytes), 0);
   const gap = (tokens: number) => mean(passes.filter((p) => p.tokens === tokens).map(beyondOps));
   const perToken = prefill > 1 ? Math.max(0, (gap(prefill) - gap(1)) / (prefill - 1)) : 0;

@@ -2,7 +2,8 @@ import type { MachineProfile, OpCost } from "./machine-profile.ts";
 
 /*
  * The article's processing delay, made to predict: each op call takes its fixed cost plus the
- * longer of its work at the compute roof and its bytes at the memory roof,
+ * longer of its work at its compute ceiling and its bytes at the memory roof (or at its own
+ * lower byte ceiling: copies into fresh pages),
  *   t = call + max(cycles ÷ cycles/s, bytes ÷ bytes/s),
  * so an op's cycle time is not a constant: it is 1 ÷ (cycles/s) while the op reuses what it
  * reads (compute-bound) and (bytes per cycle) ÷ (bytes/s) when every cycle needs new bytes
@@ -11,19 +12,22 @@ import type { MachineProfile, OpCost } from "./machine-profile.ts";
 
 export type Bound = "compute" | "memory" | "call";
 
+/** The part of a profile the roofline reads. */
+export type Roofline = Pick<MachineProfile, "memoryBytesPerSec" | "computeCyclesPerSec" | "ops">;
+
 /** An op kind the profile did not see: no fixed cost, the matmul compute roof. */
-function costOf(p: MachineProfile, kind: string): OpCost {
+function costOf(p: Roofline, kind: string): OpCost {
   return p.ops[kind] ?? { callNs: 0, cyclesPerSec: p.computeCyclesPerSec };
 }
 
 /** Predicted nanoseconds of one call of `kind` that does `cycles` of work and moves `bytes`. */
-export function predictCallNs(p: MachineProfile, kind: string, cycles: number, bytes: number): number {
+export function predictCallNs(p: Roofline, kind: string, cycles: number, bytes: number): number {
   const c = costOf(p, kind);
   return c.callNs + 1e9 * Math.max(cycles / c.cyclesPerSec, bytes / (c.bytesPerSec ?? p.memoryBytesPerSec));
 }
 
 /** Which term of the roofline dominates a call (or a sum of calls) of `kind`. */
-export function boundOf(p: MachineProfile, kind: string, cycles: number, bytes: number, calls: number): Bound {
+export function boundOf(p: Roofline, kind: string, cycles: number, bytes: number, calls: number): Bound {
   const c = costOf(p, kind);
   const compute = (1e9 * cycles) / c.cyclesPerSec;
   const memory = (1e9 * bytes) / (c.bytesPerSec ?? p.memoryBytesPerSec);
