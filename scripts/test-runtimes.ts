@@ -43,12 +43,15 @@ interface Result {
   stderr: string;
 }
 
-function run(command: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 300_000): Result {
+/** Machine profiles for the checks' runs: measured afresh by each runtime's first run, kept out of the user's cache. */
+const PROFILES = mkdtempSync(join(tmpdir(), "runtimes-profiles-"));
+
+function run(command: string[], env: NodeJS.ProcessEnv = { ...process.env, GPT2_CYCLES_CACHE: PROFILES }, timeoutMs = 300_000): Result {
   const r = spawnSync(command[0], command.slice(1), { cwd: ROOT, env, encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 * 2 ** 20 });
   return { command, code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? r.error?.message ?? "" };
 }
 
-/** stderr less the one notice a first run may print: measuring the machine profile for this runtime. */
+/** stderr less the one notice each runtime's first run prints: measuring its machine profile. */
 function noise(stderr: string): string {
   return stderr.split("\n").filter((l) => l !== "" && !l.startsWith("measuring this machine once")).join("\n");
 }
@@ -196,4 +199,6 @@ try {
   process.stderr.write(`test-runtimes: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = err instanceof UsageError ? 2 : 1;
   if (!(err instanceof UsageError || err instanceof FetchError) && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+} finally {
+  rmSync(PROFILES, { recursive: true, force: true });
 }
