@@ -45,8 +45,9 @@ export function terminalReport(r: RunRecord, verbose: boolean): string {
   const forOther = mp.source === "file";
   out.push("", "The article's formula, predicting — processing delay = Σ cycle_time × cycles, where an op's");
   out.push("cycle time is the roofline's: (call + max(cycles ÷ compute roof, bytes ÷ memory roof)) ÷ cycles");
-  out.push(`${forOther ? `PREDICTED FOR ANOTHER MACHINE (${mp.path}): ` : "machine: "}${mp.cpu}, ${mp.cores} cores, ${mp.runtime}, ${mp.threads} thread${mp.threads === 1 ? "" : "s"}`);
-  out.push(`memory roof ${byteSize(mp.memoryBytesPerSec)}/s · compute roof ${rate(mp.computeCyclesPerSec, "cycles")} · product calls ${productCalls(r)} · profile ${mp.source === "cache" ? "cached" : mp.source === "measured" ? "measured now" : "from the file"}`);
+  const source = mp.source === "cache" ? "profile cached" : mp.source === "measured" ? "profile measured now" : "";
+  out.push(`${forOther ? `PREDICTED FOR ANOTHER MACHINE (${mp.path}): ` : "machine: "}${mp.cpu}, ${mp.cores} cores, ${mp.runtime}, ${mp.threads} thread${mp.threads === 1 ? "" : "s"}${source === "" ? "" : ` · ${source}`}`);
+  out.push(`memory roof ${byteSize(mp.memoryBytesPerSec)}/s · compute roof ${rate(mp.computeCyclesPerSec, "cycles")} · product calls ${productCalls(r)}`);
   out.push(table(
     ["stage", "cycles", "bytes", "cyc/B", "ns/cyc", "predicted", forOther ? "measured here" : "measured", "error", "bound"],
     r.stages.filter((s) => s.cycles > 0).map((s) => [s.name, cycles(s.cycles), byteSize(s.bytes), perByte(s.cycles, s.bytes), ((s.predictedMs * 1e6) / s.cycles).toFixed(3), ms(s.predictedMs), ms(s.durationMs), signedPercent((100 * (s.predictedMs - s.durationMs)) / s.durationMs), stageBound(r.opsByStage[s.name] ?? [])]),
