@@ -32,6 +32,8 @@ export interface PredictRow {
   measuredMs: number;
   /** Median over the runs of each run's (predicted − measured) ÷ measured, in %. */
   errorPercent: number;
+  /** Each run's error, in run order: the spread shows how much of the error is the machine's noise. */
+  runErrorsPercent: number[];
   bound: string;
 }
 
@@ -61,6 +63,7 @@ export function predictBenchmark(log: (line: string) => void): PredictRow[] {
         predictedMs: median(runs.map((run) => of(run).predictedMs)),
         measuredMs: median(runs.map((run) => of(run).durationMs)),
         errorPercent: median(runs.map((run) => (100 * (of(run).predictedMs - of(run).durationMs)) / of(run).durationMs)),
+        runErrorsPercent: runs.map((run) => (100 * (of(run).predictedMs - of(run).durationMs)) / of(run).durationMs),
         bound: stageBound(runs[0].opsByStage[stage] ?? []),
       });
     }
@@ -73,8 +76,8 @@ export function predictTable(rows: readonly PredictRow[]): string {
   const beyond30 = rows.filter((r) => Math.abs(r.errorPercent) > 30).length;
   return [
     table(
-      ["setting", "stage", "predicted", "measured", "error", "bound"],
-      rows.map((r) => [r.setting, r.stage, `${r.predictedMs.toFixed(1)} ms`, `${r.measuredMs.toFixed(1)} ms`, signedPercent(r.errorPercent), r.bound]),
+      ["setting", "stage", "predicted", "measured", "error", "runs", "bound"],
+      rows.map((r) => [r.setting, r.stage, `${r.predictedMs.toFixed(1)} ms`, `${r.measuredMs.toFixed(1)} ms`, signedPercent(r.errorPercent), r.runErrorsPercent.map((e) => e.toFixed(0)).join("/"), r.bound]),
       2,
     ),
     `medians of ${RUNS} runs each; ${within15} of ${rows.length} stages within ±15% (target ≥ 10), ${beyond30} beyond ±30% (target 0)`,
