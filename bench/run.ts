@@ -4,6 +4,7 @@
 //   npm run bench -- --quick      fewer shapes, shorter budgets (under a minute)
 //   npm run bench -- --json       the results as one JSON document on stdout
 //   npm run bench -- --predict    only the prediction check: predicted vs measured per stage
+//                                 (add --cached-profiles to reuse one profile per setting)
 //
 // Every kernel is checked against the naive kernel on the same inputs before it is timed.
 // GFLOPS counts 2 floating-point operations per multiply-accumulate (one cycle in our cost
@@ -26,6 +27,7 @@ const FLAGS: Record<string, FlagSpec> = {
   quick: { kind: "boolean", help: "fewer shapes and shorter timing budgets (under a minute)" },
   json: { kind: "boolean", help: "print the results as one JSON document on stdout (tables go to stderr)" },
   predict: { kind: "boolean", help: "only check the roofline prediction against runs of generate.ts (six settings, three runs each)" },
+  "cached-profiles": { kind: "boolean", help: "with --predict: measure each setting's profile once, then reuse it (as a cache would)" },
   "no-numpy": { kind: "boolean", help: "skip the numpy peer even when python3 has numpy" },
   help: { kind: "boolean", help: "show this help" },
 };
@@ -212,7 +214,7 @@ async function main(): Promise<void> {
   const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${availableParallelism()} cores, Node ${process.version}`;
   log(`machine: ${machine}`);
   if (f.predict === true) {
-    const rows = predictBenchmark((line) => process.stderr.write(`${line}\n`));
+    const rows = predictBenchmark((line) => process.stderr.write(`${line}\n`), f["cached-profiles"] === true);
     log(`\nThe roofline prediction against the run it predicts (GPT-2 small, random weights, greedy)\n${predictTable(rows)}`);
     if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, predict: rows }, null, 1)}\n`);
     return;
