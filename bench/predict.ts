@@ -31,8 +31,6 @@ export interface PredictRow {
   stage: string;
   predictedMs: number;
   measuredMs: number;
-  /** Median over the runs of each run's (predicted − measured) ÷ measured, in %. */
-  errorPercent: number;
   /** Each run's error, in run order: the spread shows how much of the error is the machine's noise. */
   runErrorsPercent: number[];
   bound: string;
@@ -40,7 +38,7 @@ export interface PredictRow {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-interface StageDoc { name: string; durationMs: number; predictedMs: number; cycles: number }
+interface StageDoc { name: string; durationMs: number; predictedMs: number }
 
 
 export function predictBenchmark(log: (line: string) => void, cachedProfiles: boolean): PredictRow[] {
@@ -65,7 +63,6 @@ export function predictBenchmark(log: (line: string) => void, cachedProfiles: bo
         stage,
         predictedMs: median(runs.map((run) => of(run).predictedMs)),
         measuredMs: median(runs.map((run) => of(run).durationMs)),
-        errorPercent: median(runs.map((run) => (100 * (of(run).predictedMs - of(run).durationMs)) / of(run).durationMs)),
         runErrorsPercent: runs.map((run) => (100 * (of(run).predictedMs - of(run).durationMs)) / of(run).durationMs),
         bound: stageBound(runs[0].opsByStage[stage] ?? []),
       });
@@ -75,12 +72,12 @@ export function predictBenchmark(log: (line: string) => void, cachedProfiles: bo
 }
 
 export function predictTable(rows: readonly PredictRow[]): string {
-  const within15 = rows.filter((r) => Math.abs(r.errorPercent) <= 15).length;
-  const beyond30 = rows.filter((r) => Math.abs(r.errorPercent) > 30).length;
+  const within15 = rows.filter((r) => Math.abs(median(r.runErrorsPercent)) <= 15).length;
+  const beyond30 = rows.filter((r) => Math.abs(median(r.runErrorsPercent)) > 30).length;
   return [
     table(
       ["setting", "stage", "predicted", "measured", "error", "runs", "bound"],
-      rows.map((r) => [r.setting, r.stage, `${r.predictedMs.toFixed(1)} ms`, `${r.measuredMs.toFixed(1)} ms`, signedPercent(r.errorPercent), r.runErrorsPercent.map((e) => e.toFixed(0)).join("/"), r.bound]),
+      rows.map((r) => [r.setting, r.stage, `${r.predictedMs.toFixed(1)} ms`, `${r.measuredMs.toFixed(1)} ms`, signedPercent(median(r.runErrorsPercent)), r.runErrorsPercent.map((e) => e.toFixed(0)).join("/"), r.bound]),
       2,
     ),
     `medians of ${RUNS} runs each; ${within15} of ${rows.length} stages within ±15% (target ≥ 10), ${beyond30} beyond ±30% (target 0)`,

@@ -5,16 +5,15 @@
 // The profile (roofs, call costs, the kernel chosen for each product) is stored in the per-user
 // cache, where generate.ts finds it; --out also writes it to FILE, for `generate.ts --machine FILE`
 // on another machine. Without --model: GPT-2 small's shapes with random weights.
-import { join, relative } from "node:path";
+import { relative } from "node:path";
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from "../src/cli/args.ts";
 import { configureEngine, engineSettings } from "../src/kernels/engine.ts";
 import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
 import { GPT2_SMALL } from "../src/model/config.ts";
 import { checkModelDir, loadModel, randomModel } from "../src/model/load.ts";
-import { type MachineProfile, profileFileName, profileKey } from "../src/profile/machine-profile.ts";
+import { type MachineProfile, profileKey } from "../src/profile/machine-profile.ts";
 import { measureProfile } from "../src/profile/measure.ts";
-import { machineIdentity, writeProfileFile } from "../src/profile/store.ts";
-import { userCacheDir } from "../src/io/cache-dir.ts";
+import { cachedProfilePath, machineIdentity, writeProfileFile } from "../src/profile/store.ts";
 import { byteSize, rate, table } from "../src/report/format.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -63,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
   const key = profileKey(model.config, engineSettings(), machineIdentity());
   log(`profile: ${key.cpu}, ${key.cores} cores, ${key.runtime}; kernel ${key.kernel}, ${key.threads} thread(s), ${key.dtype}`);
   const profile = measureProfile(model, key, log);
-  const cached = join(userCacheDir("profiles"), profileFileName(key));
+  const cached = cachedProfilePath(key);
   try {
     writeProfileFile(cached, profile);
     log(`profile: kept in ${cached}`);

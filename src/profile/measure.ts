@@ -1,7 +1,7 @@
 import { Clock, type OpEntry } from "../clock/clock.ts";
 import { kernelWisdom } from "../kernels/simd.ts";
 import type { GPT2Model } from "../model/model.ts";
-import { opKind } from "../run/aggregate.ts";
+import { isWeightProduct, opKind } from "../run/aggregate.ts";
 import { GREEDY, pickToken, topLogits } from "../run/sampling.ts";
 import { Random } from "../util/random.ts";
 import { type MachineProfile, type OpCost, PROFILE_VERSION, type ProfileKey } from "./machine-profile.ts";
@@ -22,8 +22,6 @@ const PREFILL_TOKENS = 64;
 const DECODE_STEPS = 16;
 const REPEATS = 5;
 const SAMPLING_REPEATS = 15;
-/** Products whose B is a weight (attention's two products multiply activations). */
-const isWeightProduct = (kind: string) => kind.startsWith("matmul(") && !kind.startsWith("matmul(attn scores") && !kind.startsWith("matmul(attn values");
 
 /*
  * Means, not medians: a stage's time is a sum over calls, and on a shared machine the pauses (a

@@ -15,32 +15,29 @@ export type Bound = "compute" | "memory" | "call";
 /** The part of a profile the roofline reads. */
 export type Roofline = Pick<MachineProfile, "memoryBytesPerSec" | "computeCyclesPerSec" | "ops">;
 
-/** An op kind the profile did not see: no fixed cost, the matmul compute roof. */
-function costOf(p: Roofline, kind: string): OpCost {
-  return p.ops[kind] ?? { callNs: 0, cyclesPerSec: p.computeCyclesPerSec };
+/**
+ * The roofline's three terms in ns for `calls` calls of `kind` doing `cycles` and moving `bytes`.
+ * A kind the profile did not see has no fixed cost and the products' compute roof.
+ */
+function terms(p: Roofline, kind: string, cycles: number, bytes: number, calls: number): { call: number; compute: number; memory: number } {
+  const c: OpCost = p.ops[kind] ?? { callNs: 0, cyclesPerSec: p.computeCyclesPerSec };
+  return { call: c.callNs * calls, compute: (1e9 * cycles) / c.cyclesPerSec, memory: (1e9 * bytes) / (c.bytesPerSec ?? p.memoryBytesPerSec) };
 }
 
 /** Predicted nanoseconds of one call of `kind` that does `cycles` of work and moves `bytes`. */
 export function predictCallNs(p: Roofline, kind: string, cycles: number, bytes: number): number {
-  const c = costOf(p, kind);
-  return c.callNs + 1e9 * Math.max(cycles / c.cyclesPerSec, bytes / (c.bytesPerSec ?? p.memoryBytesPerSec));
+  const t = terms(p, kind, cycles, bytes, 1);
+  return t.call + Math.max(t.compute, t.memory);
 }
 
 /** Which term of the roofline dominates a call (or a sum of calls) of `kind`. */
 export function boundOf(p: Roofline, kind: string, cycles: number, bytes: number, calls: number): Bound {
-  const c = costOf(p, kind);
-  const compute = (1e9 * cycles) / c.cyclesPerSec;
-  const memory = (1e9 * bytes) / (c.bytesPerSec ?? p.memoryBytesPerSec);
-  if (c.callNs * calls > Math.max(compute, memory)) return "call";
-  return compute >= memory ? "compute" : "memory";
+  const t = terms(p, kind, cycles, bytes, calls);
+  if (t.call > Math.max(t.compute, t.memory)) return "call";
+  return t.compute >= t.memory ? "compute" : "memory";
 }
 
 /** Nanoseconds a forward pass of `tokens` spends outside the ops, picking its token included. */
 export function passOverheadNs(p: MachineProfile, tokens: number, sampling: "greedy" | "sample"): number {
   return p.passNs.fixed + p.passNs.perToken * tokens + p.samplingNs[sampling];
-}
-
-/** Arithmetic intensity: cycles per byte moved. */
-export function intensity(cycles: number, bytes: number): number {
-  return bytes > 0 ? cycles / bytes : 0;
 }

@@ -30,6 +30,11 @@ export function writeProfileFile(path: string, p: MachineProfile): void {
   writeFileAtomic(path, `${JSON.stringify(p, null, 2)}\n`);
 }
 
+/** Where this machine's profile for `key` is kept in the per-user cache. */
+export function cachedProfilePath(key: ProfileKey): string {
+  return join(userCacheDir("profiles"), profileFileName(key));
+}
+
 export interface ObtainedProfile {
   profile: MachineProfile;
   /** "cache": read from the per-user cache; "measured": measured in this process. */
@@ -44,14 +49,14 @@ export interface ObtainedProfile {
  * a notice). Its kernel choices are adopted, so no product is tuned again.
  */
 export function obtainProfile(model: GPT2Model, key: ProfileKey, notice: (line: string) => void, progress: (line: string) => void = () => {}): ObtainedProfile {
-  const path = join(userCacheDir("profiles"), profileFileName(key));
+  const path = cachedProfilePath(key);
   if (existsSync(path)) {
     try {
       const profile = readProfileFile(path);
       if (JSON.stringify(profile.key) !== JSON.stringify(key)) throw new ProfileError(`${path} was measured for other settings`);
       adoptKernelWisdom(profile.kernels);
       return { profile, source: "cache", path };
-    } catch (err) {
+    } catch {
       notice("the cached machine profile is out of date or damaged: measuring it again");
     }
   } else {

@@ -1,12 +1,12 @@
 import { relative } from "node:path";
-import { stageBound } from "../run/aggregate.ts";
+import { isWeightProduct, stageBound } from "../run/aggregate.ts";
 import { STAGES, STOP_REASONS, type RunRecord } from "../run/record.ts";
 import { byteSize, cycles, mib, ms, perByte, percent, rate, signedPercent, table, withCommas } from "./format.ts";
 
 /** The run as a report for a 100-column terminal. `verbose` adds the per-layer breakdown. */
 /** The range of the weight products' fixed costs per call in the profile, in µs. */
 function productCalls(r: RunRecord): string {
-  const us = Object.entries(r.machine.ops).filter(([kind]) => kind.startsWith("matmul(") && !kind.includes("attn s") && !kind.includes("attn v")).map(([, c]) => c.callNs / 1e3);
+  const us = Object.entries(r.machine.ops).filter(([kind]) => isWeightProduct(kind)).map(([, c]) => c.callNs / 1e3);
   return us.length === 0 ? "—" : `${Math.min(...us).toFixed(0)}–${Math.max(...us).toFixed(0)} µs`;
 }
 

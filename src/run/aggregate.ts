@@ -3,6 +3,15 @@ import type { MachineProfile } from "../profile/machine-profile.ts";
 import { boundOf, predictCallNs } from "../profile/roofline.ts";
 import type { LayerRecord, OpRecord } from "./record.ts";
 
+/** The matmul roles whose work grows with the context: attention's products, which multiply activations. */
+export const ATTENTION_ROLES: ReadonlySet<string> = new Set(["attn scores", "attn values"]);
+
+/** Whether an op kind is a product whose B is a weight ("matmul(qkv)", not "matmul(attn scores)"). */
+export function isWeightProduct(kind: string): boolean {
+  const role = /^matmul\((.*)\)$/.exec(kind)?.[1];
+  return role !== undefined && !ATTENTION_ROLES.has(role);
+}
+
 /** The kind an entry is reported under: the op, with a matmul's role ("matmul(qkv)"). */
 export function opKind(e: OpEntry): string {
   return e.role === "" ? e.op : `${e.op}(${e.role})`;

@@ -8,7 +8,7 @@ import { relaxedAvailable } from "../wasm/runtime.ts";
 import type { MachineProfile } from "../profile/machine-profile.ts";
 import { passShape } from "../profile/measure.ts";
 import { passOverheadNs, predictCallNs } from "../profile/roofline.ts";
-import { layerTable, opKind, opTable } from "./aggregate.ts";
+import { ATTENTION_ROLES, layerTable, opKind, opTable } from "./aggregate.ts";
 import type { MachineRecord, RunRecord, StageName, StageRecord, StepRecord } from "./record.ts";
 import { type SamplingOptions, pickToken, topLogits } from "./sampling.ts";
 import { Utf8Stream, renderUtf8 } from "./utf8-stream.ts";
@@ -38,8 +38,6 @@ export interface GenerateOptions {
   shouldStop?: () => boolean;
 }
 
-/** The matmul roles whose work grows with the context. */
-const ATTENTION_ROLES = new Set(["attn scores", "attn values"]);
 
 /**
  * One of the profile's passes on a throwaway cache, untimed, so the JIT has compiled the hot
@@ -129,7 +127,8 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   const stepNs = steps.map((_, i) => passOverheadNs(profile, i === 0 ? promptIds.length : 1, sampler));
   for (const e of clock.entries) if (e.step >= 0) stepNs[e.step] += predictCallNs(profile, opKind(e), e.cycles, e.bytes);
   steps.forEach((s, i) => (s.predictedMs = stepNs[i] / 1e6));
-  const predictedStageMs = (name: string) => steps.reduce((sum, s, i) => sum + ((i === 0) === (name === "prefill") ? s.predictedMs : 0), 0);
+  // Step 0 is the prefill's pass; every later step is a decode step.
+  const predictedStageMs = (name: string) => (name === "prefill" ? steps[0].predictedMs : steps.slice(1).reduce((sum, s) => sum + s.predictedMs, 0));
 
   const entriesOf = (stage: StageName): OpEntry[] => clock.entries.filter((e) => e.stage === stage);
   const stages: StageRecord[] = clock.stages.map((s) => ({
