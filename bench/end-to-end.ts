@@ -1,14 +1,12 @@
 // One end-to-end measurement of GPT-2 small with random weights, run by bench/run.ts in a
 // fresh process: argv = threads, "quick" | "full", dtype (f32 | bf16), kernel. Prints one JSON object.
-import { GPT2_SMALL, type WeightDtype, configureEngine, randomModel } from "../src/index.ts";
-import { peakRssBytes } from "../src/util/peak-rss.ts";
+import { Engine, GPT2_SMALL, type WeightDtype, nodePlatform, randomModel } from "../src/node.ts";
 
 const threads = Number(process.argv[2]);
 const quick = process.argv[3] === "quick";
 const dtype = (process.argv[4] ?? "f32") as WeightDtype;
 const kernel = process.argv[5] ?? "auto";
-configureEngine({ threads, dtype, kernel });
-const model = randomModel(GPT2_SMALL);
+const model = randomModel(new Engine(nodePlatform, { threads, dtype, kernel }), GPT2_SMALL);
 const ids = (count: number, offset: number) => Array.from({ length: count }, (_, i) => (offset + i * 7919) % GPT2_SMALL.vocabSize);
 
 // Warm up the JIT on the same code paths first.
@@ -32,5 +30,5 @@ const decodeMs = performance.now() - t0;
 process.stdout.write(JSON.stringify({
   threads, dtype, kernel, prefillTokens, prefillMs, prefillTokensPerSec: (prefillTokens * 1000) / prefillMs,
   decodePrompt, decodeSteps, decodeTokensPerSec: (decodeSteps * 1000) / decodeMs,
-  peakRssBytes: peakRssBytes(),
+  peakRssBytes: nodePlatform.peakMemoryBytes(),
 }));

@@ -5,7 +5,7 @@ import { PackedMatrix, type WeightDtype } from "../src/kernels/packed-matrix.ts"
 import { POOL_KERNELS, WorkerPool } from "../src/kernels/pool.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { PANEL } from "../src/wasm/kernels.ts";
-import { type WasmFunction, allocate, f32View, kernelsFor, relaxedAvailable, simdAvailable, u16View } from "../src/wasm/runtime.ts";
+import { type WasmFunction, WasmHeap, relaxedAvailable, simdAvailable } from "../src/wasm/runtime.ts";
 
 /** Runs out = a × B[copy]; `out` is row-major [M,N]. */
 export type Runner = (a: Float32Array, out: Float32Array, copy: number) => void;
@@ -23,7 +23,10 @@ function once<T>(prepared: Map<string, unknown>, key: string, make: () => T): T 
   return prepared.get(key) as T;
 }
 
-/** One region of WebAssembly memory, reused shape after shape (the runtime's allocator never frees). */
+/** The WebAssembly memory the SIMD configs run on (the workers instantiate their kernels on it too). */
+export const heap = new WasmHeap();
+
+/** One region of the heap, reused shape after shape. */
 class Arena {
   private base = 0;
   private size = 0;
@@ -31,7 +34,7 @@ class Arena {
   reset(bytes: number): void {
     if (bytes > this.size) {
       this.size = bytes;
-      this.base = allocate(bytes);
+      this.base = heap.allocate(bytes);
     }
     this.used = 0;
   }
@@ -80,22 +83,22 @@ function simdConfig(fn: "matvec" | "matmul", relaxed: boolean, dtype: WeightDtyp
     kernel: `simd ${fn}${relaxed ? "·fma" : ""}`, threads, dtype,
     setup(b, copies, prepared) {
       const [k, n] = b.shape;
-      const module = kernelsFor(k, relaxed);
+      const module = heap.kernelsFor(k, relaxed);
       const ldo = Math.ceil(n / PANEL) * PANEL;
       const weights = once(prepared, `simd/${dtype}`, () => Array.from({ length: copies }, () => PackedMatrix.pack(b, PANEL, dtype, (count, t) => {
         const at = arena.take(count * (t === "f32" ? 4 : 2));
-        return t === "f32" ? f32View(at, count) : u16View(at, count);
+        return t === "f32" ? heap.f32View(at, count) : heap.u16View(at, count);
       }).data.byteOffset));
       const f = module.exports[name];
       return (a, out, c) => {
         const m = a.length / k;
         const [aAt, outAt] = once(prepared, `scratch/${m}`, () => [arena.take(4 * m * k), arena.take(4 * m * ldo)] as [number, number]);
         if (fn === "matvec" && m !== 1) throw new Error("matvec takes one row");
-        f32View(aAt, m * k).set(a);
+        heap.f32View(aAt, m * k).set(a);
         if (threads > 1) pool.runWasm(module, name, aAt, weights[c], outAt, m, ldo, ldo, PANEL);
         else if (fn === "matvec") f(aAt, weights[c], outAt, 0, ldo);
         else f(aAt, weights[c], outAt, m, ldo, 0, ldo);
-        const result = f32View(outAt, m * ldo);
+        const result = heap.f32View(outAt, m * ldo);
         for (let i = 0; i < m; i++) out.set(result.subarray(i * ldo, i * ldo + n), i * n);
       };
     },
@@ -109,7 +112,7 @@ export function configsFor(m: number, pool: WorkerPool): Config[] {
   if (!simdAvailable) return configs;
   for (const threads of [1, 2]) {
     for (const dtype of ["f32", "bf16"] as WeightDtype[]) {
-      for (const relaxed of relaxedAvailable ? [false, true] : [false]) {
+      for (const relaxed of relaxedAvailable() ? [false, true] : [false]) {
         for (const fn of m === 1 ? (["matvec", "matmul"] as const) : (["matmul"] as const)) configs.push(simdConfig(fn, relaxed, dtype, threads, pool));
       }
     }

@@ -10,16 +10,15 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GPT2_SMALL, configureEngine, loadModel, randomModel, writeSafetensors } from "../src/index.ts";
+import { Engine, GPT2_SMALL, loadModel, nodePlatform, randomModel, writeSafetensors } from "../src/node.ts";
 import { namedParameters } from "../src/model/params.ts";
-import { peakRssBytes } from "../src/util/peak-rss.ts";
 
 const MB = 1024 * 1024;
 
 async function child(dir: string): Promise<void> {
   const model = await loadModel(dir);
   model.forward(Array.from({ length: 16 }, (_, i) => i * 1000));
-  process.stdout.write(JSON.stringify({ peakRssBytes: peakRssBytes() }));
+  process.stdout.write(JSON.stringify({ peakRssBytes: nodePlatform.peakMemoryBytes() }));
 }
 
 function parent(): void {
@@ -28,8 +27,8 @@ function parent(): void {
     const c = GPT2_SMALL;
     const mask = new Float32Array(c.nPositions * c.nPositions);
     for (let i = 0; i < c.nPositions; i++) mask.fill(1, i * c.nPositions, i * c.nPositions + i + 1);
-    configureEngine({ kernel: "ikj", threads: 1 }); // the checkpoint's own layout: nothing to unpack for writing
-    const params = namedParameters(randomModel(c, 7).params);
+    // The checkpoint's own layout: nothing to unpack for writing.
+    const params = namedParameters(randomModel(new Engine(nodePlatform, { kernel: "ikj", threads: 1 }), c, 7).params);
     const tensors = [
       ...params.map(([name, t]) => ({ name, shape: [...t.shape], data: t.data })),
       ...Array.from({ length: c.nLayer }, (_, i) => ({ name: `h.${i}.attn.bias`, shape: [1, 1, c.nPositions, c.nPositions], data: mask })),

@@ -17,7 +17,8 @@ import { floatToBfloat16, bfloat16ToFloat } from "../src/io/half.ts";
 import { KERNELS } from "../src/kernels/engine.ts";
 import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
 import { WorkerPool } from "../src/kernels/pool.ts";
-import { arena, configsFor } from "./kernel-configs.ts";
+import { arena, configsFor, heap } from "./kernel-configs.ts";
+import { nodePlatform } from "../src/platform/node.ts";
 import { predictBenchmark, predictTable } from "./predict.ts";
 import { table } from "../src/report/format.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
@@ -85,7 +86,7 @@ async function timeIt(name: string, fn: () => void, onceMs: number, budgetMs: nu
 
 async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promise<KernelResult[]> {
   const results: KernelResult[] = [];
-  const pool = new WorkerPool(2);
+  const pool = new WorkerPool(nodePlatform, 2, heap.memory);
   const budget = quick ? 60 : 400;
   for (const [label, m, k, n] of quick ? QUICK_SHAPES : FULL_SHAPES) {
     const a = random(m * k, 1);

@@ -8,7 +8,7 @@ import { basename, join, relative } from "node:path";
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from "../src/cli/args.ts";
 import { DownloadError } from "../src/io/download.ts";
 import { DEFAULT_HUB, fetchModel, repositoryOf } from "../src/io/fetch-model.ts";
-import { checkModelDir } from "../src/model/load.ts";
+import { checkModelDir } from "../src/io/model-dir.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   model: { kind: "string", value: "NAME", help: "gpt2 (default), gpt2-medium, gpt2-large, gpt2-xl, or any owner/name" },
@@ -46,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     signal: abort.signal,
     endpointHint: "HF_ENDPOINT",
   });
-  const c = checkModelDir(dir);
+  const c = await checkModelDir(dir);
   const fetched = files.filter((x) => x.status === "downloaded" || x.status === "resumed");
   if (fetched.length === 0) log(`everything in ${shown} is already downloaded and verified: nothing fetched`);
   log(`${shown} loads: ${c.nLayer} layers, ${c.nHead} heads, d=${c.nEmbd}, context ${c.nPositions}, vocabulary ${c.vocabSize}`);

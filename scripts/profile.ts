@@ -7,13 +7,15 @@
 // on another machine. Without --model: GPT-2 small's shapes with random weights.
 import { relative } from "node:path";
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from "../src/cli/args.ts";
-import { configureEngine, engineSettings } from "../src/kernels/engine.ts";
+import { Engine } from "../src/kernels/engine.ts";
 import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
 import { GPT2_SMALL } from "../src/model/config.ts";
-import { checkModelDir, loadModel, randomModel } from "../src/model/load.ts";
-import { type MachineProfile, profileKey } from "../src/profile/machine-profile.ts";
+import { randomModel } from "../src/model/load.ts";
+import { checkModelDir, loadModel } from "../src/io/model-dir.ts";
+import { nodePlatform } from "../src/platform/node.ts";
+import { type MachineProfile, machineIdentity, profileKey } from "../src/profile/machine-profile.ts";
 import { measureProfile } from "../src/profile/measure.ts";
-import { cachedProfilePath, machineIdentity, writeProfileFile } from "../src/profile/store.ts";
+import { cachedProfilePath, writeProfileFile } from "../src/profile/store.ts";
 import { byteSize, rate, table } from "../src/report/format.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -45,21 +47,22 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`Measure this machine's profile (roofline and kernel choices) for generate.ts's prediction.\n\nusage: npm run profile -- [flags]\n\n${flagHelp(FLAGS)}\n`);
     return 0;
   }
+  let engine: Engine;
   try {
-    configureEngine({ kernel: f.kernel as string | undefined, threads: f.threads as number | undefined, dtype: f.dtype as WeightDtype | undefined });
+    engine = new Engine(nodePlatform, { kernel: f.kernel as string | undefined, threads: f.threads as number | undefined, dtype: f.dtype as WeightDtype | undefined });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
   const log = (line: string) => process.stderr.write(`${line}\n`);
   let model;
   if (typeof f.model === "string") {
-    checkModelDir(f.model);
-    model = await loadModel(f.model);
+    await checkModelDir(f.model);
+    model = await loadModel(f.model, engine);
   } else {
     log("profile: GPT-2 small's shapes with random weights (--model DIR for another model)");
-    model = randomModel(GPT2_SMALL);
+    model = randomModel(engine, GPT2_SMALL);
   }
-  const key = profileKey(model.config, engineSettings(), machineIdentity());
+  const key = profileKey(model.config, engine.settings, machineIdentity(nodePlatform));
   log(`profile: ${key.cpu}, ${key.cores} cores, ${key.runtime}; kernel ${key.kernel}, ${key.threads} thread(s), ${key.dtype}`);
   const profile = measureProfile(model, key, log);
   const cached = cachedProfilePath(key);

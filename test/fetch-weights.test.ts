@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { VENDORED_TOKENIZER_DIR, loadModel } from "../src/index.ts";
+import { VENDORED_TOKENIZER_DIR, loadModel } from "../src/node.ts";
 import { FIXTURES, readReference } from "./helpers.ts";
 import { type Hub, startHub } from "./hub-server.ts";
 

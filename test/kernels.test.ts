@@ -1,7 +1,6 @@
 // Every matmul kernel against the naive reference, on the benchmark shapes and awkward ones.
-import { afterAll, describe, expect, it } from "vitest";
-import { Clock, KERNELS, PackedMatrix, Tensor, configureEngine, matmul } from "../src/index.ts";
-import { prepareWeight } from "../src/kernels/engine.ts";
+import { describe, expect, it } from "vitest";
+import { Clock, Engine, KERNELS, PackedMatrix, Tensor, matmul, nodePlatform } from "../src/node.ts";
 import { matmulNaive } from "../src/kernels/naive.ts";
 import { Random } from "../src/util/random.ts";
 
@@ -31,8 +30,6 @@ function layoutFor(layout: string, b: Float32Array, k: number, n: number): Float
 /** fp32 tolerance: sums of k products of values in ±0.5, in another order than the reference. */
 const tolerance = (k: number) => 2e-7 * k + 1e-6;
 
-afterAll(() => configureEngine({ kernel: "auto", threads: 1 }));
-
 describe.each([...AWKWARD, ...BENCH_SHAPES].map((s) => [s.join("×"), s] as const))("%s", (_, [m, k, n]) => {
   const a = random(m * k, 1);
   const b = random(k * n, 2);
@@ -49,7 +46,7 @@ describe.each([...AWKWARD, ...BENCH_SHAPES].map((s) => [s.join("×"), s] as cons
 });
 
 describe("kernels through the matmul op", () => {
-  it("every kernel reports the same M·K·N cycles and the same result, on one and two threads", () => {
+  it("every kernel reports the same M·K·N cycles and the same result, on one and two threads", async () => {
     const [m, k, n] = [37, 300, 515];
     const a = new Tensor(random(m * k, 3), [m, k]);
     const raw = random(k * n, 4, true);
@@ -58,10 +55,11 @@ describe("kernels through the matmul op", () => {
     matmulNaive(a.data, raw, ref, m, k, n, 0, n);
     for (const threads of [1, 2]) {
       for (const kernel of KERNELS.filter((x) => x.layout !== "transposed")) {
-        configureEngine({ kernel: kernel.name, threads });
-        const b = kernel.layout === "row-major" ? rowMajor : prepareWeight(rowMajor);
+        const engine = new Engine(nodePlatform, { kernel: kernel.name, threads });
+        const b = kernel.layout === "row-major" ? rowMajor : engine.prepareWeight(rowMajor);
         const clock = new Clock();
-        const c = clock.run(() => matmul(a, b));
+        const c = engine.run(() => clock.run(() => matmul(a, b)));
+        await engine.dispose();
         expect(clock.cycles, `${kernel.name} × ${threads}`).toBe(m * k * n);
         let worst = 0;
         for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(c.data[i] - ref[i]));
@@ -70,14 +68,15 @@ describe("kernels through the matmul op", () => {
     }
   });
 
-  it("two threads give bit-identical results to one (the split is by output columns)", () => {
+  it("two threads give bit-identical results to one (the split is by output columns)", async () => {
     const [m, k, n] = [3, 768, 50257];
     const a = new Tensor(random(m * k, 5), [m, k]);
     const wte = PackedMatrix.transposedView(new Tensor(random(n * k, 6, true), [n, k]));
-    configureEngine({ kernel: "auto", threads: 1 });
-    const one = matmul(a, wte).data;
-    configureEngine({ threads: 2 });
-    const two = matmul(a, wte).data;
+    const engine = new Engine(nodePlatform, { kernel: "dot", threads: 1 });
+    const one = engine.run(() => matmul(a, wte)).data;
+    engine.setThreads(2);
+    const two = engine.run(() => matmul(a, wte)).data;
+    await engine.dispose();
     expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);
   });
 
@@ -90,8 +89,9 @@ describe("kernels through the matmul op", () => {
   });
 
   it("rejects unknown kernels and thread counts with the choices", () => {
-    expect(() => configureEngine({ kernel: "fast" })).toThrow('unknown kernel "fast"; choose auto or one of: naive, ikj, packed, tiled, matvec, dot, simd');
-    expect(() => configureEngine({ kernel: "packed", dtype: "bf16" })).toThrow("bf16 weights need the WebAssembly SIMD kernels (kernel auto or simd), not packed");
-    expect(() => configureEngine({ threads: 0 })).toThrow("threads must be 1..64, got 0");
+    expect(() => new Engine(nodePlatform, { kernel: "fast" })).toThrow('unknown kernel "fast"; choose auto or one of: naive, ikj, packed, tiled, matvec, dot, simd');
+    expect(() => new Engine(nodePlatform, { kernel: "packed", dtype: "bf16" })).toThrow("bf16 weights need the WebAssembly SIMD kernels (kernel auto or simd), not packed");
+    expect(() => new Engine(nodePlatform, { threads: 0 })).toThrow("threads must be 1..64, got 0");
+    expect(() => new Engine(nodePlatform).setThreads(65)).toThrow("threads must be 1..64, got 65");
   });
 });

@@ -1,8 +1,8 @@
 // Parity with the float64 PyTorch reference (scripts/make-fixtures.py), in the spirit of llm.c's
 // test_gpt2.c: the tolerance is stated, and the error reached is printed.
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { Clock, configureEngine, loadModel } from "../src/index.ts";
+import { describe, expect, it } from "vitest";
+import { Clock, Engine, loadModel, nodePlatform } from "../src/node.ts";
 import { FIXTURES, argmax, maxAbsDiff, readReference } from "./helpers.ts";
 
 const LOGIT_TOLERANCE = 1e-4;
@@ -92,11 +92,8 @@ describe("byte counts equal the analytic formula", () => {
   // for a T-token prefill, 316·d + 8·d·t for a decode step at context t (the KV cache read);
   // attention's scores and weights 16·H per visible pair. Outside the blocks: the embedding
   // (w + 8)·d per token, ln_f on the last row 16·d, the LM head 4·(d + V) + w·d·V.
-  afterAll(() => configureEngine({ dtype: "f32" }));
-
   it.each([["f32", 4, 1], ["f32", 4, 9], ["bf16", 2, 6]] as const)("%s weights (%i bytes each): prefill of %i tokens, then 3 decode steps", async (dtype, w, T) => {
-    configureEngine({ dtype });
-    const model = await loadModel(join(FIXTURES, "tiny-hot"));
+    const model = await loadModel(join(FIXTURES, "tiny-hot"), new Engine(nodePlatform, { dtype }));
     const { nLayer: L, nEmbd: d, nHead: H, vocabSize: V } = model.config;
     const head = 4 * (d + V) + w * d * V + 16 * d;
     const cache = model.newCache();

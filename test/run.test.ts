@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loadTokenizer } from "../src/index.ts";
+import { loadTokenizer } from "../src/node.ts";
 import { GREEDY, pickToken, topLogits } from "../src/run/sampling.ts";
 import { Utf8Stream } from "../src/run/utf8-stream.ts";
 import { Random } from "../src/util/random.ts";

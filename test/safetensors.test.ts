@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { SafetensorsFile, loadModel, loadModelFrom, writeSafetensors } from "../src/index.ts";
+import { SafetensorsFile, fileSource, loadModel, loadModelFrom, writeSafetensors } from "../src/node.ts";
 import { FIXTURES } from "./helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "st-"));
@@ -17,34 +17,38 @@ function rawFile(name: string, header: string, dataBytes = 0, declaredLength?: n
   return path;
 }
 
+const open = async (path: string) => SafetensorsFile.open(await fileSource(path));
+
 const entry = (dtype: string, shape: number[], begin: number, end: number) => ({ dtype, shape, data_offsets: [begin, end] });
 
 describe("safetensors reader", () => {
-  it("reads F32 and BF16 written by our writer, with metadata", () => {
+  it("reads F32 and BF16 written by our writer, with metadata", async () => {
     const path = join(dir, "ok.safetensors");
     writeSafetensors(path, [
       { name: "b", shape: [2, 2], data: Float32Array.from([1, -2, 3.5, 1e-3]) },
       { name: "a", shape: [5], data: Float32Array.from([1, 1.0078125, 1.00390625, 1.01171875, -65504]), dtype: "BF16" },
     ]);
-    const f = SafetensorsFile.open(path);
+    const f = await open(path);
     expect(f.metadata).toEqual({ format: "pt" });
-    expect(Array.from(f.read("b"))).toEqual([1, -2, 3.5, Math.fround(1e-3)]);
+    expect(Array.from(await f.read("b"))).toEqual([1, -2, 3.5, Math.fround(1e-3)]);
     // bf16 keeps 7 mantissa bits: 1 + 2^-7 is exact; 1 + 2^-8 and 1 + 3·2^-8 are ties that
     // round to the even neighbour (1 and 1 + 2^-6); -65504 rounds to -65536.
-    expect(Array.from(f.read("a"))).toEqual([1, 1.0078125, 1, 1.015625, -65536]);
-    expect(() => f.read("c")).toThrow(`${path}: no tensor "c"`);
+    expect(Array.from(await f.read("a"))).toEqual([1, 1.0078125, 1, 1.015625, -65536]);
+    await expect(f.read("c")).rejects.toThrow(`${path}: no tensor "c"`);
     // A range of elements, as the loader reads wte a few thousand rows at a time.
-    expect(Array.from(f.read("b", undefined, 1, 2))).toEqual([-2, 3.5]);
-    expect(Array.from(f.read("a", new Float32Array(2), 3, 2))).toEqual([1.015625, -65536]);
-    expect(() => f.read("b", undefined, 3, 2)).toThrow(`tensor "b" has 4 elements, not 3..5`);
-    f.close();
+    expect(Array.from(await f.read("b", undefined, 1, 2))).toEqual([-2, 3.5]);
+    expect(Array.from(await f.read("a", new Float32Array(2), 3, 2))).toEqual([1.015625, -65536]);
+    await expect(f.read("b", undefined, 3, 2)).rejects.toThrow(`tensor "b" has 4 elements, not 3..5`);
+    await f.close();
   });
 
-  it("reads F16, including subnormals and infinities", () => {
+  it("reads F16, including subnormals and infinities", async () => {
     const halves = Uint16Array.from([0x3c00, 0xc000, 0x0001, 0x7bff, 0x7c00, 0x8000]);
     const path = rawFile("f16.safetensors", JSON.stringify({ h: entry("F16", [6], 0, 12) }), 0);
     writeFileSync(path, Buffer.concat([readFileSync(path), Buffer.from(halves.buffer)]));
-    const values = Array.from(SafetensorsFile.open(path).read("h"));
+    const f = await open(path);
+    const values = Array.from(await f.read("h"));
+    await f.close();
     expect(values).toEqual([1, -2, Math.fround(2 ** -24), 65504, Infinity, -0]);
   });
 
@@ -57,33 +61,34 @@ describe("safetensors reader", () => {
     ["a byte size that disagrees with the shape", () => rawFile("size.st", JSON.stringify({ w: entry("F32", [3], 0, 8) }), 8), /tensor "w": holds 8 bytes but shape \[3\] of F32 needs 12/],
     ["an unsupported dtype", () => rawFile("i64.st", JSON.stringify({ w: entry("I64", [1], 0, 8) }), 8), /tensor "w": dtype I64 is not supported \(F32, F16, BF16 are\)/],
     ["an unknown dtype", () => rawFile("q.st", JSON.stringify({ w: entry("Q4", [1], 0, 1) }), 1), /tensor "w": unknown dtype "Q4"/],
-  ])("rejects %s, naming the file", (_, make, message) => {
+  ])("rejects %s, naming the file", async (_, make, message) => {
     const path = make();
-    expect(() => SafetensorsFile.open(path)).toThrow(message);
-    expect(() => SafetensorsFile.open(path)).toThrow(path);
+    await expect(open(path)).rejects.toThrow(message);
+    await expect(open(path)).rejects.toThrow(path);
   });
 
-  it("the fixtures reproduce the real gpt2 file's quirks: odd data start, data not in name order", () => {
+  it("the fixtures reproduce the real gpt2 file's quirks: odd data start, data not in name order", async () => {
     for (const fixture of ["tiny-hot", "tiny-init", "tiny-hot-f16", "tiny-hot-bf16"]) {
-      const f = SafetensorsFile.open(join(FIXTURES, fixture, "model.safetensors"));
+      const f = await open(join(FIXTURES, fixture, "model.safetensors"));
       expect((8 + f.headerLength) % 4).not.toBe(0);
       const names = [...f.tensors.keys()];
       const byOffset = [...f.tensors.values()].sort((a, b) => a.begin - b.begin).map((t) => t.name);
       expect(byOffset).not.toEqual([...names].sort());
-      f.close();
+      await f.close();
     }
   });
 });
 
 describe("model loading", () => {
-  it("never reads the attn.bias mask buffers", () => {
-    const { model, bytesRead } = loadModelFrom(join(FIXTURES, "tiny-hot"));
-    const f = SafetensorsFile.open(join(FIXTURES, "tiny-hot", "model.safetensors"));
+  it("never reads the attn.bias mask buffers", async () => {
+    const { model, bytesRead } = await loadModelFrom(join(FIXTURES, "tiny-hot"));
+    const f = await open(join(FIXTURES, "tiny-hot", "model.safetensors"));
     const all = [...f.tensors.values()];
     const masks = all.filter((t) => t.name.endsWith(".attn.bias"));
     expect(masks).toHaveLength(model.config.nLayer);
     const paramBytes = all.filter((t) => !t.name.endsWith(".attn.bias")).reduce((s, t) => s + t.end - t.begin, 0);
     expect(bytesRead).toBe(paramBytes);
+    await f.close();
   });
 
   function modelDir(name: string, edit?: (dir: string) => void): string {

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { VENDORED_TOKENIZER_DIR, loadTokenizer } from "../src/index.ts";
+import { VENDORED_TOKENIZER_DIR, loadTokenizer } from "../src/node.ts";
 import { FIXTURES } from "./helpers.ts";
 
 const tok = await loadTokenizer();

@@ -1,20 +1,18 @@
 // The WebAssembly emitter against known encodings, and every generated SIMD kernel against the
 // naive kernel (float32 and bfloat16 weights, with and without the relaxed fused multiply-add).
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { Clock, KVCache, Tensor, attentionScores, attentionValues, causalSoftmax, configureEngine, gelu, loadModel, matmul } from "../src/index.ts";
+import { describe, expect, it } from "vitest";
+import { Clock, Engine, KVCache, Tensor, attentionScores, attentionValues, causalSoftmax, gelu, loadModel, matmul, nodePlatform } from "../src/node.ts";
 import { floatToBfloat16, bfloat16ToFloat } from "../src/io/half.ts";
-import { prepareWeight, weightsFitSimd } from "../src/kernels/engine.ts";
 import { matmulNaive } from "../src/kernels/naive.ts";
 import { PackedMatrix } from "../src/kernels/packed-matrix.ts";
 import { I32, emitModule, op, sleb, uleb } from "../src/wasm/emitter.ts";
 import { PANEL } from "../src/wasm/kernels.ts";
-import { allocate, f32View, inMemory, kernelsFor, memory, relaxedAvailable, simdAvailable } from "../src/wasm/runtime.ts";
-import { allocateSimdWeight } from "../src/kernels/simd.ts";
+import { WasmHeap, relaxedAvailable, simdAvailable } from "../src/wasm/runtime.ts";
 import { Random } from "../src/util/random.ts";
 import { FIXTURES, maxAbsDiff, readReference } from "./helpers.ts";
 
-afterAll(() => configureEngine({ kernel: "auto", threads: 1, dtype: "f32" }));
+const simdEngine = (dtype: "f32" | "bf16" = "f32", threads = 1) => new Engine(nodePlatform, { kernel: "simd", threads, dtype });
 
 describe("the emitter", () => {
   it("writes LEB128 as the spec's examples", () => {
@@ -52,20 +50,20 @@ describe("the emitter", () => {
     const bytes = emitModule([add], 65536);
     expect(Array.from(bytes.subarray(0, 8))).toEqual([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
     expect(WebAssembly.validate(bytes as BufferSource)).toBe(true);
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), { env: { memory } });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), { env: { memory: new WasmHeap().memory } });
     expect((instance.exports.add as (a: number, b: number) => number)(40, 2)).toBe(42);
   });
 
   it("knows what fits wasm32's 4 GiB: gpt2-large in fp32, gpt2-xl only in bf16", () => {
     const matmulParameters = (layers: number, d: number) => layers * 12 * d * d + 50257 * d;
-    expect(weightsFitSimd(matmulParameters(36, 1280), "f32")).toBe(true);
-    expect(weightsFitSimd(matmulParameters(48, 1600), "f32")).toBe(false);
-    expect(weightsFitSimd(matmulParameters(48, 1600), "bf16")).toBe(true);
+    expect(simdEngine("f32").weightsFit(matmulParameters(36, 1280))).toBe(true);
+    expect(simdEngine("f32").weightsFit(matmulParameters(48, 1600))).toBe(false);
+    expect(simdEngine("bf16").weightsFit(matmulParameters(48, 1600))).toBe(true);
   });
 
   it("Node 20 has SIMD, and relaxed SIMD once the runtime sets V8's flag (else its kernel tests would not run)", () => {
     expect(simdAvailable).toBe(true);
-    expect(relaxedAvailable).toBe(true);
+    expect(relaxedAvailable()).toBe(true);
   });
 });
 
@@ -78,10 +76,11 @@ describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 7
   const a = random(m * k, 1);
   const b = random(k * n, 2);
   const ldo = Math.ceil(n / PANEL) * PANEL;
-  const cases = (["f32", "bf16"] as const).flatMap((dtype) => (relaxedAvailable ? [false, true] : [false]).flatMap((relaxed) =>
+  const cases = (["f32", "bf16"] as const).flatMap((dtype) => (relaxedAvailable() ? [false, true] : [false]).flatMap((relaxed) =>
     (m === 1 ? ["matvec", "matmul"] : ["matmul"]).map((fn) => [`${fn} ${dtype}${relaxed ? " relaxed" : ""}`, fn, dtype, relaxed] as const)));
 
-  // Weights, references and scratch once per dtype: the WebAssembly memory is never freed.
+  // Weights, references and scratch once per dtype, in one heap for the shape.
+  const heap = new WasmHeap();
   const prepared = new Map<string, { ref: Float32Array; b: number; a: number; out: number }>();
   const prepare = (dtype: "f32" | "bf16") => {
     let p = prepared.get(dtype);
@@ -90,9 +89,9 @@ describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 7
       if (dtype === "bf16") for (let i = 0; i < weights.length; i++) weights[i] = bfloat16ToFloat(floatToBfloat16(weights[i]));
       const ref = new Float32Array(m * n);
       matmulNaive(a, weights, ref, m, k, n, 0, n);
-      const packed = PackedMatrix.pack(new Tensor(b, [k, n]), PANEL, dtype, allocateSimdWeight);
-      p = { ref, b: packed.data.byteOffset, a: allocate(4 * m * k), out: allocate(4 * m * ldo) };
-      f32View(p.a, m * k).set(a);
+      const packed = PackedMatrix.pack(new Tensor(b, [k, n]), PANEL, dtype, (count, t) => (t === "f32" ? heap.f32View(heap.allocate(4 * count), count) : heap.u16View(heap.allocate(2 * count), count)));
+      p = { ref, b: packed.data.byteOffset, a: heap.allocate(4 * m * k), out: heap.allocate(4 * m * ldo) };
+      heap.f32View(p.a, m * k).set(a);
       prepared.set(dtype, p);
     }
     return p;
@@ -100,8 +99,8 @@ describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 7
 
   it.each(cases)("%s matches naive on the same weights", (_, fn, dtype, relaxed) => {
     const p = prepare(dtype);
-    const out = f32View(p.out, m * ldo).fill(NaN);
-    const f = kernelsFor(k, relaxed).exports[`${fn}_${dtype}` as "matvec_f32"];
+    const out = heap.f32View(p.out, m * ldo).fill(NaN);
+    const f = heap.kernelsFor(k, relaxed).exports[`${fn}_${dtype}` as "matvec_f32"];
     if (fn === "matvec") f(p.a, p.b, p.out, 0, ldo);
     else f(p.a, p.b, p.out, m, ldo, 0, ldo);
     let worst = 0;
@@ -111,29 +110,29 @@ describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 7
 });
 
 describe("SIMD through the engine", () => {
-  it.each([["f32", 1], ["f32", 2], ["bf16", 1], ["bf16", 2]] as const)("%s weights on %i thread(s): naive's result, M·K·N cycles", (dtype, threads) => {
-    configureEngine({ kernel: "simd", threads, dtype });
+  it.each([["f32", 1], ["f32", 2], ["bf16", 1], ["bf16", 2]] as const)("%s weights on %i thread(s): naive's result, M·K·N cycles", async (dtype, threads) => {
+    const engine = simdEngine(dtype, threads);
     for (const [m, k, n] of [[1, 300, 515], [37, 300, 515]]) {
       const a = new Tensor(random(m * k, 3), [m, k]);
       const b = new Tensor(random(k * n, 4), [k, n]);
-      const w = prepareWeight(b);
+      const w = engine.prepareWeight(b);
       expect(w).toBeInstanceOf(PackedMatrix);
       expect((w as PackedMatrix).dtype).toBe(dtype);
       const ref = new Float32Array(m * n);
       matmulNaive(a.data, dtype === "f32" ? b.data : Float32Array.from(b.data, (v) => bfloat16ToFloat(floatToBfloat16(v))), ref, m, k, n, 0, n);
       const clock = new Clock();
-      const c = clock.run(() => matmul(a, w));
+      const c = engine.run(() => clock.run(() => matmul(a, w)));
       expect(clock.cycles).toBe(m * k * n);
       expect(clock.entries[0].kernel).toMatch(/^simd (matvec|matmul)/);
       expect(maxAbsDiff(c.data, ref)).toBeLessThanOrEqual(2e-7 * k + 1e-6);
     }
+    await engine.dispose();
   });
 });
 
 describe("GPT-2 with bf16 weights", () => {
   it("matches a reference computed on the same rounded weights; states the drift from fp32", async () => {
-    configureEngine({ kernel: "auto", threads: 1, dtype: "bf16" });
-    const model = await loadModel(join(FIXTURES, "tiny-hot"));
+    const model = await loadModel(join(FIXTURES, "tiny-hot"), new Engine(nodePlatform, { threads: 1, dtype: "bf16" }));
     const bf16 = JSON.parse((await import("node:fs")).readFileSync(join(FIXTURES, "tiny-hot", "reference-bf16-matmul-weights.json"), "utf8")) as ReturnType<typeof readReference>;
     const fp32 = readReference("tiny-hot");
     let err = 0;
@@ -152,19 +151,19 @@ describe("GPT-2 with bf16 weights", () => {
 
 describe("SIMD attention", () => {
   it.each([[768, 12, 1, 37], [768, 12, 9, 0], [768, 12, 4, 6], [48, 4, 5, 3], [24, 6, 3, 2]])("d=%i, %i heads, %i queries after %i cached: the TypeScript op's result and cycles", (d, heads, tq, past) => {
-    configureEngine({ kernel: "auto", threads: 1, dtype: "f32" });
+    const engine = simdEngine();
     const tk = past + tq;
-    const cache = new KVCache(1, tk, d); // in the WebAssembly memory under the SIMD kernels
+    const cache = new KVCache(engine, 1, tk, d); // in the WebAssembly memory under the SIMD kernels
     const k = new Tensor(random(tk * d, 7), [tk, d]);
     const v = new Tensor(random(tk * d, 8), [tk, d]);
     const { keys, values } = cache.append(0, k, v);
-    expect(inMemory(keys.data)).toBe(true);
+    expect(engine.heap!.holds(keys.data)).toBe(true);
     const q = new Tensor(random(tq * d, 9), [tq, d]);
     const clock = new Clock();
-    const [simdScores, simdMixed] = clock.run(() => {
+    const [simdScores, simdMixed] = engine.run(() => clock.run(() => {
       const s = attentionScores(q, keys, heads, past);
       return [s, attentionValues(causalSoftmax(s, past), values, past)];
-    });
+    }));
     expect(clock.entries.filter((e) => e.op === "matmul").map((e) => e.kernel)).toEqual(["simd", "simd"]);
     // The same ops on plain arrays take the TypeScript loops.
     const plainScores = attentionScores(q, new Tensor(Float32Array.from(k.data), [tk, d]), heads, past);
@@ -175,24 +174,25 @@ describe("SIMD attention", () => {
   });
 
   it("a head width that is not a multiple of 4 stays on the TypeScript loops", () => {
-    configureEngine({ kernel: "auto", threads: 1, dtype: "f32" });
-    const cache = new KVCache(1, 3, 10);
+    const engine = simdEngine();
+    const cache = new KVCache(engine, 1, 3, 10);
     const { keys } = cache.append(0, new Tensor(random(30, 1), [3, 10]), new Tensor(random(30, 2), [3, 10]));
     const clock = new Clock();
-    clock.run(() => attentionScores(new Tensor(random(10, 3), [1, 10]), keys, 2, 2));
+    engine.run(() => clock.run(() => attentionScores(new Tensor(random(10, 3), [1, 10]), keys, 2, 2)));
     expect(clock.entries[0].kernel).toBe("");
   });
 });
 
 describe("SIMD GELU", () => {
-  it("follows the engine: under a TypeScript kernel the Math.tanh loop runs, to the same values", () => {
+  it("follows the engine: under a TypeScript kernel (or none) the Math.tanh loop runs, to the same values", () => {
     const xs = new Tensor(Float32Array.from({ length: 1001 }, (_, i) => (i - 500) / 50), [1001]);
-    configureEngine({ kernel: "packed", threads: 1, dtype: "f32" });
     const plain = new Clock();
-    const ts = plain.run(() => gelu(xs));
-    configureEngine({ kernel: "auto" });
+    const ts = new Engine(nodePlatform, { kernel: "packed", threads: 1 }).run(() => plain.run(() => gelu(xs)));
     const fast = new Clock();
-    const simd = fast.run(() => gelu(xs));
+    const simd = simdEngine().run(() => fast.run(() => gelu(xs)));
+    const none = new Clock();
+    none.run(() => gelu(xs));
+    expect(none.entries[0].kernel).toBe("");
     expect([plain.entries[0].kernel, fast.entries[0].kernel]).toEqual(["", "simd"]);
     for (let i = 0; i < xs.size; i++) expect(Math.abs(simd.data[i] - ts.data[i])).toBeLessThanOrEqual(2e-6 * Math.abs(ts.data[i]) + 1e-12);
   });
@@ -202,7 +202,7 @@ describe("SIMD GELU", () => {
     const xs = Float32Array.from({ length: n }, (_, i) => (i / (n - 1) - 0.5) * 30);
     xs.set([0, -100, 100, 1e-8, -1e-8, 3e38, -3e38], 0);
     const clock = new Clock();
-    const y = clock.run(() => gelu(new Tensor(xs, [n])));
+    const y = simdEngine().run(() => clock.run(() => gelu(new Tensor(xs, [n]))));
     expect(clock.entries[0].kernel).toBe("simd");
     for (let i = 0; i < n; i++) {
       const v = xs[i];

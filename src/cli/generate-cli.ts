@@ -2,10 +2,12 @@ import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
 import { randomInt } from "node:crypto";
 import { availableParallelism } from "node:os";
-import { KERNELS, configureEngine, engineSettings, usesSimd, weightsFitSimd } from "../kernels/engine.ts";
+import { Engine, KERNELS } from "../kernels/engine.ts";
 import type { WeightDtype } from "../kernels/packed-matrix.ts";
 import { GPT2_SMALL } from "../model/config.ts";
-import { loadConfig, loadModel, randomModel } from "../model/load.ts";
+import { randomModel } from "../model/load.ts";
+import { loadConfig, loadModel } from "../io/model-dir.ts";
+import { nodePlatform } from "../platform/node.ts";
 import type { GPT2Model } from "../model/model.ts";
 import type { Clock } from "../clock/clock.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
@@ -15,9 +17,9 @@ import { chromeTrace } from "../report/trace.ts";
 import { generate } from "../run/generate-run.ts";
 import { renderUtf8 } from "../run/utf8-stream.ts";
 import type { RunRecord } from "../run/record.ts";
-import { type MachineProfile, ProfileError, profileKey, sameModelShape } from "../profile/machine-profile.ts";
-import { machineIdentity, obtainProfile, readProfileFile } from "../profile/store.ts";
-import { hasTokenizer, loadTokenizer } from "../tokenizer/load.ts";
+import { type MachineProfile, ProfileError, machineIdentity, profileKey, sameModelShape } from "../profile/machine-profile.ts";
+import { obtainProfile, readProfileFile } from "../profile/store.ts";
+import { hasTokenizer, loadTokenizer } from "../io/tokenizer-dir.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { type FlagSpec, type ParsedFlags, UsageError, flagHelp, parseFlags } from "./args.ts";
 import { DEFAULT_NEW_TOKENS, newTokenCount, parseIds, samplingFrom } from "./generate-options.ts";
@@ -75,8 +77,8 @@ interface Plan {
   notices: string[];
 }
 
-/** Loads the model (or falls back to random weights) and the tokenizer that goes with it. */
-async function loadPlan(f: ParsedFlags): Promise<Plan> {
+/** Loads the model onto `engine` (or falls back to random weights) and the tokenizer that goes with it. */
+async function loadPlan(f: ParsedFlags, engine: Engine): Promise<Plan> {
   const notices: string[] = [];
   const dir = typeof f.model === "string" ? f.model : DEFAULT_MODEL_DIR;
   const shown = relative(process.cwd(), dir) || ".";
@@ -84,20 +86,21 @@ async function loadPlan(f: ParsedFlags): Promise<Plan> {
   let model: GPT2Model;
   if (f["random-weights"] === true) {
     if (typeof f.model === "string") throw new UsageError("--random-weights and --model exclude each other: random weights have GPT-2 small's shapes");
-    model = randomModel(GPT2_SMALL);
+    model = randomModel(engine, GPT2_SMALL);
   } else if (typeof f.model !== "string" && !(existsSync(join(dir, "config.json")) && existsSync(join(dir, "model.safetensors")))) {
     notices.push(`no weights in ${shown}: run \`npm run fetch-weights\` to download GPT-2 small (548 MB).`);
     notices.push("Running GPT-2 small's shapes with seeded random weights: real cycles and timings, noise for text.");
-    model = randomModel(GPT2_SMALL);
+    model = randomModel(engine, GPT2_SMALL);
   } else {
     const c = loadConfig(dir);
     const matmulParameters = c.nLayer * 12 * c.nEmbd * c.nEmbd + c.vocabSize * c.nEmbd;
-    if (engineSettings().kernel === "auto" && usesSimd() && !weightsFitSimd(matmulParameters)) {
+    if (engine.kernel === "auto" && !engine.weightsFit(matmulParameters)) {
       // bf16 halves the bytes and fits every GPT-2 size, so only fp32 weights get here.
       notices.push(`${shown}: ${((matmulParameters * 4) / 2 ** 30).toFixed(1)} GiB of f32 weights exceed the SIMD kernels' 4 GiB: using the TypeScript kernels (--dtype bf16 would fit).`);
-      configureEngine({ kernel: "packed" });
+      await engine.dispose();
+      engine = new Engine(nodePlatform, { ...engine.settings, kernel: "packed" });
     }
-    model = await loadModel(dir);
+    model = await loadModel(dir, engine);
   }
   const loadMs = performance.now() - t0;
 
@@ -131,15 +134,16 @@ export async function main(argv: readonly string[]): Promise<number> {
   const sampling = samplingFrom(f, notices);
   if (sequences > 1 && !sampling.doSample) throw new UsageError("--num-return-sequences > 1 needs --do-sample: greedy decoding gives the same sequence every time");
 
+  let engine: Engine;
   try {
-    configureEngine({ kernel: f.kernel as string | undefined, threads: f.threads as number | undefined, dtype: f.dtype as WeightDtype | undefined });
+    engine = new Engine(nodePlatform, { kernel: f.kernel as string | undefined, threads: f.threads as number | undefined, dtype: f.dtype as WeightDtype | undefined });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
   const other = typeof f.machine === "string" ? otherMachine(f.machine) : null;
-  const plan = await loadPlan(f);
+  const plan = await loadPlan(f, engine);
   notices.unshift(...plan.notices);
-  const key = profileKey(plan.model.config, engineSettings(), machineIdentity());
+  const key = profileKey(plan.model.config, plan.model.engine.settings, machineIdentity(nodePlatform));
   if (other !== null && !sameModelShape(other.key.model, key.model)) {
     const m = other.key.model;
     throw new UsageError(`${f.machine} is a profile for a ${m.nLayer}-layer, d=${m.nEmbd}, ${m.vocabSize}-token model, not this one: measure it with npm run profile -- --model DIR`);
@@ -178,9 +182,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       seed: seed + s,
       stopAtEndOfText: f["ignore-eos"] !== true,
       loadMs: plan.loadMs,
-      kernel: kernelLabel(),
-      threads: engineSettings().threads,
-      machine,
+      machine: async () => machine,
       onText: json ? undefined : (text) => process.stdout.write(text),
       betweenTokens: () => new Promise<void>((resolve) => setImmediate(resolve)),
       shouldStop: () => interrupted,
@@ -188,7 +190,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     runs.push(run);
     if (!json) {
       process.stdout.write("\n");
-      process.stderr.write(`\n${terminalReport(run.record, f.verbose === true)}\n`);
+      process.stderr.write(`\n${terminalReport(run.record, f.verbose === true, (p) => relative(process.cwd(), p))}\n`);
     }
   }
   const records = runs.map((r) => r.record);
@@ -212,10 +214,4 @@ function otherMachine(path: string): MachineProfile {
     if (err instanceof ProfileError) throw new UsageError(err.message);
     throw err;
   }
-}
-
-/** The kernel line of the report: the setting; the ops table names the kernel each matmul ran on. */
-function kernelLabel(): string {
-  const { kernel, dtype } = engineSettings();
-  return `${kernel}${kernel === "auto" ? (usesSimd() ? " (WebAssembly SIMD)" : " (TypeScript)") : ""}, ${dtype} weights`;
 }

@@ -44,19 +44,23 @@ export class Clock {
   bytes = 0;
   /** Unix time in ms at the clock's origin, to turn ns offsets into the article's timestamps. */
   readonly originUnixMs: number;
-  private readonly originHr: bigint;
+  private readonly originMs: number;
   private stageName = "";
   private layer = -1;
   private step = -1;
 
   constructor() {
-    this.originHr = process.hrtime.bigint();
-    this.originUnixMs = performance.timeOrigin + performance.now();
+    this.originMs = performance.now();
+    this.originUnixMs = performance.timeOrigin + this.originMs;
   }
 
-  /** Nanoseconds since this clock was created. */
+  /**
+   * Nanoseconds since this clock was created. performance.now() is a monotonic clock everywhere:
+   * sub-microsecond in Node, Bun and Deno; in a page 5 µs when cross-origin isolated (the
+   * playground is), which ops shorter than that cannot resolve.
+   */
   now(): number {
-    return Number(process.hrtime.bigint() - this.originHr);
+    return Math.round((performance.now() - this.originMs) * 1e6);
   }
 
   unixMs(ns: number): number {

@@ -1,11 +1,12 @@
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import type { ByteSource } from "../platform/platform.ts";
 import { halfToFloat, bfloat16ToFloat } from "./half.ts";
 
 /*
  * The safetensors format: an 8-byte little-endian header length N, N bytes of JSON
  * ({ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: {…} }), then the
- * data section; offsets are relative to its start. We read tensor by tensor with positional
- * reads, so a file never sits in memory whole and offsets past 4 GiB work.
+ * data section; offsets are relative to its start. We read tensor by tensor through a ByteSource
+ * (a file on disk, an HTTP Range request, a File in a page), so a file never sits in memory whole,
+ * offsets past 4 GiB work, and every check below applies to every source.
  */
 
 export type Dtype = "F32" | "F16" | "BF16";
@@ -24,37 +25,32 @@ export interface TensorInfo {
   end: number;
 }
 
-/** Largest single read; readSync takes at most 2 GiB at once. */
-const READ_CHUNK = 1 << 30;
-
 export class SafetensorsFile {
   readonly tensors = new Map<string, TensorInfo>();
   readonly metadata: Record<string, string> = {};
   readonly headerLength: number;
   readonly fileSize: number;
+  /** The source's name: what every message names. */
+  readonly path: string;
   /** Tensor bytes read so far: lets callers (and tests) see that skipped tensors cost nothing. */
   bytesRead = 0;
-  private fd: number;
 
-  private constructor(readonly path: string, fd: number) {
-    this.fd = fd;
-    this.fileSize = fstatSync(fd).size;
+  private constructor(private readonly source: ByteSource, lengthBytes: Uint8Array, headerBytes: Uint8Array | null) {
+    this.path = source.name;
+    this.fileSize = source.size;
+    const path = this.path;
     const fail = (what: string): never => {
       throw new Error(`${path}: ${what}`);
     };
     if (this.fileSize < 8) fail(`not a safetensors file: ${this.fileSize} bytes, shorter than the 8-byte header length`);
-    const lengthBytes = Buffer.alloc(8);
-    readSync(fd, lengthBytes, 0, 8, 0);
-    const headerLength = Number(lengthBytes.readBigUInt64LE(0));
-    if (8 + headerLength > this.fileSize) {
+    const headerLength = Number(new DataView(lengthBytes.buffer, lengthBytes.byteOffset, 8).getBigUint64(0, true));
+    if (headerBytes === null || 8 + headerLength > this.fileSize) {
       fail(`header length ${headerLength} runs past the end of the file (${this.fileSize} bytes): truncated or not safetensors`);
     }
     this.headerLength = headerLength;
-    const headerBytes = Buffer.alloc(headerLength);
-    readSync(fd, headerBytes, 0, headerLength, 8);
     let header: unknown;
     try {
-      header = JSON.parse(headerBytes.toString("utf8"));
+      header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(headerBytes!));
     } catch {
       fail(`header is not valid JSON: corrupt or not safetensors`);
     }
@@ -90,12 +86,15 @@ export class SafetensorsFile {
     }
   }
 
-  static open(path: string): SafetensorsFile {
-    const fd = openSync(path, "r");
+  /** Reads and checks the header; the source is closed again if it is not a valid file. */
+  static async open(source: ByteSource): Promise<SafetensorsFile> {
     try {
-      return new SafetensorsFile(path, fd);
+      const lengthBytes = source.size >= 8 ? await source.read(0, 8) : new Uint8Array(8);
+      const headerLength = Number(new DataView(lengthBytes.buffer, lengthBytes.byteOffset, 8).getBigUint64(0, true));
+      const fits = source.size >= 8 && 8 + headerLength <= source.size;
+      return new SafetensorsFile(source, lengthBytes, fits ? await source.read(8, headerLength) : null);
     } catch (err) {
-      closeSync(fd);
+      await source.close();
       throw err;
     }
   }
@@ -104,7 +103,7 @@ export class SafetensorsFile {
    * Reads one tensor — or `count` of its elements from `first` on, in storage order — as float32
    * into `target` (allocated if absent), converting F16/BF16.
    */
-  read(name: string, target?: Float32Array, first = 0, count?: number): Float32Array {
+  async read(name: string, target?: Float32Array, first = 0, count?: number): Promise<Float32Array> {
     const info = this.tensors.get(name);
     if (info === undefined) throw new Error(`${this.path}: no tensor "${name}"`);
     const total = info.shape.reduce((a, b) => a * b, 1);
@@ -114,28 +113,19 @@ export class SafetensorsFile {
     if (out.length !== elements) throw new Error(`${this.path}: tensor "${name}": reading ${elements} elements into room for ${out.length}`);
     const bytesPer = DTYPE_BYTES[info.dtype];
     const position = info.begin + first * bytesPer;
+    const bytes = await this.source.read(position, elements * bytesPer);
+    this.bytesRead += bytes.length;
     if (info.dtype === "F32") {
-      this.readInto(new Uint8Array(out.buffer, out.byteOffset, out.byteLength), position);
+      new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
       return out;
     }
-    const halves = new Uint16Array(elements);
-    this.readInto(new Uint8Array(halves.buffer), position);
+    const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, elements);
     const convert = info.dtype === "F16" ? halfToFloat : bfloat16ToFloat;
     for (let i = 0; i < elements; i++) out[i] = convert(halves[i]);
     return out;
   }
 
-  private readInto(bytes: Uint8Array, position: number): void {
-    for (let done = 0; done < bytes.length; ) {
-      const n = readSync(this.fd, bytes, done, Math.min(READ_CHUNK, bytes.length - done), position + done);
-      if (n === 0) throw new Error(`${this.path}: unexpected end of file at byte ${position + done}`);
-      done += n;
-    }
-    this.bytesRead += bytes.length;
-  }
-
-  close(): void {
-    if (this.fd >= 0) closeSync(this.fd);
-    this.fd = -1;
+  close(): Promise<void> {
+    return this.source.close();
   }
 }

@@ -1,9 +1,9 @@
-import { availableParallelism } from "node:os";
+import type { Platform } from "../platform/platform.ts";
 import { Tensor } from "../tensor/tensor.ts";
-import { allocateFor, f32View, reserve, available as simdBytesAvailable, simdAvailable } from "../wasm/runtime.ts";
+import { WasmHeap, simdAvailable } from "../wasm/runtime.ts";
 import { PackedMatrix, type WeightDtype } from "./packed-matrix.ts";
 import { POOL_KERNELS, type KernelFn, WorkerPool } from "./pool.ts";
-import { allocateSimdWeight, simdMatmul } from "./simd.ts";
+import { type KernelWisdom, SimdMatmul } from "./simd.ts";
 
 /**
  * How a kernel wants B. "row-major": [K,N] as Hugging Face stores Conv1D weights; "panels":
@@ -33,7 +33,7 @@ export const KERNELS: readonly KernelInfo[] = [
 /** Below this many multiply-accumulates a hand-off to the workers costs more than it saves. */
 const PARALLEL_MIN_MACS = 1 << 17;
 
-interface Settings {
+export interface EngineSettings {
   /** "auto" (fastest available per shape) or a kernel name. */
   kernel: string;
   threads: number;
@@ -41,102 +41,193 @@ interface Settings {
   dtype: WeightDtype;
 }
 
-const settings: Settings = { kernel: "auto", threads: availableParallelism(), dtype: "f32" };
-let pool: WorkerPool | null = null;
+let active: Engine | null = null;
 
-/** Whether matmuls (and attention and gelu with them) run on the WebAssembly SIMD kernels under these settings. */
-export function usesSimd(s: Readonly<Settings> = settings): boolean {
-  return s.kernel === "simd" || (s.kernel === "auto" && simdAvailable);
+/** The engine whose `run` is on the stack: the one ops use for their kernels (null: plain TypeScript). */
+export function activeEngine(): Engine | null {
+  return active;
 }
 
-/** Chooses the kernel, the thread count and the weight dtype for everything loaded and run after. */
-export function configureEngine(options: Partial<Settings>): void {
-  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  const next: Settings = { ...settings, ...given };
-  if (next.kernel !== "auto" && !KERNELS.some((k) => k.name === next.kernel)) {
-    throw new Error(`unknown kernel "${next.kernel}"; choose auto or one of: ${KERNELS.map((k) => k.name).join(", ")}`);
+/**
+ * Where a model's work runs: the kernel choice, the threads, the weight dtype, and the memory the
+ * weights, caches and scratch live in (one WebAssembly memory per engine for the SIMD kernels).
+ * A model is created with its engine and owns it; `dispose` gives the memory and the threads back.
+ */
+export class Engine {
+  readonly kernel: string;
+  readonly dtype: WeightDtype;
+  /** The WebAssembly memory, when the SIMD kernels run this engine's products. */
+  readonly heap: WasmHeap | null;
+  private threadCount: number;
+  private pool: WorkerPool | null = null;
+  private readonly simd: SimdMatmul | null;
+  private disposed = false;
+
+  constructor(readonly platform: Platform, options: Partial<EngineSettings> = {}) {
+    const kernel = options.kernel ?? "auto";
+    const threads = options.threads ?? platform.cores();
+    const dtype = options.dtype ?? "f32";
+    if (kernel !== "auto" && !KERNELS.some((k) => k.name === kernel)) {
+      throw new Error(`unknown kernel "${kernel}"; choose auto or one of: ${KERNELS.map((k) => k.name).join(", ")}`);
+    }
+    Engine.checkThreads(threads);
+    if (dtype !== "f32" && dtype !== "bf16") throw new Error(`dtype must be f32 or bf16, got ${String(dtype)}`);
+    if (kernel === "simd" && !simdAvailable) throw new Error("this runtime has no WebAssembly SIMD: choose a TypeScript kernel");
+    const simd = kernel === "simd" || (kernel === "auto" && simdAvailable);
+    if (dtype === "bf16" && !simd) throw new Error(`bf16 weights need the WebAssembly SIMD kernels (kernel auto or simd), not ${kernel}`);
+    this.kernel = kernel;
+    this.dtype = dtype;
+    this.threadCount = threads;
+    this.heap = simd ? new WasmHeap() : null;
+    this.simd = this.heap === null ? null : new SimdMatmul(this.heap);
   }
-  if (!Number.isInteger(next.threads) || next.threads < 1 || next.threads > 64) throw new Error(`threads must be 1..64, got ${next.threads}`);
-  if (next.dtype !== "f32" && next.dtype !== "bf16") throw new Error(`dtype must be f32 or bf16, got ${String(next.dtype)}`);
-  if (next.kernel === "simd" && !simdAvailable) throw new Error("this runtime has no WebAssembly SIMD: choose a TypeScript kernel");
-  if (next.dtype === "bf16" && !usesSimd(next)) throw new Error(`bf16 weights need the WebAssembly SIMD kernels (kernel auto or simd), not ${next.kernel}`);
-  if (next.threads !== settings.threads) {
-    void pool?.close();
-    pool = null;
+
+  private static checkThreads(threads: number): void {
+    if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new Error(`threads must be 1..64, got ${threads}`);
   }
-  Object.assign(settings, next);
+
+  get settings(): EngineSettings {
+    return { kernel: this.kernel, threads: this.threadCount, dtype: this.dtype };
+  }
+
+  get threads(): number {
+    return this.threadCount;
+  }
+
+  /** Whether matmuls (and attention and gelu with them) run on the WebAssembly SIMD kernels. */
+  get usesSimd(): boolean {
+    return this.heap !== null;
+  }
+
+  /**
+   * Changes the thread count from the next product on. Weights in the WebAssembly memory serve
+   * any count; TypeScript-kernel weights loaded for one thread stay on one.
+   */
+  setThreads(threads: number): void {
+    Engine.checkThreads(threads);
+    if (threads === this.threadCount) return;
+    void this.pool?.close();
+    this.pool = null;
+    this.threadCount = threads;
+  }
+
+  /** Runs fn with this engine as the one ops use (nesting restores the outer one). */
+  run<T>(fn: () => T): T {
+    if (this.disposed) throw new Error("this engine was disposed: load the model again");
+    const outer = active;
+    active = this;
+    try {
+      return fn();
+    } finally {
+      active = outer;
+    }
+  }
+
+  /** Stops the threads and drops the WebAssembly memory; the engine cannot run anything after. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.close();
+  }
+
+  /**
+   * Whether matmul weights of this many parameters fit the SIMD kernels' memory (wasm32 addresses
+   * 4 GiB), with room to spare for activations. gpt2-xl in fp32 does not; in bf16 it does.
+   */
+  weightsFit(parameters: number): boolean {
+    return this.heap === null || parameters * (this.dtype === "f32" ? 4 : 2) + 256 * 2 ** 20 <= this.heap.available();
+  }
+
+  /** The SIMD kernels chosen per product shape (a machine profile stores them). */
+  kernelWisdom(): KernelWisdom {
+    return this.simd?.wisdom() ?? {};
+  }
+
+  adoptKernelWisdom(wisdom: KernelWisdom): void {
+    this.simd?.adopt(wisdom);
+  }
+
+  private get sharedWeights(): boolean {
+    return this.threadCount > 1;
+  }
+
+  /** A Float32Array for a parameter that is not a matmul's B: in shared memory when threads will read it. */
+  allocWeight(floats: number): Float32Array {
+    return this.sharedWeights ? new Float32Array(new SharedArrayBuffer(4 * floats)) : new Float32Array(floats);
+  }
+
+  /**
+   * Room for `floats` of activations that kernels read in place (the KV cache): in the WebAssembly
+   * memory for the SIMD kernels, given back when `owner` is garbage-collected.
+   */
+  allocCache(owner: object, floats: number): Float32Array {
+    return this.heap === null ? new Float32Array(floats) : this.heap.f32View(this.heap.allocateFor(owner, 4 * floats), floats);
+  }
+
+  /** Makes room now for `count` caches of `floats` each (see WasmHeap.reserve: no grow inside a timed run). */
+  reserveCaches(count: number, floats: number): void {
+    this.heap?.reserve(4 * floats * count, count);
+  }
+
+  private readonly allocPacked = (count: number, dtype: WeightDtype): Float32Array | Uint16Array => {
+    const heap = this.heap;
+    if (heap !== null) return dtype === "f32" ? heap.f32View(heap.allocate(4 * count), count) : heap.u16View(heap.allocate(2 * count), count);
+    return new Float32Array(this.sharedWeights ? new SharedArrayBuffer(4 * count) : new ArrayBuffer(4 * count));
+  };
+
+  /**
+   * A [K,N] weight in the layout the kernels read, replacing the row-major copy (which the caller
+   * drops): 8-column panels in the WebAssembly memory, 4-column panels, or row-major — in shared
+   * memory whenever worker threads will read it.
+   */
+  prepareWeight(w: Tensor): Tensor | PackedMatrix {
+    if (this.heap !== null) return PackedMatrix.pack(w, 8, this.dtype, this.allocPacked);
+    const layout = KERNELS.find((k) => k.name === this.kernel)?.layout;
+    if (layout !== "row-major") return PackedMatrix.pack(w, 4, "f32", this.allocPacked);
+    if (!this.sharedWeights || WorkerPool.canShare(w.data)) return w;
+    const shared = this.allocWeight(w.size);
+    shared.set(w.data);
+    return new Tensor(shared, w.shape);
+  }
+
+  /**
+   * Room for the token embedding wte [V,d] as the tied LM head's B = wteᵀ [d,V], to be filled
+   * with `setTransposedRows` piece by piece: 8-column panels for the SIMD kernels, else wte's own
+   * rows as they are (panel width 1).
+   */
+  allocHead(vocab: number, d: number): PackedMatrix {
+    const width = this.heap !== null ? 8 : 1;
+    return PackedMatrix.empty(d, vocab, width, this.heap !== null ? this.dtype : "f32", this.allocPacked);
+  }
+
+  /** The TypeScript kernel for a product: the configured one if it fits B's layout, else the fastest for the shape. */
+  private kernelFor(layout: Layout, m: number): KernelInfo {
+    const forced = KERNELS.find((k) => k.name === this.kernel);
+    if (forced !== undefined && forced.layout === layout) return forced;
+    return plainKernel(layout, m);
+  }
+
+  /** Runs out[M,N] = a × B on the chosen kernel, across the worker threads when it pays; returns the kernel's name. */
+  matmulInto(a: Float32Array, b: Tensor | PackedMatrix, out: Float32Array, m: number, k: number, n: number): string {
+    const parallel = this.threadCount > 1 && m * k * n >= PARALLEL_MIN_MACS;
+    if (parallel) this.pool ??= new WorkerPool(this.platform, this.threadCount, this.heap?.memory ?? null);
+    const pool = parallel ? this.pool : null;
+    const layout = layoutOf(b);
+    if (layout === "simd-panels") {
+      if (this.simd === null) throw new Error("a weight packed for the SIMD kernels reached an engine without them");
+      return this.simd.run(a, b as PackedMatrix, out, m, k, n, pool);
+    }
+    const kernel = this.kernelFor(layout, m);
+    const data = b.data as Float32Array;
+    if (pool !== null && WorkerPool.canShare(data)) pool.run(POOL_KERNELS.indexOf(kernel.fn!), a, data, out, m, k, n, 4);
+    else kernel.fn!(a, data, out, m, k, n, 0, n);
+    return kernel.name;
+  }
 }
 
-/**
- * Whether matmul weights of this many parameters fit the SIMD kernels' memory (wasm32 addresses
- * 4 GiB), with room to spare for activations. gpt2-xl in fp32 does not; in bf16 it does.
- */
-export function weightsFitSimd(parameters: number, dtype: WeightDtype = settings.dtype): boolean {
-  return parameters * (dtype === "f32" ? 4 : 2) + 256 * 2 ** 20 <= simdBytesAvailable();
-}
-
-export function engineSettings(): Readonly<Settings> {
-  return settings;
-}
-
-function sharedWeights(): boolean {
-  return settings.threads > 1;
-}
-
-/** A Float32Array for a parameter that is not a matmul's B: in shared memory when threads will read it. */
-export function allocWeight(floats: number): Float32Array {
-  return sharedWeights() ? new Float32Array(new SharedArrayBuffer(4 * floats)) : new Float32Array(floats);
-}
-
-/**
- * Room for `floats` of activations that kernels read in place (the KV cache): in the WebAssembly
- * memory for the SIMD kernels, given back when `owner` is garbage-collected.
- */
-export function allocCache(owner: object, floats: number): Float32Array {
-  return usesSimd() ? f32View(allocateFor(owner, 4 * floats), floats) : new Float32Array(floats);
-}
-
-/** Makes room now for `count` caches of `floats` each (see reserve: no grow inside a timed run). */
-export function reserveCaches(count: number, floats: number): void {
-  if (usesSimd()) reserve(4 * floats * count, count);
-}
-
-function allocPacked(count: number, dtype: WeightDtype): Float32Array | Uint16Array {
-  if (usesSimd()) return allocateSimdWeight(count, dtype);
-  return new Float32Array(sharedWeights() ? new SharedArrayBuffer(4 * count) : new ArrayBuffer(4 * count));
-}
-
-/**
- * A [K,N] weight in the layout the configured kernels read, replacing the row-major copy (which
- * the caller drops): 8-column panels in the WebAssembly memory, 4-column panels, or row-major —
- * in shared memory whenever worker threads will read it.
- */
-export function prepareWeight(w: Tensor): Tensor | PackedMatrix {
-  if (usesSimd()) return PackedMatrix.pack(w, 8, settings.dtype, allocPacked);
-  const layout = KERNELS.find((k) => k.name === settings.kernel)?.layout;
-  if (layout !== "row-major") return PackedMatrix.pack(w, 4, "f32", allocPacked);
-  if (!sharedWeights() || WorkerPool.canShare(w.data)) return w;
-  const shared = allocWeight(w.size);
-  shared.set(w.data);
-  return new Tensor(shared, w.shape);
-}
-
-/**
- * The token embedding wte [V,d] as the tied LM head's B = wteᵀ [d,V]: packed in 8-column panels
- * for the SIMD kernels, else wte's own rows read as they are (panel width 1). `readRows(first,
- * into)` fills `into` with the rows of wte from `first` on, so wte is read piece by piece.
- */
-export function prepareHead(vocab: number, d: number, readRows: (first: number, into: Float32Array) => void): PackedMatrix {
-  if (usesSimd()) return PackedMatrix.packTransposedRows(vocab, d, 8, settings.dtype, allocPacked, readRows);
-  const rows = allocWeight(vocab * d);
-  readRows(0, rows);
-  return PackedMatrix.transposedView(new Tensor(rows, [vocab, d]));
-}
-
-/** The TypeScript kernel for a product: the configured one if it fits B's layout, else the fastest for the shape. */
-function kernelFor(layout: Layout, m: number): KernelInfo {
-  const forced = KERNELS.find((k) => k.name === settings.kernel);
-  if (forced !== undefined && forced.layout === layout) return forced;
+/** The fastest TypeScript kernel for B's layout and the row count. */
+function plainKernel(layout: Layout, m: number): KernelInfo {
   const name = layout === "row-major" ? "ikj" : layout === "transposed" ? "dot" : m < 4 ? "matvec" : "packed";
   return KERNELS.find((k) => k.name === name)!;
 }
@@ -146,15 +237,15 @@ function layoutOf(b: Tensor | PackedMatrix): Layout {
   return b.panelWidth === 1 ? "transposed" : b.panelWidth === 4 ? "panels" : "simd-panels";
 }
 
-/** Runs out[M,N] = a × B on the chosen kernel, across the worker threads when it pays; returns the kernel's name. */
+/**
+ * out = a × B with the active engine's kernels, or — outside any engine (the article's 2×2
+ * examples, a tensor a library user multiplies) — the plain TypeScript kernel for B's layout.
+ */
 export function matmulInto(a: Float32Array, b: Tensor | PackedMatrix, out: Float32Array, m: number, k: number, n: number): string {
-  const parallel = settings.threads > 1 && m * k * n >= PARALLEL_MIN_MACS;
-  if (parallel) pool ??= new WorkerPool(settings.threads);
+  if (active !== null) return active.matmulInto(a, b, out, m, k, n);
   const layout = layoutOf(b);
-  if (layout === "simd-panels") return simdMatmul(a, b as PackedMatrix, out, m, k, n, parallel ? pool : null);
-  const kernel = kernelFor(layout, m);
-  const data = b.data as Float32Array;
-  if (parallel && WorkerPool.canShare(data)) pool!.run(POOL_KERNELS.indexOf(kernel.fn!), a, data, out, m, k, n, 4);
-  else kernel.fn!(a, data, out, m, k, n, 0, n);
+  if (layout === "simd-panels") throw new Error("a weight packed for the SIMD kernels can only be multiplied inside its engine's run()");
+  const kernel = plainKernel(layout, m);
+  kernel.fn!(a, b.data as Float32Array, out, m, k, n, 0, n);
   return kernel.name;
 }

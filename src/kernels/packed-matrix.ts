@@ -74,21 +74,19 @@ export class PackedMatrix {
     return packed;
   }
 
+  /** An all-zero [K,N] matrix in panels of `panelWidth`, placed by `alloc`, to be filled piece by piece. */
+  static empty(k: number, n: number, panelWidth: number, dtype: WeightDtype, alloc: Allocator = defaultAlloc): PackedMatrix {
+    return new PackedMatrix(alloc(Math.ceil(n / panelWidth) * panelWidth * k, dtype), k, n, panelWidth);
+  }
+
   /**
-   * Packs B = btᵀ from the rows of a row-major [N,K] matrix, `chunk` rows at a time as `readRows`
-   * delivers them, so the whole of bt never needs to be in memory (wte is 154 MB).
+   * Sets columns first … first+R−1 of B from R rows of Bᵀ (row-major [R,K]): how wte [V,d] is
+   * packed as B = wteᵀ a few thousand rows at a time, so it never sits in memory whole (154 MB).
    */
-  static packTransposedRows(n: number, k: number, panelWidth: number, dtype: WeightDtype, alloc: Allocator, readRows: (first: number, into: Float32Array) => void, chunk = 4096): PackedMatrix {
-    const packed = new PackedMatrix(alloc(Math.ceil(n / panelWidth) * panelWidth * k, dtype), k, n, panelWidth);
-    const rowsPerRead = Math.ceil(chunk / panelWidth) * panelWidth;
-    const buffer = new Float32Array(Math.min(n, rowsPerRead) * k);
-    for (let first = 0; first < n; first += rowsPerRead) {
-      const rows = Math.min(rowsPerRead, n - first);
-      const part = buffer.subarray(0, rows * k);
-      readRows(first, part);
-      packed.fill(part, first, rows, 1, k);
-    }
-    return packed;
+  setTransposedRows(first: number, rows: Float32Array): void {
+    const count = rows.length / this.k;
+    if (!Number.isInteger(count) || first < 0 || first + count > this.n) throw new Error(`setTransposedRows: ${rows.length} values from column ${first} do not fit [${this.k},${this.n}]`);
+    this.fill(rows, first, count, 1, this.k);
   }
 
   /** Writes columns [col0, col0+cols) of B, where B[row, col0+c] = src[row·rowStride + c·colStride]. */

@@ -1,11 +1,11 @@
-import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { matmulDot } from "./dot.ts";
 import { matmulIkj } from "./ikj.ts";
 import { matvecPacked } from "./matvec.ts";
 import { matmulNaive } from "./naive.ts";
 import { matmulPacked } from "./packed.ts";
 import { matmulTiled } from "./tiled.ts";
-import { type KernelModule, WASM_FUNCTIONS, type WasmFunction, memory } from "../wasm/runtime.ts";
+import type { Platform, PoolThread } from "../platform/platform.ts";
+import { type KernelModule, WASM_FUNCTIONS, type WasmFunction } from "../wasm/runtime.ts";
 
 /** Signature every matmul kernel shares: out[:, j0:j1] of a[M,K] × B, B in the kernel's layout. */
 export type KernelFn = (a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number, j0: number, j1: number) => void;
@@ -20,44 +20,65 @@ const STOP = 2;
 const FAILED = 3;
 const KIND = 4; // 0: a TypeScript kernel on registered buffers; 1: a WebAssembly kernel on addresses
 const JOB = 5; // kind 0: kernel, m, k, n, aId, bId, bOffset, outId · kind 1: module, function, a, b, out, m, ldo
+const ACKS = 14; // registrations handled, summed over the workers
 const RANGES = 16; // j0, j1 per worker
 const SPIN = 200_000; // polls before sleeping: waking a sleeping thread costs tens of µs
 
-const WORKER_SOURCE = `
-const { workerData, receiveMessageOnPort } = require("node:worker_threads");
-const kernels = [${POOL_KERNELS.map((k) => k.toString()).join(",\n")}];
-const wasmNames = ${JSON.stringify(WASM_FUNCTIONS)};
-const { control, port, index } = workerData;
-const buffers = [];
-const wasm = [];
-let seen = 0;
-for (;;) {
-  for (let s = 0; s < ${SPIN} && Atomics.load(control, ${SEQ}) === seen; s++);
-  while (Atomics.load(control, ${SEQ}) === seen) Atomics.wait(control, ${SEQ}, seen);
-  seen = Atomics.load(control, ${SEQ});
-  if (Atomics.load(control, ${STOP}) === 1) break;
-  for (let msg; (msg = receiveMessageOnPort(port)); ) {
-    const d = msg.message;
+/*
+ * A worker's life, the same source on worker_threads and Web Workers. Between jobs it sleeps in
+ * Atomics.waitAsync, not Atomics.wait, so its event loop turns and the messages that register a
+ * buffer or a kernel module arrive (a page has no synchronous receive); the pool waits for every
+ * worker to acknowledge a registration before it hands out a job that needs it.
+ */
+const WORKER_MAIN = `(listen) => {
+  const kernels = [${POOL_KERNELS.map((k) => k.toString()).join(",\n")}];
+  const wasmNames = ${JSON.stringify(WASM_FUNCTIONS)};
+  const buffers = [];
+  const wasm = [];
+  let control = null;
+  let index = 0;
+  const work = () => {
+    try {
+      const j0 = control[${RANGES} + 2 * index], j1 = control[${RANGES} + 2 * index + 1];
+      if (j0 < j1 && control[${KIND}] === 0) {
+        const [kernel, m, k, n, aId, bId, bOffset, outId] = control.subarray(${JOB}, ${JOB} + 8);
+        kernels[kernel](new Float32Array(buffers[aId]), new Float32Array(buffers[bId], bOffset * 4), new Float32Array(buffers[outId]), m, k, n, j0, j1);
+      } else if (j0 < j1) {
+        const [mod, fn, a, b, out, m, ldo] = control.subarray(${JOB}, ${JOB} + 7);
+        const name = wasmNames[fn];
+        if (name.startsWith("matvec")) wasm[mod][name](a, b, out, j0, j1);
+        else wasm[mod][name](a, b, out, m, ldo, j0, j1);
+      }
+    } catch (err) {
+      Atomics.store(control, ${FAILED}, 1);
+    }
+    if (Atomics.sub(control, ${PENDING}, 1) === 1) Atomics.notify(control, ${PENDING});
+  };
+  const loop = async () => {
+    for (let seen = 0; ; ) {
+      for (let s = 0; s < ${SPIN} && Atomics.load(control, ${SEQ}) === seen; s++);
+      while (Atomics.load(control, ${SEQ}) === seen) {
+        const wait = Atomics.waitAsync(control, ${SEQ}, seen);
+        if (wait.async) await wait.value;
+      }
+      seen = Atomics.load(control, ${SEQ});
+      if (Atomics.load(control, ${STOP}) === 1) return;
+      work();
+    }
+  };
+  listen((d) => {
+    if (d.control) {
+      control = d.control;
+      index = d.index;
+      loop();
+      return;
+    }
     if (d.module) wasm[d.id] = new WebAssembly.Instance(d.module, { env: { memory: d.memory } }).exports;
     else buffers[d.id] = d.buffer;
-  }
-  try {
-    const j0 = control[${RANGES} + 2 * index], j1 = control[${RANGES} + 2 * index + 1];
-    if (j0 < j1 && control[${KIND}] === 0) {
-      const [kernel, m, k, n, aId, bId, bOffset, outId] = control.subarray(${JOB}, ${JOB} + 8);
-      kernels[kernel](new Float32Array(buffers[aId]), new Float32Array(buffers[bId], bOffset * 4), new Float32Array(buffers[outId]), m, k, n, j0, j1);
-    } else if (j0 < j1) {
-      const [mod, fn, a, b, out, m, ldo] = control.subarray(${JOB}, ${JOB} + 7);
-      const name = wasmNames[fn];
-      if (name.startsWith("matvec")) wasm[mod][name](a, b, out, j0, j1);
-      else wasm[mod][name](a, b, out, m, ldo, j0, j1);
-    }
-  } catch (err) {
-    Atomics.store(control, ${FAILED}, 1);
-  }
-  if (Atomics.sub(control, ${PENDING}, 1) === 1) Atomics.notify(control, ${PENDING});
-}
-`;
+    Atomics.add(control, ${ACKS}, 1);
+    Atomics.notify(control, ${ACKS});
+  });
+}`;
 
 /**
  * Worker threads for matmul, started once and reused. Weights stay where they are — in shared
@@ -67,22 +88,27 @@ for (;;) {
  */
 export class WorkerPool {
   private readonly control = new Int32Array(new SharedArrayBuffer(4 * (RANGES + 2 * 64)));
-  private readonly workers: Worker[] = [];
-  private readonly ports: MessagePort[] = [];
+  private readonly workers: PoolThread[] = [];
   private readonly ids = new Map<ArrayBufferLike, number>();
   private readonly wasmModules = new Set<number>();
+  private acks = 0;
   private scratchA: Float32Array = new Float32Array(0);
   private scratchOut: Float32Array = new Float32Array(0);
 
-  constructor(readonly threads: number) {
+  /** `memory`: the WebAssembly memory the kernel modules run on (the engine's heap), if any. */
+  constructor(platform: Platform, readonly threads: number, private readonly memory: WebAssembly.Memory | null) {
     for (let w = 0; w < threads - 1; w++) {
-      const { port1, port2 } = new MessageChannel();
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { control: this.control, port: port2, index: w }, transferList: [port2] });
-      worker.unref();
-      port1.unref();
+      const worker = platform.startThread(WORKER_MAIN);
+      worker.postMessage({ control: this.control, index: w });
       this.workers.push(worker);
-      this.ports.push(port1);
     }
+  }
+
+  /** Sends every worker a registration and waits until all have taken it in. */
+  private register(message: object): void {
+    for (const w of this.workers) w.postMessage(message);
+    this.acks += this.workers.length;
+    for (let now; (now = Atomics.load(this.control, ACKS)) < this.acks; ) Atomics.wait(this.control, ACKS, now);
   }
 
   /** Whether B can be handed to the workers as it is (it lives in shared memory). */
@@ -95,7 +121,7 @@ export class WorkerPool {
     if (id === undefined) {
       id = this.ids.size;
       this.ids.set(buffer, id);
-      for (const port of this.ports) port.postMessage({ id, buffer });
+      this.register({ id, buffer });
     }
     return id;
   }
@@ -120,7 +146,7 @@ export class WorkerPool {
   /** A WebAssembly kernel on addresses in the shared memory, columns split in whole panels of `align`. */
   runWasm(module: KernelModule, fn: WasmFunction, a: number, b: number, out: number, m: number, ldo: number, n: number, align: number): void {
     if (!this.wasmModules.has(module.id)) {
-      for (const port of this.ports) port.postMessage({ id: module.id, module: module.module, memory });
+      this.register({ id: module.id, module: module.module, memory: this.memory });
       this.wasmModules.add(module.id);
     }
     this.control[KIND] = 1;

@@ -1,14 +1,14 @@
-import { type KernelModule, WASM_FUNCTIONS, type WasmFunction, allocate, f32View, kernelsFor, relaxedAvailable, scratch, u16View } from "../wasm/runtime.ts";
+import { type KernelModule, WASM_FUNCTIONS, type WasmFunction, type WasmHeap, relaxedAvailable } from "../wasm/runtime.ts";
 import { PANEL } from "../wasm/kernels.ts";
 import type { PackedMatrix } from "./packed-matrix.ts";
 import type { WorkerPool } from "./pool.ts";
 
 /*
- * Runs matmuls on the WebAssembly SIMD kernels. Weights already live in the WebAssembly memory
- * (packed in panels of 8); activations are copied into a scratch area there and results copied
- * out. The first product of each shape tries every candidate kernel (matvec or matmul, with and
- * without the fused relaxed multiply-add), checks each against a plain dot-product reference on
- * the same weights, and keeps the fastest correct one for the rest of the run.
+ * Runs matmuls on the WebAssembly SIMD kernels. Weights already live in the engine's WebAssembly
+ * memory (packed in panels of 8); activations are copied into a scratch area there and results
+ * copied out. The first product of each shape tries every candidate kernel (matvec or matmul,
+ * with and without the fused relaxed multiply-add), checks each against a plain dot-product
+ * reference on the same weights, and keeps the fastest correct one for the rest of the run.
  */
 
 interface Choice {
@@ -17,91 +17,94 @@ interface Choice {
   label: string;
 }
 
-const choices = new Map<string, Choice>();
+/** Kernel choices by product shape, as a machine profile stores them. */
+export type KernelWisdom = Record<string, { fn: string; relaxed: boolean }>;
 
-const choiceOf = (k: number, fn: WasmFunction, relaxed: boolean): Choice => ({ module: kernelsFor(k, relaxed), fn, label: `simd ${fn.split("_")[0]}${relaxed ? "·fma" : ""}` });
 const TUNE_TIMINGS = 3;
 
-/** The kernel chosen for each product shape so far (the autotuner's key → function and FMA use). */
-export function kernelWisdom(): Record<string, { fn: string; relaxed: boolean }> {
-  return Object.fromEntries([...choices].map(([key, c]) => [key, { fn: c.fn, relaxed: c.module.relaxed }]));
-}
+export class SimdMatmul {
+  private readonly choices = new Map<string, Choice>();
+  private scratchA = 0;
+  private scratchOut = 0;
 
-/**
- * Takes kernel choices made earlier (a machine profile's), so products of those shapes run
- * without tuning. Entries this runtime cannot honour (no relaxed SIMD, another dtype's kernel
- * name) are skipped and tuned as usual.
- */
-export function adoptKernelWisdom(wisdom: Record<string, { fn: string; relaxed: boolean }>): void {
-  for (const [key, { fn, relaxed }] of Object.entries(wisdom)) {
-    const [dtype, k, , rows] = key.split("/");
-    const valid = (WASM_FUNCTIONS as readonly string[]).includes(fn) && fn.endsWith(`_${dtype}`) && (rows === "m" ? fn.startsWith("matmul") : true);
-    if (!valid || (relaxed && !relaxedAvailable) || !(Number(k) > 0)) continue;
-    choices.set(key, choiceOf(Number(k), fn as WasmFunction, relaxed));
+  constructor(private readonly heap: WasmHeap) {}
+
+  private choiceOf(k: number, fn: WasmFunction, relaxed: boolean): Choice {
+    return { module: this.heap.kernelsFor(k, relaxed), fn, label: `simd ${fn.split("_")[0]}${relaxed ? "·fma" : ""}` };
   }
-}
-let scratchA = 0;
-let scratchOut = 0;
 
-function call(c: Choice, b: number, m: number, ldo: number, pool: WorkerPool | null): void {
-  if (pool !== null) pool.runWasm(c.module, c.fn, scratchA, b, scratchOut, m, ldo, ldo, PANEL);
-  else if (c.fn.startsWith("matvec")) c.module.exports[c.fn](scratchA, b, scratchOut, 0, ldo);
-  else c.module.exports[c.fn](scratchA, b, scratchOut, m, ldo, 0, ldo);
-}
-
-/** Candidate kernels for a product, checked and timed on the real arguments; the fastest correct wins. */
-function tune(a: Float32Array, b: PackedMatrix, m: number, k: number, n: number, ldo: number): Choice {
-  const fns: WasmFunction[] = m === 1 ? [`matvec_${b.dtype}`, `matmul_${b.dtype}`] : [`matmul_${b.dtype}`];
-  const candidates: Choice[] = [];
-  for (const relaxed of relaxedAvailable ? [false, true] : [false]) {
-    for (const fn of fns) candidates.push(choiceOf(k, fn, relaxed));
+  /** The kernel chosen for each product shape so far (the autotuner's key → function and FMA use). */
+  wisdom(): KernelWisdom {
+    return Object.fromEntries([...this.choices].map(([key, c]) => [key, { fn: c.fn, relaxed: c.module.relaxed }]));
   }
-  // Reference: row 0, the first columns, as plain dot products over the same stored weights.
-  const cols = Math.min(n, 64);
-  const reference = new Float64Array(cols);
-  for (let j = 0; j < cols; j++) for (let p = 0; p < k; p++) reference[j] += a[p] * b.get(p, j);
-  let best: Choice | null = null;
-  let bestMs = Infinity;
-  const out = f32View(scratchOut, ldo);
-  for (const c of candidates) {
-    call(c, b.data.byteOffset, m, ldo, null);
-    let worst = 0;
-    for (let j = 0; j < cols; j++) worst = Math.max(worst, Math.abs(out[j] - reference[j]));
-    if (!(worst <= 1e-5 * k + 1e-5)) continue;
-    // The best of three timings: one slow call on a busy machine should not decide for good.
-    for (let rep = 0; rep < TUNE_TIMINGS; rep++) {
-      const t0 = performance.now();
-      call(c, b.data.byteOffset, m, ldo, null);
-      const ms = performance.now() - t0;
-      if (ms < bestMs) [best, bestMs] = [c, ms];
+
+  /**
+   * Takes kernel choices made earlier (a machine profile's), so products of those shapes run
+   * without tuning. Entries this runtime cannot honour (no relaxed SIMD, another dtype's kernel
+   * name) are skipped and tuned as usual.
+   */
+  adopt(wisdom: KernelWisdom): void {
+    for (const [key, { fn, relaxed }] of Object.entries(wisdom)) {
+      const [dtype, k, , rows] = key.split("/");
+      const valid = (WASM_FUNCTIONS as readonly string[]).includes(fn) && fn.endsWith(`_${dtype}`) && (rows === "m" ? fn.startsWith("matmul") : true);
+      if (!valid || (relaxed && !relaxedAvailable()) || !(Number(k) > 0)) continue;
+      this.choices.set(key, this.choiceOf(Number(k), fn as WasmFunction, relaxed));
     }
   }
-  if (best === null) throw new Error(`no WebAssembly kernel matches the reference for [${m},${k}]×[${k},${n}] ${b.dtype}: use a TypeScript kernel (--kernel packed)`);
-  return best;
-}
 
-/** out[M,N] = a × B for B packed in panels of 8 in the WebAssembly memory; returns the kernel's name. */
-export function simdMatmul(a: Float32Array, b: PackedMatrix, out: Float32Array, m: number, k: number, n: number, pool: WorkerPool | null): string {
-  const ldo = Math.ceil(n / PANEL) * PANEL;
-  scratchA = scratch("matmul a", 4 * m * k);
-  scratchOut = scratch("matmul out", 4 * m * ldo);
-  f32View(scratchA, m * k).set(a.subarray(0, m * k));
-  const key = `${b.dtype}/${k}/${n}/${m === 1 ? 1 : "m"}`;
-  let choice = choices.get(key);
-  if (choice === undefined) {
-    choice = tune(a, b, m, k, n, ldo);
-    choices.set(key, choice);
+  private call(c: Choice, b: number, m: number, ldo: number, pool: WorkerPool | null): void {
+    if (pool !== null) pool.runWasm(c.module, c.fn, this.scratchA, b, this.scratchOut, m, ldo, ldo, PANEL);
+    else if (c.fn.startsWith("matvec")) c.module.exports[c.fn](this.scratchA, b, this.scratchOut, 0, ldo);
+    else c.module.exports[c.fn](this.scratchA, b, this.scratchOut, m, ldo, 0, ldo);
   }
-  call(choice, b.data.byteOffset, m, ldo, pool);
-  const result = f32View(scratchOut, m * ldo);
-  if (ldo === n) out.set(result.subarray(0, m * n));
-  else for (let i = 0; i < m; i++) out.set(result.subarray(i * ldo, i * ldo + n), i * n);
-  return choice.label;
-}
 
-/** Room for a packed weight in the WebAssembly memory. */
-export function allocateSimdWeight(count: number, dtype: "f32" | "bf16"): Float32Array | Uint16Array {
-  const bytes = count * (dtype === "f32" ? 4 : 2);
-  const at = allocate(bytes);
-  return dtype === "f32" ? f32View(at, count) : u16View(at, count);
+  /** Candidate kernels for a product, checked and timed on the real arguments; the fastest correct wins. */
+  private tune(a: Float32Array, b: PackedMatrix, m: number, k: number, n: number, ldo: number): Choice {
+    const fns: WasmFunction[] = m === 1 ? [`matvec_${b.dtype}`, `matmul_${b.dtype}`] : [`matmul_${b.dtype}`];
+    const candidates: Choice[] = [];
+    for (const relaxed of relaxedAvailable() ? [false, true] : [false]) {
+      for (const fn of fns) candidates.push(this.choiceOf(k, fn, relaxed));
+    }
+    // Reference: row 0, the first columns, as plain dot products over the same stored weights.
+    const cols = Math.min(n, 64);
+    const reference = new Float64Array(cols);
+    for (let j = 0; j < cols; j++) for (let p = 0; p < k; p++) reference[j] += a[p] * b.get(p, j);
+    let best: Choice | null = null;
+    let bestMs = Infinity;
+    const out = this.heap.f32View(this.scratchOut, ldo);
+    for (const c of candidates) {
+      this.call(c, b.data.byteOffset, m, ldo, null);
+      let worst = 0;
+      for (let j = 0; j < cols; j++) worst = Math.max(worst, Math.abs(out[j] - reference[j]));
+      if (!(worst <= 1e-5 * k + 1e-5)) continue;
+      // The best of three timings: one slow call on a busy machine should not decide for good.
+      for (let rep = 0; rep < TUNE_TIMINGS; rep++) {
+        const t0 = performance.now();
+        this.call(c, b.data.byteOffset, m, ldo, null);
+        const ms = performance.now() - t0;
+        if (ms < bestMs) [best, bestMs] = [c, ms];
+      }
+    }
+    if (best === null) throw new Error(`no WebAssembly kernel matches the reference for [${m},${k}]×[${k},${n}] ${b.dtype}: use a TypeScript kernel (--kernel packed)`);
+    return best;
+  }
+
+  /** out[M,N] = a × B for B packed in panels of 8 in the heap; returns the kernel's name. */
+  run(a: Float32Array, b: PackedMatrix, out: Float32Array, m: number, k: number, n: number, pool: WorkerPool | null): string {
+    const ldo = Math.ceil(n / PANEL) * PANEL;
+    this.scratchA = this.heap.scratch("matmul a", 4 * m * k);
+    this.scratchOut = this.heap.scratch("matmul out", 4 * m * ldo);
+    this.heap.f32View(this.scratchA, m * k).set(a.subarray(0, m * k));
+    const key = `${b.dtype}/${k}/${n}/${m === 1 ? 1 : "m"}`;
+    let choice = this.choices.get(key);
+    if (choice === undefined) {
+      choice = this.tune(a, b, m, k, n, ldo);
+      this.choices.set(key, choice);
+    }
+    this.call(choice, b.data.byteOffset, m, ldo, pool);
+    const result = this.heap.f32View(this.scratchOut, m * ldo);
+    if (ldo === n) out.set(result.subarray(0, m * n));
+    else for (let i = 0; i < m; i++) out.set(result.subarray(i * ldo, i * ldo + n), i * n);
+    return choice.label;
+  }
 }

@@ -1,5 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
-import { allocCache } from "../kernels/engine.ts";
+import type { Engine } from "../kernels/engine.ts";
 import { F32_BYTES, Tensor, shapeError } from "../tensor/tensor.ts";
 
 /** Keys and values of every position seen so far, one [nPositions, d] buffer pair per layer. */
@@ -9,11 +9,11 @@ export class KVCache {
   private readonly keys: Float32Array[] = [];
   private readonly values: Float32Array[] = [];
 
-  constructor(nLayer: number, readonly capacity: number, readonly width: number) {
-    // Where the attention kernels read it: the WebAssembly memory when they are SIMD.
+  /** `engine`: where the attention kernels will read it (null: plain arrays, for the TypeScript ops). */
+  constructor(engine: Engine | null, nLayer: number, readonly capacity: number, readonly width: number) {
     for (let i = 0; i < nLayer; i++) {
-      this.keys.push(allocCache(this, capacity * width));
-      this.values.push(allocCache(this, capacity * width));
+      this.keys.push(engine?.allocCache(this, capacity * width) ?? new Float32Array(capacity * width));
+      this.values.push(engine?.allocCache(this, capacity * width) ?? new Float32Array(capacity * width));
     }
   }
 

@@ -1,71 +1,53 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { SafetensorsFile } from "../io/safetensors.ts";
-import { allocWeight, prepareHead, prepareWeight } from "../kernels/engine.ts";
+import type { Engine } from "../kernels/engine.ts";
 import type { PackedMatrix } from "../kernels/packed-matrix.ts";
+import type { ByteSource } from "../platform/platform.ts";
 import { Tensor, shapeSize } from "../tensor/tensor.ts";
 import { Random } from "../util/random.ts";
-import { type GPT2Config, parseConfig } from "./config.ts";
+import type { GPT2Config } from "./config.ts";
 import { GPT2Model } from "./model.ts";
 import { assembleParams, isLinearWeight, parameterShapes } from "./params.ts";
 
-/** Reads config.json of a model directory in the Hugging Face layout. */
-export function loadConfig(dir: string): GPT2Config {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`model directory ${dir} does not exist`);
-  const path = join(dir, "config.json");
-  if (!existsSync(path)) throw new Error(`${path}: not found (a model directory needs config.json and model.safetensors)`);
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, "utf8"));
-  } catch {
-    throw new Error(`${path}: not valid JSON`);
-  }
-  return parseConfig(json, path);
+/** wte rows read and packed at a time: no row-major copy of the 154 MB embedding is ever whole. */
+const HEAD_ROWS = 4096;
+
+/** An opened checkpoint whose every parameter is there with the config's shape (no tensor data read yet). */
+export interface Checkpoint {
+  config: GPT2Config;
+  file: SafetensorsFile;
+  /** Parameter name, name stored in the file (GPT2LMHeadModel prefixes "transformer."), shape. */
+  names: [string, string, number[]][];
 }
 
-/** Opens a model directory's checkpoint and checks every parameter is there with the config's shape. */
-function openCheckpoint(dir: string): { config: GPT2Config; file: SafetensorsFile; names: [string, string, number[]][] } {
-  const config = loadConfig(dir);
-  const path = join(dir, "model.safetensors");
-  if (!existsSync(path)) throw new Error(`${path}: not found (a model directory needs config.json and model.safetensors)`);
-  const file = SafetensorsFile.open(path);
+/** Opens model.safetensors from any source and checks it against config.json; closes it again if it does not fit. */
+export async function openCheckpoint(config: GPT2Config, source: ByteSource): Promise<Checkpoint> {
+  const file = await SafetensorsFile.open(source);
   try {
     const prefix = file.tensors.has("transformer.wte.weight") ? "transformer." : "";
     const names = parameterShapes(config).map(([name, shape]): [string, string, number[]] => {
       const stored = prefix + name;
       const info = file.tensors.get(stored);
-      if (info === undefined) throw new Error(`${path}: tensor "${stored}" is missing (config.json asks for ${config.nLayer} layers)`);
+      if (info === undefined) throw new Error(`${file.path}: tensor "${stored}" is missing (config.json asks for ${config.nLayer} layers)`);
       if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-        throw new Error(`${path}: tensor "${stored}" has shape [${info.shape.join(",")}] but config.json implies [${shape.join(",")}]`);
+        throw new Error(`${file.path}: tensor "${stored}" has shape [${info.shape.join(",")}] but config.json implies [${shape.join(",")}]`);
       }
       return [name, stored, shape];
     });
     return { config, file, names };
   } catch (err) {
-    file.close();
+    await file.close();
     throw err;
   }
 }
 
-/** Checks that a directory would load (config, every tensor present and shaped) without reading tensor data. */
-export function checkModelDir(dir: string): GPT2Config {
-  const { config, file } = openCheckpoint(dir);
-  file.close();
-  return config;
-}
-
 /**
- * Loads a GPT-2 from a directory in the Hugging Face layout (config.json + model.safetensors).
- * Tensors are read one at a time straight into their Float32Arrays; buffers that are not
- * parameters (the attn.bias causal masks) are never read.
+ * Loads a GPT-2 onto `engine` (which the model then owns) from a checkpoint in the Hugging Face
+ * layout. Tensors are read one at a time straight into their places; buffers that are not
+ * parameters (the attn.bias causal masks) are never read. A failure part-way gives the engine's
+ * memory back, so nothing is left half-loaded.
  */
-export async function loadModel(dir: string): Promise<GPT2Model> {
-  return loadModelFrom(dir).model;
-}
-
-/** loadModel, also returning how many tensor bytes were read from the file. */
-export function loadModelFrom(dir: string): { model: GPT2Model; bytesRead: number } {
-  const { config, file, names } = openCheckpoint(dir);
+export async function loadCheckpoint(engine: Engine, config: GPT2Config, source: ByteSource): Promise<{ model: GPT2Model; bytesRead: number }> {
+  const { file, names } = await openCheckpoint(config, source);
   try {
     const loaded = new Map<string, Tensor | PackedMatrix>();
     // Conv1D weights pass through one reused buffer on their way to being packed, and wte is read
@@ -74,28 +56,39 @@ export function loadModelFrom(dir: string): { model: GPT2Model; bytesRead: numbe
     for (const [name, stored, shape] of names) {
       const size = shapeSize(shape);
       if (name === "wte.weight") {
-        loaded.set(name, prepareHead(shape[0], shape[1], (first, into) => file.read(stored, into, first * shape[1], into.length)));
+        const [vocab, d] = shape;
+        const head = engine.allocHead(vocab, d);
+        const rows = new Float32Array(Math.min(vocab, HEAD_ROWS) * d);
+        for (let first = 0; first < vocab; first += HEAD_ROWS) {
+          const part = rows.subarray(0, Math.min(HEAD_ROWS, vocab - first) * d);
+          head.setTransposedRows(first, await file.read(stored, part, first * d, part.length));
+        }
+        loaded.set(name, head);
       } else if (isLinearWeight(name)) {
-        const t = new Tensor(file.read(stored, scratch.subarray(0, size)), shape);
-        const placed = prepareWeight(t);
+        const t = new Tensor(await file.read(stored, scratch.subarray(0, size)), shape);
+        const placed = engine.prepareWeight(t);
         // Kernels that read the checkpoint's own layout keep the tensor: take it out of the scratch.
         loaded.set(name, placed === t ? new Tensor(t.data.slice(), shape) : placed);
       } else {
-        loaded.set(name, new Tensor(file.read(stored, allocWeight(size)), shape));
+        loaded.set(name, new Tensor(await file.read(stored, engine.allocWeight(size)), shape));
       }
     }
-    const model = new GPT2Model(config, assembleParams(config.nLayer, (n) => loaded.get(n)!), { kind: "file", path: file.path });
+    const model = new GPT2Model(config, assembleParams(config.nLayer, (n) => loaded.get(n)!), { kind: "file", path: file.path }, engine);
     return { model, bytesRead: file.bytesRead };
+  } catch (err) {
+    await engine.dispose();
+    throw err;
   } finally {
-    file.close();
+    await file.close();
   }
 }
 
 /**
- * A model of the given shape with deterministic random weights: uniform, with GPT-2's init
- * scale (std 0.02), layer norms at γ = 1, β = 0. Its text is noise; its cycles and timings are real.
+ * A model of the given shape with deterministic random weights on `engine` (which it then owns):
+ * uniform, with GPT-2's init scale (std 0.02), layer norms at γ = 1, β = 0. Its text is noise;
+ * its cycles and timings are real.
  */
-export function randomModel(config: GPT2Config, seed = 1234): GPT2Model {
+export function randomModel(engine: Engine, config: GPT2Config, seed = 1234): GPT2Model {
   const rng = new Random(seed);
   const halfWidth = 0.02 * Math.sqrt(3); // uniform on ±a has std a/√3
   const shapes = new Map(parameterShapes(config));
@@ -107,11 +100,12 @@ export function randomModel(config: GPT2Config, seed = 1234): GPT2Model {
   const params = assembleParams(config.nLayer, (name) => {
     const shape = shapes.get(name)!;
     if (name === "wte.weight") {
-      const wte = fill(Tensor.zeros(shape), name);
-      return prepareHead(shape[0], shape[1], (first, into) => into.set(wte.data.subarray(first * shape[1], first * shape[1] + into.length)));
+      const head = engine.allocHead(shape[0], shape[1]);
+      head.setTransposedRows(0, fill(Tensor.zeros(shape), name).data);
+      return head;
     }
-    if (isLinearWeight(name)) return prepareWeight(fill(Tensor.zeros(shape), name));
-    return fill(new Tensor(allocWeight(shapeSize(shape)), shape), name);
+    if (isLinearWeight(name)) return engine.prepareWeight(fill(Tensor.zeros(shape), name));
+    return fill(new Tensor(engine.allocWeight(shapeSize(shape)), shape), name);
   });
-  return new GPT2Model(config, params, { kind: "random", seed });
+  return new GPT2Model(config, params, { kind: "random", seed }, engine);
 }

@@ -1,24 +1,43 @@
-import { reserveCaches } from "../kernels/engine.ts";
+import type { Engine } from "../kernels/engine.ts";
+import type { Tensor } from "../tensor/tensor.ts";
 import type { GPT2Config } from "./config.ts";
 import { gpt2 } from "./gpt2.ts";
 import { KVCache } from "./kv-cache.ts";
 import type { GPT2Params } from "./params.ts";
-import type { Tensor } from "../tensor/tensor.ts";
 
 /** Where the weights came from: a checkpoint file, or seeded random numbers. */
 export type WeightSource = { kind: "file"; path: string } | { kind: "random"; seed: number };
 
-/** A loaded GPT-2: config, parameters, and the checks that keep bad ids out of the forward pass. */
+/**
+ * A loaded GPT-2: config, parameters, the engine its products run on (which it owns), and the
+ * checks that keep bad ids out of the forward pass.
+ */
 export class GPT2Model {
+  private held: GPT2Params | null;
+
   constructor(
     readonly config: GPT2Config,
-    readonly params: GPT2Params,
+    params: GPT2Params,
     readonly weights: WeightSource,
-  ) {}
+    readonly engine: Engine,
+  ) {
+    this.held = params;
+  }
+
+  get params(): GPT2Params {
+    if (this.held === null) throw new Error("this model was disposed: load it again");
+    return this.held;
+  }
+
+  /** Gives back the weights, the engine's WebAssembly memory and its threads. */
+  async dispose(): Promise<void> {
+    this.held = null;
+    await this.engine.dispose();
+  }
 
   /** An empty KV cache for up to `capacity` positions. */
   newCache(capacity = this.config.nPositions): KVCache {
-    return new KVCache(this.config.nLayer, Math.min(capacity, this.config.nPositions), this.config.nEmbd);
+    return new KVCache(this.engine, this.config.nLayer, Math.min(capacity, this.config.nPositions), this.config.nEmbd);
   }
 
   /**
@@ -26,7 +45,7 @@ export class GPT2Model {
    * does not grow the kernels' memory (a timed run reserves before it starts).
    */
   reserveCaches(count: number, capacity = this.config.nPositions): void {
-    reserveCaches(2 * this.config.nLayer * count, Math.min(capacity, this.config.nPositions) * this.config.nEmbd);
+    this.engine.reserveCaches(2 * this.config.nLayer * count, Math.min(capacity, this.config.nPositions) * this.config.nEmbd);
   }
 
   /** Logits of the last position for `ids`, from a fresh pass with no cache. */
@@ -38,7 +57,8 @@ export class GPT2Model {
   step(ids: readonly number[], cache: KVCache, logitRows = 1): Tensor {
     this.checkIds(ids, cache.length);
     if (!Number.isInteger(logitRows) || logitRows < 1 || logitRows > ids.length) throw new Error(`logitRows must be 1..${ids.length}, got ${logitRows}`);
-    return gpt2(this.params, this.config, ids, cache, logitRows);
+    const params = this.params;
+    return this.engine.run(() => gpt2(params, this.config, ids, cache, logitRows));
   }
 
   private checkIds(ids: readonly number[], past: number): void {

@@ -1,3 +1,5 @@
+import type { Platform } from "../platform/platform.ts";
+import { runtimeInfo } from "../util/js-runtime.ts";
 import type { GPT2Config } from "../model/config.ts";
 
 /*
@@ -54,6 +56,12 @@ export function profileKey(c: GPT2Config, settings: { kernel: string; threads: n
     kernel: settings.kernel, threads: settings.threads, dtype: settings.dtype,
     model: { nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, nPositions: c.nPositions, vocabSize: c.vocabSize },
   };
+}
+
+/** This machine as a profile key names it. */
+export function machineIdentity(platform: Platform): { cpu: string; cores: number; runtime: string } {
+  const { name, version } = runtimeInfo();
+  return { cpu: platform.cpuName(), cores: platform.cores(), runtime: `${name} ${version}` };
 }
 
 /** A file name for the key: readable settings, then a hash of the whole key. */

@@ -1,5 +1,4 @@
 import { Clock, type OpEntry } from "../clock/clock.ts";
-import { kernelWisdom } from "../kernels/simd.ts";
 import type { GPT2Model } from "../model/model.ts";
 import { isWeightProduct, opKind } from "../run/aggregate.ts";
 import { GREEDY, pickToken, topLogits } from "../run/sampling.ts";
@@ -190,6 +189,6 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
     ops,
     passNs,
     samplingNs,
-    kernels: kernelWisdom(),
+    kernels: model.engine.kernelWisdom(),
   };
 }

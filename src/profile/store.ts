@@ -1,19 +1,10 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { availableParallelism, cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { userCacheDir } from "../io/cache-dir.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
-import { adoptKernelWisdom } from "../kernels/simd.ts";
 import type { GPT2Model } from "../model/model.ts";
-import { runtimeInfo } from "../util/js-runtime.ts";
 import { type MachineProfile, ProfileError, type ProfileKey, parseProfile, profileFileName } from "./machine-profile.ts";
 import { measureProfile } from "./measure.ts";
-
-/** This machine as a profile key names it. */
-export function machineIdentity(): { cpu: string; cores: number; runtime: string } {
-  const { name, version } = runtimeInfo();
-  return { cpu: cpus()[0]?.model.trim() || "unknown CPU", cores: availableParallelism(), runtime: `${name} ${version}` };
-}
 
 export function readProfileFile(path: string): MachineProfile {
   let text: string;
@@ -54,7 +45,7 @@ export function obtainProfile(model: GPT2Model, key: ProfileKey, notice: (line: 
     try {
       const profile = readProfileFile(path);
       if (JSON.stringify(profile.key) !== JSON.stringify(key)) throw new ProfileError(`${path} was measured for other settings`);
-      adoptKernelWisdom(profile.kernels);
+      model.engine.adoptKernelWisdom(profile.kernels);
       return { profile, source: "cache", path };
     } catch {
       notice("the cached machine profile is out of date or damaged: measuring it again");

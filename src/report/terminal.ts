@@ -1,19 +1,21 @@
-import { relative } from "node:path";
 import { isWeightProduct, stageBound } from "../run/aggregate.ts";
 import { STAGES, STOP_REASONS, type RunRecord } from "../run/record.ts";
 import { byteSize, cycles, mib, ms, perByte, percent, rate, signedPercent, table, withCommas } from "./format.ts";
 
-/** The run as a report for a 100-column terminal. `verbose` adds the per-layer breakdown. */
 /** The range of the weight products' fixed costs per call in the profile, in µs. */
 function productCalls(r: RunRecord): string {
   const us = Object.entries(r.machine.ops).filter(([kind]) => isWeightProduct(kind)).map(([, c]) => c.callNs / 1e3);
   return us.length === 0 ? "—" : `${Math.min(...us).toFixed(0)}–${Math.max(...us).toFixed(0)} µs`;
 }
 
-export function terminalReport(r: RunRecord, verbose: boolean): string {
+/**
+ * The run as a report for a 100-column terminal. `verbose` adds the per-layer breakdown;
+ * `showPath` turns the weights' path into what the user would type (relative to where they are).
+ */
+export function terminalReport(r: RunRecord, verbose: boolean, showPath: (path: string) => string = (p) => p): string {
   const m = r.model;
   const out: string[] = [];
-  const weights = r.weights === "random" ? "RANDOM (seeded; the text is noise, the cycles and times are real)" : relative(process.cwd(), m.path);
+  const weights = r.weights === "random" ? "RANDOM (seeded; the text is noise, the cycles and times are real)" : showPath(m.path);
   const s = r.sampling;
   out.push(`GPT-2 · ${m.nLayer} layers, ${m.nHead} heads, d=${m.nEmbd}, context ${m.nPositions}, vocabulary ${m.vocabSize}, ${(m.parameters / 1e6).toFixed(1)}M parameters`);
   out.push(`weights ${weights}`);

@@ -1,5 +1,5 @@
 import { Clock, type OpEntry } from "../clock/clock.ts";
-import { peakRssBytes } from "../util/peak-rss.ts";
+import type { Engine } from "../kernels/engine.ts";
 import type { GPT2Model } from "../model/model.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { runtimeInfo } from "../util/js-runtime.ts";
@@ -26,10 +26,12 @@ export interface GenerateOptions {
   /** Stop when the model emits <|endoftext|>, as Hugging Face's generate does. */
   stopAtEndOfText: boolean;
   loadMs: number;
-  kernel: string;
-  threads: number;
-  /** The machine profile that predicts the run's time (this machine's, or another's from a file). */
-  machine: { profile: MachineProfile; source: MachineRecord["source"]; path: string };
+  /**
+   * The machine profile that predicts the run's time (this machine's, or another's from a file),
+   * asked for once the run is over: a page that has none yet measures it then, so the first
+   * token does not wait for it.
+   */
+  machine: () => Promise<MachineSelection>;
   /** Receives the generated text as it becomes printable. */
   onText?: (text: string) => void;
   /** Awaited after each token: where a signal handler (or a page's events) gets to run. */
@@ -38,6 +40,17 @@ export interface GenerateOptions {
   shouldStop?: () => boolean;
 }
 
+
+export interface MachineSelection {
+  profile: MachineProfile;
+  source: MachineRecord["source"];
+  path: string;
+}
+
+/** The report's kernel line: the setting; the ops table names the kernel each matmul ran on. */
+export function engineLabel(e: Engine): string {
+  return `${e.kernel}${e.kernel === "auto" ? (e.usesSimd ? " (WebAssembly SIMD)" : " (TypeScript)") : ""}, ${e.dtype} weights`;
+}
 
 /**
  * One of the profile's passes on a throwaway cache, untimed, so the JIT has compiled the hot
@@ -59,7 +72,7 @@ function warmUp(model: GPT2Model, sampling: SamplingOptions): void {
 }
 
 /** The record's view of the profile a prediction used. */
-function machineRecord(m: GenerateOptions["machine"]): MachineRecord {
+function machineRecord(m: MachineSelection): MachineRecord {
   const { key: { model: _model, ...machine }, kernels: _kernels, version: _version, ...figures } = m.profile;
   return { source: m.source, path: m.path, ...machine, ...figures };
 }
@@ -70,7 +83,6 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   // The warm-up's cache and the run's: neither may grow the kernels' memory once the clock runs.
   model.reserveCaches(2);
   warmUp(model, o.sampling);
-  const profile = o.machine.profile;
   const clock = new Clock();
   const rng = new Random(o.seed);
   const steps: StepRecord[] = [];
@@ -122,6 +134,8 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
     text = tokenizer === null ? kept.join(" ") : renderUtf8(tokenizer.decodeBytes(kept));
   });
 
+  const machine = await o.machine();
+  const profile = machine.profile;
   // The prediction: every op call on the roofline, plus each forward pass's time between ops.
   const sampler = o.sampling.doSample ? "sample" : "greedy";
   const stepNs = steps.map((_, i) => passOverheadNs(profile, i === 0 ? promptIds.length : 1, sampler));
@@ -151,9 +165,9 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
       parameters: c.vocabSize * c.nEmbd + c.nPositions * c.nEmbd + c.nLayer * (12 * c.nEmbd * c.nEmbd + 13 * c.nEmbd) + 2 * c.nEmbd,
     },
     weights: model.weights.kind,
-    kernel: o.kernel,
-    threads: o.threads,
-    runtime: { name: where.name, version: where.version, relaxedSimd: relaxedAvailable },
+    kernel: engineLabel(model.engine),
+    threads: model.engine.threads,
+    runtime: { name: where.name, version: where.version, relaxedSimd: relaxedAvailable() },
     prompt: o.inputIds === null ? o.prompt : null,
     promptIds,
     generatedIds: generated,
@@ -165,7 +179,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
     ops,
     opsByStage: { prefill: opTable(entriesOf("prefill"), profile), decode: opTable(entriesOf("decode"), profile) },
     layers: layerTable(clock.entries, c.nLayer),
-    machine: machineRecord(o.machine),
+    machine: machineRecord(machine),
     totals: {
       cycles: clock.cycles,
       bytes: clock.bytes,
@@ -178,7 +192,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
       decodeMs: stage("decode").durationMs,
       decodeMsPerToken: decodeSteps > 0 ? stage("decode").durationMs / decodeSteps : 0,
       decodeTokensPerSec: decodeSteps > 0 ? (decodeSteps * 1000) / stage("decode").durationMs : 0,
-      peakRssBytes: peakRssBytes(),
+      peakRssBytes: model.engine.platform.peakMemoryBytes(),
     },
   };
   return { record, clock };

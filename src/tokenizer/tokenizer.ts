@@ -94,3 +94,25 @@ export class Tokenizer {
     return ids;
   }
 }
+
+/**
+ * A tokenizer from the text of its two files (encoder.json or vocab.json; vocab.bpe or
+ * merges.txt), wherever they were read from; the names are what errors name.
+ */
+export function tokenizerFromFiles(vocabText: string, vocabName: string, mergesText: string, mergesName: string): Tokenizer {
+  let vocab: Record<string, number>;
+  try {
+    vocab = JSON.parse(vocabText);
+  } catch {
+    throw new Error(`${vocabName}: not valid JSON`);
+  }
+  const merges = mergesText
+    .split("\n")
+    .filter((line, i) => line.trim() !== "" && !(i === 0 && line.startsWith("#version")))
+    .map((line, i): [string, string] => {
+      const pair = line.split(" ");
+      if (pair.length !== 2) throw new Error(`${mergesName}: merge ${i + 1} is not two tokens: "${line}"`);
+      return [pair[0], pair[1]];
+    });
+  return new Tokenizer(vocab, merges);
+}

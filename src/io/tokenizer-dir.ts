@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Tokenizer } from "./tokenizer.ts";
+import { type Tokenizer, tokenizerFromFiles } from "../tokenizer/tokenizer.ts";
 
 /** OpenAI's GPT-2 files, vendored with their SHA-256 sums (SHA256SUMS beside them). */
-export const VENDORED_TOKENIZER_DIR = join(import.meta.dirname, "gpt2");
+export const VENDORED_TOKENIZER_DIR = join(import.meta.dirname, "..", "tokenizer", "gpt2");
 
 /** The file pairs GPT-2's vocabulary ships as: Hugging Face's names, then OpenAI's. */
 const LAYOUTS = [["vocab.json", "merges.txt"], ["encoder.json", "vocab.bpe"]] as const;
@@ -18,19 +18,5 @@ export async function loadTokenizer(dir: string = VENDORED_TOKENIZER_DIR): Promi
   const layout = LAYOUTS.find(([v, m]) => existsSync(join(dir, v)) && existsSync(join(dir, m)));
   if (layout === undefined) throw new Error(`${dir}: no tokenizer files (expected vocab.json + merges.txt, or encoder.json + vocab.bpe)`);
   const [vocabFile, mergesFile] = layout.map((f) => join(dir, f));
-  let vocab: Record<string, number>;
-  try {
-    vocab = JSON.parse(readFileSync(vocabFile, "utf8"));
-  } catch {
-    throw new Error(`${vocabFile}: not valid JSON`);
-  }
-  const merges = readFileSync(mergesFile, "utf8")
-    .split("\n")
-    .filter((line, i) => line.trim() !== "" && !(i === 0 && line.startsWith("#version")))
-    .map((line, i): [string, string] => {
-      const pair = line.split(" ");
-      if (pair.length !== 2) throw new Error(`${mergesFile}: merge ${i + 1} is not two tokens: "${line}"`);
-      return [pair[0], pair[1]];
-    });
-  return new Tokenizer(vocab, merges);
+  return tokenizerFromFiles(readFileSync(vocabFile, "utf8"), vocabFile, readFileSync(mergesFile, "utf8"), mergesFile);
 }
