@@ -46,6 +46,7 @@ export class Clock {
   readonly originUnixMs: number;
   private readonly originMs: number;
   private stageName = "";
+  private current: StageSpan | null = null;
   private layer = -1;
   private step = -1;
 
@@ -80,7 +81,7 @@ export class Clock {
 
   /** Runs fn as a named stage; its cycles and span are recorded in `stages`. */
   stage<T>(name: string, fn: () => T): T {
-    const close = this.openStage(name);
+    const close = this.beginStage(name);
     try {
       return this.run(fn);
     } finally {
@@ -93,7 +94,7 @@ export class Clock {
    * not active across the awaits: each part that runs ops wraps them in `run`.
    */
   async stageAsync<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const close = this.openStage(name);
+    const close = this.beginStage(name);
     try {
       return await fn();
     } finally {
@@ -101,17 +102,24 @@ export class Clock {
     }
   }
 
-  private openStage(name: string): () => void {
-    const outerName = this.stageName;
-    const span: StageSpan = { name, startNs: this.now(), endNs: 0, cycles: 0, bytes: 0 };
-    const cyclesBefore = this.cycles;
-    const bytesBefore = this.bytes;
+  /** The stage running now, as far as it has come (end: now), or null between stages. */
+  openStage(): StageSpan | null {
+    const s = this.current;
+    return s === null ? null : { ...s, endNs: this.now(), cycles: this.cycles - s.cycles, bytes: this.bytes - s.bytes };
+  }
+
+  private beginStage(name: string): () => void {
+    const outer = { name: this.stageName, span: this.current };
+    // Until it closes, the span holds the counters' values at its start.
+    const span: StageSpan = { name, startNs: this.now(), endNs: 0, cycles: this.cycles, bytes: this.bytes };
     this.stageName = name;
+    this.current = span;
     return () => {
       span.endNs = this.now();
-      span.cycles = this.cycles - cyclesBefore;
-      span.bytes = this.bytes - bytesBefore;
-      this.stageName = outerName;
+      span.cycles = this.cycles - span.cycles;
+      span.bytes = this.bytes - span.bytes;
+      this.stageName = outer.name;
+      this.current = outer.span;
       this.stages.push(span);
     };
   }

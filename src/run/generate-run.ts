@@ -34,6 +34,8 @@ export interface GenerateOptions {
   machine: () => Promise<MachineSelection>;
   /** Receives the generated text as it becomes printable. */
   onText?: (text: string) => void;
+  /** Called after each forward pass and its token pick, with the clock so far: a page's live view. */
+  onStep?: (clock: Clock, steps: readonly StepRecord[]) => void;
   /** Awaited after each token: where a signal handler (or a page's events) gets to run. */
   betweenTokens?: () => Promise<void>;
   /** Checked before each decode step: true stops the run after the token just made (Ctrl-C). */
@@ -108,6 +110,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
     steps.push({ id, top, context: cache.length, cycles: clock.cycles - cycles0, bytes: clock.bytes - bytes0, attentionCycles, ms: (t1 - t0) / 1e6, predictedMs: 0 });
     if (id === tokenizer?.endOfText && o.stopAtEndOfText) stopReason = "end-of-text";
     else o.onText?.(show([id]));
+    o.onStep?.(clock, steps);
     return id;
   };
 

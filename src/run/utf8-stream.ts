@@ -1,3 +1,5 @@
+const utf8 = new TextDecoder();
+
 /**
  * Turns a stream of byte chunks (GPT-2's tokens) into whole characters. A CJK character or an
  * emoji often spans two or three tokens: its leading bytes are held until the rest arrive, so
@@ -49,7 +51,7 @@ export class Utf8Stream {
         }
         break;
       }
-      out += Buffer.from(this.pending.splice(0, need)).toString("utf8");
+      out += utf8.decode(Uint8Array.from(this.pending.splice(0, need)));
     }
     return out;
   }

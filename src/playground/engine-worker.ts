@@ -1,0 +1,170 @@
+import { Engine } from "../kernels/engine.ts";
+import type { Clock } from "../clock/clock.ts";
+import { type GPT2Config, GPT2_SMALL, parseConfig } from "../model/config.ts";
+import { loadCheckpoint, randomModel } from "../model/load.ts";
+import type { GPT2Model } from "../model/model.ts";
+import { browserPlatform } from "../platform/browser.ts";
+import { blobSource, httpSource } from "../platform/platform.ts";
+import { machineIdentity, profileKey } from "../profile/machine-profile.ts";
+import { measureProfile } from "../profile/measure.ts";
+import { type MachineSelection, generate } from "../run/generate-run.ts";
+import type { StepRecord } from "../run/record.ts";
+import { type Tokenizer, tokenizerFromFiles } from "../tokenizer/tokenizer.ts";
+import { simdAvailable } from "../wasm/runtime.ts";
+import type { FromEngine, LiveOp, LiveStage, RunRequest, ToEngine, WeightsChoice } from "./protocol.ts";
+
+/*
+ * The engine in the page: a dedicated worker that holds one model (and its engine), loads,
+ * runs, and reports as it goes. The same generate() as the terminal's; only the platform differs.
+ */
+
+const scope = self as unknown as { postMessage(message: FromEngine): void; onmessage: ((event: MessageEvent<ToEngine>) => void) | null };
+const post = (message: FromEngine) => scope.postMessage(message);
+
+let model: GPT2Model | null = null;
+let loadMs = 0;
+let tokenizer: Tokenizer | null = null;
+let stopRequested = false;
+/** Machine profiles measured in this worker, by key: measured once per setting, after a run. */
+const profiles = new Map<string, MachineSelection>();
+
+/** A turn of the event loop (a message, a stop request) without a timer's clamping. */
+function yieldToEvents(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => resolve();
+    channel.port2.postMessage(null);
+  });
+}
+
+async function fetchText(url: string): Promise<string> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.text();
+}
+
+/** GPT-2's vocabulary, as vendored with the project (the server serves it). */
+async function gpt2Tokenizer(): Promise<Tokenizer> {
+  tokenizer ??= tokenizerFromFiles(await fetchText("/tokenizer/encoder.json"), "encoder.json", await fetchText("/tokenizer/vocab.bpe"), "vocab.bpe");
+  return tokenizer;
+}
+
+async function readConfig(text: string, name: string): Promise<GPT2Config> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`${name}: not valid JSON`);
+  }
+  return parseConfig(json, name);
+}
+
+async function load(weights: WeightsChoice, engine: Engine): Promise<GPT2Model> {
+  if (weights.kind === "random") {
+    post({ type: "status", text: "making GPT-2 small's weights from a seed (the same as generate.ts --random-weights)…" });
+    return randomModel(engine, GPT2_SMALL);
+  }
+  if (weights.kind === "server") {
+    post({ type: "status", text: "reading the served model with HTTP Range requests…" });
+    const config = await readConfig(await fetchText("/model/config.json"), "config.json");
+    const source = await httpSource("/model/model.safetensors", "model.safetensors");
+    return (await loadCheckpoint(engine, config, source)).model;
+  }
+  if (!weights.config.name.endsWith(".json")) throw new Error(`${weights.config.name}: choose the model's config.json here`);
+  post({ type: "status", text: `reading ${weights.weights.name} slice by slice…` });
+  const config = await readConfig(await weights.config.text(), weights.config.name);
+  return (await loadCheckpoint(engine, config, blobSource(weights.weights, weights.weights.name))).model;
+}
+
+async function onLoad(weights: WeightsChoice, settings: Engine["settings"]): Promise<void> {
+  if (!simdAvailable) throw new Error("this browser has no WebAssembly SIMD (or no SharedArrayBuffer): use a current Chrome, Edge, Firefox or Safari");
+  const previous = model;
+  model = null;
+  await previous?.dispose();
+  const t0 = performance.now();
+  const engine = new Engine(browserPlatform, settings);
+  const loaded = await load(weights, engine);
+  loadMs = performance.now() - t0;
+  model = loaded;
+  const c = loaded.config;
+  const hasTokenizer = c.vocabSize === GPT2_SMALL.vocabSize;
+  if (hasTokenizer) await gpt2Tokenizer();
+  post({
+    type: "loaded",
+    model: {
+      nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, nPositions: c.nPositions, vocabSize: c.vocabSize,
+      name: loaded.weights.kind === "file" ? loaded.weights.path : "random weights (seed 1234)",
+      hasTokenizer, loadMs, settings: engine.settings, simd: engine.usesSimd,
+    },
+  });
+}
+
+/** The run so far, for the page's live view. */
+function live(clock: Clock, steps: readonly StepRecord[]): FromEngine {
+  const byOp = new Map<string, LiveOp>();
+  for (const e of clock.entries) {
+    const op = e.role === "" ? e.op : `${e.op}(${e.role})`;
+    const row = byOp.get(op) ?? { op, calls: 0, cycles: 0, ms: 0 };
+    row.calls++;
+    row.cycles += e.cycles;
+    row.ms += (e.endNs - e.startNs) / 1e6;
+    byOp.set(op, row);
+  }
+  const open = clock.openStage();
+  const stages: LiveStage[] = [...clock.stages, ...(open === null ? [] : [open])].map((s) => ({
+    name: s.name, startUnixMs: clock.unixMs(s.startNs), durationMs: (s.endNs - s.startNs) / 1e6, cycles: s.cycles, open: s === open,
+  }));
+  return { type: "live", stages, ops: [...byOp.values()].sort((a, b) => b.cycles - a.cycles), steps: steps.map((s) => ({ context: s.context, cycles: s.cycles, ms: s.ms })) };
+}
+
+async function onRun(request: RunRequest): Promise<void> {
+  const m = model;
+  if (m === null) throw new Error("no model is loaded");
+  const key = profileKey(m.config, m.engine.settings, machineIdentity(browserPlatform));
+  const id = JSON.stringify(key);
+  stopRequested = false;
+  let lastLive = 0;
+  const { record } = await generate({
+    model: m,
+    tokenizer: m.config.vocabSize === GPT2_SMALL.vocabSize ? await gpt2Tokenizer() : null,
+    prompt: request.prompt,
+    inputIds: request.inputIds,
+    maxNewTokens: request.maxNewTokens,
+    sampling: request.sampling,
+    seed: request.seed,
+    stopAtEndOfText: true,
+    loadMs,
+    machine: async () => {
+      let found = profiles.get(id);
+      if (found === undefined) {
+        post({ type: "status", text: "measuring this machine once for these settings, to predict the time (a few seconds)…" });
+        found = { profile: measureProfile(m, key), source: "measured", path: "(measured in this page)" };
+        profiles.set(id, found);
+      }
+      return found;
+    },
+    onText: (text) => post({ type: "text", text }),
+    onStep: (clock, steps) => {
+      // At most ~30 updates a second: the page redraws on each.
+      const now = performance.now();
+      if (now - lastLive < 33) return;
+      lastLive = now;
+      post(live(clock, steps));
+    },
+    betweenTokens: yieldToEvents,
+    shouldStop: () => stopRequested,
+  });
+  post({ type: "done", record });
+}
+
+scope.onmessage = (event) => {
+  const message = event.data;
+  if (message.type === "stop") {
+    stopRequested = true;
+    return;
+  }
+  const work = message.type === "load" ? onLoad(message.weights, message.settings)
+    : message.type === "run" ? onRun(message.request)
+    : Promise.resolve(model?.engine.setThreads(message.threads));
+  work.catch((err: unknown) => post({ type: "error", message: err instanceof Error ? err.message : String(err) }));
+};
