@@ -87,6 +87,7 @@ async function timeIt(name: string, fn: () => void, onceMs: number, budgetMs: nu
 async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promise<KernelResult[]> {
   const results: KernelResult[] = [];
   const pool = new WorkerPool(nodePlatform, 2, heap.memory);
+  await pool.started;
   const budget = quick ? 60 : 400;
   for (const [label, m, k, n] of quick ? QUICK_SHAPES : FULL_SHAPES) {
     const a = random(m * k, 1);

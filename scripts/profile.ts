@@ -62,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
     log("profile: GPT-2 small's shapes with random weights (--model DIR for another model)");
     model = randomModel(engine, GPT2_SMALL);
   }
+  await model.engine.ready();
   const key = profileKey(model.config, engine.settings, machineIdentity(nodePlatform));
   log(`profile: ${key.cpu}, ${key.cores} cores, ${key.runtime}; kernel ${key.kernel}, ${key.threads} thread(s), ${key.dtype}`);
   const profile = measureProfile(model, key, log);

@@ -56,6 +56,7 @@ describe("kernels through the matmul op", () => {
     for (const threads of [1, 2]) {
       for (const kernel of KERNELS.filter((x) => x.layout !== "transposed")) {
         const engine = new Engine(nodePlatform, { kernel: kernel.name, threads });
+        await engine.ready();
         const b = kernel.layout === "row-major" ? rowMajor : engine.prepareWeight(rowMajor);
         const clock = new Clock();
         const c = engine.run(() => clock.run(() => matmul(a, b)));
@@ -75,6 +76,7 @@ describe("kernels through the matmul op", () => {
     const engine = new Engine(nodePlatform, { kernel: "dot", threads: 1 });
     const one = engine.run(() => matmul(a, wte)).data;
     engine.setThreads(2);
+    await engine.ready();
     const two = engine.run(() => matmul(a, wte)).data;
     await engine.dispose();
     expect(Buffer.from(two.buffer).equals(Buffer.from(one.buffer))).toBe(true);

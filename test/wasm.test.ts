@@ -112,6 +112,7 @@ describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 7
 describe("SIMD through the engine", () => {
   it.each([["f32", 1], ["f32", 2], ["bf16", 1], ["bf16", 2]] as const)("%s weights on %i thread(s): naive's result, M·K·N cycles", async (dtype, threads) => {
     const engine = simdEngine(dtype, threads);
+    await engine.ready();
     for (const [m, k, n] of [[1, 300, 515], [37, 300, 515]]) {
       const a = new Tensor(random(m * k, 3), [m, k]);
       const b = new Tensor(random(k * n, 4), [k, n]);

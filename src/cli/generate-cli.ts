@@ -142,6 +142,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const other = typeof f.machine === "string" ? otherMachine(f.machine) : null;
   const plan = await loadPlan(f, engine);
+  await plan.model.engine.ready();
   notices.unshift(...plan.notices);
   const key = profileKey(plan.model.config, plan.model.engine.settings, machineIdentity(nodePlatform));
   if (other !== null && !sameModelShape(other.key.model, key.model)) {

@@ -60,6 +60,8 @@ export class Engine {
   readonly heap: WasmHeap | null;
   private threadCount: number;
   private pool: WorkerPool | null = null;
+  /** The pool, once all its threads run (until then products run on this thread alone). */
+  private readyPool: WorkerPool | null = null;
   private readonly simd: SimdMatmul | null;
   private disposed = false;
 
@@ -108,7 +110,20 @@ export class Engine {
     if (threads === this.threadCount) return;
     void this.pool?.close();
     this.pool = null;
+    this.readyPool = null;
     this.threadCount = threads;
+  }
+
+  /**
+   * Starts the threads and resolves once they all run; until then every product runs on the
+   * calling thread. (A page's workers start only after their creator yields to its event loop,
+   * so a pool cannot be started and used in one synchronous stretch.)
+   */
+  async ready(): Promise<void> {
+    if (this.disposed || this.threadCount === 1) return;
+    const pool = (this.pool ??= new WorkerPool(this.platform, this.threadCount, this.heap?.memory ?? null));
+    await pool.started;
+    if (this.pool === pool) this.readyPool = pool;
   }
 
   /** Runs fn with this engine as the one ops use (nesting restores the outer one). */
@@ -128,6 +143,7 @@ export class Engine {
     this.disposed = true;
     const pool = this.pool;
     this.pool = null;
+    this.readyPool = null;
     await pool?.close();
   }
 
@@ -210,9 +226,7 @@ export class Engine {
 
   /** Runs out[M,N] = a × B on the chosen kernel, across the worker threads when it pays; returns the kernel's name. */
   matmulInto(a: Float32Array, b: Tensor | PackedMatrix, out: Float32Array, m: number, k: number, n: number): string {
-    const parallel = this.threadCount > 1 && m * k * n >= PARALLEL_MIN_MACS;
-    if (parallel) this.pool ??= new WorkerPool(this.platform, this.threadCount, this.heap?.memory ?? null);
-    const pool = parallel ? this.pool : null;
+    const pool = this.readyPool !== null && m * k * n >= PARALLEL_MIN_MACS ? this.readyPool : null;
     const layout = layoutOf(b);
     if (layout === "simd-panels") {
       if (this.simd === null) throw new Error("a weight packed for the SIMD kernels reached an engine without them");

@@ -71,9 +71,7 @@ const WORKER_MAIN = `(listen) => {
       control = d.control;
       index = d.index;
       loop();
-      return;
-    }
-    if (d.module) wasm[d.id] = new WebAssembly.Instance(d.module, { env: { memory: d.memory } }).exports;
+    } else if (d.module) wasm[d.id] = new WebAssembly.Instance(d.module, { env: { memory: d.memory } }).exports;
     else buffers[d.id] = d.buffer;
     Atomics.add(control, ${ACKS}, 1);
     Atomics.notify(control, ${ACKS});
@@ -91,7 +89,9 @@ export class WorkerPool {
   private readonly workers: PoolThread[] = [];
   private readonly ids = new Map<ArrayBufferLike, number>();
   private readonly wasmModules = new Set<number>();
-  private acks = 0;
+  private acks: number;
+  /** Settles once every worker runs: a page's worker starts only after its creator yields, so this is awaited, never blocked on. */
+  readonly started: Promise<void>;
   private scratchA: Float32Array = new Float32Array(0);
   private scratchOut: Float32Array = new Float32Array(0);
 
@@ -101,6 +101,15 @@ export class WorkerPool {
       const worker = platform.startThread(WORKER_MAIN);
       worker.postMessage({ control: this.control, index: w });
       this.workers.push(worker);
+    }
+    this.acks = this.workers.length;
+    this.started = this.allAcknowledged();
+  }
+
+  private async allAcknowledged(): Promise<void> {
+    for (let now; (now = Atomics.load(this.control, ACKS)) < this.acks; ) {
+      const wait = Atomics.waitAsync(this.control, ACKS, now);
+      if (wait.async) await wait.value;
     }
   }
 

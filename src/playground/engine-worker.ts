@@ -122,13 +122,25 @@ async function onRun(request: RunRequest): Promise<void> {
   if (m === null) throw new Error("no model is loaded");
   const key = profileKey(m.config, m.engine.settings, machineIdentity(browserPlatform));
   const id = JSON.stringify(key);
+  const tok = m.config.vocabSize === GPT2_SMALL.vocabSize ? await gpt2Tokenizer() : null;
+  if (request.inputIds === null && tok === null) {
+    throw new Error(`this model's ${m.config.vocabSize}-token vocabulary is not GPT-2's and it has no tokenizer: give the prompt as token ids`);
+  }
+  // An empty prompt starts from <|endoftext|>, as GPT-2 (and generate.ts) does.
+  const encoded = request.inputIds ?? tok!.encode(request.prompt!);
+  const inputIds = encoded.length === 0 ? [tok!.endOfText] : request.inputIds;
+  const promptLength = Math.max(1, encoded.length);
+  const context = m.config.nPositions;
+  if (promptLength + request.maxNewTokens > context) {
+    throw new Error(`the prompt (${promptLength} tokens) plus ${request.maxNewTokens} new tokens exceed the model's context of ${context} positions: ask for at most ${Math.max(0, context - promptLength)} new tokens${promptLength >= context ? " after a shorter prompt" : ""}`);
+  }
   stopRequested = false;
   let lastLive = 0;
   const { record } = await generate({
     model: m,
-    tokenizer: m.config.vocabSize === GPT2_SMALL.vocabSize ? await gpt2Tokenizer() : null,
-    prompt: request.prompt,
-    inputIds: request.inputIds,
+    tokenizer: tok,
+    prompt: inputIds === null ? request.prompt : null,
+    inputIds,
     maxNewTokens: request.maxNewTokens,
     sampling: request.sampling,
     seed: request.seed,
@@ -157,6 +169,11 @@ async function onRun(request: RunRequest): Promise<void> {
   post({ type: "done", record });
 }
 
+async function setThreads(threads: number): Promise<void> {
+  model?.engine.setThreads(threads);
+  await model?.engine.ready();
+}
+
 scope.onmessage = (event) => {
   const message = event.data;
   if (message.type === "stop") {
@@ -165,6 +182,6 @@ scope.onmessage = (event) => {
   }
   const work = message.type === "load" ? onLoad(message.weights, message.settings)
     : message.type === "run" ? onRun(message.request)
-    : Promise.resolve(model?.engine.setThreads(message.threads));
+    : setThreads(message.threads);
   work.catch((err: unknown) => post({ type: "error", message: err instanceof Error ? err.message : String(err) }));
 };

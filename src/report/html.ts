@@ -9,9 +9,10 @@ import { stageBound } from "../run/aggregate.ts";
  */
 
 const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#86bcb6", "#d37295", "#8cd17d", "#a0cbe8", "#ffbe7d"];
-const STAGE_COLORS: Record<string, string> = { preprocess: "#bab0ac", prefill: "#4e79a7", decode: "#f28e2b", postprocess: "#9c755f" };
+export const STAGE_COLORS: Record<string, string> = { preprocess: "#bab0ac", prefill: "#4e79a7", decode: "#f28e2b", postprocess: "#9c755f" };
 
-const CSS = `
+/** The report's look; the playground page wears it too. */
+export const REPORT_CSS = `
 :root { color-scheme: light; --ink: #1d2433; --muted: #5b6475; --line: #d9dde5; }
 * { box-sizing: border-box; }
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); margin: 0 auto; max-width: 1000px; padding: 24px; }
@@ -48,7 +49,7 @@ function section(r: RunRecord, title: string): string {
   const cards = [
     ["total cycles", cycles(t.cycles)], ["multiply-accumulates", cycles(t.macs)],
     ["prefill", `${t.prefillTokensPerSec.toFixed(1)} tokens/s`], ["decode", `${t.decodeTokensPerSec.toFixed(1)} tokens/s`],
-    ["load", ms(t.loadMs)], ["peak RSS", mib(t.peakRssBytes)],
+    ["load", ms(t.loadMs)], ["peak RSS", t.peakRssBytes > 0 ? mib(t.peakRssBytes) : "n/a in a page"],
   ].map(([k, v]) => `<div class="card"><span>${esc(k)}</span><b>${esc(v)}</b></div>`).join("");
 
   const stageRows = r.stages.map((s) => `<tr><td>${s.name}</td><td class="text-col">${esc(stageInfo(s.name).article)}</td><td>${s.startUnixMs.toFixed(3)}</td><td>${ms(s.durationMs)}</td><td>${cycles(s.cycles)}</td></tr>`).join("");
@@ -138,7 +139,7 @@ export function htmlReport(records: readonly RunRecord[]): string {
   const sections = records.map((r, i) => section(r, records.length === 1 ? "GPT-2 inference, op by op" : `Sequence ${i + 1} of ${records.length}`)).join("\n");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>gpt2-cycles report</title><style>${CSS}</style></head>
+<title>gpt2-cycles report</title><style>${REPORT_CSS}</style></head>
 <body>
 ${sections}
 </body></html>

@@ -82,6 +82,7 @@ function machineRecord(m: MachineSelection): MachineRecord {
 /** One generation run: the article's four stages, every op on the clock, one record out. */
 export async function generate(o: GenerateOptions): Promise<{ record: RunRecord; clock: Clock }> {
   const { model, tokenizer } = o;
+  await model.engine.ready();
   // The warm-up's cache and the run's: neither may grow the kernels' memory once the clock runs.
   model.reserveCaches(2);
   warmUp(model, o.sampling);

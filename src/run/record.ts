@@ -18,7 +18,7 @@ export const STAGES = [
 export const STOP_REASONS: Record<RunRecord["stopReason"], string> = {
   "max-new-tokens": "max new tokens",
   "end-of-text": "stopped at <|endoftext|>",
-  interrupted: "interrupted by Ctrl-C",
+  interrupted: "interrupted (Ctrl-C, or Stop in the playground)",
 };
 
 export type StageName = (typeof STAGES)[number]["name"];
