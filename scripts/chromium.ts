@@ -65,6 +65,8 @@ export class Chromium {
   private readonly pending = new Map<number, { resolve: (r: Record<string, unknown>) => void; reject: (e: Error) => void }>();
   private readonly pages = new Map<string, Page>();
   private buffered = "";
+  /** Sessions of the workers attached so far (the page's, and theirs), with their URLs. */
+  readonly workers: { sessionId: string; url: string }[] = [];
 
   private constructor(private readonly child: ChildProcess, private readonly profileDir: string) {
     const output = child.stdio[4] as Readable;
@@ -85,7 +87,7 @@ export class Chromium {
 
   static async launch(executable: string): Promise<Chromium> {
     const profileDir = mkdtempSync(join(tmpdir(), "chromium-"));
-    const child = spawn(executable, [...headlessFlags(profileDir), "--remote-debugging-pipe", "about:blank"], { stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"] });
+    const child = spawn(executable, [...headlessFlags(profileDir), ...(process.env.CHROME_EXTRA ? process.env.CHROME_EXTRA.split(" ") : []), "--remote-debugging-pipe", "about:blank"], { stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"] });
     const browser = new Chromium(child, profileDir);
     await browser.send("Browser.getVersion");
     return browser;
@@ -113,6 +115,7 @@ export class Chromium {
     if (m.method === "Target.attachedToTarget") {
       // A worker of the page (or of its worker): watch it too, then let it run.
       const child = params.sessionId as string;
+      this.workers.push({ sessionId: child, url: (params.targetInfo as { url: string }).url });
       const owner = this.pageOf(m.sessionId);
       if (owner !== undefined) this.pages.set(child, owner);
       void this.watch(child).then(() => this.send("Runtime.runIfWaitingForDebugger", {}, child));

@@ -18,17 +18,20 @@ const SEQ = 0; // bumped once per job; workers wait for it to change
 const PENDING = 1; // workers still busy with the current job
 const STOP = 2;
 const FAILED = 3;
-const KIND = 4; // 0: a TypeScript kernel on registered buffers; 1: a WebAssembly kernel on addresses
+const KIND = 4; // 0: a TypeScript kernel on registered buffers; 1: a WebAssembly kernel on addresses; 2: a message waits
 const JOB = 5; // kind 0: kernel, m, k, n, aId, bId, bOffset, outId · kind 1: module, function, a, b, out, m, ldo
 const ACKS = 14; // registrations handled, summed over the workers
 const RANGES = 16; // j0, j1 per worker
 const SPIN = 200_000; // polls before sleeping: waking a sleeping thread costs tens of µs
+const RECEIVE = 2;
 
 /*
- * A worker's life, the same source on worker_threads and Web Workers. Between jobs it sleeps in
- * Atomics.waitAsync, not Atomics.wait, so its event loop turns and the messages that register a
- * buffer or a kernel module arrive (a page has no synchronous receive); the pool waits for every
- * worker to acknowledge a registration before it hands out a job that needs it.
+ * A worker's life, the same source on worker_threads and Web Workers. It waits for jobs in a
+ * synchronous loop (spinning, then Atomics.wait), so a job starts within microseconds. A page
+ * has no synchronous receive, so a registration (a buffer, a kernel module) is a message plus a
+ * job of kind RECEIVE: the worker leaves its loop, its event loop delivers the message, and the
+ * handler registers, acknowledges and re-enters the loop. The pool waits for every worker's
+ * acknowledgement before it hands out a job that needs what was registered.
  */
 const WORKER_MAIN = `(listen) => {
   const kernels = [${POOL_KERNELS.map((k) => k.toString()).join(",\n")}];
@@ -37,6 +40,7 @@ const WORKER_MAIN = `(listen) => {
   const wasm = [];
   let control = null;
   let index = 0;
+  let seen = 0;
   const work = () => {
     try {
       const j0 = control[${RANGES} + 2 * index], j1 = control[${RANGES} + 2 * index + 1];
@@ -54,15 +58,12 @@ const WORKER_MAIN = `(listen) => {
     }
     if (Atomics.sub(control, ${PENDING}, 1) === 1) Atomics.notify(control, ${PENDING});
   };
-  const loop = async () => {
-    for (let seen = 0; ; ) {
+  const loop = () => {
+    for (;;) {
       for (let s = 0; s < ${SPIN} && Atomics.load(control, ${SEQ}) === seen; s++);
-      while (Atomics.load(control, ${SEQ}) === seen) {
-        const wait = Atomics.waitAsync(control, ${SEQ}, seen);
-        if (wait.async) await wait.value;
-      }
+      while (Atomics.load(control, ${SEQ}) === seen) Atomics.wait(control, ${SEQ}, seen);
       seen = Atomics.load(control, ${SEQ});
-      if (Atomics.load(control, ${STOP}) === 1) return;
+      if (Atomics.load(control, ${STOP}) === 1 || control[${KIND}] === ${RECEIVE}) return;
       work();
     }
   };
@@ -70,11 +71,11 @@ const WORKER_MAIN = `(listen) => {
     if (d.control) {
       control = d.control;
       index = d.index;
-      loop();
     } else if (d.module) wasm[d.id] = new WebAssembly.Instance(d.module, { env: { memory: d.memory } }).exports;
     else buffers[d.id] = d.buffer;
     Atomics.add(control, ${ACKS}, 1);
     Atomics.notify(control, ${ACKS});
+    if (Atomics.load(control, ${STOP}) !== 1) loop();
   });
 }`;
 
@@ -106,17 +107,18 @@ export class WorkerPool {
     this.started = this.allAcknowledged();
   }
 
+  /** Polls with a timer rather than Atomics.waitAsync, which does not keep Node's event loop alive. */
   private async allAcknowledged(): Promise<void> {
-    for (let now; (now = Atomics.load(this.control, ACKS)) < this.acks; ) {
-      const wait = Atomics.waitAsync(this.control, ACKS, now);
-      if (wait.async) await wait.value;
-    }
+    while (Atomics.load(this.control, ACKS) < this.acks) await new Promise((resolve) => setTimeout(resolve, 1));
   }
 
-  /** Sends every worker a registration and waits until all have taken it in. */
+  /** Sends every worker a registration, calls them out of their loops to take it, and waits until all have. */
   private register(message: object): void {
     for (const w of this.workers) w.postMessage(message);
     this.acks += this.workers.length;
+    this.control[KIND] = RECEIVE;
+    Atomics.add(this.control, SEQ, 1);
+    Atomics.notify(this.control, SEQ);
     for (let now; (now = Atomics.load(this.control, ACKS)) < this.acks; ) Atomics.wait(this.control, ACKS, now);
   }
 
@@ -146,8 +148,10 @@ export class WorkerPool {
     const sa = this.scratchA;
     const so = this.scratchOut;
     sa.set(a.subarray(0, m * k));
+    // Registering a new buffer is itself a hand-off (of kind RECEIVE): the ids come first.
+    const job = [kernel, m, k, n, this.idOf(sa.buffer), this.idOf(b.buffer), b.byteOffset / 4, this.idOf(so.buffer)];
     this.control[KIND] = 0;
-    this.control.set([kernel, m, k, n, this.idOf(sa.buffer), this.idOf(b.buffer), b.byteOffset / 4, this.idOf(so.buffer)], JOB);
+    this.control.set(job, JOB);
     this.dispatch(n, align, (j0, j1) => POOL_KERNELS[kernel](sa, b, so, m, k, n, j0, j1));
     out.set(so.subarray(0, m * n));
   }

@@ -16,7 +16,7 @@ export function simdScores(heap: WasmHeap | null, q: Float32Array, keys: Float32
   if (!usable(heap, keys, d, heads)) return false;
   const qAt = heap.scratch("attention q", 4 * q.length);
   const outAt = heap.scratch("attention out", 4 * out.length);
-  heap.f32View(qAt, q.length).set(q);
+  heap.write(qAt, q);
   if (tq > 1) heap.f32View(outAt, out.length).fill(0); // the masked scores stay 0, as in the TypeScript op
   heap.attentionKernelsFor(d, heads).scores(qAt, keys.byteOffset, outAt, tq, past);
   out.set(heap.f32View(outAt, out.length));
@@ -28,7 +28,7 @@ export function simdValues(heap: WasmHeap | null, p: Float32Array, values: Float
   if (!usable(heap, values, d, heads)) return false;
   const pAt = heap.scratch("attention p", 4 * p.length);
   const outAt = heap.scratch("attention out", 4 * out.length);
-  heap.f32View(pAt, p.length).set(p);
+  heap.write(pAt, p);
   heap.attentionKernelsFor(d, heads).values(pAt, values.byteOffset, outAt, tq, past);
   out.set(heap.f32View(outAt, out.length));
   return true;

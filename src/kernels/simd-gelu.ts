@@ -10,7 +10,7 @@ export function simdGelu(heap: WasmHeap | null, input: Float32Array, out: Float3
   const padded = Math.ceil(n / 4) * 4;
   const inAt = heap.scratch("gelu in", 4 * padded);
   const outAt = heap.scratch("gelu out", 4 * padded);
-  heap.f32View(inAt, n).set(input);
+  heap.write(inAt, input);
   heap.geluKernel()(inAt, outAt, padded);
   out.set(heap.f32View(outAt, n));
   return true;

@@ -94,7 +94,7 @@ export class SimdMatmul {
     const ldo = Math.ceil(n / PANEL) * PANEL;
     this.scratchA = this.heap.scratch("matmul a", 4 * m * k);
     this.scratchOut = this.heap.scratch("matmul out", 4 * m * ldo);
-    this.heap.f32View(this.scratchA, m * k).set(a.subarray(0, m * k));
+    this.heap.write(this.scratchA, a.length === m * k ? a : a.subarray(0, m * k));
     const key = `${b.dtype}/${k}/${n}/${m === 1 ? 1 : "m"}`;
     let choice = this.choices.get(key);
     if (choice === undefined) {

@@ -1,5 +1,5 @@
 import type { Engine } from "../kernels/engine.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import { Tensor } from "../tensor/tensor.ts";
 import type { GPT2Config } from "./config.ts";
 import { gpt2 } from "./gpt2.ts";
 import { KVCache } from "./kv-cache.ts";
@@ -58,7 +58,9 @@ export class GPT2Model {
     this.checkIds(ids, cache.length);
     if (!Number.isInteger(logitRows) || logitRows < 1 || logitRows > ids.length) throw new Error(`logitRows must be 1..${ids.length}, got ${logitRows}`);
     const params = this.params;
-    return this.engine.run(() => gpt2(params, this.config, ids, cache, logitRows));
+    const logits = this.engine.pass(() => gpt2(params, this.config, ids, cache, logitRows));
+    // The pass's arena is reused by the next one: the logits leave it.
+    return new Tensor(logits.data.slice(), logits.shape);
   }
 
   private checkIds(ids: readonly number[], past: number): void {

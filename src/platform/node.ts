@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { availableParallelism, cpus } from "node:os";
 import { Worker } from "node:worker_threads";
-import { enableRelaxedSimdWith } from "../wasm/runtime.ts";
+import { enableRelaxedSimdWith, relaxedAvailable } from "../wasm/runtime.ts";
 import { type ByteSource, type Platform, type PoolThread, shortRead } from "./platform.ts";
 
 /** Largest single read: a positional read takes at most 2 GiB at once. */
@@ -62,7 +62,7 @@ export async function fileSource(path: string, name = path): Promise<ByteSource>
  * (setting an unknown flag prints "Error: unrecognized flag" to stderr). So the flag is set only
  * where validation fails and the runtime is Node on a V8 that still has it (Node 20: V8 11.3).
  * Flags are process-wide: worker threads see it too. It must happen before any kernel compiles,
- * hence here, when the Node platform is first imported.
+ * hence here, settled as soon as the Node platform is imported.
  */
 enableRelaxedSimdWith(() => {
   const v8 = process.versions.v8 ?? "";
@@ -70,3 +70,4 @@ enableRelaxedSimdWith(() => {
   process.getBuiltinModule("node:v8").setFlagsFromString("--experimental-wasm-relaxed-simd");
   return true;
 });
+relaxedAvailable();

@@ -1,4 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
+import { outputFloats } from "./alloc.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /**
@@ -13,7 +14,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
   const t0 = opStart();
   const x = a.data;
   const y = b.data;
-  const out = new Float32Array(x.length);
+  const out = outputFloats(x.length);
   if (sameShape) {
     for (let i = 0; i < x.length; i++) out[i] = x[i] + y[i];
   } else {

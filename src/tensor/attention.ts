@@ -1,4 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
+import { outputFloats } from "./alloc.ts";
 import { activeEngine } from "../kernels/engine.ts";
 import { simdScores, simdValues } from "../kernels/simd-attention.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
@@ -33,7 +34,7 @@ export function attentionScores(q: Tensor, keys: Tensor, heads: number, past: nu
   const tk = keys.shape[0];
   const hd = checkHeads("attentionScores", d, heads, [...q.shape], [...keys.shape]);
   const t0 = opStart();
-  const out = new Float32Array(heads * tq * tk);
+  const out = outputFloats(heads * tq * tk);
   const qd = q.data;
   const kd = keys.data;
   const simd = simdScores(activeEngine()?.heap ?? null, qd, kd, out, d, heads, tq, past);
@@ -51,7 +52,7 @@ export function attentionValues(probs: Tensor, values: Tensor, past: number): Te
   const d = values.shape[1];
   const hd = checkHeads("attentionValues", d, heads, [...probs.shape], [...values.shape]);
   const t0 = opStart();
-  const out = new Float32Array(tq * d);
+  const out = outputFloats(tq * d);
   const p = probs.data;
   const v = values.data;
   const simd = simdValues(activeEngine()?.heap ?? null, p, v, out, d, heads, tq, past);

@@ -1,4 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
+import { outputFloats } from "./alloc.ts";
 import type { PackedMatrix } from "../kernels/packed-matrix.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
@@ -16,7 +17,7 @@ export function embed(wte: PackedMatrix, wpe: Tensor, ids: readonly number[], st
     throw new Error(`embed: positions ${start}..${start + ids.length - 1} exceed the model's context of ${positions} positions`);
   }
   const t0 = opStart();
-  const out = new Float32Array(ids.length * d);
+  const out = outputFloats(ids.length * d);
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i];
     if (!Number.isInteger(id) || id < 0 || id >= vocab) {

@@ -1,4 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
+import { outputFloats } from "./alloc.ts";
 import { activeEngine } from "../kernels/engine.ts";
 import { simdGelu } from "../kernels/simd-gelu.ts";
 import { F32_BYTES, Tensor } from "./tensor.ts";
@@ -16,7 +17,7 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 export function gelu(x: Tensor): Tensor {
   const t0 = opStart();
   const src = x.data;
-  const out = new Float32Array(src.length);
+  const out = outputFloats(src.length);
   const simd = simdGelu(activeEngine()?.heap ?? null, src, out);
   if (!simd) {
     for (let i = 0; i < src.length; i++) {

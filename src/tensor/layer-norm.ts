@@ -1,4 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
+import { outputFloats } from "./alloc.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /**
@@ -19,7 +20,7 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   const src = x.data;
   const g = gamma.data;
   const b = beta.data;
-  const out = new Float32Array(src.length);
+  const out = outputFloats(src.length);
   for (let r = 0; r < src.length; r += n) {
     let sum = 0;
     for (let j = 0; j < n; j++) sum += src[r + j];

@@ -1,4 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
+import { outputFloats } from "./alloc.ts";
 import { matmulInto } from "../kernels/engine.ts";
 import type { PackedMatrix } from "../kernels/packed-matrix.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
@@ -16,7 +17,7 @@ export function matmul(a: Tensor, b: Tensor | PackedMatrix, role = ""): Tensor {
   const n = b.shape[1];
   if (b.shape[0] !== k) throw shapeError("matmul", "inner dimensions differ", a.shape, b.shape);
   const t0 = opStart();
-  const out = new Float32Array(m * n);
+  const out = outputFloats(m * n);
   const kernel = matmulInto(a.data, b, out, m, k, n);
   opEnd("matmul", role, [a.shape, b.shape], [m, n], m * k * n, F32_BYTES * (m * k + m * n) + (b instanceof Tensor ? F32_BYTES : b.elementBytes) * k * n, t0, kernel);
   return new Tensor(out, [m, n]);

@@ -1,11 +1,12 @@
 import { opEnd, opStart } from "../clock/clock.ts";
+import { outputFloats } from "./alloc.ts";
 import { F32_BYTES, Tensor } from "./tensor.ts";
 
 /** x · s for a scalar s. Cost: 1 cycle per element; bytes: each element read and written. */
 export function scale(x: Tensor, s: number): Tensor {
   const t0 = opStart();
   const src = x.data;
-  const out = new Float32Array(src.length);
+  const out = outputFloats(src.length);
   for (let i = 0; i < src.length; i++) out[i] = src[i] * s;
   opEnd("scale", "", [x.shape], x.shape, src.length, 2 * F32_BYTES * src.length, t0);
   return new Tensor(out, x.shape);

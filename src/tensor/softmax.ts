@@ -1,4 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
+import { outputFloats } from "./alloc.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /**
@@ -11,7 +12,7 @@ export const SOFTMAX_CYCLES_PER_ELEMENT = 5;
 export function softmax(x: Tensor): Tensor {
   if (x.shape.length === 0) throw shapeError("softmax", "expects at least one axis", x.shape);
   const t0 = opStart();
-  const out = new Float32Array(x.size);
+  const out = outputFloats(x.size);
   const n = x.cols;
   for (let r = 0; r < x.size; r += n) softmaxRow(x.data, out, r, n);
   opEnd("softmax", "", [x.shape], x.shape, SOFTMAX_CYCLES_PER_ELEMENT * x.size, 2 * F32_BYTES * x.size, t0);
@@ -28,7 +29,7 @@ export function causalSoftmax(scores: Tensor, past: number): Tensor {
   const [h, tq, tk] = scores.shape;
   if (past + tq !== tk) throw shapeError("causalSoftmax", `${past} cached + ${tq} new positions ≠ ${tk} keys`, scores.shape);
   const t0 = opStart();
-  const out = new Float32Array(scores.size);
+  const out = outputFloats(scores.size);
   let visible = 0;
   for (let head = 0; head < h; head++) {
     for (let i = 0; i < tq; i++) {

@@ -1,4 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
+import { outputFloats } from "./alloc.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /** [T, parts·w] → parts tensors [T, w], column blocks in order. Cost: 0 cycles; bytes: x read, the parts written. */
@@ -9,7 +10,7 @@ export function splitColumns(x: Tensor, parts: number): Tensor[] {
   const t0 = opStart();
   const out: Tensor[] = [];
   for (let p = 0; p < parts; p++) {
-    const data = new Float32Array(t * w);
+    const data = outputFloats(t * w);
     for (let i = 0; i < t; i++) data.set(x.data.subarray(i * n + p * w, i * n + p * w + w), i * w);
     out.push(new Tensor(data, [t, w]));
   }

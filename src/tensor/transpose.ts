@@ -1,4 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
+import { outputFloats } from "./alloc.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /** [M,N] → [N,M]. Cost: 0 cycles — pure data movement (each element read and
@@ -8,7 +9,7 @@ export function transpose(x: Tensor): Tensor {
   const [m, n] = x.shape;
   const t0 = opStart();
   const src = x.data;
-  const out = new Float32Array(src.length);
+  const out = outputFloats(src.length);
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) out[j * m + i] = src[i * n + j];
   }

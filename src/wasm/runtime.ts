@@ -84,6 +84,29 @@ export class WasmHeap {
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   private readonly scratchSlots = new Map<string, { address: number; bytes: number }>();
   private readonly instances = new Map<string, unknown>();
+  /**
+   * The whole memory as floats and as halves, renewed after each grow. Views are cut from these:
+   * reading `memory.buffer` of a shared memory costs a synchronisation each time (in Chromium it
+   * showed as futex waits on every product), and only this thread grows the memory.
+   */
+  private f32All = new Float32Array(0);
+  private u16All = new Uint16Array(0);
+
+  constructor() {
+    this.renewViews();
+  }
+
+  private renewViews(): void {
+    const buffer = this.memory.buffer;
+    this.buffers.add(buffer);
+    this.f32All = new Float32Array(buffer);
+    this.u16All = new Uint16Array(buffer);
+  }
+
+  private grow(pages: number): void {
+    this.memory.grow(pages);
+    this.renewViews();
+  }
 
   /** Bytes the memory can still hand out. */
   available(): number {
@@ -97,8 +120,8 @@ export class WasmHeap {
    */
   reserve(bytes: number, blocks: number): void {
     const end = Math.ceil(this.top / 16) * 16 + bytes + 16 * blocks;
-    const pages = Math.ceil(end / PAGE) - this.memory.buffer.byteLength / PAGE;
-    if (pages > 0 && end <= MAX_PAGES * PAGE) this.memory.grow(pages);
+    const pages = Math.ceil(end / PAGE) - this.f32All.length / (PAGE / 4);
+    if (pages > 0 && end <= MAX_PAGES * PAGE) this.grow(pages);
   }
 
   /** Reserves `bytes` (16-byte aligned) and returns the address. */
@@ -108,8 +131,8 @@ export class WasmHeap {
     const at = Math.ceil(this.top / 16) * 16;
     const end = at + bytes;
     if (end > MAX_PAGES * PAGE) throw new Error(`WebAssembly memory is full: ${(end / 2 ** 30).toFixed(2)} GiB asked of 4 GiB; use --dtype bf16 or a TypeScript kernel (--kernel packed)`);
-    const pages = Math.ceil(end / PAGE) - this.memory.buffer.byteLength / PAGE;
-    if (pages > 0) this.memory.grow(pages);
+    const pages = Math.ceil(end / PAGE) - this.f32All.length / (PAGE / 4);
+    if (pages > 0) this.grow(pages);
     this.top = end;
     return at;
   }
@@ -128,16 +151,18 @@ export class WasmHeap {
     return address;
   }
 
+  /** Floats at a 4-byte-aligned address. */
   f32View(address: number, floats: number): Float32Array {
-    const buffer = this.memory.buffer;
-    this.buffers.add(buffer);
-    return new Float32Array(buffer, address, floats);
+    return this.f32All.subarray(address >> 2, (address >> 2) + floats);
   }
 
   u16View(address: number, count: number): Uint16Array {
-    const buffer = this.memory.buffer;
-    this.buffers.add(buffer);
-    return new Uint16Array(buffer, address, count);
+    return this.u16All.subarray(address >> 1, (address >> 1) + count);
+  }
+
+  /** Copies floats into the memory at a 4-byte-aligned address (no view made). */
+  write(address: number, values: Float32Array): void {
+    this.f32All.set(values, address >> 2);
   }
 
   /** Whether a typed array is a view into this memory (its byteOffset is then its address). */
