@@ -94,7 +94,7 @@ export function randomModel(engine: Engine, config: GPT2Config, seed = 1234): GP
   const shapes = new Map(parameterShapes(config));
   const fill = (t: Tensor, name: string): Tensor => {
     if (/ln_\w+\.weight$/.test(name)) t.data.fill(1);
-    else if (!name.endsWith(".bias")) for (let i = 0; i < t.size; i++) t.data[i] = (2 * rng.next() - 1) * halfWidth;
+    else if (!name.endsWith(".bias")) rng.fillUniform(t.data, halfWidth);
     return t;
   };
   const params = assembleParams(config.nLayer, (name) => {

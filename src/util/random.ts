@@ -11,9 +11,29 @@ export class Random {
 
   /** Uniform in [0, 1). */
   next(): number {
+    return this.nextUint32() / 4294967296;
+  }
+
+  /**
+   * Fills `out` with values uniform on [−a, a), two per step of the generator (16 bits each):
+   * random weights for 124M parameters in half the time, at a resolution (a/32768) far below
+   * what float32 weights of that size resolve anyway.
+   */
+  fillUniform(out: Float32Array, a: number): void {
+    const step = (2 * a) / 65536;
+    let i = 0;
+    for (; i + 1 < out.length; i += 2) {
+      const t = this.nextUint32();
+      out[i] = (t & 0xffff) * step - a;
+      out[i + 1] = (t >>> 16) * step - a;
+    }
+    if (i < out.length) out[i] = (2 * this.next() - 1) * a;
+  }
+
+  private nextUint32(): number {
     let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return (t ^ (t >>> 14)) >>> 0;
   }
 }
