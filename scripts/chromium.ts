@@ -54,6 +54,12 @@ export class Page {
     }
   }
 
+  /** Sets the files of an <input type=file> (found by id), as if the user had picked them. */
+  async setFiles(inputId: string, paths: string[]): Promise<void> {
+    const r = await this.send("Runtime.evaluate", { expression: `document.getElementById(${JSON.stringify(inputId)})` });
+    await this.send("DOM.setFileInputFiles", { files: paths, objectId: (r.result as { objectId: string }).objectId });
+  }
+
   async screenshot(): Promise<Buffer> {
     const r = await this.send("Page.captureScreenshot", { format: "png" });
     return Buffer.from(r.data as string, "base64");
@@ -87,7 +93,7 @@ export class Chromium {
 
   static async launch(executable: string): Promise<Chromium> {
     const profileDir = mkdtempSync(join(tmpdir(), "chromium-"));
-    const child = spawn(executable, [...headlessFlags(profileDir), ...(process.env.CHROME_EXTRA ? process.env.CHROME_EXTRA.split(" ") : []), "--remote-debugging-pipe", "about:blank"], { stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"] });
+    const child = spawn(executable, [...headlessFlags(profileDir), "--remote-debugging-pipe", "about:blank"], { stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"], detached: true });
     const browser = new Chromium(child, profileDir);
     await browser.send("Browser.getVersion");
     return browser;
@@ -137,7 +143,7 @@ export class Chromium {
   private async watch(sessionId: string): Promise<void> {
     await Promise.all([
       this.send("Runtime.enable", {}, sessionId),
-      ...(process.env.NOATTACH ? [] : [this.send("Target.setAutoAttach", { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }, sessionId)]),
+      this.send("Target.setAutoAttach", { autoAttach: true, waitForDebuggerOnStart: true, flatten: true }, sessionId),
     ]);
   }
 
@@ -153,11 +159,19 @@ export class Chromium {
     return page;
   }
 
+  /** Closes the browser and every process it started, then removes its profile. */
   async close(): Promise<void> {
     const exited = new Promise((resolve) => this.child.once("exit", resolve));
-    this.child.kill();
+    this.send("Browser.close").catch(() => {});
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5_000);
     await exited;
-    // Its helper processes may still be writing the profile for a moment.
+    clearTimeout(timer);
+    // Its helpers (renderer, GPU, zygote) share its process group: none may outlive it.
+    try {
+      process.kill(-this.child.pid!, "SIGKILL");
+    } catch {
+      // the group is gone already
+    }
     rmSync(this.profileDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }

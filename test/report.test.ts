@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { cycles } from "../src/report/format.ts";
 import { FIXTURES } from "./helpers.ts";
 import { readPng } from "./png.ts";
+import { findChromium, headlessFlags } from "../scripts/chromium.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const dir = mkdtempSync(join(tmpdir(), "report-"));
@@ -68,10 +69,10 @@ describe("--report", () => {
     }
   });
 
-  const chromium = ["chromium", "chromium-browser", "google-chrome"].map((c) => spawnSync("which", [c], { encoding: "utf8" }).stdout.trim()).find((p) => p !== "");
+  const chromium = findChromium();
   if (chromium === undefined && process.env.CI) throw new Error("CI must have Chromium for the report test: .ci/run installs Debian's chromium package");
   it.skipIf(chromium === undefined)("renders in headless Chromium to a non-blank page whose DOM has the stages and total cycles", () => {
-    const flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--user-data-dir=${mkdtempSync(join(tmpdir(), "chromium-"))}`];
+    const flags = headlessFlags(mkdtempSync(join(tmpdir(), "chromium-")));
     const png = join(dir, "report.png");
     spawnSync(chromium!, [...flags, "--window-size=1100,1400", `--screenshot=${png}`, `file://${reportPath}`], { timeout: 60_000 });
     expect(existsSync(png)).toBe(true);
