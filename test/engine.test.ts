@@ -1,0 +1,44 @@
+// The engine as an object: settings that belong to it, threads changed in place, and memory
+// (its WebAssembly memory, its worker threads) given back by dispose.
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Engine, Tensor, loadModel, matmul, nodePlatform } from "../src/node.ts";
+import { FIXTURES, readReference } from "./helpers.ts";
+
+const ROOT = join(import.meta.dirname, "..");
+
+describe("the engine object", () => {
+  it("two models with different settings side by side give the same logits; a disposed one refuses to run", async () => {
+    const fast = await loadModel(join(FIXTURES, "tiny-hot"), new Engine(nodePlatform, { threads: 2 }));
+    const plain = await loadModel(join(FIXTURES, "tiny-hot"), new Engine(nodePlatform, { kernel: "packed", threads: 1 }));
+    expect([fast.engine.usesSimd, plain.engine.usesSimd]).toEqual([true, false]);
+    const ref = readReference("tiny-hot").cases[1];
+    const last = ref.logits[ref.logits.length - 1];
+    for (const model of [fast, plain]) {
+      const logits = model.forward(ref.ids);
+      expect(Math.max(...Array.from(logits, (v, i) => Math.abs(v - last[i])))).toBeLessThan(1e-4);
+    }
+    await plain.dispose();
+    expect(() => plain.forward(ref.ids)).toThrow("this model was disposed: load it again");
+    fast.engine.setThreads(1);
+    expect(fast.engine.settings).toEqual({ kernel: "auto", threads: 1, dtype: "f32" });
+    expect(Array.from(fast.forward(ref.ids).subarray(0, 4))).toEqual(Array.from(fast.forward(ref.ids).subarray(0, 4)));
+    await fast.dispose();
+  });
+
+  it("ops outside any engine run the plain TypeScript kernels (the article's 2×2)", () => {
+    expect(matmul(Tensor.from([[1, 2], [3, 4]]), Tensor.from([[5, 6], [7, 8]])).toArray()).toEqual([[19, 22], [43, 50]]);
+  });
+
+  it("load, run and dispose 20 times: the resident memory stays flat", () => {
+    const run = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", "test/dispose-child.ts", "20"], { cwd: ROOT, encoding: "utf8" });
+    expect(run.stderr).toBe("");
+    const rss = JSON.parse(run.stdout) as number[];
+    // One model: 4·12·256² + 8192·256 + 128·256 weights ≈ 5.3 M floats ≈ 21 MB (plus its caches and threads).
+    const modelBytes = 4 * (4 * 12 * 256 * 256 + 8192 * 256 + 128 * 256);
+    const growth = rss[19] - rss[1];
+    console.log(`RSS after rounds 2, 10, 20: ${rss.filter((_, i) => i === 1 || i === 9 || i === 19).map((b) => `${(b / 2 ** 20).toFixed(0)} MiB`).join(", ")}; one model's weights ${(modelBytes / 2 ** 20).toFixed(0)} MiB`);
+    expect(growth).toBeLessThan(modelBytes);
+  });
+});
