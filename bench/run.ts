@@ -5,6 +5,7 @@
 //   npm run bench -- --json       the results as one JSON document on stdout
 //   npm run bench -- --predict    only the prediction check: predicted vs measured per stage
 //                                 (add --cached-profiles to reuse one profile per setting)
+//   npm run bench -- --playground only the playground against the terminal (headless Chromium)
 //
 // Every kernel is checked against the naive kernel on the same inputs before it is timed.
 // GFLOPS counts 2 floating-point operations per multiply-accumulate (one cycle in our cost
@@ -19,6 +20,7 @@ import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
 import { WorkerPool } from "../src/kernels/pool.ts";
 import { arena, configsFor, heap } from "./kernel-configs.ts";
 import { nodePlatform } from "../src/platform/node.ts";
+import { playgroundBenchmark, playgroundTable } from "./playground.ts";
 import { predictBenchmark, predictTable } from "./predict.ts";
 import { table } from "../src/report/format.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
@@ -29,6 +31,7 @@ const FLAGS: Record<string, FlagSpec> = {
   json: { kind: "boolean", help: "print the results as one JSON document on stdout (tables go to stderr)" },
   predict: { kind: "boolean", help: "only check the roofline prediction against runs of generate.ts (six settings, three runs each)" },
   "cached-profiles": { kind: "boolean", help: "with --predict: measure each setting's profile once, then reuse it (as a cache would)" },
+  playground: { kind: "boolean", help: "only the playground against the terminal: decode tokens/s and first token, headless Chromium" },
   "no-numpy": { kind: "boolean", help: "skip the numpy peer even when python3 has numpy" },
   help: { kind: "boolean", help: "show this help" },
 };
@@ -219,6 +222,12 @@ async function main(): Promise<void> {
     const rows = predictBenchmark((line) => process.stderr.write(`${line}\n`), f["cached-profiles"] === true);
     log(`\nThe roofline prediction against the run it predicts (GPT-2 small, random weights, greedy)\n${predictTable(rows)}`);
     if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, predict: rows }, null, 1)}\n`);
+    return;
+  }
+  if (f.playground === true) {
+    const rows = await playgroundBenchmark((line) => process.stderr.write(`${line}\n`));
+    log(`\nGPT-2 small, random weights, 16-token prompt, 64 new tokens: decode in the page and in the terminal (medians of 3; each run in brackets)\n${playgroundTable(rows)}`);
+    if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, playground: rows }, null, 1)}\n`);
     return;
   }
   log("GFLOPS = 2 × multiply-accumulates / s; GB/s = weight bytes read / s; ns/cycle = the article's cycle_time;");

@@ -1,8 +1,10 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { SafetensorsFile, fileSource, loadModel, loadModelFrom, writeSafetensors } from "../src/node.ts";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ByteSource, SafetensorsFile, blobSource, fileSource, httpSource, loadModel, loadModelFrom, writeSafetensors } from "../src/node.ts";
+import { playgroundServer } from "../src/playground/server.ts";
 import { FIXTURES } from "./helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "st-"));
@@ -18,6 +20,21 @@ function rawFile(name: string, header: string, dataBytes = 0, declaredLength?: n
 }
 
 const open = async (path: string) => SafetensorsFile.open(await fileSource(path));
+
+// The same files over HTTP Range requests (the playground's server) and as a Blob (a page's File).
+const server = playgroundServer({ "/f": dir });
+let base = "";
+beforeAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/f`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+const SOURCES: Record<string, (path: string) => Promise<ByteSource>> = {
+  file: (path) => fileSource(path),
+  http: (path) => httpSource(`${base}/${path.slice(dir.length + 1)}`, path),
+  blob: async (path) => blobSource(new Blob([readFileSync(path)]), path),
+};
 
 const entry = (dtype: string, shape: number[], begin: number, end: number) => ({ dtype, shape, data_offsets: [begin, end] });
 
@@ -61,10 +78,22 @@ describe("safetensors reader", () => {
     ["a byte size that disagrees with the shape", () => rawFile("size.st", JSON.stringify({ w: entry("F32", [3], 0, 8) }), 8), /tensor "w": holds 8 bytes but shape \[3\] of F32 needs 12/],
     ["an unsupported dtype", () => rawFile("i64.st", JSON.stringify({ w: entry("I64", [1], 0, 8) }), 8), /tensor "w": dtype I64 is not supported \(F32, F16, BF16 are\)/],
     ["an unknown dtype", () => rawFile("q.st", JSON.stringify({ w: entry("Q4", [1], 0, 1) }), 1), /tensor "w": unknown dtype "Q4"/],
-  ])("rejects %s, naming the file", async (_, make, message) => {
+  ])("rejects %s, naming the file, read from disk, over HTTP and as a Blob", async (_, make, message) => {
     const path = make();
-    await expect(open(path)).rejects.toThrow(message);
-    await expect(open(path)).rejects.toThrow(path);
+    for (const source of Object.values(SOURCES)) {
+      await expect(source(path).then((s) => SafetensorsFile.open(s))).rejects.toThrow(message);
+      await expect(source(path).then((s) => SafetensorsFile.open(s))).rejects.toThrow(path);
+    }
+  });
+
+  it("reads the same values from every source, range by range", async () => {
+    const path = join(dir, "ok.safetensors");
+    for (const [name, source] of Object.entries(SOURCES)) {
+      const f = await SafetensorsFile.open(await source(path));
+      expect(Array.from(await f.read("b", undefined, 1, 2)), name).toEqual([-2, 3.5]);
+      expect(Array.from(await f.read("a")), name).toEqual([1, 1.0078125, 1, 1.015625, -65536]);
+      await f.close();
+    }
   });
 
   it("the fixtures reproduce the real gpt2 file's quirks: odd data start, data not in name order", async () => {
