@@ -15,15 +15,15 @@ describe("the engine object", () => {
     expect([fast.engine.usesSimd, plain.engine.usesSimd]).toEqual([true, false]);
     const ref = readReference("tiny-hot").cases[1];
     const last = ref.logits[ref.logits.length - 1];
-    for (const model of [fast, plain]) {
-      const logits = model.forward(ref.ids);
-      expect(Math.max(...Array.from(logits, (v, i) => Math.abs(v - last[i])))).toBeLessThan(1e-4);
-    }
+    const error = (model: typeof fast) => Math.max(...Array.from(model.forward(ref.ids), (v, i) => Math.abs(v - last[i])));
+    expect(error(fast)).toBeLessThan(1e-4);
+    expect(error(plain)).toBeLessThan(1e-4);
     await plain.dispose();
     expect(() => plain.forward(ref.ids)).toThrow("this model was disposed: load it again");
+    // Threads change in place, without reloading the weights.
     fast.engine.setThreads(1);
     expect(fast.engine.settings).toEqual({ kernel: "auto", threads: 1, dtype: "f32" });
-    expect(Array.from(fast.forward(ref.ids).subarray(0, 4))).toEqual(Array.from(fast.forward(ref.ids).subarray(0, 4)));
+    expect(error(fast)).toBeLessThan(1e-4);
     await fast.dispose();
   });
 
@@ -37,8 +37,10 @@ describe("the engine object", () => {
     const rss = JSON.parse(run.stdout) as number[];
     // One model: 4·12·256² + 8192·256 + 128·256 weights ≈ 5.3 M floats ≈ 21 MB (plus its caches and threads).
     const modelBytes = 4 * (4 * 12 * 256 * 256 + 8192 * 256 + 128 * 256);
-    const growth = rss[19] - rss[1];
-    console.log(`RSS after rounds 2, 10, 20: ${rss.filter((_, i) => i === 1 || i === 9 || i === 19).map((b) => `${(b / 2 ** 20).toFixed(0)} MiB`).join(", ")}; one model's weights ${(modelBytes / 2 ** 20).toFixed(0)} MiB`);
-    expect(growth).toBeLessThan(modelBytes);
+    console.log(`RSS after rounds 2, 10, 20: ${[rss[1], rss[9], rss[19]].map((b) => `${(b / 2 ** 20).toFixed(0)} MiB`).join(", ")}; one model's weights ${(modelBytes / 2 ** 20).toFixed(0)} MiB`);
+    // A leak would add a model per round (20 rounds: ~400 MiB). The allocator and V8's heap settle
+    // over the first rounds (on Node 26 by up to ~2 models), then the memory is flat.
+    expect(rss[19] - rss[9]).toBeLessThan(modelBytes);
+    expect(rss[19] - rss[1]).toBeLessThan(3 * modelBytes);
   });
 });
