@@ -6,7 +6,7 @@ const threads = Number(process.argv[2]);
 const quick = process.argv[3] === "quick";
 const dtype = (process.argv[4] ?? "f32") as WeightDtype;
 const kernel = process.argv[5] ?? "auto";
-const model = randomModel(new Engine(nodePlatform, { threads, dtype, kernel }), GPT2_SMALL);
+const model = await randomModel(new Engine(nodePlatform, { threads, dtype, kernel }), GPT2_SMALL);
 await model.engine.ready();
 const ids = (count: number, offset: number) => Array.from({ length: count }, (_, i) => (offset + i * 7919) % GPT2_SMALL.vocabSize);
 

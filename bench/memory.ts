@@ -21,14 +21,14 @@ async function child(dir: string): Promise<void> {
   process.stdout.write(JSON.stringify({ peakRssBytes: nodePlatform.peakMemoryBytes() }));
 }
 
-function parent(): void {
+async function parent(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "gpt2-small-shapes-"));
   try {
     const c = GPT2_SMALL;
     const mask = new Float32Array(c.nPositions * c.nPositions);
     for (let i = 0; i < c.nPositions; i++) mask.fill(1, i * c.nPositions, i * c.nPositions + i + 1);
     // The checkpoint's own layout: nothing to unpack for writing.
-    const params = namedParameters(randomModel(new Engine(nodePlatform, { kernel: "ikj", threads: 1 }), c, 7).params);
+    const params = namedParameters((await randomModel(new Engine(nodePlatform, { kernel: "ikj", threads: 1 }), c, 7)).params);
     const tensors = [
       ...params.map(([name, t]) => ({ name, shape: [...t.shape], data: t.data })),
       ...Array.from({ length: c.nLayer }, (_, i) => ({ name: `h.${i}.attn.bias`, shape: [1, 1, c.nPositions, c.nPositions], data: mask })),
@@ -48,4 +48,4 @@ function parent(): void {
 }
 
 if (process.argv[2] === "--child") await child(process.argv[3]);
-else parent();
+else await parent();

@@ -60,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
     model = await loadModel(f.model, engine);
   } else {
     log("profile: GPT-2 small's shapes with random weights (--model DIR for another model)");
-    model = randomModel(engine, GPT2_SMALL);
+    model = await randomModel(engine, GPT2_SMALL);
   }
   await model.engine.ready();
   const key = profileKey(model.config, engine.settings, machineIdentity(nodePlatform));

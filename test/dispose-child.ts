@@ -8,7 +8,7 @@ const rounds = Number(process.argv[2]);
 const config = { nLayer: 4, nHead: 4, nEmbd: 256, nPositions: 128, vocabSize: 8192, layerNormEpsilon: 1e-5 };
 const rss: number[] = [];
 for (let i = 0; i < rounds; i++) {
-  const model = randomModel(new Engine(nodePlatform, { threads: 2 }), config);
+  const model = await randomModel(new Engine(nodePlatform, { threads: 2 }), config);
   await model.engine.ready();
   const cache = model.newCache();
   model.step([1, 2, 3, 4, 5, 6, 7, 8], cache);

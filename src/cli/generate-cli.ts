@@ -86,11 +86,11 @@ async function loadPlan(f: ParsedFlags, engine: Engine): Promise<Plan> {
   let model: GPT2Model;
   if (f["random-weights"] === true) {
     if (typeof f.model === "string") throw new UsageError("--random-weights and --model exclude each other: random weights have GPT-2 small's shapes");
-    model = randomModel(engine, GPT2_SMALL);
+    model = await randomModel(engine, GPT2_SMALL);
   } else if (typeof f.model !== "string" && !(existsSync(join(dir, "config.json")) && existsSync(join(dir, "model.safetensors")))) {
     notices.push(`no weights in ${shown}: run \`npm run fetch-weights\` to download GPT-2 small (548 MB).`);
     notices.push("Running GPT-2 small's shapes with seeded random weights: real cycles and timings, noise for text.");
-    model = randomModel(engine, GPT2_SMALL);
+    model = await randomModel(engine, GPT2_SMALL);
   } else {
     const c = loadConfig(dir);
     const matmulParameters = c.nLayer * 12 * c.nEmbd * c.nEmbd + c.vocabSize * c.nEmbd;

@@ -223,6 +223,12 @@ export class Engine {
     return this.heap === null ? new Float32Array(floats) : this.heap.f32View(this.heap.allocateFor(owner, 4 * floats), floats);
   }
 
+  /** Grows the kernels' memory once for matmul weights of these [K,N] shapes, before they are placed one by one. */
+  reserveWeights(shapes: readonly number[][]): void {
+    const bytes = shapes.reduce((sum, [k, n]) => sum + Math.ceil(n / 8) * 8 * k * (this.dtype === "f32" ? 4 : 2), 0);
+    this.heap?.reserve(bytes, shapes.length);
+  }
+
   /** Makes room now for `count` caches of `floats` each (see WasmHeap.reserve: no grow inside a timed run). */
   reserveCaches(count: number, floats: number): void {
     this.heap?.reserve(4 * floats * count, count);

@@ -92,14 +92,18 @@ export class PackedMatrix {
   /** Writes columns [col0, col0+cols) of B, where B[row, col0+c] = src[row·rowStride + c·colStride]. */
   private fill(src: Float32Array, col0: number, cols: number, rowStride: number, colStride: number): void {
     const { data, k, panelWidth: w, laneOrder: order } = this;
-    for (let c = 0; c < cols; c++) {
-      const col = col0 + c;
-      const panel = Math.floor(col / w);
-      const lane = order[col - panel * w];
-      let to = panel * k * w + lane;
-      let from = c * colStride;
-      if (this.dtype === "f32") for (let row = 0; row < k; row++, to += w, from += rowStride) data[to] = src[from];
-      else for (let row = 0; row < k; row++, to += w, from += rowStride) data[to] = floatToBfloat16(src[from]);
+    const f32 = this.dtype === "f32";
+    // Panel by panel, row by row: the writes run in order through memory and the reads take the
+    // panel's few columns of a row together (column by column packed GPT-2 small 3× slower).
+    for (let panel = Math.floor(col0 / w); panel * w < col0 + cols; panel++) {
+      const first = Math.max(col0, panel * w);
+      const end = Math.min(col0 + cols, (panel + 1) * w);
+      for (let row = 0; row < k; row++) {
+        const to = panel * k * w + row * w;
+        let from = row * rowStride + (first - col0) * colStride;
+        if (f32) for (let lane = first - panel * w; lane < end - panel * w; lane++, from += colStride) data[to + order[lane]] = src[from];
+        else for (let lane = first - panel * w; lane < end - panel * w; lane++, from += colStride) data[to + order[lane]] = floatToBfloat16(src[from]);
+      }
     }
   }
 

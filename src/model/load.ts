@@ -6,7 +6,7 @@ import { Tensor, shapeSize } from "../tensor/tensor.ts";
 import { Random } from "../util/random.ts";
 import type { GPT2Config } from "./config.ts";
 import { GPT2Model } from "./model.ts";
-import { assembleParams, isLinearWeight, parameterShapes } from "./params.ts";
+import { type GPT2Params, assembleParams, isLinearWeight, parameterShapes } from "./params.ts";
 
 /** wte rows read and packed at a time: no row-major copy of the 154 MB embedding is ever whole. */
 const HEAD_ROWS = 4096;
@@ -40,6 +40,48 @@ export async function openCheckpoint(config: GPT2Config, source: ByteSource): Pr
   }
 }
 
+/** Fills `into` with elements first … first+into.length−1 of parameter `name` (in storage order). */
+type ReadParameter = (name: string, into: Float32Array, first: number) => Promise<void> | void;
+
+/**
+ * Every parameter of `config` read by `read` and placed where the engine's kernels read it.
+ * Conv1D weights pass through one reused buffer on their way to being packed, and wte is read a
+ * few thousand rows at a time, so no row-major copy outlives its packing; the kernels' memory is
+ * grown once, up front.
+ */
+async function placeParameters(engine: Engine, config: GPT2Config, read: ReadParameter): Promise<GPT2Params> {
+  const shapes = parameterShapes(config);
+  const linear = shapes.filter(([name]) => isLinearWeight(name));
+  engine.reserveWeights([...linear.map(([, shape]) => shape), [config.nEmbd, config.vocabSize]]);
+  const scratch = new Float32Array(Math.max(0, ...linear.map(([, shape]) => shapeSize(shape))));
+  const placed = new Map<string, Tensor | PackedMatrix>();
+  for (const [name, shape] of shapes) {
+    const size = shapeSize(shape);
+    if (name === "wte.weight") {
+      const [vocab, d] = shape;
+      const head = engine.allocHead(vocab, d);
+      const rows = new Float32Array(Math.min(vocab, HEAD_ROWS) * d);
+      for (let first = 0; first < vocab; first += HEAD_ROWS) {
+        const part = rows.subarray(0, Math.min(HEAD_ROWS, vocab - first) * d);
+        await read(name, part, first * d);
+        head.setTransposedRows(first, part);
+      }
+      placed.set(name, head);
+    } else if (isLinearWeight(name)) {
+      const t = new Tensor(scratch.subarray(0, size), shape);
+      await read(name, t.data, 0);
+      const weight = engine.prepareWeight(t);
+      // Kernels that read the checkpoint's own layout keep the tensor: take it out of the scratch.
+      placed.set(name, weight === t ? new Tensor(t.data.slice(), shape) : weight);
+    } else {
+      const t = new Tensor(engine.allocWeight(size), shape);
+      await read(name, t.data, 0);
+      placed.set(name, t);
+    }
+  }
+  return assembleParams(config.nLayer, (n) => placed.get(n)!);
+}
+
 /**
  * Loads a GPT-2 onto `engine` (which the model then owns) from a checkpoint in the Hugging Face
  * layout. Tensors are read one at a time straight into their places; buffers that are not
@@ -49,32 +91,11 @@ export async function openCheckpoint(config: GPT2Config, source: ByteSource): Pr
 export async function loadCheckpoint(engine: Engine, config: GPT2Config, source: ByteSource): Promise<{ model: GPT2Model; bytesRead: number }> {
   const { file, names } = await openCheckpoint(config, source);
   try {
-    const loaded = new Map<string, Tensor | PackedMatrix>();
-    // Conv1D weights pass through one reused buffer on their way to being packed, and wte is read
-    // a few thousand rows at a time, so no row-major copy outlives its packing.
-    const scratch = new Float32Array(Math.max(0, ...names.filter(([name]) => isLinearWeight(name)).map(([, , shape]) => shapeSize(shape))));
-    for (const [name, stored, shape] of names) {
-      const size = shapeSize(shape);
-      if (name === "wte.weight") {
-        const [vocab, d] = shape;
-        const head = engine.allocHead(vocab, d);
-        const rows = new Float32Array(Math.min(vocab, HEAD_ROWS) * d);
-        for (let first = 0; first < vocab; first += HEAD_ROWS) {
-          const part = rows.subarray(0, Math.min(HEAD_ROWS, vocab - first) * d);
-          head.setTransposedRows(first, await file.read(stored, part, first * d, part.length));
-        }
-        loaded.set(name, head);
-      } else if (isLinearWeight(name)) {
-        const t = new Tensor(await file.read(stored, scratch.subarray(0, size)), shape);
-        const placed = engine.prepareWeight(t);
-        // Kernels that read the checkpoint's own layout keep the tensor: take it out of the scratch.
-        loaded.set(name, placed === t ? new Tensor(t.data.slice(), shape) : placed);
-      } else {
-        loaded.set(name, new Tensor(await file.read(stored, engine.allocWeight(size)), shape));
-      }
-    }
-    const model = new GPT2Model(config, assembleParams(config.nLayer, (n) => loaded.get(n)!), { kind: "file", path: file.path }, engine);
-    return { model, bytesRead: file.bytesRead };
+    const stored = new Map(names.map(([name, inFile]) => [name, inFile]));
+    const params = await placeParameters(engine, config, async (name, into, first) => {
+      await file.read(stored.get(name)!, into, first, into.length);
+    });
+    return { model: new GPT2Model(config, params, { kind: "file", path: file.path }, engine), bytesRead: file.bytesRead };
   } catch (err) {
     await engine.dispose();
     throw err;
@@ -86,26 +107,16 @@ export async function loadCheckpoint(engine: Engine, config: GPT2Config, source:
 /**
  * A model of the given shape with deterministic random weights on `engine` (which it then owns):
  * uniform, with GPT-2's init scale (std 0.02), layer norms at γ = 1, β = 0. Its text is noise;
- * its cycles and timings are real.
+ * its cycles and timings are real. The generator runs through the parameters in checkpoint
+ * order, as a file would be read.
  */
-export function randomModel(engine: Engine, config: GPT2Config, seed = 1234): GPT2Model {
+export async function randomModel(engine: Engine, config: GPT2Config, seed = 1234): Promise<GPT2Model> {
   const rng = new Random(seed);
   const halfWidth = 0.02 * Math.sqrt(3); // uniform on ±a has std a/√3
-  const shapes = new Map(parameterShapes(config));
-  const fill = (t: Tensor, name: string): Tensor => {
-    if (/ln_\w+\.weight$/.test(name)) t.data.fill(1);
-    else if (!name.endsWith(".bias")) rng.fillUniform(t.data, halfWidth);
-    return t;
-  };
-  const params = assembleParams(config.nLayer, (name) => {
-    const shape = shapes.get(name)!;
-    if (name === "wte.weight") {
-      const head = engine.allocHead(shape[0], shape[1]);
-      head.setTransposedRows(0, fill(Tensor.zeros(shape), name).data);
-      return head;
-    }
-    if (isLinearWeight(name)) return engine.prepareWeight(fill(Tensor.zeros(shape), name));
-    return fill(new Tensor(engine.allocWeight(shapeSize(shape)), shape), name);
+  const params = await placeParameters(engine, config, (name, into) => {
+    if (/ln_\w+\.weight$/.test(name)) into.fill(1);
+    else if (name.endsWith(".bias")) into.fill(0);
+    else rng.fillUniform(into, halfWidth);
   });
   return new GPT2Model(config, params, { kind: "random", seed }, engine);
 }

@@ -64,7 +64,7 @@ async function readConfig(text: string, name: string): Promise<GPT2Config> {
 async function load(weights: WeightsChoice, engine: Engine): Promise<GPT2Model> {
   if (weights.kind === "random") {
     post({ type: "status", text: "making GPT-2 small's weights from a seed (the same as generate.ts --random-weights)…" });
-    return randomModel(engine, GPT2_SMALL);
+    return await randomModel(engine, GPT2_SMALL);
   }
   if (weights.kind === "server") {
     post({ type: "status", text: "reading the served model with HTTP Range requests…" });
@@ -157,6 +157,8 @@ async function onRun(request: RunRequest): Promise<void> {
       }
       return found;
     },
+    // The first token of a fresh page in seconds: a short warm-up (the engine stays warm after).
+    warmUp: "short",
     onText: (text) => post({ type: "text", text }),
     onStep: (clock, steps) => {
       // Four updates a second: the page's redraw takes a core's time from the engine's threads

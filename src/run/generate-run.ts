@@ -36,6 +36,13 @@ export interface GenerateOptions {
   onText?: (text: string) => void;
   /** Called after each forward pass and its token pick, with the clock so far: a page's live view. */
   onStep?: (clock: Clock, steps: readonly StepRecord[]) => void;
+  /**
+   * "profile" (the default): warm up with a pass of the machine profile's shape, so the run is
+   * timed in the steady state the profile was measured in. "short": an 8-token prefill and two
+   * decode steps, enough to compile every code path and tune every product, for a page whose
+   * first token should come in seconds (its first prefill runs slightly colder).
+   */
+  warmUp?: "profile" | "short";
   /** Awaited after each token: where a signal handler (or a page's events) gets to run. */
   betweenTokens?: () => Promise<void>;
   /** Checked before each decode step: true stops the run after the token just made (Ctrl-C). */
@@ -55,11 +62,12 @@ export function engineLabel(e: Engine): string {
 }
 
 /**
- * One of the profile's passes on a throwaway cache, untimed, so the JIT has compiled the hot
- * code and the timed run measures steady-state speed, as the profile did (which chose the kernels).
+ * One of the profile's passes (or a short one) on a throwaway cache, untimed, so the JIT has
+ * compiled the hot code and the timed run measures steady-state speed, as the profile did
+ * (which chose the kernels).
  */
-function warmUp(model: GPT2Model, sampling: SamplingOptions): void {
-  const { prefill, decode } = passShape(model.config.nPositions);
+function warmUp(model: GPT2Model, sampling: SamplingOptions, kind: "profile" | "short"): void {
+  const { prefill, decode } = kind === "short" ? { prefill: Math.min(8, model.config.nPositions - 2), decode: 2 } : passShape(model.config.nPositions);
   const ids = Array.from({ length: prefill }, (_, i) => (i * 7919) % model.config.vocabSize);
   const cache = model.newCache(prefill + decode);
   const rng = new Random(0);
@@ -85,7 +93,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   await model.engine.ready();
   // The warm-up's cache and the run's: neither may grow the kernels' memory once the clock runs.
   model.reserveCaches(2);
-  warmUp(model, o.sampling);
+  warmUp(model, o.sampling, o.warmUp ?? "profile");
   const clock = new Clock();
   const rng = new Random(o.seed);
   const steps: StepRecord[] = [];
