@@ -45,9 +45,16 @@ async function fetchText(url: string): Promise<string> {
   return response.text();
 }
 
+// The vocabulary's files are fetched as soon as the worker starts, while the weights load.
+const tokenizerFiles = Promise.all([fetchText("/tokenizer/encoder.json"), fetchText("/tokenizer/vocab.bpe")]);
+tokenizerFiles.catch(() => {}); // a failure is reported when the tokenizer is asked for
+
 /** GPT-2's vocabulary, as vendored with the project (the server serves it). */
 async function gpt2Tokenizer(): Promise<Tokenizer> {
-  tokenizer ??= tokenizerFromFiles(await fetchText("/tokenizer/encoder.json"), "encoder.json", await fetchText("/tokenizer/vocab.bpe"), "vocab.bpe");
+  if (tokenizer === null) {
+    const [vocab, merges] = await tokenizerFiles;
+    tokenizer = tokenizerFromFiles(vocab, "encoder.json", merges, "vocab.bpe");
+  }
   return tokenizer;
 }
 
@@ -85,7 +92,10 @@ async function onLoad(weights: WeightsChoice, settings: Engine["settings"]): Pro
   await previous?.dispose();
   const t0 = performance.now();
   const engine = new Engine(browserPlatform, settings);
+  // The threads start while the weights load (a page's workers take a moment to come up).
+  const threads = engine.ready();
   const loaded = await load(weights, engine);
+  await threads;
   loadMs = performance.now() - t0;
   model = loaded;
   const c = loaded.config;

@@ -2,6 +2,15 @@
  * A small seeded PRNG (mulberry32): the same seed gives the same stream on every machine,
  * which makes seeded sampling and the random-weights mode reproducible.
  */
+const GOLDEN = 0x6d2b79f5;
+
+/** mulberry32's output for a state: the state itself just advances by GOLDEN each step. */
+function mix(state: number): number {
+  let t = Math.imul(state ^ (state >>> 15), state | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return (t ^ (t >>> 14)) >>> 0;
+}
+
 export class Random {
   private state: number;
 
@@ -11,7 +20,8 @@ export class Random {
 
   /** Uniform in [0, 1). */
   next(): number {
-    return this.nextUint32() / 4294967296;
+    this.state = (this.state + GOLDEN) >>> 0;
+    return mix(this.state) / 4294967296;
   }
 
   /**
@@ -21,19 +31,15 @@ export class Random {
    */
   fillUniform(out: Float32Array, a: number): void {
     const step = (2 * a) / 65536;
+    let state = this.state;
     let i = 0;
     for (; i + 1 < out.length; i += 2) {
-      const t = this.nextUint32();
+      state = (state + GOLDEN) >>> 0;
+      const t = mix(state);
       out[i] = (t & 0xffff) * step - a;
       out[i + 1] = (t >>> 16) * step - a;
     }
+    this.state = state;
     if (i < out.length) out[i] = (2 * this.next() - 1) * a;
-  }
-
-  private nextUint32(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
   }
 }
