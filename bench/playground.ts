@@ -2,11 +2,12 @@
 // Chromium (the page's hooks) and by generate.ts, same prompt, tokens and threads, alternating,
 // each page in a fresh browser (nothing cached: its first token is a fresh page load's).
 // Run by bench/run.ts for `npm run bench -- --playground`.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Chromium, findChromium } from "../scripts/chromium.ts";
+import { startPlayground } from "../scripts/playground-process.ts";
 import { table } from "../src/report/format.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -23,19 +24,6 @@ export interface PlaygroundRow {
 }
 
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function startPlayground(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/playground/serve.ts", "--port", "0"], { cwd: ROOT });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (c) => {
-      out += c;
-      const m = /playground: (http:\/\/\S+)/.exec(out);
-      if (m !== null) resolve({ url: m[1], child });
-    });
-    child.on("exit", (code) => reject(new Error(`the playground exited (${code})`)));
-  });
-}
 
 async function pageRun(chromium: string, url: string, threads: number): Promise<{ tokensPerSec: number; firstTokenMs: number; loadMs: number }> {
   const browser = await Chromium.launch(chromium);

@@ -1,10 +1,9 @@
 // The README's picture of the playground mid-run: npx tsx scripts/playground-screenshot.ts OUT.png
 // Starts the playground, opens it in headless Chromium with random weights, and captures the
 // page once a dozen tokens have streamed in (the live stages, ops and per-token charts).
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { Chromium, findChromium } from "./chromium.ts";
+import { startPlayground } from "./playground-process.ts";
 
 const out = process.argv[2];
 if (out === undefined) {
@@ -16,15 +15,7 @@ if (chromium === undefined) {
   process.stderr.write("playground-screenshot: no Chromium on PATH (apt-get install chromium)\n");
   process.exit(1);
 }
-const server = spawn(process.execPath, ["--import", "tsx", "src/playground/serve.ts", "--port", "0"], { cwd: join(import.meta.dirname, "..") });
-const url = await new Promise<string>((resolve) => {
-  let text = "";
-  server.stdout.on("data", (c) => {
-    text += c;
-    const m = /playground: (http:\/\/\S+)/.exec(text);
-    if (m !== null) resolve(m[1]);
-  });
-});
+const { url, child: server } = await startPlayground();
 const browser = await Chromium.launch(chromium);
 try {
   const page = await browser.open(`${url}?weights=random&prompt=${encodeURIComponent("The meaning of life is")}&maxNewTokens=200&threads=2&autorun=1`, 1200, 2000);

@@ -1,11 +1,12 @@
 // The playground in headless Chromium, driven over the DevTools protocol: the page runs the
 // engine on a served fixture, a picked file and bad input, and its run record is the terminal's.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Chromium, type Page, findChromium } from "../scripts/chromium.ts";
+import { startPlayground } from "../scripts/playground-process.ts";
 import { FIXTURES } from "./helpers.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -15,20 +16,6 @@ const NEW_TOKENS = 12;
 
 const chromium = findChromium();
 if (chromium === undefined && process.env.CI) throw new Error("CI must have Chromium for the playground test: .ci/run installs Debian's chromium package");
-
-/** `npm run playground` on a free port; resolves with its URL once it listens. */
-function startPlayground(modelDir: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/playground/serve.ts", "--port", "0", "--model", modelDir], { cwd: ROOT });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (c) => {
-      out += c;
-      const m = /playground: (http:\/\/\S+)/.exec(out);
-      if (m !== null) resolve({ url: m[1], child });
-    });
-    child.on("exit", (code) => reject(new Error(`the playground exited (${code}) before listening`)));
-  });
-}
 
 const settled = `["done", "error"].includes(document.body?.dataset.state) && document.body.dataset.state`;
 
@@ -44,7 +31,7 @@ describe.skipIf(chromium === undefined)("the playground in headless Chromium", (
   let served: { url: string; child: ChildProcess };
   let broken: { url: string; child: ChildProcess };
   beforeAll(async () => {
-    [browser, served, broken] = await Promise.all([Chromium.launch(chromium!), startPlayground(FIXTURE), startPlayground(truncated)]);
+    [browser, served, broken] = await Promise.all([Chromium.launch(chromium!), startPlayground(["--model", FIXTURE]), startPlayground(["--model", truncated])]);
   });
   afterAll(async () => {
     served?.child.kill();

@@ -1,3 +1,4 @@
+import { Ambient } from "../util/ambient.ts";
 import type { Shape } from "../tensor/tensor.ts";
 
 /** One primitive op call, as the clock saw it. Times are nanoseconds since the clock's origin. */
@@ -30,7 +31,7 @@ export interface StageSpan {
   bytes: number;
 }
 
-let active: Clock | null = null;
+const active = new Ambient<Clock>();
 
 /**
  * Counts cycles and stamps times for every primitive op executed inside `run`.
@@ -70,13 +71,7 @@ export class Clock {
 
   /** Runs fn with this clock active (nesting restores the outer clock) and returns fn's value. */
   run<T>(fn: () => T): T {
-    const outer = active;
-    active = this;
-    try {
-      return fn();
-    } finally {
-      active = outer;
-    }
+    return active.run(this, fn);
   }
 
   /** Runs fn as a named stage; its cycles and span are recorded in `stages`. */
@@ -146,15 +141,16 @@ export class Clock {
 
 /** Start time for an op: 0 when no clock is active, so untimed ops pay one branch. */
 export function opStart(): number {
-  return active === null ? 0 : active.now();
+  const clock = active.current;
+  return clock === null ? 0 : clock.now();
 }
 
 /** Reports a finished op to the active clock, if any. Cycles and bytes come from shapes, once per call. */
 export function opEnd(op: string, role: string, inputs: Shape[], output: Shape, cycles: number, bytes: number, startNs: number, kernel = ""): void {
-  if (active !== null) active.record(op, role, inputs, output, cycles, bytes, startNs, kernel);
+  active.current?.record(op, role, inputs, output, cycles, bytes, startNs, kernel);
 }
 
 /** Lets the model say which block the next ops belong to; a no-op without a clock. */
 export function markLayer(layer: number): void {
-  if (active !== null) active.setLayer(layer);
+  active.current?.setLayer(layer);
 }

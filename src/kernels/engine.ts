@@ -1,5 +1,6 @@
 import type { Platform } from "../platform/platform.ts";
 import { Tensor } from "../tensor/tensor.ts";
+import { Ambient } from "../util/ambient.ts";
 import { WasmHeap, simdAvailable } from "../wasm/runtime.ts";
 import { PackedMatrix, type WeightDtype } from "./packed-matrix.ts";
 import { POOL_KERNELS, type KernelFn, WorkerPool } from "./pool.ts";
@@ -45,11 +46,11 @@ export interface EngineSettings {
   dtype: WeightDtype;
 }
 
-let active: Engine | null = null;
+const active = new Ambient<Engine>();
 
 /** The engine whose `run` is on the stack: the one ops use for their kernels (null: plain TypeScript). */
 export function activeEngine(): Engine | null {
-  return active;
+  return active.current;
 }
 
 /**
@@ -138,13 +139,7 @@ export class Engine {
   /** Runs fn with this engine as the one ops use (nesting restores the outer one). */
   run<T>(fn: () => T): T {
     if (this.disposed) throw new Error("this engine was disposed: load the model again");
-    const outer = active;
-    active = this;
-    try {
-      return fn();
-    } finally {
-      active = outer;
-    }
+    return active.run(this, fn);
   }
 
   /**
@@ -304,7 +299,8 @@ function layoutOf(b: Tensor | PackedMatrix): Layout {
  * examples, a tensor a library user multiplies) — the plain TypeScript kernel for B's layout.
  */
 export function matmulInto(a: Float32Array, b: Tensor | PackedMatrix, out: Float32Array, m: number, k: number, n: number): string {
-  if (active !== null) return active.matmulInto(a, b, out, m, k, n);
+  const engine = active.current;
+  if (engine !== null) return engine.matmulInto(a, b, out, m, k, n);
   const layout = layoutOf(b);
   if (layout === "simd-panels") throw new Error("a weight packed for the SIMD kernels can only be multiplied inside its engine's run()");
   const kernel = plainKernel(layout, m);
