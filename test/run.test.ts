@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadTokenizer } from "../src/node.ts";
-import { GREEDY, pickToken, topLogits } from "../src/run/sampling.ts";
+import { GREEDY, type SamplingOptions, TokenPicker, topLogits } from "../src/run/sampling.ts";
 import { Utf8Stream } from "../src/run/utf8-stream.ts";
 import { Random } from "../src/util/random.ts";
 
@@ -39,6 +39,32 @@ describe("streaming UTF-8", () => {
   });
 });
 
+const pickToken = (logits: Float32Array, o: SamplingOptions, rng: Random) => new TokenPicker(logits.length).pick(logits, o, rng);
+
+/** The reference: sort the whole vocabulary, walk it (the picker selects instead of sorting). */
+function sortedPick(logits: Float32Array, o: SamplingOptions, rng: Random): number {
+  const order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a] || a - b);
+  if (!o.doSample) return order[0];
+  const keep = o.topK > 0 ? Math.min(o.topK, order.length) : order.length;
+  const max = logits[order[0]] / o.temperature;
+  const weights = order.slice(0, keep).map((id) => Math.exp(logits[id] / o.temperature - max));
+  const total = weights.reduce((a, b) => a + b, 0);
+  let nucleus = keep;
+  for (let i = 0, mass = 0; i < keep && o.topP < 1; i++) {
+    mass += weights[i] / total;
+    if (mass >= o.topP) {
+      nucleus = i + 1;
+      break;
+    }
+  }
+  let r = rng.next() * weights.slice(0, nucleus).reduce((a, b) => a + b, 0);
+  for (let i = 0; i < nucleus; i++) {
+    r -= weights[i];
+    if (r < 0) return order[i];
+  }
+  return order[nucleus - 1];
+}
+
 describe("sampling", () => {
   const logits = Float32Array.from([0.5, 2, -1, 2, 1.5]);
 
@@ -75,6 +101,31 @@ describe("sampling", () => {
     const seen = new Set<number>();
     for (let i = 0; i < 2000; i++) seen.add(pickToken(l, { doSample: true, temperature: 1, topK: 0, topP: 0.7 }, rng));
     expect([...seen].sort()).toEqual([0, 1]);
+  });
+
+  it("the picker draws exactly what walking the sorted vocabulary draws: 8,040 picks, ties included", () => {
+    const data = new Random(3);
+    const settings: SamplingOptions[] = [
+      { doSample: true, temperature: 1, topK: 0, topP: 1 }, { doSample: true, temperature: 0.7, topK: 40, topP: 1 },
+      { doSample: true, temperature: 1.3, topK: 0, topP: 0.9 }, { doSample: true, temperature: 1, topK: 50, topP: 0.8 },
+      { doSample: true, temperature: 1, topK: 1, topP: 1 }, { doSample: false, temperature: 1, topK: 0, topP: 1 },
+    ];
+    for (const vocab of [1, 2, 7, 1000, 50257]) {
+      const picker = new TokenPicker(vocab);
+      for (let trial = 0; trial < (vocab > 1000 ? 3 : 40); trial++) {
+        // Peaked or flat, with ties: logits rounded to a coarse grid.
+        const spread = trial % 2 === 0 ? 8 : 1;
+        const logits = Float32Array.from({ length: vocab }, () => Math.round((data.next() - 0.5) * spread * 4) / 4);
+        for (const o of settings) {
+          const seed = 1000 * vocab + trial;
+          const ours = new Random(seed);
+          const reference = new Random(seed);
+          for (let draw = 0; draw < (vocab > 1000 ? 20 : 8); draw++) {
+            expect(picker.pick(logits, o, ours), `V=${vocab} trial ${trial} ${JSON.stringify(o)}`).toBe(sortedPick(logits, o, reference));
+          }
+        }
+      }
+    }
   });
 
   it("the seeded generator repeats its stream and stays in [0, 1)", () => {

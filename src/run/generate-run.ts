@@ -10,7 +10,7 @@ import { passShape } from "../profile/measure.ts";
 import { passOverheadNs, predictCallNs } from "../profile/roofline.ts";
 import { ATTENTION_ROLES, layerTable, opKind, opTable } from "./aggregate.ts";
 import type { MachineRecord, RunRecord, StageName, StageRecord, StepRecord } from "./record.ts";
-import { type SamplingOptions, pickToken, topLogits } from "./sampling.ts";
+import { type SamplingOptions, TokenPicker, topLogits } from "./sampling.ts";
 import { Utf8Stream, renderUtf8 } from "./utf8-stream.ts";
 
 export interface GenerateOptions {
@@ -66,7 +66,7 @@ export function engineLabel(e: Engine): string {
  * compiled the hot code and the timed run measures steady-state speed, as the profile did
  * (which chose the kernels).
  */
-function warmUp(model: GPT2Model, sampling: SamplingOptions, kind: "profile" | "short"): void {
+function warmUp(model: GPT2Model, sampling: SamplingOptions, picker: TokenPicker, kind: "profile" | "short"): void {
   const { prefill, decode } = kind === "short" ? { prefill: Math.min(8, model.config.nPositions - 2), decode: 2 } : passShape(model.config.nPositions);
   const ids = Array.from({ length: prefill }, (_, i) => (i * 7919) % model.config.vocabSize);
   const cache = model.newCache(prefill + decode);
@@ -74,7 +74,7 @@ function warmUp(model: GPT2Model, sampling: SamplingOptions, kind: "profile" | "
   // Each pass picks a token as the run will, so that code is compiled too.
   const pass = (tokens: number[]) => {
     const logits = model.step(tokens, cache).data;
-    pickToken(logits, sampling, rng);
+    picker.pick(logits, sampling, rng);
     topLogits(logits, 5);
   };
   pass(ids);
@@ -93,7 +93,8 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   await model.engine.ready();
   // The warm-up's cache and the run's: neither may grow the kernels' memory once the clock runs.
   model.reserveCaches(2);
-  warmUp(model, o.sampling, o.warmUp ?? "profile");
+  const picker = new TokenPicker(model.config.vocabSize);
+  warmUp(model, o.sampling, picker, o.warmUp ?? "profile");
   const clock = new Clock();
   const rng = new Random(o.seed);
   const steps: StepRecord[] = [];
@@ -113,7 +114,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
     const t1 = clock.now();
     let attentionCycles = 0;
     for (let i = firstEntry; i < clock.entries.length; i++) if (ATTENTION_ROLES.has(clock.entries[i].role)) attentionCycles += clock.entries[i].cycles;
-    const id = pickToken(logits, o.sampling, rng);
+    const id = picker.pick(logits, o.sampling, rng);
     const top = topLogits(logits, 5);
     samplingNs += clock.now() - t1;
     steps.push({ id, top, context: cache.length, cycles: clock.cycles - cycles0, bytes: clock.bytes - bytes0, attentionCycles, ms: (t1 - t0) / 1e6, predictedMs: 0 });

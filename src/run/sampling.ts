@@ -27,37 +27,125 @@ export function topLogits(logits: Float32Array, count: number): { id: number; lo
 }
 
 /**
- * Picks the next token. Sampling follows Hugging Face's order: divide by the temperature,
- * keep the top-k, keep the top-p nucleus, renormalise, draw.
+ * Picks next tokens from logits. Sampling follows Hugging Face's order: divide by the
+ * temperature, keep the top-k, keep the top-p nucleus, renormalise, draw — as walking the
+ * vocabulary sorted by logit (ties: lower id first) would, but without sorting it: top-k, the
+ * nucleus and the draw are each a weighted selection (quickselect that tracks probability mass),
+ * a few passes over the vocabulary. Its scratch is allocated once, for the vocabulary's size.
  */
-export function pickToken(logits: Float32Array, o: SamplingOptions, rng: Random): number {
-  if (!o.doSample) return topLogits(logits, 1)[0].id;
-  const order = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a] || a - b);
-  const keep = o.topK > 0 ? Math.min(o.topK, order.length) : order.length;
-  const max = logits[order[0]] / o.temperature;
-  const weights = new Float64Array(keep);
-  let total = 0;
-  for (let i = 0; i < keep; i++) {
-    weights[i] = Math.exp(logits[order[i]] / o.temperature - max);
-    total += weights[i];
+export class TokenPicker {
+  private readonly ids: Int32Array;
+  /** exp(logit/T − max), by token id. */
+  private readonly weights: Float64Array;
+  private logits: Float32Array = new Float32Array(0);
+
+  constructor(vocab: number) {
+    this.ids = new Int32Array(vocab);
+    this.weights = new Float64Array(vocab);
   }
-  let nucleus = keep;
-  if (o.topP < 1) {
-    let mass = 0;
-    for (let i = 0; i < keep; i++) {
-      mass += weights[i] / total;
-      if (mass >= o.topP) {
-        nucleus = i + 1;
-        break;
+
+  pick(logits: Float32Array, o: SamplingOptions, rng: Random): number {
+    const v = logits.length;
+    if (!o.doSample) return argmax(logits);
+    if (v > this.ids.length) throw new Error(`TokenPicker: ${v} logits for a vocabulary of ${this.ids.length}`);
+    this.logits = logits;
+    const { ids, weights } = this;
+    let n = v;
+    for (let i = 0; i < v; i++) ids[i] = i;
+    if (o.topK > 0 && o.topK < v) {
+      this.selectFirst(0, v, o.topK);
+      n = o.topK;
+    }
+    const max = logits[argmax(logits)] / o.temperature;
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const id = ids[i];
+      const w = Math.exp(logits[id] / o.temperature - max);
+      weights[id] = w;
+      total += w;
+    }
+    let kept = total;
+    if (o.topP < 1) {
+      n = this.crossing(0, n, o.topP * total, false) + 1;
+      kept = 0;
+      for (let i = 0; i < n; i++) kept += weights[ids[i]];
+    }
+    return ids[this.crossing(0, n, rng.next() * kept, true)];
+  }
+
+  /** Whether token a comes before token b: a higher logit, or the same and a lower id. */
+  private before(a: number, b: number): boolean {
+    const la = this.logits[a];
+    const lb = this.logits[b];
+    return la > lb || (la === lb && a < b);
+  }
+
+  /**
+   * Partitions ids[lo, hi) around a pivot (the median of three): the tokens before it, then it,
+   * then the rest. Returns the pivot's position.
+   */
+  private partition(lo: number, hi: number): number {
+    const ids = this.ids;
+    const mid = (lo + hi) >>> 1;
+    let p = mid;
+    const a = ids[lo], b = ids[mid], c = ids[hi - 1];
+    if (this.before(a, b) !== this.before(a, c)) p = lo;
+    else if (this.before(b, a) !== this.before(b, c)) p = mid;
+    else p = hi - 1;
+    const pivot = ids[p];
+    ids[p] = ids[hi - 1];
+    ids[hi - 1] = pivot;
+    let store = lo;
+    for (let i = lo; i < hi - 1; i++) {
+      const id = ids[i];
+      if (this.before(id, pivot)) {
+        ids[i] = ids[store];
+        ids[store++] = id;
       }
     }
+    ids[hi - 1] = ids[store];
+    ids[store] = pivot;
+    return store;
   }
-  let kept = 0;
-  for (let i = 0; i < nucleus; i++) kept += weights[i];
-  let r = rng.next() * kept;
-  for (let i = 0; i < nucleus; i++) {
-    r -= weights[i];
-    if (r < 0) return order[i];
+
+  /** Rearranges ids[lo, hi) so that its first `count` are the `count` tokens that come first. */
+  private selectFirst(lo: number, hi: number, count: number): void {
+    const end = lo + count;
+    while (hi - lo > 1) {
+      const p = this.partition(lo, hi);
+      if (p === end || p + 1 === end) return;
+      if (p > end) hi = p;
+      else lo = p + 1;
+    }
   }
-  return order[nucleus - 1];
+
+  /**
+   * The position in ids[lo, hi) of the token at which the probability mass, accumulated in
+   * token order, first reaches `target` (exceeds it, if `strict`); ids[lo, position] are then
+   * exactly the tokens up to it. Past the end (rounding), the last token.
+   */
+  private crossing(lo: number, hi: number, target: number, strict: boolean): number {
+    const { ids, weights } = this;
+    while (hi - lo > 1) {
+      const p = this.partition(lo, hi);
+      let mass = 0;
+      for (let i = lo; i < p; i++) mass += weights[ids[i]];
+      if (strict ? mass > target : mass >= target) {
+        hi = p;
+        continue;
+      }
+      const withPivot = mass + weights[ids[p]];
+      if (strict ? withPivot > target : withPivot >= target) return p;
+      target -= withPivot;
+      lo = p + 1;
+    }
+    return lo;
+  }
+}
+
+/** The most likely token (ties: lower id). */
+function argmax(logits: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  return best;
 }
