@@ -13,7 +13,7 @@ export function findChromium(): string | undefined {
 
 /** Flags for a quiet, isolated headless run (no network chatter, a throwaway profile). */
 export function headlessFlags(profileDir: string): string[] {
-  return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions", `--user-data-dir=${profileDir}`];
+  return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions", "--disable-dev-shm-usage", `--user-data-dir=${profileDir}`];
 }
 
 interface Message {
