@@ -56,6 +56,29 @@ describe.skipIf(chromium === undefined)("the playground in headless Chromium", (
     expect(page.errors).toEqual([]);
   });
 
+  it("the kernel and dtype hooks choose the engine: other kernels, other times, the same cycles", async () => {
+    for (const [kernel, dtype, label] of [["packed", "f32", "packed, f32 weights"], ["auto", "bf16", "auto (WebAssembly SIMD), bf16 weights"]]) {
+      const page = await browser.open(`${served.url}?weights=server&inputIds=${IDS}&maxNewTokens=${NEW_TOKENS}&threads=1&kernel=${kernel}&dtype=${dtype}&autorun=1`);
+      expect(await page.waitFor(settled, 60_000)).toBe("done");
+      const run = await page.evaluate<{ kernel: string; threads: number; totals: { cycles: number } }>("globalThis.lastRun");
+      expect([run.kernel, run.threads, run.totals.cycles]).toEqual([label, 1, cli.totals.cycles]);
+      expect(page.errors).toEqual([]);
+    }
+  });
+
+  it("random weights and a text prompt: the tokenizer's ids, and the tokens of generate.ts --random-weights", { timeout: 120_000 }, async () => {
+    const prompt = "Hello, world!";
+    const terminal = JSON.parse(spawnSync(process.execPath, ["--import", "tsx", "src/generate.ts", "--random-weights", "--prompt", prompt, "--max-new-tokens", "3", "--threads", "1", "--json"], { cwd: ROOT, encoding: "utf8" }).stdout);
+    const page = await browser.open(`${served.url}?weights=random&prompt=${encodeURIComponent(prompt)}&maxNewTokens=3&threads=1&autorun=1`);
+    expect(await page.waitFor(settled, 100_000)).toBe("done");
+    const run = await page.evaluate<{ prompt: string; promptIds: number[]; generatedIds: number[]; weights: string; totals: { cycles: number } }>("globalThis.lastRun");
+    expect(run.promptIds).toEqual([15496, 11, 995, 0]); // tiktoken's ids for the prompt
+    expect([run.prompt, run.weights]).toEqual([prompt, "random"]);
+    expect(run.generatedIds).toEqual(terminal.generatedIds);
+    expect(run.totals.cycles).toBe(terminal.totals.cycles);
+    expect(page.errors).toEqual([]);
+  });
+
   it("the article's 2×2 widget multiplies and adds with the engine's ops, cycles counted", async () => {
     const page = await browser.open(served.url);
     await page.waitFor(`document.body?.dataset.state === "idle"`, 30_000);
