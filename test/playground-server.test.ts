@@ -93,6 +93,12 @@ describe("the playground server", () => {
     expect(r.body.toString()).not.toContain("outside the roots");
   });
 
+  it("/info.json says which model is served, with 200 either way (a page's probe logs no 404)", async () => {
+    const r = await get("/info.json");
+    expect([r.status, JSON.parse(r.body.toString())]).toEqual([200, { model: null }]);
+    expect(r.headers["cross-origin-embedder-policy"]).toBe("require-corp");
+  });
+
   it("405 for anything but GET and HEAD", async () => {
     expect((await get("/", {}, "POST")).status).toBe(405);
   });

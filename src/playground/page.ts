@@ -297,8 +297,8 @@ function start(): void {
     void run();
   });
   $("stop").addEventListener("click", () => send({ type: "stop" }));
-  void fetch("/model/config.json", { method: "HEAD" }).then((r) => {
-    $("served-note").textContent = r.ok ? "(the server's --model directory)" : "(none: start the server with --model DIR)";
+  void fetch("/info.json").then((r) => r.json()).then((info: { model: string | null }) => {
+    $("served-note").textContent = info.model === null ? "(none: start the server with --model DIR)" : `(${info.model}, the server's --model)`;
   });
   setState("idle");
   if (!crossOriginIsolated) {

@@ -38,7 +38,8 @@ async function main(argv: readonly string[]): Promise<void> {
   process.once("exit", cleanUp);
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(0));
   buildPlayground(buildDir);
-  const server = playgroundServer(playgroundRoots(buildDir, modelDir));
+  const served = modelDir === null ? null : relative(process.cwd(), modelDir) || ".";
+  const server = playgroundServer(playgroundRoots(buildDir, modelDir), { model: served });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) => {
       if (err.code === "EADDRINUSE") reject(new UsageError(`port ${port} on ${host} is in use: choose another with --port N`));
@@ -51,7 +52,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const actual = typeof address === "object" && address !== null ? address.port : port;
   const shownHost = host.includes(":") ? `[${host}]` : host;
   process.stdout.write(`playground: http://${shownHost}:${actual}/\n`);
-  process.stdout.write(`  model served: ${modelDir === null ? "none (random weights and files from disk still work; --model DIR serves one)" : relative(process.cwd(), modelDir) || "."}\n`);
+  process.stdout.write(`  model served: ${served ?? "none (random weights and files from disk still work; --model DIR serves one)"}\n`);
   process.stdout.write("  Ctrl-C stops the server\n");
 }
 

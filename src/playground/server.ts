@@ -72,13 +72,22 @@ export function parseRange(header: string | undefined, size: number): [number, n
   return start >= size || end < start ? "bad" : [start, end];
 }
 
-function handle(roots: Roots, req: IncomingMessage, res: ServerResponse): void {
+/** What the page asks the server about itself: which model directory it serves (a name, or null). */
+export interface ServerInfo {
+  model: string | null;
+}
+
+function handle(roots: Roots, info: ServerInfo, req: IncomingMessage, res: ServerResponse): void {
   const send = (status: number, text: string, headers: Record<string, string> = {}) => {
     res.writeHead(status, { ...ISOLATION, "Content-Type": "text/plain; charset=utf-8", ...headers });
     res.end(req.method === "HEAD" ? undefined : `${text}\n`);
   };
   if (req.method !== "GET" && req.method !== "HEAD") return send(405, "method not allowed", { Allow: "GET, HEAD" });
   const url = new URL(req.url ?? "/", "http://localhost");
+  if (url.pathname === "/info.json") {
+    // Always 200: a page probing for a model that is not served would log a 404 as an error.
+    return send(200, JSON.stringify(info), { "Content-Type": "application/json; charset=utf-8" });
+  }
   const file = resolveFile(roots, url.pathname);
   if (file === null) return send(404, "not found");
   const size = statSync(file).size;
@@ -97,6 +106,6 @@ function handle(roots: Roots, req: IncomingMessage, res: ServerResponse): void {
 }
 
 /** A server for `roots`, not yet listening. */
-export function playgroundServer(roots: Roots): Server {
-  return createServer((req, res) => handle(roots, req, res));
+export function playgroundServer(roots: Roots, info: ServerInfo = { model: null }): Server {
+  return createServer((req, res) => handle(roots, info, req, res));
 }
