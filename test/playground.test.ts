@@ -30,12 +30,15 @@ describe.skipIf(chromium === undefined)("the playground in headless Chromium", (
   let browser: Chromium;
   let served: { url: string; child: ChildProcess };
   let broken: { url: string; child: ChildProcess };
+  /** No model served: random weights and picked files only. */
+  let bare: { url: string; child: ChildProcess };
   beforeAll(async () => {
-    [browser, served, broken] = await Promise.all([Chromium.launch(chromium!), startPlayground(["--model", FIXTURE]), startPlayground(["--model", truncated])]);
+    [browser, served, broken, bare] = await Promise.all([
+      Chromium.launch(chromium!), startPlayground(["--model", FIXTURE]), startPlayground(["--model", truncated]), startPlayground(["--no-model"]),
+    ]);
   });
   afterAll(async () => {
-    served?.child.kill();
-    broken?.child.kill();
+    for (const server of [served, broken, bare]) server?.child.kill();
     await browser?.close();
   });
 
@@ -69,7 +72,7 @@ describe.skipIf(chromium === undefined)("the playground in headless Chromium", (
   it("random weights and a text prompt: the tokenizer's ids, and the tokens of generate.ts --random-weights", { timeout: 120_000 }, async () => {
     const prompt = "Hello, world!";
     const terminal = JSON.parse(spawnSync(process.execPath, ["--import", "tsx", "src/generate.ts", "--random-weights", "--prompt", prompt, "--max-new-tokens", "3", "--threads", "1", "--json"], { cwd: ROOT, encoding: "utf8" }).stdout);
-    const page = await browser.open(`${served.url}?weights=random&prompt=${encodeURIComponent(prompt)}&maxNewTokens=3&threads=1&autorun=1`);
+    const page = await browser.open(`${bare.url}?weights=random&prompt=${encodeURIComponent(prompt)}&maxNewTokens=3&threads=1&autorun=1`);
     expect(await page.waitFor(settled, 100_000)).toBe("done");
     const run = await page.evaluate<{ prompt: string; promptIds: number[]; generatedIds: number[]; weights: string; totals: { cycles: number } }>("globalThis.lastRun");
     expect(run.promptIds).toEqual([15496, 11, 995, 0]); // tiktoken's ids for the prompt
@@ -80,8 +83,9 @@ describe.skipIf(chromium === undefined)("the playground in headless Chromium", (
   });
 
   it("the article's 2×2 widget multiplies and adds with the engine's ops, cycles counted", async () => {
-    const page = await browser.open(served.url);
+    const page = await browser.open(bare.url);
     await page.waitFor(`document.body?.dataset.state === "idle"`, 30_000);
+    expect(await page.evaluate<string>(`document.getElementById("served-note").textContent`)).toBe("(none: start the server with --model DIR)");
     const read = (id: string) => page.evaluate<string[]>(`[...document.getElementById("${id}").querySelectorAll("output")].map((o) => o.textContent)`);
     expect(await read("ab")).toEqual(["19", "22", "43", "50"]);
     expect(await read("a-plus-b")).toEqual(["6", "8", "10", "12"]);

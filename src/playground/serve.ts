@@ -12,6 +12,7 @@ const FLAGS: Record<string, FlagSpec> = {
   port: { kind: "int", value: "N", help: "port to listen on (default 8080; 0: any free port)" },
   host: { kind: "string", value: "HOST", help: "address to listen on (default 127.0.0.1)" },
   model: { kind: "string", value: "DIR", help: "model directory to serve to the page (default weights/gpt2 when present)" },
+  "no-model": { kind: "boolean", help: "serve no model, even if weights/gpt2 is there (random weights and picked files still work)" },
   help: { kind: "boolean", help: "show this help" },
 };
 
@@ -25,13 +26,14 @@ async function main(argv: readonly string[]): Promise<void> {
   if (port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${port}`);
   const host = (f.host as string | undefined) ?? "127.0.0.1";
   let modelDir: string | null = null;
+  if (typeof f.model === "string" && f["no-model"] === true) throw new UsageError("--model and --no-model exclude each other");
   if (typeof f.model === "string") {
     if (!existsSync(f.model) || !statSync(f.model).isDirectory()) throw new UsageError(`--model ${f.model}: no such directory (a model directory holds config.json and model.safetensors)`);
     if (!existsSync(join(f.model, "config.json")) || !existsSync(join(f.model, "model.safetensors"))) {
       throw new UsageError(`--model ${f.model}: needs config.json and model.safetensors (npm run fetch-weights downloads GPT-2 small)`);
     }
     modelDir = f.model;
-  } else if (existsSync(join(DEFAULT_MODEL_DIR, "model.safetensors"))) modelDir = DEFAULT_MODEL_DIR;
+  } else if (f["no-model"] !== true && existsSync(join(DEFAULT_MODEL_DIR, "model.safetensors"))) modelDir = DEFAULT_MODEL_DIR;
 
   const buildDir = mkdtempSync(join(tmpdir(), "gpt2-cycles-playground-"));
   const cleanUp = () => rmSync(buildDir, { recursive: true, force: true });
