@@ -21,6 +21,8 @@ import type { FromEngine, LiveOp, LiveStage, LiveStep, RunRequest, ToEngine, Wei
  */
 
 interface PageGlobals {
+  /** Started by index.html before this module graph loads, so the two load side by side. */
+  engineWorker?: Worker;
   lastRun?: RunRecord;
   lastError?: string;
   /** ms from navigation start to the first generated text of this page's first run. */
@@ -169,7 +171,7 @@ function drawRecord(r: RunRecord): void {
 
 // ---- the engine --------------------------------------------------------------------------------
 
-const worker = new Worker(new URL("./engine-worker.js", import.meta.url), { type: "module" });
+const worker = hooks.engineWorker ?? new Worker(new URL("./engine-worker.js", import.meta.url), { type: "module" });
 let loadedKey: string | null = null;
 let loadedThreads = 0;
 let pending: ((message: FromEngine) => void) | null = null;
