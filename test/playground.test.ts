@@ -85,7 +85,7 @@ describe.skipIf(chromium === undefined)("the playground in headless Chromium", (
   it("the article's 2×2 widget multiplies and adds with the engine's ops, cycles counted", async () => {
     const page = await browser.open(bare.url);
     await page.waitFor(`document.body?.dataset.state === "idle"`, 30_000);
-    expect(await page.evaluate<string>(`document.getElementById("served-note").textContent`)).toBe("(none: start the server with --model DIR)");
+    expect(await page.waitFor<string>(`document.getElementById("served-note").textContent`, 10_000)).toBe("(none: start the server with --model DIR)");
     const read = (id: string) => page.evaluate<string[]>(`[...document.getElementById("${id}").querySelectorAll("output")].map((o) => o.textContent)`);
     expect(await read("ab")).toEqual(["19", "22", "43", "50"]);
     expect(await read("a-plus-b")).toEqual(["6", "8", "10", "12"]);
