@@ -27,5 +27,6 @@ export { KVCache } from "./model/kv-cache.ts";
 export { SafetensorsFile } from "./io/safetensors.ts";
 export type { Dtype, TensorInfo } from "./io/safetensors.ts";
 export { Tokenizer, END_OF_TEXT, tokenizerFromFiles } from "./tokenizer/tokenizer.ts";
-export type { ByteSource, Platform } from "./platform/platform.ts";
-export { blobSource, httpSource } from "./platform/platform.ts";
+export type { Platform } from "./platform/platform.ts";
+export type { ByteSource } from "./io/byte-source.ts";
+export { blobSource, httpSource } from "./io/byte-source.ts";

@@ -1,4 +1,4 @@
-import type { ByteSource } from "../platform/platform.ts";
+import type { ByteSource } from "./byte-source.ts";
 import { halfToFloat, bfloat16ToFloat } from "./half.ts";
 
 /*

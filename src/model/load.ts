@@ -1,7 +1,7 @@
 import { SafetensorsFile } from "../io/safetensors.ts";
 import type { Engine } from "../kernels/engine.ts";
 import type { PackedMatrix } from "../kernels/packed-matrix.ts";
-import type { ByteSource } from "../platform/platform.ts";
+import type { ByteSource } from "../io/byte-source.ts";
 import { Tensor, shapeSize } from "../tensor/tensor.ts";
 import { Random } from "../util/random.ts";
 import type { GPT2Config } from "./config.ts";

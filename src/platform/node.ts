@@ -3,7 +3,8 @@ import { open } from "node:fs/promises";
 import { availableParallelism, cpus } from "node:os";
 import { Worker } from "node:worker_threads";
 import { enableRelaxedSimdWith, relaxedAvailable } from "../wasm/runtime.ts";
-import { type ByteSource, type Platform, type PoolThread, shortRead } from "./platform.ts";
+import { type ByteSource, shortRead } from "../io/byte-source.ts";
+import type { Platform, PoolThread } from "./platform.ts";
 
 /** Largest single read: a positional read takes at most 2 GiB at once. */
 const READ_CHUNK = 1 << 30;

@@ -4,7 +4,7 @@ import { type GPT2Config, GPT2_SMALL, parseConfig } from "../model/config.ts";
 import { loadCheckpoint, randomModel } from "../model/load.ts";
 import type { GPT2Model } from "../model/model.ts";
 import { browserPlatform } from "../platform/browser.ts";
-import { blobSource, httpSource } from "../platform/platform.ts";
+import { blobSource, httpSource } from "../io/byte-source.ts";
 import { machineIdentity, profileKey } from "../profile/machine-profile.ts";
 import { measureProfile } from "../profile/measure.ts";
 import { type MachineSelection, generate } from "../run/generate-run.ts";
