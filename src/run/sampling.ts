@@ -82,29 +82,36 @@ export class TokenPicker {
 
   /**
    * Partitions ids[lo, hi) around a pivot (the median of three): the tokens before it, then it,
-   * then the rest. Returns the pivot's position.
+   * then the rest. Returns the pivot's position; `this.beforeMass` is the weight of the tokens
+   * before it (summed as they are moved, so no second pass).
    */
+  private beforeMass = 0;
+
   private partition(lo: number, hi: number): number {
-    const ids = this.ids;
+    const { ids, logits, weights } = this;
     const mid = (lo + hi) >>> 1;
-    let p = mid;
+    let p = hi - 1;
     const a = ids[lo], b = ids[mid], c = ids[hi - 1];
     if (this.before(a, b) !== this.before(a, c)) p = lo;
     else if (this.before(b, a) !== this.before(b, c)) p = mid;
-    else p = hi - 1;
     const pivot = ids[p];
+    const lp = logits[pivot];
     ids[p] = ids[hi - 1];
     ids[hi - 1] = pivot;
     let store = lo;
+    let mass = 0;
     for (let i = lo; i < hi - 1; i++) {
       const id = ids[i];
-      if (this.before(id, pivot)) {
+      const l = logits[id];
+      if (l > lp || (l === lp && id < pivot)) {
         ids[i] = ids[store];
         ids[store++] = id;
+        mass += weights[id];
       }
     }
     ids[hi - 1] = ids[store];
     ids[store] = pivot;
+    this.beforeMass = mass;
     return store;
   }
 
@@ -128,8 +135,7 @@ export class TokenPicker {
     const { ids, weights } = this;
     while (hi - lo > 1) {
       const p = this.partition(lo, hi);
-      let mass = 0;
-      for (let i = lo; i < p; i++) mass += weights[ids[i]];
+      const mass = this.beforeMass;
       if (strict ? mass > target : mass >= target) {
         hi = p;
         continue;
