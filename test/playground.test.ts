@@ -57,6 +57,13 @@ describe.skipIf(chromium === undefined)("the playground in headless Chromium", (
     // The full report, drawn by src/report/ in the page.
     expect(await page.evaluate<string>(`document.getElementById("report-frame").srcdoc`)).toContain("The article's formula, predicting");
     expect(page.errors).toEqual([]);
+    // The machine profile was measured after the run and kept in IndexedDB: the next visit uses it.
+    expect(await page.evaluate<string>("globalThis.lastRun.machine.source")).toBe("measured");
+    const again = await browser.open(`${served.url}?weights=server&inputIds=${IDS}&maxNewTokens=${NEW_TOKENS}&threads=2&autorun=1`);
+    expect(await again.waitFor(settled, 60_000)).toBe("done");
+    expect(await again.evaluate<[string, string]>("[globalThis.lastRun.machine.source, globalThis.lastRun.machine.path]")).toEqual(["cache", "(this browser's IndexedDB)"]);
+    expect(await again.evaluate<number[]>("globalThis.lastRun.generatedIds")).toEqual(cli.generatedIds);
+    expect(again.errors).toEqual([]);
   });
 
   it("the kernel and dtype hooks choose the engine: other kernels, other times, the same cycles", async () => {

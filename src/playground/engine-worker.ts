@@ -11,6 +11,7 @@ import { type MachineSelection, generate } from "../run/generate-run.ts";
 import type { StepRecord } from "../run/record.ts";
 import { type Tokenizer, tokenizerFromFiles } from "../tokenizer/tokenizer.ts";
 import { simdAvailable } from "../wasm/runtime.ts";
+import { storeProfile, storedProfile } from "./profile-store.ts";
 import type { FromEngine, LiveOp, LiveStage, RunRequest, ToEngine, WeightsChoice } from "./protocol.ts";
 
 /*
@@ -25,7 +26,7 @@ let model: GPT2Model | null = null;
 let loadMs = 0;
 let tokenizer: Tokenizer | null = null;
 let stopRequested = false;
-/** Machine profiles measured in this worker, by key: measured once per setting, after a run. */
+/** Machine profiles for this worker's settings, by key: from IndexedDB, or measured once after a run. */
 const profiles = new Map<string, MachineSelection>();
 
 const LIVE_INTERVAL_MS = 250;
@@ -136,6 +137,15 @@ async function onRun(request: RunRequest): Promise<void> {
   if (m === null) throw new Error("no model is loaded");
   const key = profileKey(m.config, m.engine.settings, machineIdentity(browserPlatform));
   const id = JSON.stringify(key);
+  if (!profiles.has(id)) {
+    // A profile kept from an earlier visit: its kernel choices spare the tuning, and the run's
+    // prediction needs no measuring afterwards.
+    const stored = await storedProfile(key);
+    if (stored !== null) {
+      m.engine.adoptKernelWisdom(stored.kernels);
+      profiles.set(id, { profile: stored, source: "cache", path: "(this browser's IndexedDB)" });
+    }
+  }
   const tok = m.config.vocabSize === GPT2_SMALL.vocabSize ? await gpt2Tokenizer() : null;
   if (request.inputIds === null && tok === null) {
     throw new Error(`this model's ${m.config.vocabSize}-token vocabulary is not GPT-2's and it has no tokenizer: give the prompt as token ids`);
@@ -166,6 +176,7 @@ async function onRun(request: RunRequest): Promise<void> {
         post({ type: "status", text: "measuring this machine once for these settings, to predict the time (a few seconds)…" });
         found = { profile: measureProfile(m, key), source: "measured", path: "(measured in this page)" };
         profiles.set(id, found);
+        await storeProfile(found.profile);
       }
       return found;
     },

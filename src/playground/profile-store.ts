@@ -1,0 +1,47 @@
+import { type MachineProfile, type ProfileKey, parseProfile } from "../profile/machine-profile.ts";
+
+/*
+ * The page's machine profiles, kept in this browser's IndexedDB under their key, as the terminal
+ * keeps them in ~/.cache: measured once per setting, then every later visit predicts at once.
+ * A browser that refuses storage (private mode, a full disk) only loses the cache.
+ */
+
+const DB = "gpt2-cycles";
+const STORE = "profiles";
+
+function open(): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(STORE);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+function transact<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+  return open().then((db) => new Promise<T>((resolve, reject) => {
+    const request = work(db.transaction(STORE, mode).objectStore(STORE));
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  }).finally(() => db.close()));
+}
+
+/** The stored profile for exactly this key, or null (none, unreadable, or an older format). */
+export async function storedProfile(key: ProfileKey): Promise<MachineProfile | null> {
+  try {
+    const text = await transact<string | undefined>("readonly", (s) => s.get(JSON.stringify(key)));
+    if (typeof text !== "string") return null;
+    const profile = parseProfile(text, "IndexedDB");
+    return JSON.stringify(profile.key) === JSON.stringify(key) ? profile : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function storeProfile(profile: MachineProfile): Promise<void> {
+  try {
+    await transact("readwrite", (s) => s.put(JSON.stringify(profile), JSON.stringify(profile.key)));
+  } catch {
+    // no storage here: the profile serves this page only
+  }
+}
