@@ -57,7 +57,7 @@ export interface MachineSelection {
 }
 
 /** The report's kernel line: the setting; the ops table names the kernel each matmul ran on. */
-export function engineLabel(e: Engine): string {
+function engineLabel(e: Engine): string {
   return `${e.kernel}${e.kernel === "auto" ? (e.usesSimd ? " (WebAssembly SIMD)" : " (TypeScript)") : ""}, ${e.dtype} weights`;
 }
 
