@@ -87,7 +87,11 @@ describe("safetensors reader", () => {
   });
 
   it("reads the same values from every source, range by range", async () => {
-    const path = join(dir, "ok.safetensors");
+    const path = join(dir, "sources.safetensors");
+    writeSafetensors(path, [
+      { name: "b", shape: [2, 2], data: Float32Array.from([1, -2, 3.5, 1e-3]) },
+      { name: "a", shape: [5], data: Float32Array.from([1, 1.0078125, 1.00390625, 1.01171875, -65504]), dtype: "BF16" },
+    ]);
     for (const [name, source] of Object.entries(SOURCES)) {
       const f = await SafetensorsFile.open(await source(path));
       expect(Array.from(await f.read("b", undefined, 1, 2)), name).toEqual([-2, 3.5]);

@@ -94,7 +94,8 @@ export class PackedMatrix {
     const { data, k, panelWidth: w, laneOrder: order } = this;
     const f32 = this.dtype === "f32";
     // Panel by panel, row by row: the writes run in order through memory and the reads take the
-    // panel's few columns of a row together (column by column packed GPT-2 small 3× slower).
+    // panel's few columns of a row together (column by column, every read of a row-major source
+    // would land on another cache line).
     for (let panel = Math.floor(col0 / w); panel * w < col0 + cols; panel++) {
       const first = Math.max(col0, panel * w);
       const end = Math.min(col0 + cols, (panel + 1) * w);

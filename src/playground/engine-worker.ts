@@ -8,6 +8,7 @@ import { blobSource, httpSource } from "../io/byte-source.ts";
 import { machineIdentity, profileKey } from "../profile/machine-profile.ts";
 import { measureProfile } from "../profile/measure.ts";
 import { type MachineSelection, generate } from "../run/generate-run.ts";
+import { opKind } from "../run/aggregate.ts";
 import type { StepRecord } from "../run/record.ts";
 import { type Tokenizer, tokenizerFromFiles } from "../tokenizer/tokenizer.ts";
 import { simdAvailable } from "../wasm/runtime.ts";
@@ -118,7 +119,7 @@ async function onLoad(weights: WeightsChoice, settings: Engine["settings"]): Pro
 function live(clock: Clock, steps: readonly StepRecord[]): FromEngine {
   const byOp = new Map<string, LiveOp>();
   for (const e of clock.entries) {
-    const op = e.role === "" ? e.op : `${e.op}(${e.role})`;
+    const op = opKind(e);
     const row = byOp.get(op) ?? { op, calls: 0, cycles: 0, ms: 0 };
     row.calls++;
     row.cycles += e.cycles;

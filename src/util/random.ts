@@ -26,8 +26,8 @@ export class Random {
 
   /**
    * Fills `out` with values uniform on [−a, a), two per step of the generator (16 bits each):
-   * random weights for 124M parameters in half the time, at a resolution (a/32768) far below
-   * what float32 weights of that size resolve anyway.
+   * half the generator steps for 124M random weights, at a resolution (a/32768) far below what
+   * float32 weights of that size resolve anyway.
    */
   fillUniform(out: Float32Array, a: number): void {
     const step = (2 * a) / 65536;
