@@ -96,7 +96,6 @@ function simdConfig(fn: "matvec" | "matmul", relaxed: boolean, dtype: WeightDtyp
         if (fn === "matvec" && m !== 1) throw new Error("matvec takes one row");
         heap.f32View(aAt, m * k).set(a);
         if (threads > 1) pool.runWasm(module, name, aAt, weights[c], outAt, m, ldo, ldo, PANEL);
-        else if (fn === "matvec") f(aAt, weights[c], outAt, 0, ldo);
         else f(aAt, weights[c], outAt, m, ldo, 0, ldo);
         const result = heap.f32View(outAt, m * ldo);
         for (let i = 0; i < m; i++) out.set(result.subarray(i * ldo, i * ldo + n), i * n);

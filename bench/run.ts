@@ -114,7 +114,7 @@ async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promi
       const s0 = performance.now();
       run(a, out, 0);
       const once = config.kernel === "naive" ? naiveOnce : performance.now() - s0;
-      const err = maxDiff(out, refs[config.dtype]);
+      const err = maxDiff(out, refs[config.dtype as "f32" | "bf16"]);
       const name = `${config.kernel} ${config.dtype} × ${config.threads}`;
       if (!(err <= 2e-7 * k + 1e-6)) throw new Error(`${name} on ${m}×${k}×${n} differs from naive by ${err}: not timing a wrong kernel`);
       const macs = m * k * n;

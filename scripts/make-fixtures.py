@@ -78,40 +78,65 @@ def make_params(cfg, gen, w_std, b_std, emb_std, ln_noise, pos_std=None):
     return {k: v.to(torch.float32).to(torch.float64) for k, v in p.items()}
 
 
-def reference_logits(p, cfg, ids):
-    """GPT2LMHeadModel semantics in float64: logits [T, V] for every position."""
+def reference_logits(p, cfg, ids, act=lambda x: x):
+    """GPT2LMHeadModel semantics in float64: logits [T, V] for every position. `act` is applied
+    to the input of every weight product (the q8 reference quantizes there)."""
     d, H, eps = cfg["n_embd"], cfg["n_head"], cfg["layer_norm_epsilon"]
     T, hd = len(ids), d // H
     x = p["wte.weight"][ids] + p["wpe.weight"][:T]
     for i in range(cfg["n_layer"]):
         h = f"h.{i}."
         a = F.layer_norm(x, (d,), p[h + "ln_1.weight"], p[h + "ln_1.bias"], eps)
-        q, k, v = (a @ p[h + "attn.c_attn.weight"] + p[h + "attn.c_attn.bias"]).split(d, dim=-1)
+        q, k, v = (act(a) @ p[h + "attn.c_attn.weight"] + p[h + "attn.c_attn.bias"]).split(d, dim=-1)
         q, k, v = (t.view(T, H, hd).transpose(0, 1) for t in (q, k, v))
         att = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
         mask = p[h + "attn.bias"][0, 0, :T, :T].bool()
         att = torch.softmax(att.masked_fill(~mask, torch.finfo(att.dtype).min), dim=-1)
         y = (att @ v).transpose(0, 1).reshape(T, d)
-        x = x + y @ p[h + "attn.c_proj.weight"] + p[h + "attn.c_proj.bias"]
+        x = x + act(y) @ p[h + "attn.c_proj.weight"] + p[h + "attn.c_proj.bias"]
         m = F.layer_norm(x, (d,), p[h + "ln_2.weight"], p[h + "ln_2.bias"], eps)
-        m = F.gelu(m @ p[h + "mlp.c_fc.weight"] + p[h + "mlp.c_fc.bias"], approximate="tanh")
-        x = x + m @ p[h + "mlp.c_proj.weight"] + p[h + "mlp.c_proj.bias"]
+        m = F.gelu(act(m) @ p[h + "mlp.c_fc.weight"] + p[h + "mlp.c_fc.bias"], approximate="tanh")
+        x = x + act(m) @ p[h + "mlp.c_proj.weight"] + p[h + "mlp.c_proj.bias"]
     x = F.layer_norm(x, (d,), p["ln_f.weight"], p["ln_f.bias"], eps)
-    return x @ p["wte.weight"].T
+    return act(x) @ p["wte.weight"].T
 
 
-def greedy(p, cfg, ids, n):
+def greedy(p, cfg, ids, n, act=lambda x: x):
     """n greedy tokens, and the smallest gap between the best and second-best logit on the way
     (a float32 implementation can only disagree where that gap is within its rounding)."""
     ids = list(ids)
     out, margin = [], math.inf
     for _ in range(n):
-        top2 = torch.topk(reference_logits(p, cfg, ids)[-1], 2)
+        top2 = torch.topk(reference_logits(p, cfg, ids, act)[-1], 2)
         margin = min(margin, float(top2.values[0] - top2.values[1]))
         nxt = int(top2.indices[0])
         out.append(nxt)
         ids.append(nxt)
     return out, margin
+
+
+def q8_blocks(x, levels):
+    """Rows of x [R, K] in blocks of 32 along K (zero-padded), each scaled by its largest
+    magnitude / levels in float32 and rounded half to even: exactly src/kernels/q8.ts. Returns
+    the values the integers stand for, in float64 (q x scale is exact there)."""
+    R, K = x.shape
+    kp = -(-K // 32) * 32
+    x32 = torch.zeros(R, kp, dtype=torch.float32)
+    x32[:, :K] = x.to(torch.float32)
+    blocks = x32.view(R, kp // 32, 32)
+    scale = blocks.abs().amax(dim=2, keepdim=True) / levels
+    q = torch.where(scale == 0, torch.zeros_like(blocks), torch.round(blocks / scale))
+    return (q.to(torch.float64) * scale.to(torch.float64)).view(R, kp)[:, :K]
+
+
+def q8_weight(w):
+    """A Conv1D weight [K, N] as `--dtype q8` holds it: blocks of 32 along K, per column, +-127."""
+    return q8_blocks(w.T, 127).T
+
+
+def q8_activations(x):
+    """Activations as the q8 kernels quantize them before each product: per row, +-63."""
+    return q8_blocks(x, 63)
 
 
 def config_json(cfg):
@@ -165,6 +190,17 @@ def main():
         bf16_cases.append({"ids": ids, "greedy": tokens, "greedyMargin": float(f"{margin:.4g}"), "logits": [[float(f"{v:.7g}") for v in last.tolist()]]})
     with open(os.path.join(ROOT, "tiny-hot", "reference-bf16-matmul-weights.json"), "w") as f:
         json.dump({"source": "scripts/make-fixtures.py: tiny-hot with its matmul weights rounded to bf16", "dtype": "F32", "cases": bf16_cases}, f, separators=(",", ":"))
+    # What `--dtype q8` computes: the matmul weights quantized (wte along d, as the LM head's
+    # B = wte^T holds it, which the embedding then reads back), and each weight product's input
+    # quantized per row on the fly.
+    q8 = {k: (q8_weight(v.T).T if k == "wte.weight" else q8_weight(v)) if matmul_weight(k) else v for k, v in hot.items()}
+    q8_cases = []
+    for ids in prompts:
+        tokens, margin = greedy(q8, hot_cfg, ids, 20, q8_activations)
+        last = reference_logits(q8, hot_cfg, ids, q8_activations)[-1]
+        q8_cases.append({"ids": ids, "greedy": tokens, "greedyMargin": float(f"{margin:.4g}"), "logits": [[float(f"{v:.7g}") for v in last.tolist()]]})
+    with open(os.path.join(ROOT, "tiny-hot", "reference-q8.json"), "w") as f:
+        json.dump({"source": "scripts/make-fixtures.py: tiny-hot with q8 matmul weights and q8 activations into every weight product", "dtype": "F32", "cases": q8_cases}, f, separators=(",", ":"))
     for dtype in ("F16", "BF16"):
         write_fixture("tiny-hot-" + dtype.lower(), hot_cfg, hot, prompts[1:2], 20, dtype=dtype, seed=3, all_logits=False)
     for c in cases:

@@ -1,6 +1,6 @@
 // Measures this machine's profile for a model shape and a setting, and keeps it for generate.ts.
 //
-//   npm run profile [-- --threads N] [--kernel NAME] [--dtype f32|bf16] [--model DIR] [--out FILE]
+//   npm run profile [-- --threads N] [--kernel NAME] [--dtype f32|bf16|q8] [--model DIR] [--out FILE]
 //
 // The profile (roofs, call costs, the kernel chosen for each product) is stored in the per-user
 // cache, where generate.ts finds it; --out also writes it to FILE, for `generate.ts --machine FILE`
@@ -21,7 +21,7 @@ import { byteSize, rate, table } from "../src/report/format.ts";
 const FLAGS: Record<string, FlagSpec> = {
   threads: { kind: "int", value: "N", help: "threads for matmul (default: available cores)" },
   kernel: { kind: "string", value: "NAME", help: "matmul kernel, as generate.ts takes it (default auto)" },
-  dtype: { kind: "string", value: "f32|bf16", help: "how weights are held (default f32)" },
+  dtype: { kind: "string", value: "f32|bf16|q8", help: "how weights are held (default f32)" },
   model: { kind: "string", value: "DIR", help: "a model directory (default: GPT-2 small's shapes, random weights)" },
   out: { kind: "string", value: "FILE", help: "also write the profile to FILE (for generate.ts --machine FILE elsewhere)" },
   help: { kind: "boolean", help: "show this help" },

@@ -164,8 +164,8 @@ describe("--kernel, --threads and --dtype change the time, never the cycles", ()
     expect(runs.map((d) => d.kernel)).toEqual(["naive, f32 weights", "packed, f32 weights", "simd, f32 weights", "auto (WebAssembly SIMD), bf16 weights"]);
   });
 
-  it("rejects bf16 with a TypeScript kernel and unknown values in one line", () => {
-    for (const [flags, message] of [[["--dtype", "bf16", "--kernel", "packed"], /bf16 weights need the WebAssembly SIMD kernels/], [["--dtype", "f16"], /dtype must be f32 or bf16, got f16/], [["--kernel", "fast"], /unknown kernel "fast"/], [["--threads", "0"], /threads must be 1..64, got 0/]] as const) {
+  it("rejects bf16 or q8 with a TypeScript kernel and unknown values in one line", () => {
+    for (const [flags, message] of [[["--dtype", "bf16", "--kernel", "packed"], /bf16 weights need the WebAssembly SIMD kernels/], [["--dtype", "q8", "--kernel", "tiled"], /q8 weights need the WebAssembly SIMD kernels \(kernel auto or simd\), not tiled/], [["--dtype", "f16"], /dtype must be f32, bf16 or q8, got f16/], [["--kernel", "fast"], /unknown kernel "fast"/], [["--threads", "0"], /threads must be 1..64, got 0/]] as const) {
       const r = run("--model", HOT, "--input-ids", "1,2", ...flags);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);

@@ -46,7 +46,7 @@ const FLAGS: Record<string, FlagSpec> = {
   "random-weights": { kind: "boolean", help: "GPT-2 small's shapes with seeded random weights, even if weights exist" },
   "input-ids": { kind: "string", value: "1,2,3", help: "prompt as token ids, skipping the tokenizer" },
   kernel: { kind: "string", value: "NAME", help: `matmul kernel: auto (default: fastest per shape), ${KERNELS.map((k) => k.name).join(", ")}` },
-  dtype: { kind: "string", value: "f32|bf16", help: "how weights are held: f32 (default) or bf16 (half the memory; SIMD kernels)" },
+  dtype: { kind: "string", value: "f32|bf16|q8", help: "how weights are held: f32 (default), bf16 (half the memory) or q8 (8-bit, blocks of 32; SIMD kernels)" },
   threads: { kind: "int", value: "N", help: `threads for matmul (default: available cores, ${availableParallelism()} here)` },
   trace: { kind: "string", value: "FILE", help: "write a Chrome trace (Perfetto, chrome://tracing) of every op call" },
   report: { kind: "string", value: "FILE", help: "write a self-contained HTML report with charts" },

@@ -2,7 +2,7 @@ import type { Platform } from "../platform/platform.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { Ambient } from "../util/ambient.ts";
 import { WasmHeap, simdAvailable } from "../wasm/runtime.ts";
-import { PackedMatrix, type WeightDtype } from "./packed-matrix.ts";
+import { PackedMatrix, type WeightDtype, bytesPerWeight, packedBytes } from "./packed-matrix.ts";
 import { POOL_KERNELS, type KernelFn, WorkerPool } from "./pool.ts";
 import { type KernelWisdom, SimdMatmul } from "./simd.ts";
 
@@ -28,7 +28,7 @@ export const KERNELS: readonly KernelInfo[] = [
   { name: "tiled", layout: "panels", fn: POOL_KERNELS[3], about: "packed, cache-tiled (K 256, M 64)" },
   { name: "matvec", layout: "panels", fn: POOL_KERNELS[4], about: "one row at a time over panels (decode)" },
   { name: "dot", layout: "transposed", fn: POOL_KERNELS[5], about: "dot products against Bᵀ rows (LM head)" },
-  { name: "simd", layout: "simd-panels", fn: null, about: "WebAssembly SIMD, generated per K; fp32 or bf16 weights" },
+  { name: "simd", layout: "simd-panels", fn: null, about: "WebAssembly SIMD, generated per K; fp32, bf16 or q8 weights" },
 ];
 
 /** Below this many multiply-accumulates a hand-off to the workers costs more than it saves. */
@@ -42,7 +42,7 @@ export interface EngineSettings {
   /** "auto" (fastest available per shape) or a kernel name. */
   kernel: string;
   threads: number;
-  /** How weights are held; bf16 needs the SIMD kernels. */
+  /** How weights are held; bf16 and q8 need the SIMD kernels. */
   dtype: WeightDtype;
 }
 
@@ -83,10 +83,14 @@ export class Engine {
       throw new Error(`unknown kernel "${kernel}"; choose auto or one of: ${KERNELS.map((k) => k.name).join(", ")}`);
     }
     Engine.checkThreads(threads);
-    if (dtype !== "f32" && dtype !== "bf16") throw new Error(`dtype must be f32 or bf16, got ${String(dtype)}`);
+    if (dtype !== "f32" && dtype !== "bf16" && dtype !== "q8") throw new Error(`dtype must be f32, bf16 or q8, got ${String(dtype)}`);
     if (kernel === "simd" && !simdAvailable) throw new Error("this runtime has no WebAssembly SIMD: choose a TypeScript kernel");
     const simd = kernel === "simd" || (kernel === "auto" && simdAvailable);
-    if (dtype === "bf16" && !simd) throw new Error(`bf16 weights need the WebAssembly SIMD kernels (kernel auto or simd), not ${kernel}`);
+    if (dtype !== "f32" && !simd) {
+      throw new Error(simdAvailable
+        ? `${dtype} weights need the WebAssembly SIMD kernels (kernel auto or simd), not ${kernel}`
+        : `${dtype} weights need WebAssembly SIMD, which this runtime lacks: use --dtype f32`);
+    }
     this.kernel = kernel;
     this.dtype = dtype;
     this.threadCount = threads;
@@ -186,10 +190,10 @@ export class Engine {
 
   /**
    * Whether matmul weights of this many parameters fit the SIMD kernels' memory (wasm32 addresses
-   * 4 GiB), with room to spare for activations. gpt2-xl in fp32 does not; in bf16 it does.
+   * 4 GiB), with room to spare for activations. gpt2-xl in fp32 does not; in bf16 or q8 it does.
    */
   weightsFit(parameters: number): boolean {
-    return this.heap === null || parameters * (this.dtype === "f32" ? 4 : 2) + 256 * 2 ** 20 <= this.heap.available();
+    return this.heap === null || parameters * bytesPerWeight(this.dtype) + 256 * 2 ** 20 <= this.heap.available();
   }
 
   /** The SIMD kernels chosen per product shape (a machine profile stores them). */
@@ -220,7 +224,7 @@ export class Engine {
 
   /** Grows the kernels' memory once for matmul weights of these [K,N] shapes, before they are placed one by one. */
   reserveWeights(shapes: readonly number[][]): void {
-    const bytes = shapes.reduce((sum, [k, n]) => sum + Math.ceil(n / 8) * 8 * k * (this.dtype === "f32" ? 4 : 2), 0);
+    const bytes = shapes.reduce((sum, [k, n]) => sum + packedBytes(k, n, 8, this.dtype), 0);
     this.heap?.reserve(bytes, shapes.length);
   }
 
@@ -229,9 +233,13 @@ export class Engine {
     this.heap?.reserve(4 * floats * count, count);
   }
 
-  private readonly allocPacked = (count: number, dtype: WeightDtype): Float32Array | Uint16Array => {
+  private readonly allocPacked = (count: number, dtype: WeightDtype): Float32Array | Uint16Array | Int8Array => {
     const heap = this.heap;
-    if (heap !== null) return dtype === "f32" ? heap.f32View(heap.allocate(4 * count), count) : heap.u16View(heap.allocate(2 * count), count);
+    if (heap !== null) {
+      if (dtype === "f32") return heap.f32View(heap.allocate(4 * count), count);
+      if (dtype === "bf16") return heap.u16View(heap.allocate(2 * count), count);
+      return heap.i8View(heap.allocate(count), count);
+    }
     return new Float32Array(this.sharedWeights ? new SharedArrayBuffer(4 * count) : new ArrayBuffer(4 * count));
   };
 

@@ -2,14 +2,17 @@ import { bfloat16ToFloat, floatToBfloat16 } from "../io/half.ts";
 import { Tensor, shapeError } from "../tensor/tensor.ts";
 import { transpose } from "../tensor/transpose.ts";
 import { BF16_LANE_ORDER } from "../wasm/kernels.ts";
+import { ACTIVATION_OFFSET, Q8_BLOCK, WEIGHT_LEVELS, blockScale, paddedK, quantize } from "./q8.ts";
 
-export type WeightDtype = "f32" | "bf16";
+export type WeightDtype = "f32" | "bf16" | "q8";
+type PackedData = Float32Array | Uint16Array | Int8Array;
 
 /**
  * A [K,N] weight matrix — a matmul's B — stored as column panels: panel p holds columns
  * p·w … p·w+w−1 for every k, row after row, so a kernel reads `w` neighbouring outputs' weights
  * from one contiguous run. The last panel is padded with zeros. Values are float32, or bfloat16
- * (half the bytes; computed in float32).
+ * (half the bytes; computed in float32), or q8: signed bytes in blocks of 32 k with one float32
+ * scale per block and column (src/kernels/q8.ts), for the integer SIMD kernels.
  *
  * With w = 1 the layout is Bᵀ row-major — exactly how GPT-2 stores wte [V,d]. That is how the
  * model holds wte: as the tied LM head's B = wteᵀ [d,V], whose embedding rows are its columns.
@@ -18,38 +21,63 @@ export class PackedMatrix {
   readonly dtype: WeightDtype;
   /** Where each column of a panel sits in a panel row (the bf16 SIMD kernels interleave them). */
   readonly laneOrder: readonly number[];
+  /** q8: each block's scale, [panel][block][8 columns]. */
+  readonly scales: Float32Array;
+  /** q8: each block's sum of quantized weights × the activation offset (64), which the kernels take back out. */
+  readonly sums: Int32Array;
 
   constructor(
-    readonly data: Float32Array | Uint16Array,
+    readonly data: PackedData,
     readonly k: number,
     readonly n: number,
     readonly panelWidth: number,
   ) {
-    this.dtype = data instanceof Uint16Array ? "bf16" : "f32";
+    this.dtype = data instanceof Uint16Array ? "bf16" : data instanceof Int8Array ? "q8" : "f32";
     this.laneOrder = laneOrder(this.dtype, panelWidth);
-    const expected = Math.ceil(n / panelWidth) * panelWidth * k;
+    const expected = storedCount(k, n, panelWidth, this.dtype);
+    if (this.dtype === "q8" && panelWidth !== 8) throw new Error("PackedMatrix: q8 weights come in panels of 8");
     if (data.length !== expected) throw new Error(`PackedMatrix: ${data.length} values, but [${k},${n}] in panels of ${panelWidth} needs ${expected}`);
+    const ldo = Math.ceil(n / panelWidth) * panelWidth;
+    const blocks = this.dtype === "q8" ? ldo * (paddedK(k) / Q8_BLOCK) : 0;
+    const tail = data.byteOffset + ldo * paddedK(k);
+    this.scales = new Float32Array(data.buffer, this.dtype === "q8" ? tail : 0, blocks);
+    this.sums = new Int32Array(data.buffer, this.dtype === "q8" ? tail + 4 * blocks : 0, blocks);
   }
 
-  /** Bytes one weight takes as stored: what a product must stream per multiply-accumulate of a row. */
+  /**
+   * Bytes one weight takes as stored: what a product must stream per multiply-accumulate of a
+   * row. q8: the byte, plus its block's scale and sum shared by 32.
+   */
   get elementBytes(): number {
-    return this.dtype === "bf16" ? 2 : 4;
+    return bytesPerWeight(this.dtype);
   }
 
   get shape(): readonly number[] {
     return [this.k, this.n];
   }
 
-  /** Index of element (row, col) of the logical [K,N] matrix in `data`. */
+  /**
+   * Index of element (row, col) of the logical [K,N] matrix in `data`. q8 panels hold, per 4
+   * consecutive k, 16 bytes for columns 0–3 (each column's 4 k together) then 16 for columns 4–7:
+   * what one relaxed integer dot product takes.
+   */
   index(row: number, col: number): number {
     const w = this.panelWidth;
     const panel = Math.floor(col / w);
-    return panel * this.k * w + row * w + this.laneOrder[col - panel * w];
+    const c = col - panel * w;
+    if (this.dtype === "q8") return panel * 8 * paddedK(this.k) + (row >> 2) * 32 + (c >> 2) * 16 + (c & 3) * 4 + (row & 3);
+    return panel * this.k * w + row * w + this.laneOrder[c];
+  }
+
+  /** Where the scale (and sum) of element (row, col)'s q8 block is. */
+  private blockIndex(row: number, col: number): number {
+    return ((col >> 3) * (paddedK(this.k) / Q8_BLOCK) + Math.floor(row / Q8_BLOCK)) * 8 + (col & 7);
   }
 
   /** Element (row, col) as a float. */
   get(row: number, col: number): number {
     const v = this.data[this.index(row, col)];
+    if (this.dtype === "q8") return v * this.scales[this.blockIndex(row, col)];
     return this.dtype === "bf16" ? bfloat16ToFloat(v) : v;
   }
 
@@ -57,6 +85,10 @@ export class PackedMatrix {
   column(col: number, out: Float32Array, at: number): void {
     const w = this.panelWidth;
     const data = this.data;
+    if (this.dtype === "q8") {
+      for (let row = 0; row < this.k; row++) out[at + row] = this.get(row, col);
+      return;
+    }
     let from = this.index(0, col);
     if (this.dtype === "f32") for (let row = 0; row < this.k; row++, from += w) out[at + row] = data[from];
     else for (let row = 0; row < this.k; row++, from += w) out[at + row] = bfloat16ToFloat(data[from]);
@@ -69,14 +101,14 @@ export class PackedMatrix {
   static pack(b: Tensor, panelWidth: number, dtype: WeightDtype = "f32", alloc: Allocator = defaultAlloc): PackedMatrix {
     if (b.shape.length !== 2) throw shapeError("pack", "expects a matrix", b.shape);
     const [k, n] = b.shape;
-    const packed = new PackedMatrix(alloc(Math.ceil(n / panelWidth) * panelWidth * k, dtype), k, n, panelWidth);
+    const packed = new PackedMatrix(alloc(storedCount(k, n, panelWidth, dtype), dtype), k, n, panelWidth);
     packed.fill(b.data, 0, n, n, 1);
     return packed;
   }
 
   /** An all-zero [K,N] matrix in panels of `panelWidth`, placed by `alloc`, to be filled piece by piece. */
   static empty(k: number, n: number, panelWidth: number, dtype: WeightDtype, alloc: Allocator = defaultAlloc): PackedMatrix {
-    return new PackedMatrix(alloc(Math.ceil(n / panelWidth) * panelWidth * k, dtype), k, n, panelWidth);
+    return new PackedMatrix(alloc(storedCount(k, n, panelWidth, dtype), dtype), k, n, panelWidth);
   }
 
   /**
@@ -91,6 +123,7 @@ export class PackedMatrix {
 
   /** Writes columns [col0, col0+cols) of B, where B[row, col0+c] = src[row·rowStride + c·colStride]. */
   private fill(src: Float32Array, col0: number, cols: number, rowStride: number, colStride: number): void {
+    if (this.dtype === "q8") return this.fillQ8(src, col0, cols, rowStride, colStride);
     const { data, k, panelWidth: w, laneOrder: order } = this;
     const f32 = this.dtype === "f32";
     // Panel by panel, row by row: the writes run in order through memory and the reads take the
@@ -104,6 +137,30 @@ export class PackedMatrix {
         let from = row * rowStride + (first - col0) * colStride;
         if (f32) for (let lane = first - panel * w; lane < end - panel * w; lane++, from += colStride) data[to + order[lane]] = src[from];
         else for (let lane = first - panel * w; lane < end - panel * w; lane++, from += colStride) data[to + order[lane]] = floatToBfloat16(src[from]);
+      }
+    }
+  }
+
+  /** fill for q8: each column's blocks of 32 rows get a scale from their largest magnitude. */
+  private fillQ8(src: Float32Array, col0: number, cols: number, rowStride: number, colStride: number): void {
+    const { data, k } = this;
+    const kp = paddedK(k);
+    for (let col = col0; col < col0 + cols; col++) {
+      const base = (col - col0) * colStride;
+      for (let r0 = 0; r0 < kp; r0 += Q8_BLOCK) {
+        const end = Math.min(k, r0 + Q8_BLOCK);
+        let amax = 0;
+        for (let row = r0; row < end; row++) amax = Math.max(amax, Math.abs(src[base + row * rowStride]));
+        const scale = blockScale(amax, WEIGHT_LEVELS);
+        let sum = 0;
+        for (let row = r0; row < r0 + Q8_BLOCK; row++) {
+          const q = row < end ? quantize(src[base + row * rowStride], scale) : 0;
+          data[this.index(row, col)] = q;
+          sum += q;
+        }
+        const at = this.blockIndex(r0, col);
+        this.scales[at] = scale;
+        this.sums[at] = ACTIVATION_OFFSET * sum;
       }
     }
   }
@@ -127,10 +184,26 @@ export class PackedMatrix {
   }
 }
 
-type Allocator = (count: number, dtype: WeightDtype) => Float32Array | Uint16Array;
+type Allocator = (count: number, dtype: WeightDtype) => PackedData;
 
-function defaultAlloc(count: number, dtype: WeightDtype): Float32Array | Uint16Array {
-  return dtype === "f32" ? new Float32Array(count) : new Uint16Array(count);
+const BYTES_PER_WEIGHT: Record<WeightDtype, number> = { f32: 4, bf16: 2, q8: 1 + 8 / Q8_BLOCK };
+
+/** Elements of `data` for [K,N] in panels of w: q8 counts bytes (weights, then scales and sums). */
+function storedCount(k: number, n: number, w: number, dtype: WeightDtype): number {
+  const columns = Math.ceil(n / w) * w;
+  return dtype === "q8" ? columns * paddedK(k) * BYTES_PER_WEIGHT.q8 : columns * k;
+}
+
+/** Bytes per weight as stored (q8: its share of the block's scale and sum too). */
+export const bytesPerWeight = (dtype: WeightDtype): number => BYTES_PER_WEIGHT[dtype];
+
+/** Bytes a [K,N] weight takes in panels of w as `dtype` (q8 with its scales and sums). */
+export function packedBytes(k: number, n: number, w: number, dtype: WeightDtype): number {
+  return storedCount(k, n, w, dtype) * (dtype === "q8" ? 1 : BYTES_PER_WEIGHT[dtype]);
+}
+
+function defaultAlloc(count: number, dtype: WeightDtype): PackedData {
+  return dtype === "f32" ? new Float32Array(count) : dtype === "bf16" ? new Uint16Array(count) : new Int8Array(count);
 }
 
 /**

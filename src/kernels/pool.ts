@@ -49,9 +49,7 @@ const WORKER_MAIN = `(listen) => {
         kernels[kernel](new Float32Array(buffers[aId]), new Float32Array(buffers[bId], bOffset * 4), new Float32Array(buffers[outId]), m, k, n, j0, j1);
       } else if (j0 < j1) {
         const [mod, fn, a, b, out, m, ldo] = control.subarray(${JOB}, ${JOB} + 7);
-        const name = wasmNames[fn];
-        if (name.startsWith("matvec")) wasm[mod][name](a, b, out, j0, j1);
-        else wasm[mod][name](a, b, out, m, ldo, j0, j1);
+        wasm[mod][wasmNames[fn]](a, b, out, m, ldo, j0, j1);
       }
     } catch (err) {
       Atomics.store(control, ${FAILED}, 1);
@@ -165,7 +163,7 @@ export class WorkerPool {
     this.control[KIND] = 1;
     this.control.set([module.id, WASM_FUNCTIONS.indexOf(fn), a, b, out, m, ldo], JOB);
     const f = module.exports[fn];
-    this.dispatch(n, align, fn.startsWith("matvec") ? (j0, j1) => f(a, b, out, j0, j1) : (j0, j1) => f(a, b, out, m, ldo, j0, j1));
+    this.dispatch(n, align, (j0, j1) => f(a, b, out, m, ldo, j0, j1));
   }
 
   /** Hands the workers their column ranges, does the first range here, waits for the rest. */

@@ -1,14 +1,16 @@
-import { type KernelModule, WASM_FUNCTIONS, type WasmFunction, type WasmHeap, relaxedAvailable } from "../wasm/runtime.ts";
+import { type KernelModule, WASM_FUNCTIONS, type WasmFunction, type WasmHeap, relaxedAvailable, relaxedIntegerDotWorks } from "../wasm/runtime.ts";
 import { PANEL } from "../wasm/kernels.ts";
 import type { PackedMatrix } from "./packed-matrix.ts";
 import type { WorkerPool } from "./pool.ts";
+import { ACTIVATION_OFFSET, Q8_BLOCK, paddedK, quantizeActivations } from "./q8.ts";
 
 /*
  * Runs matmuls on the WebAssembly SIMD kernels. Weights already live in the engine's WebAssembly
  * memory (packed in panels of 8); activations are copied into a scratch area there and results
- * copied out. The first product of each shape tries every candidate kernel (matvec or matmul,
- * with and without the fused relaxed multiply-add), checks each against a plain dot-product
- * reference on the same weights, and keeps the fastest correct one for the rest of the run.
+ * copied out (for q8 weights, quantized on the way in). The first product of each shape tries
+ * every candidate kernel (matvec or matmul, with and without relaxed SIMD's fused multiply-add or
+ * integer dot product), checks each against a plain dot-product reference on the same weights
+ * and activations, and keeps the fastest correct one for the rest of the run.
  */
 
 interface Choice {
@@ -26,11 +28,15 @@ export class SimdMatmul {
   private readonly choices = new Map<string, Choice>();
   private scratchA = 0;
   private scratchOut = 0;
+  /** q8: where the activation scales start, from scratchA. */
+  private scratchQ8Scales = 0;
 
   constructor(private readonly heap: WasmHeap) {}
 
   private choiceOf(k: number, fn: WasmFunction, relaxed: boolean): Choice {
-    return { module: this.heap.kernelsFor(k, relaxed), fn, label: `simd ${fn.split("_")[0]}${relaxed ? "·fma" : ""}` };
+    const [shape, dtype] = fn.split("_");
+    const variant = dtype === "q8" ? (relaxed ? "·dot8" : "·dot16") : relaxed ? "·fma" : "";
+    return { module: this.heap.kernelsFor(k, relaxed), fn, label: `simd ${shape}${variant}` };
   }
 
   /** The kernel chosen for each product shape so far (the autotuner's key → function and FMA use). */
@@ -47,14 +53,13 @@ export class SimdMatmul {
     for (const [key, { fn, relaxed }] of Object.entries(wisdom)) {
       const [dtype, k, , rows] = key.split("/");
       const valid = (WASM_FUNCTIONS as readonly string[]).includes(fn) && fn.endsWith(`_${dtype}`) && (rows === "m" ? fn.startsWith("matmul") : true);
-      if (!valid || (relaxed && !relaxedAvailable()) || !(Number(k) > 0)) continue;
+      if (!valid || (relaxed && !relaxedFor(dtype)) || !(Number(k) > 0)) continue;
       this.choices.set(key, this.choiceOf(Number(k), fn as WasmFunction, relaxed));
     }
   }
 
   private call(c: Choice, b: number, m: number, ldo: number, pool: WorkerPool | null): void {
     if (pool !== null) pool.runWasm(c.module, c.fn, this.scratchA, b, this.scratchOut, m, ldo, ldo, PANEL);
-    else if (c.fn.startsWith("matvec")) c.module.exports[c.fn](this.scratchA, b, this.scratchOut, 0, ldo);
     else c.module.exports[c.fn](this.scratchA, b, this.scratchOut, m, ldo, 0, ldo);
   }
 
@@ -62,13 +67,15 @@ export class SimdMatmul {
   private tune(a: Float32Array, b: PackedMatrix, m: number, k: number, n: number, ldo: number): Choice {
     const fns: WasmFunction[] = m === 1 ? [`matvec_${b.dtype}`, `matmul_${b.dtype}`] : [`matmul_${b.dtype}`];
     const candidates: Choice[] = [];
-    for (const relaxed of relaxedAvailable() ? [false, true] : [false]) {
+    for (const relaxed of relaxedFor(b.dtype) ? [false, true] : [false]) {
       for (const fn of fns) candidates.push(this.choiceOf(k, fn, relaxed));
     }
-    // Reference: row 0, the first columns, as plain dot products over the same stored weights.
+    // Reference: row 0, the first columns, as plain dot products over the same stored weights
+    // (and, for q8, the same quantized activations).
+    const row = b.dtype === "q8" ? this.quantizedRow(k) : a;
     const cols = Math.min(n, 64);
     const reference = new Float64Array(cols);
-    for (let j = 0; j < cols; j++) for (let p = 0; p < k; p++) reference[j] += a[p] * b.get(p, j);
+    for (let j = 0; j < cols; j++) for (let p = 0; p < k; p++) reference[j] += row[p] * b.get(p, j);
     let best: Choice | null = null;
     let bestMs = Infinity;
     const out = this.heap.f32View(this.scratchOut, ldo);
@@ -89,12 +96,27 @@ export class SimdMatmul {
     return best;
   }
 
+  /** Row 0 of the activations as the q8 kernels see them: quantized, then scaled back. */
+  private quantizedRow(k: number): Float64Array {
+    const bytes = this.heap.bytesView(this.scratchA, k);
+    const scales = this.heap.f32View(this.scratchA + this.scratchQ8Scales, paddedK(k) / Q8_BLOCK);
+    return Float64Array.from(bytes, (q, p) => (q - ACTIVATION_OFFSET) * scales[Math.floor(p / Q8_BLOCK)]);
+  }
+
   /** out[M,N] = a × B for B packed in panels of 8 in the heap; returns the kernel's name. */
   run(a: Float32Array, b: PackedMatrix, out: Float32Array, m: number, k: number, n: number, pool: WorkerPool | null): string {
     const ldo = Math.ceil(n / PANEL) * PANEL;
-    this.scratchA = this.heap.scratch("matmul a", 4 * m * k);
+    if (b.dtype === "q8") {
+      // [m, kp] bytes, then the row-block scales: what the q8 kernels take as a
+      const kp = paddedK(k);
+      this.scratchQ8Scales = m * kp;
+      this.scratchA = this.heap.scratch("matmul a", m * kp + (4 * m * kp) / Q8_BLOCK);
+      quantizeActivations(a, m, k, this.heap.bytesView(this.scratchA, m * kp), this.heap.f32View(this.scratchA + m * kp, (m * kp) / Q8_BLOCK));
+    } else {
+      this.scratchA = this.heap.scratch("matmul a", 4 * m * k);
+      this.heap.write(this.scratchA, a.length === m * k ? a : a.subarray(0, m * k));
+    }
     this.scratchOut = this.heap.scratch("matmul out", 4 * m * ldo);
-    this.heap.write(this.scratchA, a.length === m * k ? a : a.subarray(0, m * k));
     const key = `${b.dtype}/${k}/${n}/${m === 1 ? 1 : "m"}`;
     let choice = this.choices.get(key);
     if (choice === undefined) {
@@ -107,4 +129,9 @@ export class SimdMatmul {
     else for (let i = 0; i < m; i++) out.set(result.subarray(i * ldo, i * ldo + n), i * n);
     return choice.label;
   }
+}
+
+/** Whether relaxed SIMD kernels can run for weights of this dtype (q8's need a working integer dot product). */
+function relaxedFor(dtype: string): boolean {
+  return dtype === "q8" ? relaxedIntegerDotWorks() : relaxedAvailable();
 }

@@ -52,6 +52,7 @@ export const op = {
   f32Add: [0x92],
   v128Load: (offset = 0): Bytes => simd(0x00, ...memarg(4, offset)),
   v128Load32Splat: (offset = 0): Bytes => simd(0x09, ...memarg(2, offset)),
+  v128Load64Splat: (offset = 0): Bytes => simd(0x0a, ...memarg(3, offset)),
   v128Store: (offset = 0): Bytes => simd(0x0b, ...memarg(4, offset)),
   v128Zero: simd(0x0c, ...new Array(16).fill(0)),
   /** A v128 constant of four equal little-endian 32-bit lanes. */
@@ -62,6 +63,15 @@ export const op = {
   f32x4Nearest: simd(0x6a),
   f32x4Ge: simd(0x46),
   i32x4Add: simd(0xae),
+  i32x4Sub: simd(0xb1),
+  /** Lanes of a then b picked by 16 byte indices (0–15: a, 16–31: b). */
+  i8x16Shuffle: (lanes: number[]): Bytes => simd(0x0d, ...lanes),
+  i16x8ExtendLowI8x16S: simd(0x87),
+  i16x8ExtendHighI8x16S: simd(0x88),
+  i16x8ExtendLowI8x16U: simd(0x89),
+  /** Lane i: a[2i]·b[2i] + a[2i+1]·b[2i+1], i16 products summed in i32. */
+  i32x4DotI16x8S: simd(0xba),
+  f32x4ConvertI32x4S: simd(0xfa),
   f32x4Sub: simd(0xe5),
   f32x4Div: simd(0xe7),
   f32x4Min: simd(0xe8),
@@ -74,6 +84,11 @@ export const op = {
   f32x4Mul: simd(0xe6),
   /** a·b + c in one step (fused where the hardware has it); Relaxed SIMD. */
   f32x4RelaxedMadd: simd(0x105),
+  /**
+   * Lane i: Σ_{t<4} a[4i+t]·b[4i+t] + c[i], a signed bytes, b bytes 0–127 (with the top bit set
+   * the result is the CPU's choice: x86 reads b unsigned, Arm signed); Relaxed SIMD.
+   */
+  i32x4RelaxedDotI8x16I7x16AddS: simd(0x113),
 };
 
 export interface FunctionDef {

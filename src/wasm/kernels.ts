@@ -8,16 +8,19 @@ import { type FunctionDef, I32, V128, op } from "./emitter.ts";
  * low half and column i+4 in its high half: shifting left by 16 gives columns 0–3 as floats,
  * masking off the low half gives columns 4–7. All pointers are byte offsets into the shared memory.
  *
- *   matvec(a, b, out, j0, j1)        decode: one row of A; per panel, four k-steps per iteration
- *                                    into eight independent sums (latency hidden, B streamed once)
- *   matmul(a, b, out, m, ldo, j0, j1) prefill: 4 rows × 8 columns in eight sums per k-step;
- *                                    out rows are ldo floats apart
+ * Every matmul kernel (these, and the q8 ones in q8-kernels.ts) takes (a, b, out, m, ldo, j0, j1):
+ *
+ *   matvec   decode: one row of A; per panel, four k-steps per iteration into eight independent
+ *            sums (latency hidden, B streamed once)
+ *   matmul   prefill: 4 rows × 8 columns in eight sums per k-step; out rows are ldo floats apart
  *
  * Columns j0 ≤ j < j1 in whole panels: j0 is a multiple of 8 and out has room up to the panel end.
  */
 
 export const PANEL = 8;
 export type WeightType = "f32" | "bf16";
+/** a, b, out, m, ldo, j0, j1: byte addresses, then counts. */
+export const KERNEL_PARAMS = [I32, I32, I32, I32, I32, I32, I32];
 
 interface Emit {
   /** acc += x · (the 4 weights the load bytes push). */
@@ -57,10 +60,10 @@ function countDown(counter: number, loopDepth: number): number[] {
 
 export function matvecKernel(k: number, type: WeightType, relaxed: boolean): FunctionDef {
   const e = emitter(relaxed);
-  // params: a, b, out, j0, j1 · locals: j, bp, ap, count, x, acc0..acc7, lo, hi
-  const [A, B, OUT, J0, J1, J, BP, AP, COUNT, X] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const ACC = [10, 11, 12, 13, 14, 15, 16, 17];
-  const [LO, HI] = [18, 19];
+  // params: a, b, out, m (1), ldo (unused), j0, j1 · locals: j, bp, ap, count, x, acc0..acc7, lo, hi
+  const [A, B, OUT, J0, J1, J, BP, AP, COUNT, X] = [0, 1, 2, 5, 6, 7, 8, 9, 10, 11];
+  const ACC = [12, 13, 14, 15, 16, 17, 18, 19];
+  const [LO, HI] = [20, 21];
   const row = bytesPerPanelRow(type);
   const quads = Math.floor(k / 4);
   const body: number[] = [
@@ -95,7 +98,7 @@ export function matvecKernel(k: number, type: WeightType, relaxed: boolean): Fun
     body.push(...op.v128Store(16 * half));
   }
   body.push(...op.localGet(J), ...op.i32Const(PANEL), ...op.i32Add, ...op.localSet(J), ...op.br(0), ...op.end, ...op.end);
-  return { name: `matvec_${type}`, params: [I32, I32, I32, I32, I32], results: [], locals: [I32, I32, I32, I32, V128, ...ACC.map(() => V128), V128, V128], body };
+  return { name: `matvec_${type}`, params: KERNEL_PARAMS, results: [], locals: [I32, I32, I32, I32, V128, ...ACC.map(() => V128), V128, V128], body };
 }
 
 export function matmulKernel(k: number, type: WeightType, relaxed: boolean): FunctionDef {
@@ -151,5 +154,5 @@ export function matmulKernel(k: number, type: WeightType, relaxed: boolean): Fun
     ...op.end, ...op.end,
   ];
   const locals = [I32, I32, I32, I32, I32, V128, V128, V128, I32, ...ACC.map(() => V128)];
-  return { name: `matmul_${type}`, params: [I32, I32, I32, I32, I32, I32, I32], results: [], locals, body };
+  return { name: `matmul_${type}`, params: KERNEL_PARAMS, results: [], locals, body };
 }

@@ -2,6 +2,7 @@ import { type FunctionDef, V128, emitModule, op } from "./emitter.ts";
 import { scoresKernel, valuesKernel } from "./attention-kernels.ts";
 import { geluKernel } from "./gelu-kernel.ts";
 import { type WeightType, matmulKernel, matvecKernel } from "./kernels.ts";
+import { q8Kernel } from "./q8-kernels.ts";
 
 /*
  * Each engine owns one shared WebAssembly memory (a WasmHeap): the weights in the kernels'
@@ -38,8 +39,33 @@ export function relaxedAvailable(): boolean {
   return relaxed;
 }
 
-/** The exported kernels of one module: matvec and matmul for float32 and bfloat16 weights. */
-export const WASM_FUNCTIONS = ["matvec_f32", "matmul_f32", "matvec_bf16", "matmul_bf16"] as const;
+let relaxedDot: boolean | undefined;
+
+/**
+ * Whether i32x4.relaxed_dot_i8x16_i7x16_add_s computes what the proposal says, checked on one
+ * vector: Node 20's V8 (11.3, relaxed SIMD behind a flag) returns twice the dot product and
+ * drops the accumulator. Where it does not, the q8 kernels use i32x4.dot_i16x8_s instead.
+ */
+export function relaxedIntegerDotWorks(): boolean {
+  relaxedDot ??= relaxedAvailable() && (() => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+    // out(32) = dot(a(0), b(16)) + acc(32), lane by lane
+    const body = [...op.i32Const(32), ...op.i32Const(0), ...op.v128Load(0), ...op.i32Const(16), ...op.v128Load(0), ...op.i32Const(32), ...op.v128Load(0), ...op.i32x4RelaxedDotI8x16I7x16AddS, ...op.v128Store(0)];
+    const module = new WebAssembly.Module(emitModule([{ name: "dot", params: [], results: [], locals: [], body }], 1) as BufferSource);
+    const bytes = new Int8Array(memory.buffer);
+    bytes.set([1, -2, 3, -4, 5, 6, -127, 127, -9, 10, 11, 12, 13, 14, 15, 16], 0);
+    bytes.set([1, 2, 3, 4, 5, 6, 7, 127, 9, 10, 11, 12, 13, 14, 15, 1], 16);
+    const sums = new Int32Array(memory.buffer, 32, 4);
+    sums.set([100, 200, 300, 400]);
+    (new WebAssembly.Instance(module, { env: { memory } }).exports.dot as () => void)();
+    const expected = [0, 1, 2, 3].map((i) => 100 * (i + 1) + [0, 1, 2, 3].reduce((s, t) => s + bytes[4 * i + t] * bytes[16 + 4 * i + t], 0));
+    return expected.every((v, i) => sums[i] === v);
+  })();
+  return relaxedDot;
+}
+
+/** The exported kernels of one module: matvec and matmul for float32, bfloat16 and q8 weights. */
+export const WASM_FUNCTIONS = ["matvec_f32", "matmul_f32", "matvec_bf16", "matmul_bf16", "matvec_q8", "matmul_q8"] as const;
 export type WasmFunction = (typeof WASM_FUNCTIONS)[number];
 
 interface Compiled {
@@ -91,6 +117,7 @@ export class WasmHeap {
    */
   private f32All = new Float32Array(0);
   private u16All = new Uint16Array(0);
+  private u8All = new Uint8Array(0);
 
   constructor() {
     this.renewViews();
@@ -101,6 +128,7 @@ export class WasmHeap {
     this.buffers.add(buffer);
     this.f32All = new Float32Array(buffer);
     this.u16All = new Uint16Array(buffer);
+    this.u8All = new Uint8Array(buffer);
   }
 
   private grow(pages: number): void {
@@ -160,6 +188,14 @@ export class WasmHeap {
     return this.u16All.subarray(address >> 1, (address >> 1) + count);
   }
 
+  bytesView(address: number, count: number): Uint8Array {
+    return this.u8All.subarray(address, address + count);
+  }
+
+  i8View(address: number, count: number): Int8Array {
+    return new Int8Array(this.u8All.buffer, address, count);
+  }
+
   /** Copies floats into the memory at a 4-byte-aligned address (no view made). */
   write(address: number, values: Float32Array): void {
     this.f32All.set(values, address >> 2);
@@ -194,7 +230,10 @@ export class WasmHeap {
 
   /** The matmul kernels specialised for K. */
   kernelsFor(k: number, relaxed = relaxedAvailable()): KernelModule {
-    const fns = () => (["f32", "bf16"] as WeightType[]).flatMap((t) => [matvecKernel(k, t, relaxed), matmulKernel(k, t, relaxed)]);
+    const fns = () => [
+      ...(["f32", "bf16"] as WeightType[]).flatMap((t) => [matvecKernel(k, t, relaxed), matmulKernel(k, t, relaxed)]),
+      q8Kernel(k, "matvec", relaxed), q8Kernel(k, "matmul", relaxed),
+    ];
     return this.instance(`matmul ${k}/${relaxed}`, fns, (c, exports) => ({ id: c.id, k, relaxed, module: c.module, exports: exports as KernelModule["exports"] }));
   }
 

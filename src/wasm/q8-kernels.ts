@@ -1,0 +1,144 @@
+import { type FunctionDef, I32, V128, op } from "./emitter.ts";
+import { KERNEL_PARAMS } from "./kernels.ts";
+
+/*
+ * Matmul kernels for q8 weights (src/kernels/q8.ts), specialised for one K, with the shared
+ * signature (a, b, out, m, ldo, j0, j1) of the float kernels:
+ *
+ *   a    activations quantized per row: [m, kp] bytes of q + 64, then [m, kp/32] float scales
+ *   b    weights: [ldo/8 panels][kp/4][32] bytes, then [panels][kp/32][8] float scales, then as
+ *        many i32 sums (Σ q × 64 per block and column)
+ *   out  [m, ldo] floats
+ *
+ * Per block of 32 k the products accumulate exactly in i32; the block's sum minus the weight sum
+ * (the activation offset, taken back out) becomes float and is scaled by both scales. Two ways
+ * to the integer sums, the same integers either way:
+ *
+ *   relaxed  i32x4.relaxed_dot_i8x16_i7x16_add_s: 16 multiply-accumulates in one instruction
+ *            (weights the signed operand, activations 1..127 the unsigned one)
+ *   i16      i32x4.dot_i16x8_s (plain SIMD): bytes widened to i16, 8 per instruction; pairs of
+ *            k land in neighbouring lanes and are added once per block
+ *
+ *   matvec_q8  decode: one row at a time, two phases of accumulators (latency hidden)
+ *   matmul_q8  prefill: 4 rows × 8 columns per pass, left-over rows one at a time
+ */
+
+const STEPS = 8; // k-steps of 4 per block of 32
+
+export function q8Kernel(k: number, fn: "matvec" | "matmul", relaxed: boolean): FunctionDef {
+  const kp = Math.ceil(k / 32) * 32;
+  const blocks = kp / 32;
+  const [A, B, OUT, M, LDO, J0, J1] = [0, 1, 2, 3, 4, 5, 6];
+  const locals: number[] = [];
+  const local = (type: number): number => {
+    locals.push(type);
+    return KERNEL_PARAMS.length + locals.length - 1;
+  };
+  const [J, I, BP, SP, CP, AP, ASP, COUNT, O] = Array.from({ length: 9 }, () => local(I32));
+  const [X, XI, W0, W1] = Array.from({ length: 4 }, () => local(V128));
+  const WIDE = Array.from({ length: 4 }, () => local(V128)); // i16: w0 low/high, w1 low/high
+  const maxRows = fn === "matvec" ? 1 : 4;
+  const phases = fn === "matvec" && relaxed ? 2 : 1;
+  const perRow = relaxed ? 2 * phases : 4;
+  const IACC = Array.from({ length: maxRows }, () => Array.from({ length: perRow }, () => local(V128)));
+  const FACC = Array.from({ length: maxRows }, () => [local(V128), local(V128)]);
+
+  const get = op.localGet;
+  const set = op.localSet;
+  const bump = (l: number, by: number): number[] => [...get(l), ...op.i32Const(by), ...op.i32Add, ...set(l)];
+
+  /** One step of 4 k for `rows` rows: the integer products into IACC. */
+  const step = (rows: number, s: number): number[] => {
+    const phase = s % phases;
+    const out: number[] = [...get(BP), ...op.v128Load(32 * s), ...set(W0), ...get(BP), ...op.v128Load(32 * s + 16), ...set(W1)];
+    if (!relaxed) {
+      out.push(
+        ...get(W0), ...op.i16x8ExtendLowI8x16S, ...set(WIDE[0]), ...get(W0), ...op.i16x8ExtendHighI8x16S, ...set(WIDE[1]),
+        ...get(W1), ...op.i16x8ExtendLowI8x16S, ...set(WIDE[2]), ...get(W1), ...op.i16x8ExtendHighI8x16S, ...set(WIDE[3]),
+      );
+    }
+    for (let r = 0; r < rows; r++) {
+      out.push(...get(AP), ...op.v128Load32Splat(r * kp + 4 * s), ...set(X));
+      if (relaxed) {
+        for (const h of [0, 1]) {
+          const acc = IACC[r][2 * phase + h];
+          out.push(...get(h === 0 ? W0 : W1), ...get(X), ...get(acc), ...op.i32x4RelaxedDotI8x16I7x16AddS, ...set(acc));
+        }
+      } else {
+        // x's 4 bytes twice, widened: [x0 x1 x2 x3 x0 x1 x2 x3] against [c k0..k3, c+1 k0..k3]
+        out.push(...get(X), ...op.i16x8ExtendLowI8x16U, ...set(XI));
+        for (let q = 0; q < 4; q++) out.push(...get(IACC[r][q]), ...get(WIDE[q]), ...get(XI), ...op.i32x4DotI16x8S, ...op.i32x4Add, ...set(IACC[r][q]));
+      }
+    }
+    return out;
+  };
+
+  /** Columns 4h..4h+3 of row r's block sum, as i32x4 on the stack. */
+  const blockSum = (r: number, h: number): number[] => {
+    if (relaxed) return phases === 1 ? get(IACC[r][h]) : [...get(IACC[r][h]), ...get(IACC[r][2 + h]), ...op.i32x4Add];
+    // lanes (c, k0+k1), (c, k2+k3), (c+1, …), (c+1, …) of two accumulators: even lanes plus odd lanes
+    const [lo, hi] = [IACC[r][2 * h], IACC[r][2 * h + 1]];
+    const pick = (first: number) => [0, 2, 4, 6].flatMap((lane) => [0, 1, 2, 3].map((b) => 4 * (lane + first) + b));
+    return [...get(lo), ...get(hi), ...op.i8x16Shuffle(pick(0)), ...get(lo), ...get(hi), ...op.i8x16Shuffle(pick(1)), ...op.i32x4Add];
+  };
+
+  /** Rows i … i+rows−1 of the panel at column j. */
+  const pass = (rows: number): number[] => {
+    const body: number[] = [
+      // bp = b + j·kp; sp = b + ldo·kp + j·blocks·4; cp = sp + ldo·blocks·4
+      ...get(B), ...get(J), ...op.i32Const(kp), ...op.i32Mul, ...op.i32Add, ...set(BP),
+      ...get(B), ...get(LDO), ...op.i32Const(kp), ...op.i32Mul, ...op.i32Add, ...get(J), ...op.i32Const(4 * blocks), ...op.i32Mul, ...op.i32Add, ...set(SP),
+      ...get(SP), ...get(LDO), ...op.i32Const(4 * blocks), ...op.i32Mul, ...op.i32Add, ...set(CP),
+      // ap = a + i·kp; asp = a + m·kp + i·blocks·4
+      ...get(A), ...get(I), ...op.i32Const(kp), ...op.i32Mul, ...op.i32Add, ...set(AP),
+      ...get(A), ...get(M), ...op.i32Const(kp), ...op.i32Mul, ...op.i32Add, ...get(I), ...op.i32Const(4 * blocks), ...op.i32Mul, ...op.i32Add, ...set(ASP),
+      ...FACC.slice(0, rows).flat().flatMap((acc) => [...op.v128Zero, ...set(acc)]),
+      ...op.i32Const(blocks), ...set(COUNT),
+      ...op.loop,
+      ...IACC.slice(0, rows).flat().flatMap((acc) => [...op.v128Zero, ...set(acc)]),
+    ];
+    for (let s = 0; s < STEPS; s++) body.push(...step(rows, s));
+    for (let r = 0; r < rows; r++) {
+      for (const h of [0, 1]) {
+        body.push(
+          ...get(FACC[r][h]),
+          ...blockSum(r, h), ...get(CP), ...op.v128Load(16 * h), ...op.i32x4Sub, ...op.f32x4ConvertI32x4S,
+          ...get(SP), ...op.v128Load(16 * h), ...op.f32x4Mul,
+          ...get(ASP), ...op.v128Load32Splat(4 * blocks * r), ...op.f32x4Mul,
+          ...op.f32x4Add, ...set(FACC[r][h]),
+        );
+      }
+    }
+    body.push(
+      ...bump(BP, 32 * STEPS), ...bump(AP, 32), ...bump(SP, 32), ...bump(CP, 32), ...bump(ASP, 4),
+      ...get(COUNT), ...op.i32Const(1), ...op.i32Sub, ...op.localTee(COUNT), ...op.brIf(0), ...op.end,
+      // o = out + (i·ldo + j)·4; each row's 8 sums, ldo floats apart
+      ...get(OUT), ...get(I), ...get(LDO), ...op.i32Mul, ...get(J), ...op.i32Add, ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...set(O),
+    );
+    for (let r = 0; r < rows; r++) {
+      body.push(...get(O), ...get(FACC[r][0]), ...op.v128Store(0), ...get(O), ...get(FACC[r][1]), ...op.v128Store(16));
+      body.push(...get(O), ...get(LDO), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...set(O));
+    }
+    return body;
+  };
+
+  /** Row groups of `rows` while they fit, starting at i. */
+  const rowLoop = (rows: number): number[] => [
+    ...op.block, ...op.loop,
+    ...get(I), ...op.i32Const(rows), ...op.i32Add, ...get(M), ...op.i32GtU, ...op.brIf(1),
+    ...pass(rows),
+    ...bump(I, rows), ...op.br(0),
+    ...op.end, ...op.end,
+  ];
+  const body: number[] = [
+    ...get(J0), ...set(J),
+    ...op.block, ...op.loop,
+    ...get(J), ...get(J1), ...op.i32GeU, ...op.brIf(1),
+    ...op.i32Const(0), ...set(I),
+    ...(maxRows > 1 ? rowLoop(maxRows) : []),
+    ...rowLoop(1),
+    ...bump(J, 8), ...op.br(0),
+    ...op.end, ...op.end,
+  ];
+  return { name: `${fn}_q8`, params: KERNEL_PARAMS, results: [], locals, body };
+}

@@ -1,0 +1,131 @@
+// q8 weights: the quantization worked by hand, every generated q8 kernel against the naive
+// kernel on the same quantized values, and GPT-2 against a PyTorch reference that quantizes
+// exactly as we do (scripts/make-fixtures.py).
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Clock, Engine, Tensor, loadModel, matmul, nodePlatform } from "../src/node.ts";
+import { matmulNaive } from "../src/kernels/naive.ts";
+import { PackedMatrix } from "../src/kernels/packed-matrix.ts";
+import { ACTIVATION_OFFSET, paddedK, quantizeActivations, roundHalfEven } from "../src/kernels/q8.ts";
+import { PANEL } from "../src/wasm/kernels.ts";
+import { WasmHeap, relaxedIntegerDotWorks } from "../src/wasm/runtime.ts";
+import { Random } from "../src/util/random.ts";
+import { FIXTURES, type ReferenceCase, maxAbsDiff, readReference } from "./helpers.ts";
+
+function random(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  new Random(seed).fillUniform(out, 1);
+  return out;
+}
+
+describe("q8 quantization", () => {
+  it("rounds half to even, as torch.round does", () => {
+    expect([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4999, 2.5001].map(roundHalfEven)).toEqual([0, 2, 2, -0, -2, -2, 2, 3]);
+  });
+
+  it("quantizes an activation block by hand: scale = max|x| / 63, stored plus 64", () => {
+    // max |x| = 63 → scale 1: 31.5 → 32 and 2.5 → 2 (ties to even), 15.75 → 16
+    const a = Float32Array.from([31.5, -63, 15.75, 2.5]);
+    const bytes = new Uint8Array(32);
+    const scales = new Float32Array(1);
+    quantizeActivations(a, 1, 4, bytes, scales);
+    expect(scales[0]).toBe(1);
+    expect([...bytes.subarray(0, 5)]).toEqual([64 + 32, 64 - 63, 64 + 16, 64 + 2, 64]);
+    expect([...bytes.subarray(4)].every((b) => b === ACTIVATION_OFFSET)).toBe(true); // padding to 32
+  });
+
+  it("packs weights in blocks of 32 along K per column: scale = max|w| / 127, sums × 64", () => {
+    // Column 0: rows 0..32 (two blocks, the second holding row 32 alone); column 1: all zeros.
+    const k = 33;
+    const w = new Float32Array(k * 2);
+    for (let row = 0; row < k; row++) w[row * 2] = row === 32 ? -2 : (row - 16) / 16; // block 0: max 1
+    const p = PackedMatrix.pack(new Tensor(w, [k, 2]), PANEL, "q8");
+    expect(p.elementBytes).toBe(1.25);
+    expect(p.scales[0]).toBe(Math.fround(1 / 127)); // panel 0, block 0, column 0
+    expect(p.scales[8]).toBe(Math.fround(2 / 127)); // block 1
+    expect(p.scales[1]).toBe(0); // an all-zero column
+    expect(p.get(32, 0)).toBeCloseTo(-2, 6);
+    expect(p.data[p.index(8, 0)]).toBe(-64); // −0.5 ÷ float32(1/127) = −63.500002 → −64
+    expect(p.get(8, 0)).toBe(-64 * p.scales[0]);
+    // block 0 holds −16/16 … 15/16: Σq = 127·(−1) + Σ_{r=1..31} round((r−16)/16·127)
+    let sum = 0;
+    for (let row = 0; row < 32; row++) sum += roundHalfEven(Math.fround(w[row * 2] / Math.fround(1 / 127)));
+    expect(p.sums[0]).toBe(64 * sum);
+    for (let row = 0; row < k; row++) expect(Math.abs(p.get(row, 0) - w[row * 2])).toBeLessThanOrEqual(p.scales[row < 32 ? 0 : 8] / 2 + 1e-9);
+  });
+});
+
+describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 769, 65], [1, 768, 3072], [1, 768, 50257], [128, 768, 2304]])("q8 kernels on %i×%i×%i", (m, k, n) => {
+  const heap = new WasmHeap();
+  const kp = paddedK(k);
+  const ldo = Math.ceil(n / PANEL) * PANEL;
+  const packed = PackedMatrix.pack(new Tensor(random(k * n, 2), [k, n]), PANEL, "q8", (count) => heap.i8View(heap.allocate(count), count));
+  const aAt = heap.allocate(m * kp + (4 * m * kp) / 32);
+  const bytes = heap.bytesView(aAt, m * kp);
+  const scales = heap.f32View(aAt + m * kp, (m * kp) / 32);
+  quantizeActivations(random(m * k, 1), m, k, bytes, scales);
+  // The naive kernel on the values the integers stand for.
+  const a = Float32Array.from({ length: m * k }, (_, e) => {
+    const [i, p] = [Math.floor(e / k), e % k];
+    return (bytes[i * kp + p] - ACTIVATION_OFFSET) * scales[(i * kp) / 32 + Math.floor(p / 32)];
+  });
+  const ref = new Float32Array(m * n);
+  matmulNaive(a, packed.unpack().data, ref, m, k, n, 0, n);
+  const outAt = heap.allocate(4 * m * ldo);
+  const cases = (relaxedIntegerDotWorks() ? [false, true] : [false]).flatMap((relaxed) => (["matvec", "matmul"] as const).map((fn) => [`${fn} ${relaxed ? "relaxed dot" : "i16 dot"}`, fn, relaxed] as const));
+
+  it.each(cases)("%s matches naive on the same quantized values", (_, fn, relaxed) => {
+    const out = heap.f32View(outAt, m * ldo).fill(NaN);
+    heap.kernelsFor(k, relaxed).exports[`${fn}_q8`](aAt, packed.data.byteOffset, outAt, m, ldo, 0, ldo);
+    let worst = 0;
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) worst = Math.max(worst, Math.abs(out[i * ldo + j] - ref[i * n + j]));
+    expect(worst).toBeLessThanOrEqual(2e-7 * k + 1e-6); // NaN (an output never written) fails too
+  });
+});
+
+describe("q8 through the engine", () => {
+  it.each([1, 2])("on %i thread(s): the quantized product, M·K·N cycles, 1.25 bytes per weight", async (threads) => {
+    const engine = new Engine(nodePlatform, { kernel: "simd", threads, dtype: "q8" });
+    await engine.ready();
+    for (const [m, k, n] of [[1, 300, 515], [37, 300, 515]]) {
+      const a = new Tensor(random(m * k, 3), [m, k]);
+      const w = engine.prepareWeight(new Tensor(random(k * n, 4), [k, n])) as PackedMatrix;
+      expect(w.dtype).toBe("q8");
+      const clock = new Clock();
+      const c = engine.run(() => clock.run(() => matmul(a, w)));
+      expect(clock.cycles).toBe(m * k * n);
+      expect(clock.entries[0].kernel).toMatch(/^simd (matvec|matmul)·dot(8|16)$/);
+      expect(clock.entries[0].bytes).toBe(4 * (m * k + m * n) + 1.25 * k * n);
+      // Against fp32 on the unquantized operands: off by the quantization only (the worst of
+      // 19k sums of 300 products whose activations are each off by up to 1/126).
+      const ref = new Float32Array(m * n);
+      matmulNaive(a.data, w.unpack().data, ref, m, k, n, 0, n);
+      const exact = new Float32Array(m * n);
+      matmulNaive(a.data, random(k * n, 4), exact, m, k, n, 0, n);
+      expect(maxAbsDiff(c.data, exact)).toBeLessThan(0.3);
+      expect(maxAbsDiff(c.data, ref)).toBeGreaterThan(1e-4); // the activations were quantized too
+    }
+    await engine.dispose();
+  });
+});
+
+describe("GPT-2 with q8 weights", () => {
+  it("matches a PyTorch reference that quantizes the same way; states the drift from fp32", async () => {
+    const model = await loadModel(join(FIXTURES, "tiny-hot"), new Engine(nodePlatform, { threads: 1, dtype: "q8" }));
+    const q8 = JSON.parse(readFileSync(join(FIXTURES, "tiny-hot", "reference-q8.json"), "utf8")) as { cases: ReferenceCase[] };
+    const fp32 = readReference("tiny-hot");
+    let err = 0;
+    let drift = 0;
+    for (const [i, c] of q8.cases.entries()) {
+      const logits = model.forward(c.ids);
+      err = Math.max(err, maxAbsDiff(logits, c.logits[0]));
+      const f = fp32.cases[i].logits;
+      drift = Math.max(drift, maxAbsDiff(logits, f[f.length - 1]));
+    }
+    console.log(`q8 weights and activations: max |Δlogit| vs the PyTorch q8 reference ${err.toExponential(2)} (tolerance 1e-4); drift from fp32 ${drift.toExponential(2)}`);
+    expect(err).toBeLessThan(1e-4);
+    expect(drift).toBeGreaterThan(1e-2); // the quantization is real
+    await model.dispose();
+  });
+});
