@@ -35,6 +35,25 @@ describe("q8 quantization", () => {
     expect([...bytes.subarray(4)].every((b) => b === ACTIVATION_OFFSET)).toBe(true); // padding to 32
   });
 
+  it("quantizes the same bytes and scales in WebAssembly SIMD as in TypeScript", () => {
+    const [m, k] = [3, 96];
+    const a = random(m * k, 5).map((v, i) => (i % 7 === 0 ? v * 1e4 : v));
+    a.fill(0, 32, 64); // a block of zeros: scale 0, bytes 64
+    a.fill(0, 96, 128).set([31.5, -63, 2.5, -2.5], 96); // ties, in a block whose scale is 1
+    const bytes = new Uint8Array(m * k);
+    const scales = new Float32Array((m * k) / 32);
+    quantizeActivations(a, m, k, bytes, scales);
+    const heap = new WasmHeap();
+    const src = heap.allocate(4 * m * k);
+    const dst = heap.allocate(m * k + scales.byteLength);
+    heap.write(src, a);
+    heap.quantizeKernel()(src, dst, dst + m * k, scales.length);
+    expect(heap.bytesView(dst, m * k)).toEqual(bytes);
+    expect(heap.f32View(dst + m * k, scales.length)).toEqual(scales);
+    expect(scales[1]).toBe(0);
+    expect([...bytes.subarray(96, 100)]).toEqual([96, 1, 66, 62]);
+  });
+
   it("packs weights in blocks of 32 along K per column: scale = max|w| / 127, sums × 64", () => {
     // Column 0: rows 0..32 (two blocks, the second holding row 32 alone); column 1: all zeros.
     const k = 33;

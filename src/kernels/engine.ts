@@ -2,6 +2,7 @@ import type { Platform } from "../platform/platform.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { Ambient } from "../util/ambient.ts";
 import { WasmHeap, simdAvailable } from "../wasm/runtime.ts";
+import { PassArena } from "./arena.ts";
 import { PackedMatrix, type WeightDtype, bytesPerWeight, packedBytes } from "./packed-matrix.ts";
 import { POOL_KERNELS, type KernelFn, WorkerPool } from "./pool.ts";
 import { type KernelWisdom, SimdMatmul } from "./simd.ts";
@@ -34,10 +35,6 @@ export const KERNELS: readonly KernelInfo[] = [
 /** Below this many multiply-accumulates a hand-off to the workers costs more than it saves. */
 const PARALLEL_MIN_MACS = 1 << 17;
 
-/** Inside a forward pass, op outputs are carved from slabs of this size; larger ones get a buffer of their own. */
-const SLAB_BYTES = 1 << 22;
-const OWN_BUFFER_BYTES = 1 << 20;
-
 export interface EngineSettings {
   /** "auto" (fastest available per shape) or a kernel name. */
   kernel: string;
@@ -69,10 +66,8 @@ export class Engine {
   private readyPool: WorkerPool | null = null;
   private readonly simd: SimdMatmul | null;
   private disposed = false;
-  /** The forward pass's arena: slabs reused pass after pass, and how far the pass has carved. */
-  private readonly slabs: ArrayBuffer[] = [];
-  private slabIndex = -1;
-  private slabUsed = SLAB_BYTES;
+  /** Where op outputs live during a forward pass. */
+  private readonly arena = new PassArena();
   private inPass = false;
 
   constructor(readonly platform: Platform, options: Partial<EngineSettings> = {}) {
@@ -147,17 +142,14 @@ export class Engine {
   }
 
   /**
-   * Runs one forward pass: every op output inside is carved from an arena that the next pass
-   * reuses, so nothing `fn` returns may outlive the pass without being copied (model.step
-   * copies the logits). A browser allocates, faults in and accounts for every ArrayBuffer
-   * (10–200 µs each, measured in Chromium, against about 1 µs in Node) and a decode step makes
-   * hundreds; a view into memory already mapped costs about 1 µs in both.
+   * Runs one forward pass: every op output inside is carved from the engine's arena (see
+   * PassArena), which the next pass reuses, so nothing `fn` returns may outlive the pass
+   * without being copied (model.step copies the logits).
    */
   pass<T>(fn: () => T): T {
     if (this.inPass) throw new Error("a forward pass is already running on this engine");
     this.inPass = true;
-    this.slabIndex = -1;
-    this.slabUsed = SLAB_BYTES;
+    this.arena.begin();
     try {
       return this.run(fn);
     } finally {
@@ -165,18 +157,14 @@ export class Engine {
     }
   }
 
+  /** Inside a pass: a new transformer block starts (only its input crosses from the blocks before). */
+  nextBlock(): void {
+    if (this.inPass) this.arena.nextBlock();
+  }
+
   /** Zeroed room for an op's output, as `new Float32Array(n)` gives: from the arena inside a pass. */
   floats(n: number): Float32Array {
-    const bytes = 4 * n;
-    if (!this.inPass || bytes > OWN_BUFFER_BYTES) return new Float32Array(n);
-    if (this.slabUsed + bytes > SLAB_BYTES) {
-      this.slabIndex++;
-      if (this.slabIndex === this.slabs.length) this.slabs.push(new ArrayBuffer(SLAB_BYTES));
-      this.slabUsed = 0;
-    }
-    const view = new Float32Array(this.slabs[this.slabIndex], this.slabUsed, n);
-    this.slabUsed += (bytes + 15) & ~15;
-    return view.fill(0);
+    return this.inPass ? this.arena.floats(n) : new Float32Array(n);
   }
 
   /** Stops the threads and drops the WebAssembly memory; the engine cannot run anything after. */

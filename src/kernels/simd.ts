@@ -111,7 +111,13 @@ export class SimdMatmul {
       const kp = paddedK(k);
       this.scratchQ8Scales = m * kp;
       this.scratchA = this.heap.scratch("matmul a", m * kp + (4 * m * kp) / Q8_BLOCK);
-      quantizeActivations(a, m, k, this.heap.bytesView(this.scratchA, m * kp), this.heap.f32View(this.scratchA + m * kp, (m * kp) / Q8_BLOCK));
+      if (k === kp) {
+        const floats = this.heap.scratch("matmul a floats", 4 * m * k);
+        this.heap.write(floats, a.length === m * k ? a : a.subarray(0, m * k));
+        this.heap.quantizeKernel()(floats, this.scratchA, this.scratchA + m * kp, (m * kp) / Q8_BLOCK);
+      } else {
+        quantizeActivations(a, m, k, this.heap.bytesView(this.scratchA, m * kp), this.heap.f32View(this.scratchA + m * kp, (m * kp) / Q8_BLOCK));
+      }
     } else {
       this.scratchA = this.heap.scratch("matmul a", 4 * m * k);
       this.heap.write(this.scratchA, a.length === m * k ? a : a.subarray(0, m * k));

@@ -1,5 +1,6 @@
 import { markLayer } from "../clock/clock.ts";
 import { add } from "../tensor/add.ts";
+import { nextBlock } from "../tensor/alloc.ts";
 import { attentionScores, attentionValues } from "../tensor/attention.ts";
 import { embed } from "../tensor/embedding.ts";
 import { gelu } from "../tensor/gelu.ts";
@@ -45,11 +46,13 @@ export function gpt2(p: GPT2Params, c: GPT2Config, ids: readonly number[], cache
   let x = embed(p.wte, p.wpe, ids, cache.length);                           // [T, d]
   for (let i = 0; i < c.nLayer; i++) {
     markLayer(i);
+    nextBlock();                                                            // outputs of block i−2 are dead
     const block = p.h[i];
     x = add(x, attention(norm(x, block.ln_1, c.layerNormEpsilon), block.attn, cache, i, c.nHead)); // [T, d]
     x = add(x, mlp(norm(x, block.ln_2, c.layerNormEpsilon), block.mlp));    // [T, d]
   }
   markLayer(-1);
+  nextBlock();
   cache.length += ids.length;
   const last = x.sliceRows(ids.length - logitRows, ids.length);             // [rows, d]
   return matmul(norm(last, p.ln_f, c.layerNormEpsilon), p.wte, "lm head");   // [rows, V]

@@ -4,3 +4,11 @@ import { activeEngine } from "../kernels/engine.ts";
 export function outputFloats(n: number): Float32Array {
   return activeEngine()?.floats(n) ?? new Float32Array(n);
 }
+
+/**
+ * A transformer block starts: the running engine may reuse the memory of outputs made two blocks
+ * ago (see PassArena). Only the block's input may cross from earlier blocks.
+ */
+export function nextBlock(): void {
+  activeEngine()?.nextBlock();
+}

@@ -1,6 +1,7 @@
 import { type FunctionDef, V128, emitModule, op } from "./emitter.ts";
 import { scoresKernel, valuesKernel } from "./attention-kernels.ts";
 import { geluKernel } from "./gelu-kernel.ts";
+import { quantizeKernel } from "./quantize-kernel.ts";
 import { type WeightType, matmulKernel, matvecKernel } from "./kernels.ts";
 import { q8Kernel } from "./q8-kernels.ts";
 
@@ -99,6 +100,7 @@ export interface AttentionModule {
 }
 
 type GeluFn = (input: number, out: number, n: number) => void;
+type QuantizeFn = (src: number, bytes: number, scales: number, blocks: number) => void;
 
 export class WasmHeap {
   readonly memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
@@ -240,6 +242,11 @@ export class WasmHeap {
   /** Attention's two products for width d and `heads` heads. */
   attentionKernelsFor(d: number, heads: number, relaxed = relaxedAvailable()): AttentionModule {
     return this.instance(`attention ${d}/${heads}/${relaxed}`, () => [scoresKernel(d, heads, relaxed), valuesKernel(d, heads, relaxed)], (_, exports) => exports as unknown as AttentionModule);
+  }
+
+  /** Activations to q8, 32 floats a block (src/wasm/quantize-kernel.ts). */
+  quantizeKernel(): QuantizeFn {
+    return this.instance("quantize", () => [quantizeKernel()], (_, exports) => (exports as { quantize: QuantizeFn }).quantize);
   }
 
   /** The SIMD GELU. */

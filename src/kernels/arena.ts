@@ -1,0 +1,67 @@
+/**
+ * Where a forward pass's op outputs live: slabs of memory reused pass after pass, in two
+ * generations that alternate block by block. A browser allocates, faults in and accounts for
+ * every ArrayBuffer (10–200 µs each, measured in Chromium, against about 1 µs in Node), and
+ * memory touched for the first time costs a page fault per 4 KiB: a 128-token prefill of GPT-2
+ * small makes about 100 MB of outputs, and faulting fresh pages for them took longer than all
+ * its matmuls (measured on this project's 2-core VM). Outputs carved from slabs already mapped
+ * cost neither.
+ *
+ * Generations: in a residual stack only x crosses from one block to the next, so when block i
+ * starts, nothing made during block i−2 or before is still needed — block i reuses that
+ * generation's slabs. Whatever must outlive the pass is copied out (model.step copies the logits).
+ */
+
+/** Outputs are carved from slabs of this size; a larger output gets a slab of its own size. */
+const SLAB_BYTES = 1 << 22;
+/** Per generation; past this (a long prompt's prefill) outputs are plain arrays the collector takes back. */
+const GENERATION_BYTES = 64 * 2 ** 20;
+
+class Generation {
+  readonly slabs: ArrayBuffer[] = [];
+  index = -1;
+  used = 0;
+  total = 0;
+
+  reset(): void {
+    this.index = -1;
+    this.used = 0;
+    this.total = 0;
+  }
+}
+
+export class PassArena {
+  private readonly generations = [new Generation(), new Generation()];
+  private current = 0;
+
+  /** A new pass: everything the last one carved may be overwritten. */
+  begin(): void {
+    for (const g of this.generations) g.reset();
+    this.current = 0;
+  }
+
+  /** A new block: its outputs go where those of the block before last were. */
+  nextBlock(): void {
+    this.current ^= 1;
+    this.generations[this.current].reset();
+  }
+
+  /** Zeroed room for n floats. */
+  floats(n: number): Float32Array {
+    const g = this.generations[this.current];
+    const bytes = (4 * n + 15) & ~15;
+    if (g.index < 0 || g.used + bytes > g.slabs[g.index].byteLength) {
+      const size = Math.max(SLAB_BYTES, bytes);
+      if (g.total + size > GENERATION_BYTES) return new Float32Array(n);
+      g.index++;
+      // Passes ask in the same order, so slab i usually fits again; one too small is replaced.
+      if (g.index === g.slabs.length) g.slabs.push(new ArrayBuffer(size));
+      else if (g.slabs[g.index].byteLength < bytes) g.slabs[g.index] = new ArrayBuffer(size);
+      g.total += g.slabs[g.index].byteLength;
+      g.used = 0;
+    }
+    const view = new Float32Array(g.slabs[g.index], g.used, n);
+    g.used += bytes;
+    return view.fill(0);
+  }
+}
