@@ -74,11 +74,24 @@ describe("generate.ts on the PyTorch fixture model", () => {
     expect(a.sampling).toMatchObject({ doSample: true, temperature: 1.5, seed: 7 });
   });
 
-  it("--num-return-sequences gives one record per sequence", () => {
-    const doc = runJson("--model", HOT, "--input-ids", "1,2,3", "--max-new-tokens", "10", "--do-sample", "--seed", "3", "--num-return-sequences", "3");
+  it("--num-return-sequences decodes them together: sequence s is what --seed (seed + s) gives alone", () => {
+    const flags = ["--model", HOT, "--input-ids", "1,2,3", "--max-new-tokens", "10", "--do-sample"];
+    const doc = runJson(...flags, "--seed", "3", "--num-return-sequences", "3");
     expect(doc.sequences).toHaveLength(3);
     expect(doc.sequences[0].generatedIds).toEqual(doc.generatedIds);
-    expect(new Set(doc.sequences.map((s: { generatedIds: number[] }) => s.generatedIds.join())).size).toBeGreaterThan(1);
+    expect(doc.sequences.map((s: { generatedIds: number[] }) => s.generatedIds)).toEqual([3, 4, 5].map((seed) => runJson(...flags, "--seed", String(seed)).generatedIds));
+    expect(doc.totals.decodeTokens).toBe(27);
+    expect(doc.steps[1].rows).toBe(3);
+    const text = run(...flags, "--seed", "3", "--num-return-sequences", "3");
+    expect(text.stdout).toContain("--- sequence 3 of 3 (seed 5)");
+    expect(text.stderr).toMatch(/decode +27 tokens in .* \(3 sequences in 9 batched steps, .*\/step\)/);
+  });
+
+  it("--num-return-sequences beyond what the KV caches' memory holds: one line with the limit", () => {
+    const r = run("--random-weights", "--input-ids", "1,2", "--do-sample", "--num-return-sequences", "1000", "--max-new-tokens", "1000");
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/--num-return-sequences 1000: the KV caches of at most \d+ sequences of 1002 positions fit in memory/);
   });
 
   it("--max-length counts the prompt, as Hugging Face's max_length does", () => {

@@ -166,11 +166,12 @@ describe("embedding, split and attention", () => {
   const wpe = Tensor.from([[0.5, 0.5], [10, 20], [100, 200]]);
 
   it("embed adds token and position rows, 1 cycle per element", () => {
-    const r = counted(() => embed(wte, wpe, [2, 0], 1));
+    const r = counted(() => embed(wte, wpe, [2, 0], [1, 2]));
     expect(r.value.toArray()).toEqual([[15, 26], [101, 202]]);
     expect(r.cycles).toBe(4);
-    expect(() => embed(wte, wpe, [3], 0)).toThrow("embed: token id 3 is outside the vocabulary (0..2)");
-    expect(() => embed(wte, wpe, [0, 1], 2)).toThrow("embed: positions 2..3 exceed the model's context of 3 positions");
+    expect(embed(wte, wpe, [2, 2], [2, 0]).toArray()).toEqual([[105, 206], [5.5, 6.5]]); // a batch: rows at their own positions
+    expect(() => embed(wte, wpe, [3], [0])).toThrow("embed: token id 3 is outside the vocabulary (0..2)");
+    expect(() => embed(wte, wpe, [0, 1], [2, 3])).toThrow("embed: position 3 is outside the model's context of 3 positions");
   });
 
   it("splitColumns cuts [T, 3w] into three [T, w] blocks", () => {

@@ -77,7 +77,7 @@ describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 7
   const b = random(k * n, 2);
   const ldo = Math.ceil(n / PANEL) * PANEL;
   const cases = (["f32", "bf16"] as const).flatMap((dtype) => (relaxedAvailable() ? [false, true] : [false]).flatMap((relaxed) =>
-    (m === 1 ? ["matvec", "matmul"] : ["matmul"]).map((fn) => [`${fn} ${dtype}${relaxed ? " relaxed" : ""}`, fn, dtype, relaxed] as const)));
+    ["matvec", "matmul"].map((fn) => [`${fn} ${dtype}${relaxed ? " relaxed" : ""}`, fn, dtype, relaxed] as const)));
 
   // Weights, references and scratch once per dtype, in one heap for the shape.
   const heap = new WasmHeap();

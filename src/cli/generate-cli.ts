@@ -9,14 +9,12 @@ import { randomModel } from "../model/load.ts";
 import { loadConfig, loadModel } from "../io/model-dir.ts";
 import { nodePlatform } from "../platform/node.ts";
 import type { GPT2Model } from "../model/model.ts";
-import type { Clock } from "../clock/clock.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
 import { htmlReport } from "../report/html.ts";
 import { terminalReport } from "../report/terminal.ts";
 import { chromeTrace } from "../report/trace.ts";
 import { generate } from "../run/generate-run.ts";
 import { renderUtf8 } from "../run/utf8-stream.ts";
-import type { RunRecord } from "../run/record.ts";
 import { type MachineProfile, ProfileError, machineIdentity, profileKey, sameModelShape } from "../profile/machine-profile.ts";
 import { obtainProfile, readProfileFile } from "../profile/store.ts";
 import { hasTokenizer, loadTokenizer } from "../io/tokenizer-dir.ts";
@@ -160,6 +158,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   }
   const maxNewTokens = newTokenCount(f, promptIds.length, plan.model.config.nPositions, notices);
+  const fit = plan.model.cachesThatFit(promptIds.length + maxNewTokens);
+  if (sequences > fit) {
+    throw new UsageError(`--num-return-sequences ${sequences}: the KV caches of at most ${fit} sequences of ${promptIds.length + maxNewTokens} positions fit in memory; ask for fewer sequences or tokens`);
+  }
   const json = f.json === true;
   for (const n of notices) process.stderr.write(`${n}\n`);
 
@@ -168,42 +170,40 @@ export async function main(argv: readonly string[]): Promise<number> {
   // timings; a second Ctrl-C ends the process at once.
   let interrupted = false;
   process.once("SIGINT", () => (interrupted = true));
-  const runs: { record: RunRecord; clock: Clock }[] = [];
-  for (let s = 0; s < sequences && !interrupted; s++) {
-    if (!json && sequences > 1) process.stdout.write(`${s > 0 ? "\n" : ""}--- sequence ${s + 1} of ${sequences}\n`);
-    if (!json) process.stdout.write(plan.prompt ?? (plan.tokenizer ? renderUtf8(plan.tokenizer.decodeBytes(promptIds)) : ""));
-    const run = await generate({
-      model: plan.model,
-      tokenizer: plan.tokenizer,
-      // An empty text prompt was replaced by <|endoftext|>: pass ids so the record shows them.
-      prompt: plan.prompt,
-      inputIds: plan.promptIds ?? (plan.prompt === "" ? promptIds : null),
-      maxNewTokens,
-      sampling,
-      seed: seed + s,
-      stopAtEndOfText: f["ignore-eos"] !== true,
-      loadMs: plan.loadMs,
-      machine: async () => machine,
-      onText: json ? undefined : (text) => process.stdout.write(text),
-      betweenTokens: () => new Promise<void>((resolve) => setImmediate(resolve)),
-      shouldStop: () => interrupted,
-    });
-    runs.push(run);
-    if (!json) {
-      process.stdout.write("\n");
-      process.stderr.write(`\n${terminalReport(run.record, f.verbose === true, (p) => relative(process.cwd(), p))}\n`);
-    }
+  const shownPrompt = plan.prompt ?? (plan.tokenizer ? renderUtf8(plan.tokenizer.decodeBytes(promptIds)) : "");
+  // One sequence streams its text as it comes; several decode together and print when done.
+  if (!json && sequences === 1) process.stdout.write(shownPrompt);
+  const run = await generate({
+    model: plan.model,
+    tokenizer: plan.tokenizer,
+    // An empty text prompt was replaced by <|endoftext|>: pass ids so the record shows them.
+    prompt: plan.prompt,
+    inputIds: plan.promptIds ?? (plan.prompt === "" ? promptIds : null),
+    maxNewTokens,
+    sampling,
+    seed,
+    sequences,
+    stopAtEndOfText: f["ignore-eos"] !== true,
+    loadMs: plan.loadMs,
+    machine: async () => machine,
+    onText: json ? undefined : (text) => process.stdout.write(text),
+    betweenTokens: () => new Promise<void>((resolve) => setImmediate(resolve)),
+    shouldStop: () => interrupted,
+  });
+  if (!json) {
+    for (const [s, q] of (run.record.sequences ?? []).entries()) process.stdout.write(`${s > 0 ? "\n" : ""}--- sequence ${s + 1} of ${sequences} (seed ${q.seed})\n${shownPrompt}${q.text}\n`);
+    if (sequences === 1) process.stdout.write("\n");
+    process.stderr.write(`\n${terminalReport(run.record, f.verbose === true, (p) => relative(process.cwd(), p))}\n`);
   }
-  const records = runs.map((r) => r.record);
   if (typeof f.trace === "string") {
-    writeFileAtomic(f.trace, JSON.stringify(chromeTrace(runs)));
+    writeFileAtomic(f.trace, JSON.stringify(chromeTrace([run])));
     if (!json) process.stderr.write(`trace written to ${f.trace}: open it at ui.perfetto.dev or chrome://tracing\n`);
   }
   if (typeof f.report === "string") {
-    writeFileAtomic(f.report, htmlReport(records));
+    writeFileAtomic(f.report, htmlReport([run.record]));
     if (!json) process.stderr.write(`report written to ${f.report}: open it in a browser\n`);
   }
-  if (json) process.stdout.write(`${JSON.stringify(sequences === 1 ? records[0] : { ...records[0], sequences: records }, null, 2)}\n`);
+  if (json) process.stdout.write(`${JSON.stringify(run.record, null, 2)}\n`);
   return interrupted ? 130 : 0;
 }
 

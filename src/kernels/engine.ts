@@ -66,6 +66,8 @@ export class Engine {
   private readyPool: WorkerPool | null = null;
   private readonly simd: SimdMatmul | null;
   private disposed = false;
+  /** Whether the running pass's rows are sequences of a decode batch (see pass). */
+  private sequenceRows = false;
   /** Where op outputs live during a forward pass. */
   private readonly arena = new PassArena();
   private inPass = false;
@@ -144,16 +146,19 @@ export class Engine {
   /**
    * Runs one forward pass: every op output inside is carved from the engine's arena (see
    * PassArena), which the next pass reuses, so nothing `fn` returns may outlive the pass
-   * without being copied (model.step copies the logits).
+   * without being copied (model.step copies the logits). `sequences`: the pass decodes a batch,
+   * one row per sequence, and its products keep each row's arithmetic what it is alone.
    */
-  pass<T>(fn: () => T): T {
+  pass<T>(fn: () => T, sequences = false): T {
     if (this.inPass) throw new Error("a forward pass is already running on this engine");
     this.inPass = true;
+    this.sequenceRows = sequences;
     this.arena.begin();
     try {
       return this.run(fn);
     } finally {
       this.inPass = false;
+      this.sequenceRows = false;
     }
   }
 
@@ -182,6 +187,14 @@ export class Engine {
    */
   weightsFit(parameters: number): boolean {
     return this.heap === null || parameters * bytesPerWeight(this.dtype) + 256 * 2 ** 20 <= this.heap.available();
+  }
+
+  /**
+   * Bytes left for activations and caches: what the kernels' WebAssembly memory can still grow
+   * by (wasm32 addresses 4 GiB), or for plain arrays the same 4 GiB as a budget.
+   */
+  memoryLeft(): number {
+    return this.heap?.available() ?? 4 * 2 ** 30;
   }
 
   /** The SIMD kernels chosen per product shape (a machine profile stores them). */
@@ -269,9 +282,9 @@ export class Engine {
     const layout = layoutOf(b);
     if (layout === "simd-panels") {
       if (this.simd === null) throw new Error("a weight packed for the SIMD kernels reached an engine without them");
-      return this.simd.run(a, b as PackedMatrix, out, m, k, n, pool);
+      return this.simd.run(a, b as PackedMatrix, out, m, k, n, pool, this.sequenceRows);
     }
-    const kernel = this.kernelFor(layout, m);
+    const kernel = this.kernelFor(layout, this.sequenceRows ? 1 : m);
     const data = b.data as Float32Array;
     if (pool !== null && WorkerPool.canShare(data)) pool.run(POOL_KERNELS.indexOf(kernel.fn!), a, data, out, m, k, n, 4);
     else kernel.fn!(a, data, out, m, k, n, 0, n);

@@ -64,8 +64,8 @@ export class SimdMatmul {
   }
 
   /** Candidate kernels for a product, checked and timed on the real arguments; the fastest correct wins. */
-  private tune(a: Float32Array, b: PackedMatrix, m: number, k: number, n: number, ldo: number): Choice {
-    const fns: WasmFunction[] = m === 1 ? [`matvec_${b.dtype}`, `matmul_${b.dtype}`] : [`matmul_${b.dtype}`];
+  private tune(a: Float32Array, b: PackedMatrix, m: number, k: number, n: number, ldo: number, vector: boolean): Choice {
+    const fns: WasmFunction[] = vector ? [`matvec_${b.dtype}`, `matmul_${b.dtype}`] : [`matmul_${b.dtype}`];
     const candidates: Choice[] = [];
     for (const relaxed of relaxedFor(b.dtype) ? [false, true] : [false]) {
       for (const fn of fns) candidates.push(this.choiceOf(k, fn, relaxed));
@@ -103,8 +103,14 @@ export class SimdMatmul {
     return Float64Array.from(bytes, (q, p) => (q - ACTIVATION_OFFSET) * scales[Math.floor(p / Q8_BLOCK)]);
   }
 
-  /** out[M,N] = a × B for B packed in panels of 8 in the heap; returns the kernel's name. */
-  run(a: Float32Array, b: PackedMatrix, out: Float32Array, m: number, k: number, n: number, pool: WorkerPool | null): string {
+  /**
+   * out[M,N] = a × B for B packed in panels of 8 in the heap; returns the kernel's name.
+   * `sequences`: the rows are a decode batch, one token of each of M sequences. Those products
+   * share their kernel choice with one-row products of the same shape, and every candidate for
+   * them sums each row in the same order whatever M is: a sequence decoded in a batch gets
+   * bit for bit the logits it gets alone.
+   */
+  run(a: Float32Array, b: PackedMatrix, out: Float32Array, m: number, k: number, n: number, pool: WorkerPool | null, sequences = false): string {
     const ldo = Math.ceil(n / PANEL) * PANEL;
     if (b.dtype === "q8") {
       // [m, kp] bytes, then the row-block scales: what the q8 kernels take as a
@@ -123,10 +129,11 @@ export class SimdMatmul {
       this.heap.write(this.scratchA, a.length === m * k ? a : a.subarray(0, m * k));
     }
     this.scratchOut = this.heap.scratch("matmul out", 4 * m * ldo);
-    const key = `${b.dtype}/${k}/${n}/${m === 1 ? 1 : "m"}`;
+    const vector = m === 1 || sequences;
+    const key = `${b.dtype}/${k}/${n}/${vector ? 1 : "m"}`;
     let choice = this.choices.get(key);
     if (choice === undefined) {
-      choice = this.tune(a, b, m, k, n, ldo);
+      choice = this.tune(a, b, m, k, n, ldo, vector);
       this.choices.set(key, choice);
     }
     this.call(choice, b.data.byteOffset, m, ldo, pool);

@@ -9,6 +9,7 @@ import { matmul } from "../tensor/matmul.ts";
 import { scale } from "../tensor/scale.ts";
 import { causalSoftmax } from "../tensor/softmax.ts";
 import { splitColumns } from "../tensor/split.ts";
+import { stackRows } from "../tensor/stack.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import type { GPT2Config } from "./config.ts";
 import type { KVCache } from "./kv-cache.ts";
@@ -24,13 +25,19 @@ import type { Block, GPT2Params, Linear, Norm } from "./params.ts";
 const linear = (x: Tensor, p: Linear, role: string): Tensor => add(matmul(x, p.weight, role), p.bias);
 const norm = (x: Tensor, p: Norm, eps: number): Tensor => layerNorm(x, p.weight, p.bias, eps);
 
-function attention(x: Tensor, p: Block["attn"], cache: KVCache, layer: number, heads: number): Tensor {
+function selfAttention(q: Tensor, k: Tensor, v: Tensor, cache: KVCache, layer: number, heads: number): Tensor {
   const past = cache.length;
-  const [q, k, v] = splitColumns(linear(x, p.c_attn, "qkv"), 3);           // 3 × [T, d]
   const { keys, values } = cache.append(layer, k, v);                       // [past+T, d] each
   const headWidth = q.shape[1] / heads;
   const scores = attentionScores(scale(q, 1 / Math.sqrt(headWidth)), keys, heads, past); // [H, T, past+T], j ≤ past+i only
-  const mixed = attentionValues(causalSoftmax(scores, past), values, past); // [T, d]
+  return attentionValues(causalSoftmax(scores, past), values, past);        // [T, d]
+}
+
+function attention(x: Tensor, p: Block["attn"], caches: readonly KVCache[], layer: number, heads: number): Tensor {
+  const [q, k, v] = splitColumns(linear(x, p.c_attn, "qkv"), 3);           // 3 × [T, d]
+  // One sequence's T tokens on its cache, or a batch's one token per sequence, each on its own.
+  const rows = (t: Tensor, s: number) => (caches.length === 1 ? t : t.sliceRows(s, s + 1));
+  const mixed = stackRows(caches.map((cache, s) => selfAttention(rows(q, s), rows(k, s), rows(v, s), cache, layer, heads)));
   return linear(mixed, p.c_proj, "attn proj");                              // [T, d]
 }
 
@@ -39,21 +46,23 @@ function mlp(x: Tensor, p: Block["mlp"]): Tensor {
 }
 
 /**
- * Runs `ids` (the next T tokens) through the model, extending `cache`, and returns the logits
- * [rows, V] of the last `logitRows` positions — usually 1: only the logits that are used are computed.
+ * Runs `ids` through the model and returns the logits [rows, V] of the last `logitRows` rows —
+ * usually 1: only the logits that are used are computed. With one cache, `ids` are the next T
+ * tokens of its sequence; with several (a decode batch), the next token of each.
  */
-export function gpt2(p: GPT2Params, c: GPT2Config, ids: readonly number[], cache: KVCache, logitRows = 1): Tensor {
-  let x = embed(p.wte, p.wpe, ids, cache.length);                           // [T, d]
+export function gpt2(p: GPT2Params, c: GPT2Config, ids: readonly number[], caches: readonly KVCache[], logitRows = 1): Tensor {
+  const positions = caches.length === 1 ? ids.map((_, i) => caches[0].length + i) : caches.map((cache) => cache.length);
+  let x = embed(p.wte, p.wpe, ids, positions);                              // [T, d]
   for (let i = 0; i < c.nLayer; i++) {
     markLayer(i);
     nextBlock();                                                            // outputs of block i−2 are dead
     const block = p.h[i];
-    x = add(x, attention(norm(x, block.ln_1, c.layerNormEpsilon), block.attn, cache, i, c.nHead)); // [T, d]
+    x = add(x, attention(norm(x, block.ln_1, c.layerNormEpsilon), block.attn, caches, i, c.nHead)); // [T, d]
     x = add(x, mlp(norm(x, block.ln_2, c.layerNormEpsilon), block.mlp));    // [T, d]
   }
   markLayer(-1);
   nextBlock();
-  cache.length += ids.length;
+  for (const cache of caches) cache.length += ids.length / caches.length;
   const last = x.sliceRows(ids.length - logitRows, ids.length);             // [rows, d]
   return matmul(norm(last, p.ln_f, c.layerNormEpsilon), p.wte, "lm head");   // [rows, V]
 }

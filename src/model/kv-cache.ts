@@ -18,6 +18,24 @@ export class KVCache {
   }
 
   /**
+   * Takes another cache's positions (a prompt prefilled once, for each sequence that continues
+   * it). Cost: 0 cycles (a copy); bytes: the keys and values read and written.
+   */
+  copyFrom(source: KVCache): void {
+    if (source.width !== this.width || source.keys.length !== this.keys.length || source.length > this.capacity) {
+      throw new Error(`kvCopy: a cache of ${source.length} positions × ${source.width} does not fit one of ${this.capacity} × ${this.width}`);
+    }
+    const t0 = opStart();
+    const n = source.length * this.width;
+    for (let layer = 0; layer < this.keys.length; layer++) {
+      this.keys[layer].set(source.keys[layer].subarray(0, n));
+      this.values[layer].set(source.values[layer].subarray(0, n));
+    }
+    this.length = source.length;
+    opEnd("kvCopy", "", [[source.keys.length, 2, source.length, this.width]], [this.keys.length, 2, source.length, this.width], 0, 2 * 2 * F32_BYTES * n * this.keys.length, t0);
+  }
+
+  /**
    * Writes the new positions' keys and values for one layer after the cached ones and
    * returns views of all of them, [length + T, d] each. Cost: 0 cycles (a copy); bytes: the new
    * keys and values read and written into the cache.

@@ -48,6 +48,12 @@ export class GPT2Model {
     this.engine.reserveCaches(2 * this.config.nLayer * count, Math.min(capacity, this.config.nPositions) * this.config.nEmbd);
   }
 
+  /** How many caches of `capacity` positions the engine's memory still has room for. */
+  cachesThatFit(capacity: number): number {
+    const bytes = 2 * this.config.nLayer * Math.min(capacity, this.config.nPositions) * this.config.nEmbd * 4;
+    return Math.floor(this.engine.memoryLeft() / bytes);
+  }
+
   /** Logits of the last position for `ids`, from a fresh pass with no cache. */
   forward(ids: readonly number[]): Float32Array {
     return this.step(ids, this.newCache(ids.length)).data;
@@ -58,8 +64,21 @@ export class GPT2Model {
     this.checkIds(ids, cache.length);
     if (!Number.isInteger(logitRows) || logitRows < 1 || logitRows > ids.length) throw new Error(`logitRows must be 1..${ids.length}, got ${logitRows}`);
     const params = this.params;
-    const logits = this.engine.pass(() => gpt2(params, this.config, ids, cache, logitRows));
+    const logits = this.engine.pass(() => gpt2(params, this.config, ids, [cache], logitRows));
     // The pass's arena is reused by the next one: the logits leave it.
+    return new Tensor(logits.data.slice(), logits.shape);
+  }
+
+  /**
+   * One decode step for a batch: the next token of each sequence, each extending its own cache.
+   * Every weight is streamed once for all of them. Logits [N, V], row s for sequence s — bit for
+   * bit what `step([ids[s]], caches[s])` gives (see Engine.pass).
+   */
+  stepBatch(ids: readonly number[], caches: readonly KVCache[]): Tensor {
+    if (ids.length !== caches.length || ids.length === 0) throw new Error(`stepBatch: ${ids.length} tokens for ${caches.length} caches`);
+    ids.forEach((id, s) => this.checkIds([id], caches[s].length));
+    const params = this.params;
+    const logits = this.engine.pass(() => gpt2(params, this.config, ids, caches, ids.length), true);
     return new Tensor(logits.data.slice(), logits.shape);
   }
 

@@ -76,8 +76,8 @@ function section(r: RunRecord, title: string): string {
   const perTokenChart = (values: (s: RunRecord["steps"][number]) => number, yLabel: string, color: string, caption: string) =>
     `<figure>${lineChart([{ label: yLabel, color, points: decodeSteps.map((s) => [s.context, values(s)]) }], "context length (positions)", yLabel, `${yLabel} against context length`)}<figcaption>${caption}</figcaption></figure>`;
   const perToken = decodeSteps.length > 1
-    ? perTokenChart((s) => s.cycles / 1e6, "cycles per token (M)", "#4e79a7", "All cycles of each decode step: nearly flat, because the weight matmuls (12·d² per layer and d·V for the head) do not depend on the context.") +
-      perTokenChart((s) => s.attentionCycles / 1e3, "attention cycles per token (k)", "#e15759", "Of those, attention's scores and values: 2·d·t per layer, growing with every position the new token attends to.") +
+    ? perTokenChart((s) => s.cycles / s.rows / 1e6, "cycles per token (M)", "#4e79a7", "All cycles of each decode step: nearly flat, because the weight matmuls (12·d² per layer and d·V for the head) do not depend on the context.") +
+      perTokenChart((s) => s.attentionCycles / s.rows / 1e3, "attention cycles per token (k)", "#e15759", "Of those, attention's scores and values: 2·d·t per layer, growing with every position the new token attends to.") +
       `<figure>${lineChart([
         { label: "measured", color: "#f28e2b", points: decodeSteps.map((s) => [s.context, s.ms]) },
         { label: "predicted", color: "#76b7b2", points: decodeSteps.map((s) => [s.context, s.predictedMs]) },

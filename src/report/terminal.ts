@@ -20,7 +20,9 @@ export function terminalReport(r: RunRecord, verbose: boolean, showPath: (path: 
   out.push(`GPT-2 · ${m.nLayer} layers, ${m.nHead} heads, d=${m.nEmbd}, context ${m.nPositions}, vocabulary ${m.vocabSize}, ${(m.parameters / 1e6).toFixed(1)}M parameters`);
   out.push(`weights ${weights}`);
   out.push(`${r.runtime.name} ${r.runtime.version}${r.runtime.relaxedSimd ? " · relaxed SIMD" : ""} · kernel ${r.kernel} · ${r.threads} thread${r.threads === 1 ? "" : "s"} · ${s.doSample ? `sampling: temperature ${s.temperature}, top-k ${s.topK || "off"}, top-p ${s.topP}, seed ${s.seed}` : "greedy"}`);
-  out.push(`prompt ${r.promptIds.length} tokens · generated ${r.generatedIds.length} (${STOP_REASONS[r.stopReason]})`);
+  out.push(r.sequences === undefined
+    ? `prompt ${r.promptIds.length} tokens · generated ${r.generatedIds.length} (${STOP_REASONS[r.stopReason]})`
+    : `prompt ${r.promptIds.length} tokens · ${r.sequences.length} sequences, ${r.sequences.reduce((n, q) => n + q.generatedIds.length, 0)} tokens generated in all`);
   out.push("", "Stages — the article's four; GPT-2 is decoder-only, so its \"encoder\" is our prefill of the");
   out.push("prompt and its \"decoder\" our token-by-token decode loop");
   out.push(table(
@@ -74,8 +76,11 @@ export function terminalReport(r: RunRecord, verbose: boolean, showPath: (path: 
   out.push("", "Totals");
   out.push(`load ${ms(t.loadMs)} · sampling ${ms(t.samplingMs)} · peak RSS ${mib(t.peakRssBytes)}`);
   out.push(`prefill  ${String(r.promptIds.length).padStart(4)} tokens in ${ms(t.prefillMs).padStart(10)}  ${ms(t.prefillMsPerToken).padStart(10)}/token  ${t.prefillTokensPerSec.toFixed(1).padStart(7)} tokens/s`);
-  const decoded = Math.max(0, r.steps.length - 1);
-  out.push(`decode   ${String(decoded).padStart(4)} tokens in ${ms(t.decodeMs).padStart(10)}  ${ms(t.decodeMsPerToken).padStart(10)}/token  ${t.decodeTokensPerSec.toFixed(1).padStart(7)} tokens/s`);
+  const batch = r.sequences === undefined ? "" : ` (${r.sequences.length} sequences in ${r.steps.length - 1} batched steps, ${ms(t.decodeMs / Math.max(1, r.steps.length - 1))}/step)`;
+  out.push(`decode   ${String(t.decodeTokens).padStart(4)} tokens in ${ms(t.decodeMs).padStart(10)}  ${ms(t.decodeMsPerToken).padStart(10)}/token  ${t.decodeTokensPerSec.toFixed(1).padStart(7)} tokens/s${batch}`);
+  for (const [i, q] of (r.sequences ?? []).entries()) {
+    out.push(`  sequence ${String(i + 1).padStart(2)}  seed ${q.seed}  ${String(q.generatedIds.length).padStart(4)} tokens (${STOP_REASONS[q.stopReason]})  ${q.decodeTokensPerSec.toFixed(1).padStart(7)} tokens/s`);
+  }
   out.push(`cycles ${cycles(t.cycles)} in all, of which ${cycles(t.macs)} multiply-accumulates in matmul-type ops (${percent(t.macs, t.cycles)})`);
   return out.join("\n");
 }

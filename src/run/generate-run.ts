@@ -1,5 +1,6 @@
 import { Clock, type OpEntry } from "../clock/clock.ts";
 import type { Engine } from "../kernels/engine.ts";
+import type { KVCache } from "../model/kv-cache.ts";
 import type { GPT2Model } from "../model/model.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { runtimeInfo } from "../util/js-runtime.ts";
@@ -22,7 +23,13 @@ export interface GenerateOptions {
   inputIds: number[] | null;
   maxNewTokens: number;
   sampling: SamplingOptions;
+  /** Sequence s samples with the seed stream `seed + s`. */
   seed: number;
+  /**
+   * Sequences to generate from the prompt (default 1): its prefill runs once, and they decode
+   * together, one row each in every product, until each stops.
+   */
+  sequences?: number;
   /** Stop when the model emits <|endoftext|>, as Hugging Face's generate does. */
   stopAtEndOfText: boolean;
   loadMs: number;
@@ -32,7 +39,7 @@ export interface GenerateOptions {
    * token does not wait for it.
    */
   machine: () => Promise<MachineSelection>;
-  /** Receives the generated text as it becomes printable. */
+  /** Receives the generated text as it becomes printable (of a single sequence only). */
   onText?: (text: string) => void;
   /** Called after each forward pass and its token pick, with the clock so far: a page's live view. */
   onStep?: (clock: Clock, steps: readonly StepRecord[]) => void;
@@ -87,71 +94,95 @@ function machineRecord(m: MachineSelection): MachineRecord {
   return { source: m.source, path: m.path, ...machine, ...figures };
 }
 
+/** One sequence's progress through a run. */
+interface Sequence {
+  seed: number;
+  rng: Random;
+  cache: KVCache;
+  generated: number[];
+  stopReason: RunRecord["stopReason"];
+}
+
 /** One generation run: the article's four stages, every op on the clock, one record out. */
 export async function generate(o: GenerateOptions): Promise<{ record: RunRecord; clock: Clock }> {
   const { model, tokenizer } = o;
+  const count = o.sequences ?? 1;
   await model.engine.ready();
-  // The warm-up's cache and the run's: neither may grow the kernels' memory once the clock runs.
-  model.reserveCaches(2);
+  // The warm-up's cache and the run's: none may grow the kernels' memory once the clock runs.
+  model.reserveCaches(count + 1);
   const picker = new TokenPicker(model.config.vocabSize);
   warmUp(model, o.sampling, picker, o.warmUp ?? "profile");
   const clock = new Clock();
-  const rng = new Random(o.seed);
   const steps: StepRecord[] = [];
   const stream = new Utf8Stream();
   const show = (ids: number[]): string => (tokenizer === null ? ids.map((id) => `[${id}]`).join("") : stream.push(tokenizer.decodeBytes(ids)));
   let samplingNs = 0;
-  let stopReason: RunRecord["stopReason"] = "max-new-tokens";
 
-  /** Runs one forward pass and picks a token from its logits, recording the step. */
-  const forwardAndPick = (ids: number[], cache: ReturnType<GPT2Model["newCache"]>, step: number): number => {
+  /**
+   * Runs one forward pass — the prompt, or one token of every sequence still going — and picks
+   * each sequence's next token from its row of logits, recording the step.
+   */
+  const forwardAndPick = (pass: () => Float32Array, going: Sequence[], step: number): void => {
     clock.setStep(step);
     const t0 = clock.now();
     const cycles0 = clock.cycles;
     const bytes0 = clock.bytes;
     const firstEntry = clock.entries.length;
-    const logits = model.step(ids, cache).data;
+    const logits = pass();
     const t1 = clock.now();
     let attentionCycles = 0;
     for (let i = firstEntry; i < clock.entries.length; i++) if (ATTENTION_ROLES.has(clock.entries[i].role)) attentionCycles += clock.entries[i].cycles;
-    const id = picker.pick(logits, o.sampling, rng);
-    const top = topLogits(logits, 5);
+    const vocab = model.config.vocabSize;
+    // Each sequence picks from its own row (after the prompt's pass, all from the one row).
+    const row = (s: number) => logits.subarray(s * vocab, (s + 1) * vocab);
+    const ids = going.map((q, s) => picker.pick(row(step === 0 ? 0 : s), o.sampling, q.rng));
+    const top = topLogits(row(0), 5);
     samplingNs += clock.now() - t1;
-    steps.push({ id, top, context: cache.length, cycles: clock.cycles - cycles0, bytes: clock.bytes - bytes0, attentionCycles, ms: (t1 - t0) / 1e6, predictedMs: 0 });
-    if (id === tokenizer?.endOfText && o.stopAtEndOfText) stopReason = "end-of-text";
-    else o.onText?.(show([id]));
+    steps.push({ id: ids[0], top, context: going[0].cache.length, rows: going.length, cycles: clock.cycles - cycles0, bytes: clock.bytes - bytes0, attentionCycles, ms: (t1 - t0) / 1e6, predictedMs: 0 });
+    going.forEach((q, s) => {
+      q.generated.push(ids[s]);
+      if (ids[s] === tokenizer?.endOfText && o.stopAtEndOfText) q.stopReason = "end-of-text";
+      else if (count === 1) o.onText?.(show([ids[s]]));
+    });
     o.onStep?.(clock, steps);
-    return id;
   };
 
   const promptIds = clock.run(() => clock.stage("preprocess", () => o.inputIds ?? tokenizer!.encode(o.prompt!)));
-  const generated: number[] = [];
-  let text = "";
-  const cache = model.newCache(promptIds.length + o.maxNewTokens);
-  clock.stage("prefill", () => generated.push(forwardAndPick(promptIds, cache, 0)));
+  const capacity = promptIds.length + o.maxNewTokens;
+  const sequences: Sequence[] = Array.from({ length: count }, (_, s) => ({
+    seed: o.seed + s, rng: new Random(o.seed + s), cache: model.newCache(capacity), generated: [], stopReason: "max-new-tokens",
+  }));
+  clock.stage("prefill", () => {
+    forwardAndPick(() => model.step(promptIds, sequences[0].cache).data, sequences, 0);
+    // The prompt's keys and values, computed once, continue in every sequence.
+    for (const q of sequences.slice(1)) q.cache.copyFrom(sequences[0].cache);
+  });
   await o.betweenTokens?.();
+  const going = () => sequences.filter((q) => q.stopReason === "max-new-tokens" && q.generated.length < o.maxNewTokens);
   await clock.stageAsync("decode", async () => {
-    while (generated.length < o.maxNewTokens && stopReason !== "end-of-text") {
+    for (let batch = going(); batch.length > 0; batch = going()) {
       if (o.shouldStop?.() === true) {
-        stopReason = "interrupted";
+        for (const q of batch) q.stopReason = "interrupted";
         break;
       }
-      generated.push(clock.run(() => forwardAndPick([generated[generated.length - 1]], cache, generated.length)));
+      const last = batch.map((q) => q.generated[q.generated.length - 1]);
+      clock.run(() => forwardAndPick(() => model.stepBatch(last, batch.map((q) => q.cache)).data, batch, steps.length));
       await o.betweenTokens?.();
     }
   });
   clock.setStep(-1);
+  const kept = (q: Sequence) => (q.stopReason === "end-of-text" ? q.generated.slice(0, -1) : q.generated);
+  const texts: string[] = [];
   clock.stage("postprocess", () => {
-    const kept = stopReason === "end-of-text" ? generated.slice(0, -1) : generated;
-    o.onText?.(tokenizer === null ? "" : stream.flush());
-    text = tokenizer === null ? kept.join(" ") : renderUtf8(tokenizer.decodeBytes(kept));
+    if (count === 1) o.onText?.(tokenizer === null ? "" : stream.flush());
+    for (const q of sequences) texts.push(tokenizer === null ? kept(q).join(" ") : renderUtf8(tokenizer.decodeBytes(kept(q))));
   });
 
   const machine = await o.machine();
   const profile = machine.profile;
   // The prediction: every op call on the roofline, plus each forward pass's time between ops.
   const sampler = o.sampling.doSample ? "sample" : "greedy";
-  const stepNs = steps.map((_, i) => passOverheadNs(profile, i === 0 ? promptIds.length : 1, sampler));
+  const stepNs = steps.map((step, i) => passOverheadNs(profile, i === 0 ? promptIds.length : step.rows, sampler));
   for (const e of clock.entries) if (e.step >= 0) stepNs[e.step] += predictCallNs(profile, opKind(e), e.cycles, e.bytes);
   steps.forEach((s, i) => (s.predictedMs = stepNs[i] / 1e6));
   // Step 0 is the prefill's pass; every later step is a decode step.
@@ -167,7 +198,9 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
     predictedMs: s.name === "prefill" || s.name === "decode" ? predictedStageMs(s.name) : 0,
   }));
   const stage = (name: StageName) => stages.find((s) => s.name === name)!;
-  const decodeSteps = steps.length - 1;
+  // Tokens made by decode passes: all but each sequence's first, which the prompt's pass gave.
+  const decodeTokens = sequences.reduce((sum, q) => sum + q.generated.length - 1, 0);
+  const perSecond = (tokens: number) => (tokens > 0 ? (tokens * 1000) / stage("decode").durationMs : 0);
   const ops = opTable(clock.entries, profile);
   const c = model.config;
   const where = runtimeInfo();
@@ -183,9 +216,9 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
     runtime: { name: where.name, version: where.version, relaxedSimd: relaxedAvailable() },
     prompt: o.inputIds === null ? o.prompt : null,
     promptIds,
-    generatedIds: generated,
-    text,
-    stopReason,
+    generatedIds: sequences[0].generated,
+    text: texts[0],
+    stopReason: sequences[0].stopReason,
     sampling: { ...o.sampling, seed: o.seed },
     steps,
     stages,
@@ -203,10 +236,16 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
       prefillMsPerToken: stage("prefill").durationMs / promptIds.length,
       prefillTokensPerSec: (promptIds.length * 1000) / stage("prefill").durationMs,
       decodeMs: stage("decode").durationMs,
-      decodeMsPerToken: decodeSteps > 0 ? stage("decode").durationMs / decodeSteps : 0,
-      decodeTokensPerSec: decodeSteps > 0 ? (decodeSteps * 1000) / stage("decode").durationMs : 0,
+      decodeTokens,
+      decodeMsPerToken: decodeTokens > 0 ? stage("decode").durationMs / decodeTokens : 0,
+      decodeTokensPerSec: perSecond(decodeTokens),
       peakRssBytes: model.engine.platform.peakMemoryBytes(),
     },
   };
+  if (count > 1) {
+    record.sequences = sequences.map((q, s) => ({
+      seed: q.seed, generatedIds: q.generated, text: texts[s], stopReason: q.stopReason, decodeTokensPerSec: perSecond(q.generated.length - 1),
+    }));
+  }
   return { record, clock };
 }

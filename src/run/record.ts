@@ -57,12 +57,24 @@ export interface StepRecord {
   top: { id: number; logit: number }[];
   /** Positions the model attended over for this forward pass (prompt and earlier tokens included). */
   context: number;
+  /** Sequences the pass ran for (a decode batch); `id` and `top` are the first one's. */
+  rows: number;
   cycles: number;
   bytes: number;
   /** Of those, the two attention products: the only work that grows with the context. */
   attentionCycles: number;
   ms: number;
   predictedMs: number;
+}
+
+export interface SequenceRecord {
+  /** Its sampling seed stream: the run's seed plus its index. */
+  seed: number;
+  generatedIds: number[];
+  text: string;
+  stopReason: RunRecord["stopReason"];
+  /** Its own decoded tokens ÷ the decode stage's time. */
+  decodeTokensPerSec: number;
 }
 
 export interface LayerRecord {
@@ -94,6 +106,11 @@ export interface RunRecord {
   /** "interrupted": Ctrl-C stopped the run after a token; the record holds what ran. */
   stopReason: "max-new-tokens" | "end-of-text" | "interrupted";
   sampling: { doSample: boolean; temperature: number; topK: number; topP: number; seed: number };
+  /**
+   * With several sequences (one prefill, decoded together): each one's tokens, text and rate.
+   * The fields above hold the first one's; `totals` count them all.
+   */
+  sequences?: SequenceRecord[];
   steps: StepRecord[];
   stages: StageRecord[];
   ops: OpRecord[];
@@ -113,6 +130,8 @@ export interface RunRecord {
     prefillMsPerToken: number;
     prefillTokensPerSec: number;
     decodeMs: number;
+    /** Tokens the decode passes made, over all sequences. */
+    decodeTokens: number;
     decodeMsPerToken: number;
     decodeTokensPerSec: number;
     peakRssBytes: number;

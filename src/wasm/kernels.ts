@@ -10,7 +10,7 @@ import { type FunctionDef, I32, V128, op } from "./emitter.ts";
  *
  * Every matmul kernel (these, and the q8 ones in q8-kernels.ts) takes (a, b, out, m, ldo, j0, j1):
  *
- *   matvec   decode: one row of A; per panel, four k-steps per iteration into eight independent
+ *   matvec   decode: per panel, row by row, four k-steps per iteration into eight independent
  *            sums (latency hidden, B streamed once)
  *   matmul   prefill: 4 rows × 8 columns in eight sums per k-step; out rows are ldo floats apart
  *
@@ -60,19 +60,24 @@ function countDown(counter: number, loopDepth: number): number[] {
 
 export function matvecKernel(k: number, type: WeightType, relaxed: boolean): FunctionDef {
   const e = emitter(relaxed);
-  // params: a, b, out, m (1), ldo (unused), j0, j1 · locals: j, bp, ap, count, x, acc0..acc7, lo, hi
-  const [A, B, OUT, J0, J1, J, BP, AP, COUNT, X] = [0, 1, 2, 5, 6, 7, 8, 9, 10, 11];
+  // params: a, b, out, m, ldo, j0, j1 · locals: j, bp, ap, count, x, acc0..acc7, lo, hi, i
+  const [A, B, OUT, M, LDO, J0, J1, J, BP, AP, COUNT, X] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
   const ACC = [12, 13, 14, 15, 16, 17, 18, 19];
-  const [LO, HI] = [20, 21];
+  const [LO, HI, I] = [20, 21, 22];
   const row = bytesPerPanelRow(type);
   const quads = Math.floor(k / 4);
+  // Rows one at a time inside each panel: every row sums in the same order whatever m is, and
+  // the panel's weights, streamed from memory for the first row, are in cache for the rest.
   const body: number[] = [
     ...op.localGet(J0), ...op.localSet(J),
     ...op.block, ...op.loop,
     ...op.localGet(J), ...op.localGet(J1), ...op.i32GeU, ...op.brIf(1),
-    // bp = b + j·k·(bytes per weight): panel j/8 starts k rows of 8 weights in
+    ...op.i32Const(0), ...op.localSet(I),
+    ...op.block, ...op.loop,
+    ...op.localGet(I), ...op.localGet(M), ...op.i32GeU, ...op.brIf(1),
+    // bp = b + j·k·(bytes per weight): panel j/8 starts k rows of 8 weights in; ap = a + i·k·4
     ...op.localGet(B), ...op.localGet(J), ...op.i32Const(k * (type === "f32" ? 4 : 2)), ...op.i32Mul, ...op.i32Add, ...op.localSet(BP),
-    ...op.localGet(A), ...op.localSet(AP),
+    ...op.localGet(A), ...op.localGet(I), ...op.i32Const(4 * k), ...op.i32Mul, ...op.i32Add, ...op.localSet(AP),
     ...ACC.flatMap((acc) => [...op.v128Zero, ...op.localSet(acc)]),
   ];
   if (quads > 0) {
@@ -91,14 +96,15 @@ export function matvecKernel(k: number, type: WeightType, relaxed: boolean): Fun
     body.push(...op.localGet(AP), ...op.v128Load32Splat(4 * s), ...op.localSet(X), ...loadStep(BP, type, s, LO, HI));
     body.push(...e.fma(ACC[0], X, op.localGet(LO)), ...e.fma(ACC[1], X, op.localGet(HI)));
   }
-  // out[j .. j+8] = the sums of the four k-phases
+  // out[i, j .. j+8] = the sums of the four k-phases
   for (const half of [0, 1]) {
-    body.push(...op.localGet(OUT), ...op.localGet(J), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add);
+    body.push(...op.localGet(OUT), ...op.localGet(I), ...op.localGet(LDO), ...op.i32Mul, ...op.localGet(J), ...op.i32Add, ...op.i32Const(2), ...op.i32Shl, ...op.i32Add);
     body.push(...op.localGet(ACC[half]), ...op.localGet(ACC[half + 2]), ...op.f32x4Add, ...op.localGet(ACC[half + 4]), ...op.f32x4Add, ...op.localGet(ACC[half + 6]), ...op.f32x4Add);
     body.push(...op.v128Store(16 * half));
   }
+  body.push(...op.localGet(I), ...op.i32Const(1), ...op.i32Add, ...op.localSet(I), ...op.br(0), ...op.end, ...op.end);
   body.push(...op.localGet(J), ...op.i32Const(PANEL), ...op.i32Add, ...op.localSet(J), ...op.br(0), ...op.end, ...op.end);
-  return { name: `matvec_${type}`, params: KERNEL_PARAMS, results: [], locals: [I32, I32, I32, I32, V128, ...ACC.map(() => V128), V128, V128], body };
+  return { name: `matvec_${type}`, params: KERNEL_PARAMS, results: [], locals: [I32, I32, I32, I32, V128, ...ACC.map(() => V128), V128, V128, I32], body };
 }
 
 export function matmulKernel(k: number, type: WeightType, relaxed: boolean): FunctionDef {
