@@ -1,5 +1,6 @@
 // One end-to-end measurement of GPT-2 small with random weights, run by bench/run.ts in a
-// fresh process: argv = threads, "quick" | "full", dtype (f32 | bf16), kernel. Prints one JSON object.
+// fresh process: argv = threads, "quick" | "full", dtype (f32 | bf16 | q8), kernel, and
+// optionally "batch" (decode batches of 1, 2, 4, 8, 16 sequences instead). Prints one JSON object.
 import { Engine, GPT2_SMALL, type WeightDtype, nodePlatform, randomModel } from "../src/node.ts";
 
 const threads = Number(process.argv[2]);
@@ -11,18 +12,42 @@ await model.engine.ready();
 const ids = (count: number, offset: number) => Array.from({ length: count }, (_, i) => (offset + i * 7919) % GPT2_SMALL.vocabSize);
 
 // Warm up the JIT on the same code paths first.
-const warm = model.newCache();
+const warm = model.newCache(16);
 model.step(ids(8, 1), warm);
 for (let i = 0; i < 3; i++) model.step([i], warm);
 
+if (process.argv[6] === "batch") {
+  // A 16-token prompt prefilled once and copied to every sequence; then decode steps of all of them.
+  const steps = quick ? 8 : 32;
+  const prompt = model.newCache(16);
+  model.step(ids(16, 5), prompt);
+  const batches = [1, 2, 4, 8, 16].map((n) => {
+    const caches = Array.from({ length: n }, () => {
+      const cache = model.newCache(16 + steps + 1);
+      cache.copyFrom(prompt);
+      return cache;
+    });
+    const tokens = (step: number) => caches.map((_, s) => (step * 31 + s * 977) % GPT2_SMALL.vocabSize);
+    model.stepBatch(tokens(0), caches); // the batch's first step tunes nothing new, but warms its path
+    const start = performance.now();
+    for (let step = 1; step <= steps; step++) model.stepBatch(tokens(step), caches);
+    const ms = performance.now() - start;
+    return { sequences: n, steps, msPerStep: ms / steps, tokensPerSec: (n * steps * 1000) / ms };
+  });
+  process.stdout.write(JSON.stringify({ threads, dtype, kernel, batches, peakRssBytes: nodePlatform.peakMemoryBytes() }));
+  process.exit(0);
+}
+
 const prefillTokens = quick ? 32 : 128;
+// Caches are made (and their memory touched) before the clock starts, as generate.ts does.
+const prefillCache = model.newCache(prefillTokens);
 let t0 = performance.now();
-model.step(ids(prefillTokens, 3), model.newCache());
+model.step(ids(prefillTokens, 3), prefillCache);
 const prefillMs = performance.now() - t0;
 
 const decodePrompt = 16;
 const decodeSteps = quick ? 16 : 64;
-const cache = model.newCache();
+const cache = model.newCache(decodePrompt + decodeSteps);
 model.step(ids(decodePrompt, 5), cache);
 t0 = performance.now();
 for (let i = 0; i < decodeSteps; i++) model.step([(i * 31) % GPT2_SMALL.vocabSize], cache);

@@ -5,7 +5,8 @@ import { PackedMatrix, type WeightDtype } from "../src/kernels/packed-matrix.ts"
 import { POOL_KERNELS, WorkerPool } from "../src/kernels/pool.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { PANEL } from "../src/wasm/kernels.ts";
-import { type WasmFunction, WasmHeap, relaxedAvailable, simdAvailable } from "../src/wasm/runtime.ts";
+import { type WasmFunction, WasmHeap, relaxedAvailable, relaxedIntegerDotWorks, simdAvailable } from "../src/wasm/runtime.ts";
+import { paddedK, quantizeActivations } from "../src/kernels/q8.ts";
 
 /** Runs out = a × B[copy]; `out` is row-major [M,N]. */
 export type Runner = (a: Float32Array, out: Float32Array, copy: number) => void;
@@ -80,23 +81,28 @@ function tsConfig(name: string, threads: number, pool: WorkerPool): Config {
 function simdConfig(fn: "matvec" | "matmul", relaxed: boolean, dtype: WeightDtype, threads: number, pool: WorkerPool): Config {
   const name: WasmFunction = `${fn}_${dtype}`;
   return {
-    kernel: `simd ${fn}${relaxed ? "·fma" : ""}`, threads, dtype,
+    kernel: `simd ${fn}${dtype === "q8" ? (relaxed ? "·dot8" : "·dot16") : relaxed ? "·fma" : ""}`, threads, dtype,
     setup(b, copies, prepared) {
       const [k, n] = b.shape;
       const module = heap.kernelsFor(k, relaxed);
       const ldo = Math.ceil(n / PANEL) * PANEL;
       const weights = once(prepared, `simd/${dtype}`, () => Array.from({ length: copies }, () => PackedMatrix.pack(b, PANEL, dtype, (count, t) => {
-        const at = arena.take(count * (t === "f32" ? 4 : 2));
-        return t === "f32" ? heap.f32View(at, count) : heap.u16View(at, count);
+        const at = arena.take(count * (t === "f32" ? 4 : t === "bf16" ? 2 : 1));
+        return t === "f32" ? heap.f32View(at, count) : t === "bf16" ? heap.u16View(at, count) : heap.i8View(at, count);
       }).data.byteOffset));
       const f = module.exports[name];
+      const kp = paddedK(k);
       return (a, out, c) => {
         const m = a.length / k;
         const [aAt, outAt] = once(prepared, `scratch/${m}`, () => [arena.take(4 * m * k), arena.take(4 * m * ldo)] as [number, number]);
-        if (fn === "matvec" && m !== 1) throw new Error("matvec takes one row");
+        const [qAt] = once(prepared, `q8 scratch/${m}`, () => [dtype === "q8" ? arena.take(m * kp + (4 * m * kp) / 32) : 0]);
         heap.f32View(aAt, m * k).set(a);
-        if (threads > 1) pool.runWasm(module, name, aAt, weights[c], outAt, m, ldo, ldo, PANEL);
-        else f(aAt, weights[c], outAt, m, ldo, 0, ldo);
+        // q8: the activations are quantized on every call, as the engine does (part of the product's cost)
+        if (dtype === "q8" && k === kp) heap.quantizeKernel()(aAt, qAt, qAt + m * kp, (m * kp) / 32);
+        else if (dtype === "q8") quantizeActivations(a, m, k, heap.bytesView(qAt, m * kp), heap.f32View(qAt + m * kp, (m * kp) / 32));
+        const input = dtype === "q8" ? qAt : aAt;
+        if (threads > 1) pool.runWasm(module, name, input, weights[c], outAt, m, ldo, ldo, PANEL);
+        else f(input, weights[c], outAt, m, ldo, 0, ldo);
         const result = heap.f32View(outAt, m * ldo);
         for (let i = 0; i < m; i++) out.set(result.subarray(i * ldo, i * ldo + n), i * n);
       };
@@ -110,8 +116,8 @@ export function configsFor(m: number, pool: WorkerPool): Config[] {
   for (const name of ["packed", "tiled", "matvec", "dot"]) configs.push(tsConfig(name, 2, pool));
   if (!simdAvailable) return configs;
   for (const threads of [1, 2]) {
-    for (const dtype of ["f32", "bf16"] as WeightDtype[]) {
-      for (const relaxed of relaxedAvailable() ? [false, true] : [false]) {
+    for (const dtype of ["f32", "bf16", "q8"] as WeightDtype[]) {
+      for (const relaxed of (dtype === "q8" ? relaxedIntegerDotWorks() : relaxedAvailable()) ? [false, true] : [false]) {
         for (const fn of m === 1 ? (["matvec", "matmul"] as const) : (["matmul"] as const)) configs.push(simdConfig(fn, relaxed, dtype, threads, pool));
       }
     }

@@ -1,11 +1,12 @@
 // Matmul kernel benchmarks and GPT-2 small end to end.
 //
-//   npm run bench                 full run (about seven minutes on two cores)
+//   npm run bench                 full run (about ten minutes on two cores)
 //   npm run bench -- --quick      fewer shapes, shorter budgets (under a minute)
 //   npm run bench -- --json       the results as one JSON document on stdout
 //   npm run bench -- --predict    only the prediction check: predicted vs measured per stage
 //                                 (add --cached-profiles to reuse one profile per setting)
 //   npm run bench -- --playground only the playground against the terminal (headless Chromium)
+//   npm run bench -- --node 24    the same on Node.js 24 (fetched from the npm registry once)
 //
 // Every kernel is checked against the naive kernel on the same inputs before it is timed.
 // GFLOPS counts 2 floating-point operations per multiply-accumulate (one cycle in our cost
@@ -16,7 +17,8 @@ import { Bench } from "tinybench";
 import { type FlagSpec, flagHelp, parseFlags } from "../src/cli/args.ts";
 import { floatToBfloat16, bfloat16ToFloat } from "../src/io/half.ts";
 import { KERNELS } from "../src/kernels/engine.ts";
-import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
+import { PackedMatrix, type WeightDtype, bytesPerWeight } from "../src/kernels/packed-matrix.ts";
+import { ACTIVATION_OFFSET, Q8_BLOCK, paddedK, quantizeActivations } from "../src/kernels/q8.ts";
 import { WorkerPool } from "../src/kernels/pool.ts";
 import { arena, configsFor, heap } from "./kernel-configs.ts";
 import { nodePlatform } from "../src/platform/node.ts";
@@ -25,6 +27,9 @@ import { predictBenchmark, predictTable } from "./predict.ts";
 import { table } from "../src/report/format.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { Random } from "../src/util/random.ts";
+import { GREEDY, type SamplingOptions, TokenPicker } from "../src/run/sampling.ts";
+import { userCacheDir } from "../src/io/cache-dir.ts";
+import { RUNTIME_PACKAGES, ensureRuntime } from "../scripts/runtime-packages.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   quick: { kind: "boolean", help: "fewer shapes and shorter timing budgets (under a minute)" },
@@ -33,6 +38,7 @@ const FLAGS: Record<string, FlagSpec> = {
   "cached-profiles": { kind: "boolean", help: "with --predict: measure each setting's profile once, then reuse it (as a cache would)" },
   playground: { kind: "boolean", help: "only the playground against the terminal: decode tokens/s and first token, headless Chromium" },
   "no-numpy": { kind: "boolean", help: "skip the numpy peer even when python3 has numpy" },
+  node: { kind: "string", value: "22|24|26", help: "run the whole bench on that Node.js line (fetched from the npm registry once, as test:runtimes does)" },
   help: { kind: "boolean", help: "show this help" },
 };
 
@@ -71,6 +77,18 @@ function random(n: number, seed: number): Float32Array {
   return out;
 }
 
+/** Rows of a as the q8 kernels see them: quantized per block of 32, then scaled back. */
+function quantizedActivations(a: Float32Array, m: number, k: number): Float32Array {
+  const kp = paddedK(k);
+  const bytes = new Uint8Array(m * kp);
+  const scales = new Float32Array((m * kp) / Q8_BLOCK);
+  quantizeActivations(a, m, k, bytes, scales);
+  return Float32Array.from({ length: m * k }, (_, e) => {
+    const [i, p] = [Math.floor(e / k), e % k];
+    return (bytes[i * kp + p] - ACTIVATION_OFFSET) * scales[(i * kp) / Q8_BLOCK + Math.floor(p / Q8_BLOCK)];
+  });
+}
+
 function maxDiff(a: Float32Array, b: Float32Array): number {
   let d = 0;
   for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
@@ -96,16 +114,19 @@ async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promi
     const a = random(m * k, 1);
     const b = new Tensor(random(k * n, 2), [k, n]);
     const bf16 = new Tensor(Float32Array.from(b.data, (v) => bfloat16ToFloat(floatToBfloat16(v))), [k, n]);
-    const reference = (dtype: WeightDtype) => {
+    const t0 = performance.now();
+    const f32Ref = new Float32Array(m * n);
+    KERNELS[0].fn!(a, b.data, f32Ref, m, k, n, 0, n);
+    const naiveOnce = performance.now() - t0;
+    const reference = (left: Float32Array, right: Float32Array) => {
       const ref = new Float32Array(m * n);
-      KERNELS[0].fn!(a, (dtype === "f32" ? b : bf16).data, ref, m, k, n, 0, n);
+      KERNELS[0].fn!(left, right, ref, m, k, n, 0, n);
       return ref;
     };
-    const t0 = performance.now();
-    const refs = { f32: reference("f32"), bf16: reference("bf16") };
-    const naiveOnce = (performance.now() - t0) / 2;
+    // q8: what the integers stand for — the weights dequantized, the activations quantized and back
+    const refs: Record<WeightDtype, Float32Array> = { f32: f32Ref, bf16: reference(a, bf16.data), q8: reference(quantizedActivations(a, m, k), PackedMatrix.pack(b, 8, "q8").unpack().data) };
     const copies = m === 1 ? Math.min(quick ? 8 : 16, Math.max(2, Math.ceil(STREAM_BYTES / (4 * k * n)))) : 1;
-    arena.reset(copies * 6 * (Math.ceil(n / 8) * 8) * k + 4 * (m * k + m * (n + 8)) + 4096);
+    arena.reset(copies * 8 * (Math.ceil(n / 8) * 8) * paddedK(k) + 4 * (m * k + m * (n + 8)) + 2 * m * paddedK(k) + 8192);
     const rows: KernelResult[] = [];
     const prepared = new Map<string, unknown>();
     for (const config of configsFor(m, pool)) {
@@ -114,11 +135,11 @@ async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promi
       const s0 = performance.now();
       run(a, out, 0);
       const once = config.kernel === "naive" ? naiveOnce : performance.now() - s0;
-      const err = maxDiff(out, refs[config.dtype as "f32" | "bf16"]);
+      const err = maxDiff(out, refs[config.dtype]);
       const name = `${config.kernel} ${config.dtype} × ${config.threads}`;
       if (!(err <= 2e-7 * k + 1e-6)) throw new Error(`${name} on ${m}×${k}×${n} differs from naive by ${err}: not timing a wrong kernel`);
       const macs = m * k * n;
-      const weightBytes = k * n * (config.dtype === "f32" ? 4 : 2);
+      const weightBytes = k * n * bytesPerWeight(config.dtype);
       const { meanMs, rme } = await timeIt(name, () => run(a, out, 0), once, budget);
       let streamed: KernelResult["streamed"] = null;
       if (copies > 1 && config.kernel !== "naive") {
@@ -208,11 +229,68 @@ function numpyEndToEnd(threads: number, quick: boolean): EndToEnd {
   return { kernel: "numpy", dtype: "f32", threads, ...JSON.parse(r.stdout) };
 }
 
+interface Batch {
+  sequences: number;
+  steps: number;
+  msPerStep: number;
+  tokensPerSec: number;
+}
+
+/** Decode steps of 1, 2, 4, 8 and 16 sequences at once, in a fresh process. */
+function batchedDecode(dtype: WeightDtype, threads: number, quick: boolean): { dtype: WeightDtype; threads: number; batches: Batch[] } {
+  const script = new URL("./end-to-end.ts", import.meta.url).pathname;
+  const out = execFileSync(process.execPath, [...process.execArgv, script, String(threads), quick ? "quick" : "full", dtype, "auto", "batch"], { encoding: "utf8" });
+  return JSON.parse(out);
+}
+
+function numpyBatches(threads: number, quick: boolean): Batch[] {
+  const script = new URL("./numpy_gpt2.py", import.meta.url).pathname;
+  const r = spawnSync("python3", [script, "batch", quick ? "8" : "32"], { env: numpyEnv(threads), encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`numpy batched decode failed: ${r.stderr.trim().split("\n").at(-1)}`);
+  return JSON.parse(r.stdout).batches;
+}
+
+/** TokenPicker on a GPT-2-sized vocabulary, flat and peaked logits, for the usual settings. */
+function samplingBenchmark(quick: boolean): { setting: string; flatMs: number; peakedMs: number }[] {
+  const vocab = 50257;
+  const rng = new Random(1);
+  const flat = Float32Array.from({ length: vocab }, () => (rng.next() - 0.5) * 2);
+  const peaked = Float32Array.from({ length: vocab }, () => -3 * Math.log(-Math.log(rng.next() + 1e-12)) - 10);
+  const settings: [string, SamplingOptions][] = [
+    ["greedy", GREEDY],
+    ["--do-sample", { doSample: true, temperature: 1, topK: 0, topP: 1 }],
+    ["--do-sample --top-k 50 --temperature 0.8", { doSample: true, temperature: 0.8, topK: 50, topP: 1 }],
+    ["--do-sample --top-p 0.9", { doSample: true, temperature: 1, topK: 0, topP: 0.9 }],
+  ];
+  const time = (logits: Float32Array, o: SamplingOptions) => {
+    const picker = new TokenPicker(vocab);
+    const draws = new Random(5);
+    for (let i = 0; i < 100; i++) picker.pick(logits, o, draws);
+    let best = Infinity;
+    for (let rep = 0; rep < (quick ? 2 : 5); rep++) {
+      const t0 = performance.now();
+      for (let i = 0; i < 100; i++) picker.pick(logits, o, draws);
+      best = Math.min(best, (performance.now() - t0) / 100);
+    }
+    return best;
+  };
+  return settings.map(([setting, o]) => ({ setting, flatMs: time(flat, o), peakedMs: time(peaked, o) }));
+}
+
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), FLAGS);
   if (f.help === true) {
     process.stdout.write(`Matmul kernel and end-to-end benchmarks.\n\nusage: npm run bench -- [flags]\n\n${flagHelp(FLAGS)}\n`);
     return;
+  }
+  if (typeof f.node === "string") {
+    // The same bench, re-run by another Node.js: its V8 generates different code for the same kernels.
+    const p = RUNTIME_PACKAGES.find((r) => r.label === `node${f.node}`);
+    if (p === undefined) throw new Error(`--node must be one of ${RUNTIME_PACKAGES.filter((r) => r.kind === "node").map((r) => r.label.slice(4)).join(", ")}, got ${f.node}`);
+    const { bin } = ensureRuntime(p, userCacheDir("runtimes"), (line) => process.stderr.write(`${line}\n`));
+    const args = process.argv.slice(2).filter((a, i, all) => a !== "--node" && all[i - 1] !== "--node" && !a.startsWith("--node="));
+    const r = spawnSync(bin, [...process.execArgv, new URL(import.meta.url).pathname, ...args], { stdio: "inherit" });
+    process.exit(r.status ?? 1);
   }
   const quick = f.quick === true;
   const log = (s: string) => (f.json === true ? process.stderr : process.stdout).write(`${s}\n`);
@@ -249,34 +327,54 @@ async function main(): Promise<void> {
     const two = pick(m, k, n, 2, ts)!;
     return [`${label} ${m}×${k}×${n}`, `${one.kernel} ${one.gflops.toFixed(2)}`, `${one.speedupOverNaive!.toFixed(1)}×`, `${two.kernel} ${two.gflops.toFixed(2)}`, `${(two.gflops / one.gflops).toFixed(2)}×`];
   })));
-  log("\nSummary: WebAssembly SIMD (GFLOPS of the best SIMD kernel; decode shapes streamed, as a 12-layer decode reads them)");
-  log(table(["shape", "f32 1t", "f32 2t", "bf16 1t", "bf16 2t", "numpy 1t", "numpy 2t", "f32 ÷ numpy"], shapes.map(([label, m, k, n]) => {
+  log("\nSummary: WebAssembly SIMD (GFLOPS of the best SIMD kernel — for q8, GOPS: 2 integer operations per");
+  log("multiply-accumulate, activations quantized in each call; decode shapes streamed, as a 12-layer decode reads them)");
+  log(table(["shape", "f32 1t", "f32 2t", "bf16 1t", "bf16 2t", "q8 1t", "q8 2t", "np 1t", "np 2t", "f32 ÷ np", "q8 ÷ np"], shapes.map(([label, m, k, n]) => {
     const streamed = m === 1;
-    const row = [1, 2].flatMap((t) => (["f32", "bf16"] as const).map((d) => pick(m, k, n, t, (r) => isSimd(r) && r.dtype === d)));
-    const [f1, b1, f2, b2] = row;
+    const best = (t: number, d: WeightDtype) => pick(m, k, n, t, (r) => isSimd(r) && r.dtype === d);
     const np1 = numpy.find((r) => r.m === m && r.k === k && r.n === n && r.threads === 1);
     const np2 = numpy.find((r) => r.m === m && r.k === k && r.n === n && r.threads === 2);
     const ratio = (ours: KernelResult | null, peer: NumpyResult | undefined) => (ours && peer ? ((streamed && ours.streamed ? ours.streamed.gflops : ours.gflops) / peer.gflops).toFixed(2) : "—");
-    return [`${label} ${m}×${k}×${n}`, gf(f1, streamed), gf(f2, streamed), gf(b1, streamed), gf(b2, streamed), np1 ? np1.gflops.toFixed(1) : "—", np2 ? np2.gflops.toFixed(1) : "—", `${ratio(f1, np1)} / ${ratio(f2, np2)}`];
+    const both = (d: WeightDtype) => `${ratio(best(1, d), np1)} / ${ratio(best(2, d), np2)}`;
+    return [`${label} ${m}×${k}×${n}`, ...(["f32", "bf16", "q8"] as const).flatMap((d) => [1, 2].map((t) => gf(best(t, d), streamed))),
+      np1 ? np1.gflops.toFixed(1) : "—", np2 ? np2.gflops.toFixed(1) : "—", both("f32"), both("q8")];
   })));
   log(hasNumpy ? "numpy: python3 on PATH, float32 matmul (in cache: numpy's figures are not streamed), OPENBLAS_NUM_THREADS = threads" : "numpy: skipped (no python3 with numpy, or --no-numpy)");
 
   const configs: [string, WeightDtype, number][] = quick
-    ? [["auto", "f32", 2], ["auto", "bf16", 2]]
-    : [["packed", "f32", 1], ["packed", "f32", 2], ["auto", "f32", 1], ["auto", "f32", 2], ["auto", "bf16", 1], ["auto", "bf16", 2]];
+    ? [["auto", "f32", 2], ["auto", "bf16", 2], ["auto", "q8", 2]]
+    : [["packed", "f32", 1], ["packed", "f32", 2], ["auto", "f32", 1], ["auto", "f32", 2], ["auto", "bf16", 1], ["auto", "bf16", 2], ["auto", "q8", 1], ["auto", "q8", 2]];
   const e2e = configs.map(([kernel, dtype, threads]) => endToEnd(kernel, dtype, threads, quick));
   const peers = hasNumpy ? (quick ? [2] : [1, 2]).map((t) => numpyEndToEnd(t, quick)) : [];
   log(`\nGPT-2 small, random weights, end to end (fresh process each): prefill of ${e2e[0].prefillTokens} tokens, ${e2e[0].decodeSteps} decode steps after a 16-token prompt`);
   log(table(
-    ["kernel", "dtype", "threads", "prefill", "prefill tokens/s", "decode tokens/s", "decode ÷ numpy", "peak RSS"],
+    ["kernel", "dtype", "threads", "prefill", "prefill tok/s", "÷ numpy", "decode tok/s", "÷ numpy", "peak RSS"],
     [...e2e, ...peers].map((e) => {
-      const peer = peers.find((p) => p.threads === e.threads);
-      return [e.kernel === "auto" ? "simd (auto)" : e.kernel, e.dtype, String(e.threads), `${e.prefillMs.toFixed(0)} ms`, e.prefillTokensPerSec.toFixed(1), e.decodeTokensPerSec.toFixed(1),
-        peer && e.kernel !== "numpy" ? `${(e.decodeTokensPerSec / peer.decodeTokensPerSec).toFixed(2)}×` : "—", e.peakRssBytes ? `${(e.peakRssBytes / 2 ** 20).toFixed(0)} MiB` : "—"];
+      const peer = e.kernel === "numpy" ? undefined : peers.find((p) => p.threads === e.threads);
+      const vs = (ours: number, theirs: number | undefined) => (theirs === undefined ? "—" : `${(ours / theirs).toFixed(2)}×`);
+      return [e.kernel === "auto" ? "simd (auto)" : e.kernel, e.dtype, String(e.threads), `${e.prefillMs.toFixed(0)} ms`, e.prefillTokensPerSec.toFixed(1), vs(e.prefillTokensPerSec, peer?.prefillTokensPerSec),
+        e.decodeTokensPerSec.toFixed(1), vs(e.decodeTokensPerSec, peer?.decodeTokensPerSec), e.peakRssBytes ? `${(e.peakRssBytes / 2 ** 20).toFixed(0)} MiB` : "—"];
     }),
     2,
   ));
-  if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, quick, results, numpy, endToEnd: e2e, numpyEndToEnd: peers }, null, 1)}\n`);
+
+  const batched = (quick ? [["f32", 2]] : [["f32", 2], ["q8", 2]] as [WeightDtype, number][]).map(([dtype, threads]) => batchedDecode(dtype as WeightDtype, threads as number, quick));
+  const numpyBatched = hasNumpy ? numpyBatches(2, quick) : null;
+  log(`\nBatched decode (--num-return-sequences): one step decodes every sequence; ${batched[0].batches[0].steps} steps after a shared 16-token prompt, 2 threads`);
+  log(table(
+    ["sequences", ...batched.flatMap((b) => [`${b.dtype} tok/s`, "ms/step", "÷ one"]), ...(numpyBatched ? ["numpy tok/s", "ms/step", "÷ one"] : [])],
+    batched[0].batches.map((_, i) => {
+      const cells = (rows: Batch[]) => [rows[i].tokensPerSec.toFixed(1), rows[i].msPerStep.toFixed(1), `${(rows[i].tokensPerSec / rows[0].tokensPerSec).toFixed(2)}×`];
+      return [String(batched[0].batches[i].sequences), ...batched.flatMap((b) => cells(b.batches)), ...(numpyBatched ? cells(numpyBatched) : [])];
+    }),
+    2,
+  ));
+
+  const sampling = samplingBenchmark(quick);
+  log("\nSampling one token from GPT-2 small's 50,257 logits (ms per pick, best of 5 runs of 100): flat logits as random");
+  log("weights give, and peaked ones (Gumbel noise × 3) like a trained model's");
+  log(table(["setting", "flat", "peaked"], sampling.map((r) => [r.setting, r.flatMs.toFixed(3), r.peakedMs.toFixed(3)]), 2));
+  if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, quick, results, numpy, endToEnd: e2e, numpyEndToEnd: peers, batched, numpyBatched, sampling }, null, 1)}\n`);
 }
 
 await main();
