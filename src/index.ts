@@ -10,6 +10,7 @@ export { gelu, GELU_CYCLES_PER_ELEMENT } from "./tensor/gelu.ts";
 export { embed } from "./tensor/embedding.ts";
 export { attentionScores, attentionValues } from "./tensor/attention.ts";
 export { splitColumns } from "./tensor/split.ts";
+export { stackRows } from "./tensor/stack.ts";
 export { Clock, markLayer } from "./clock/clock.ts";
 export type { OpEntry, StageSpan } from "./clock/clock.ts";
 export { processingDelay, unixTimestamp } from "./clock/formulas.ts";

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   Clock, GELU_CYCLES_PER_ELEMENT, LAYER_NORM_CYCLES_PER_ELEMENT, SOFTMAX_CYCLES_PER_ELEMENT, Tensor,
   PackedMatrix, add, attentionScores, attentionValues, causalSoftmax, embed, gelu, layerNorm, matmul,
-  scale, softmax, splitColumns, transpose,
+  scale, softmax, splitColumns, stackRows, transpose,
 } from "../src/index.ts";
 
 function counted<T>(fn: () => T): { value: T; cycles: number; bytes: number; clock: Clock } {
@@ -177,6 +177,15 @@ describe("embedding, split and attention", () => {
   it("splitColumns cuts [T, 3w] into three [T, w] blocks", () => {
     const [a, b, c] = splitColumns(Tensor.from([[1, 2, 3, 4, 5, 6]]), 3);
     expect([a.toArray(), b.toArray(), c.toArray()]).toEqual([[[1, 2]], [[3, 4]], [[5, 6]]]);
+  });
+
+  it("stackRows puts a batch's rows back together, 0 cycles; one part is itself", () => {
+    const one = Tensor.from([[1, 2]]);
+    const r = counted(() => stackRows([one, Tensor.from([[3, 4], [5, 6]])]));
+    expect(r.value.toArray()).toEqual([[1, 2], [3, 4], [5, 6]]);
+    expect(r.cycles).toBe(0);
+    expect(stackRows([one])).toBe(one);
+    expect(() => stackRows([one, Tensor.from([[1, 2, 3]])])).toThrow("stack: every part needs 2 columns");
   });
 
   it("attention scores and values with 2 heads over a cached position, worked by hand", () => {

@@ -2,7 +2,7 @@
 // naive kernel (float32 and bfloat16 weights, with and without the relaxed fused multiply-add).
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Clock, Engine, KVCache, Tensor, attentionScores, attentionValues, causalSoftmax, gelu, loadModel, matmul, nodePlatform } from "../src/node.ts";
+import { Clock, Engine, KVCache, Tensor, add, attentionScores, attentionValues, causalSoftmax, gelu, layerNorm, loadModel, matmul, nodePlatform, scale } from "../src/node.ts";
 import { floatToBfloat16, bfloat16ToFloat } from "../src/io/half.ts";
 import { matmulNaive } from "../src/kernels/naive.ts";
 import { PackedMatrix } from "../src/kernels/packed-matrix.ts";
@@ -146,6 +146,51 @@ describe("GPT-2 with bf16 weights", () => {
     console.log(`bf16 matmul weights: max |Δlogit| vs the rounded-weights reference ${err.toExponential(2)} (tolerance 1e-4); drift from fp32 ${drift.toExponential(2)}`);
     expect(err).toBeLessThan(1e-4);
     expect(drift).toBeGreaterThan(1e-3); // the rounding is real
+  });
+});
+
+describe("SIMD add, scale, layer norm and causal softmax", () => {
+  // Inside a forward pass the outputs live in the engine's memory; so do these inputs.
+  const inPass = <T>(engine: Engine, fn: (place: (v: Float32Array, shape: number[]) => Tensor) => T): T => engine.pass(() => fn((v, shape) => {
+    const t = new Tensor(engine.floats(v.length), shape);
+    t.data.set(v);
+    return t;
+  }));
+
+  it.each([[1, 768], [5, 48], [128, 3072]])("%i rows of %i: the TypeScript ops' results and cycles", (rows, cols) => {
+    const engine = simdEngine();
+    const x = random(rows * cols, 11);
+    const y = random(rows * cols, 12).map((v) => 3 * v);
+    const bias = random(cols, 13);
+    const gamma = random(cols, 14).map((v) => 1 + v);
+    const clock = new Clock();
+    const ours = inPass(engine, (place) => clock.run(() => {
+      const [a, b, c, g] = [place(x, [rows, cols]), place(y, [rows, cols]), place(bias, [cols]), place(gamma, [cols])];
+      return [add(a, b), add(a, c), scale(a, 0.125), scale(a, 1 / Math.sqrt(12)), layerNorm(b, g, c)].map((t) => Float32Array.from(t.data));
+    }));
+    expect(clock.entries.map((e) => e.kernel)).toEqual(["simd", "simd", "simd", "simd", "simd"]);
+    const plain = new Clock();
+    const [a, b, c, g] = [new Tensor(x, [rows, cols]), new Tensor(y, [rows, cols]), new Tensor(bias, [cols]), new Tensor(gamma, [cols])];
+    const theirs = plain.run(() => [add(a, b), add(a, c), scale(a, 0.125), scale(a, 1 / Math.sqrt(12)), layerNorm(b, g, c)]);
+    expect(plain.entries.map((e) => e.kernel)).toEqual(["", "", "", "", ""]);
+    expect(clock.cycles).toBe(plain.cycles);
+    expect(ours[0]).toEqual(theirs[0].data); // float32 sums: the same roundings
+    expect(ours[1]).toEqual(theirs[1].data);
+    expect(ours[2]).toEqual(theirs[2].data); // × 1/8 is exact
+    expect(maxAbsDiff(ours[3], theirs[3].data)).toBeLessThanOrEqual(3e-8); // × 1/√12, rounded to float32 first
+    expect(maxAbsDiff(ours[4], theirs[4].data)).toBeLessThan(2e-5); // sums in float32 lanes, not float64
+  });
+
+  it.each([[12, 1, 37], [12, 9, 0], [4, 5, 3], [2, 7, 2]])("causal softmax, %i heads, %i queries after %i cached: the TypeScript op's result", (heads, tq, past) => {
+    const engine = simdEngine();
+    const tk = past + tq;
+    const scores = random(heads * tq * tk, 15).map((v) => 20 * v);
+    const clock = new Clock();
+    const ours = inPass(engine, (place) => clock.run(() => Float32Array.from(causalSoftmax(place(scores, [heads, tq, tk]), past).data)));
+    expect(clock.entries[0].kernel).toBe("simd");
+    const theirs = causalSoftmax(new Tensor(scores, [heads, tq, tk]), past);
+    expect(maxAbsDiff(ours, theirs.data)).toBeLessThan(1e-6);
+    for (let h = 0; h < heads; h++) for (let i = 0; i < tq; i++) for (let j = past + i + 1; j < tk; j++) expect(ours[(h * tq + i) * tk + j]).toBe(0); // masked: still zero
   });
 });
 

@@ -17,8 +17,14 @@ const SLAB_BYTES = 1 << 22;
 /** Per generation; past this (a long prompt's prefill) outputs are plain arrays the collector takes back. */
 const GENERATION_BYTES = 64 * 2 ** 20;
 
+/** Zeroed floats for a slab, and how to give a replaced one back. */
+export interface SlabMemory {
+  take(floats: number): Float32Array;
+  give(slab: Float32Array): void;
+}
+
 class Generation {
-  readonly slabs: ArrayBuffer[] = [];
+  readonly slabs: Float32Array[] = [];
   index = -1;
   used = 0;
   total = 0;
@@ -33,6 +39,9 @@ class Generation {
 export class PassArena {
   private readonly generations = [new Generation(), new Generation()];
   private current = 0;
+
+  /** `memory`: where slabs come from (the engine's WebAssembly memory, so kernels read outputs in place). */
+  constructor(private readonly memory: SlabMemory) {}
 
   /** A new pass: everything the last one carved may be overwritten. */
   begin(): void {
@@ -55,12 +64,15 @@ export class PassArena {
       if (g.total + size > GENERATION_BYTES) return new Float32Array(n);
       g.index++;
       // Passes ask in the same order, so slab i usually fits again; one too small is replaced.
-      if (g.index === g.slabs.length) g.slabs.push(new ArrayBuffer(size));
-      else if (g.slabs[g.index].byteLength < bytes) g.slabs[g.index] = new ArrayBuffer(size);
+      if (g.index === g.slabs.length) g.slabs.push(this.memory.take(size / 4));
+      else if (g.slabs[g.index].byteLength < bytes) {
+        this.memory.give(g.slabs[g.index]);
+        g.slabs[g.index] = this.memory.take(size / 4);
+      }
       g.total += g.slabs[g.index].byteLength;
       g.used = 0;
     }
-    const view = new Float32Array(g.slabs[g.index], g.used, n);
+    const view = g.slabs[g.index].subarray(g.used / 4, g.used / 4 + n);
     g.used += bytes;
     return view.fill(0);
   }

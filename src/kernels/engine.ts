@@ -69,7 +69,7 @@ export class Engine {
   /** Whether the running pass's rows are sequences of a decode batch (see pass). */
   private sequenceRows = false;
   /** Where op outputs live during a forward pass. */
-  private readonly arena = new PassArena();
+  private readonly arena: PassArena;
   private inPass = false;
 
   constructor(readonly platform: Platform, options: Partial<EngineSettings> = {}) {
@@ -93,6 +93,11 @@ export class Engine {
     this.threadCount = threads;
     this.heap = simd ? new WasmHeap() : null;
     this.simd = this.heap === null ? null : new SimdMatmul(this.heap);
+    const heap = this.heap;
+    // Op outputs in the kernels' memory: the next op's kernel reads them where they are.
+    this.arena = new PassArena(heap === null
+      ? { take: (floats) => new Float32Array(floats), give: () => {} }
+      : { take: (floats) => heap.f32View(heap.allocate(4 * floats), floats).fill(0), give: (slab) => heap.release(slab.byteOffset, slab.byteLength) });
   }
 
   private static checkThreads(threads: number): void {
@@ -210,8 +215,12 @@ export class Engine {
     return this.threadCount > 1;
   }
 
-  /** A Float32Array for a parameter that is not a matmul's B: in shared memory when threads will read it. */
+  /**
+   * A Float32Array for a parameter that is not a matmul's B (biases, layer norms, wpe): in the
+   * kernels' memory for the SIMD kernels, else in shared memory when threads will read it.
+   */
   allocWeight(floats: number): Float32Array {
+    if (this.heap !== null) return this.heap.f32View(this.heap.allocate(4 * floats), floats);
     return this.sharedWeights ? new Float32Array(new SharedArrayBuffer(4 * floats)) : new Float32Array(floats);
   }
 

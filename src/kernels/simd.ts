@@ -60,22 +60,17 @@ export class SimdMatmul {
   }
 
   /**
-   * Puts m rows of activations where the kernels read them, in scratch `slot`: as floats, or for
-   * q8 weights quantized ([m, kp] bytes, then the row-block scales). Returns the address.
+   * Puts m rows of activations where the kernels read them: floats in place when they live in
+   * the engine's memory (else copied to scratch `slot`), or for q8 weights quantized into `slot`
+   * ([m, kp] bytes, then the row-block scales). Returns the address.
    */
   private stage(a: Float32Array, m: number, k: number, q8: boolean, slot: string): number {
     const rows = a.length === m * k ? a : a.subarray(0, m * k);
-    if (!q8) {
-      const at = this.heap.scratch(slot, 4 * m * k);
-      this.heap.write(at, rows);
-      return at;
-    }
+    if (!q8) return this.heap.input(slot, rows);
     const kp = paddedK(k);
     const at = this.heap.scratch(slot, m * kp + (4 * m * kp) / Q8_BLOCK);
     if (k === kp) {
-      const floats = this.heap.scratch(`${slot} floats`, 4 * m * k);
-      this.heap.write(floats, rows);
-      this.heap.quantizeKernel()(floats, at, at + m * kp, (m * kp) / Q8_BLOCK);
+      this.heap.quantizeKernel()(this.heap.input(`${slot} floats`, rows), at, at + m * kp, (m * kp) / Q8_BLOCK);
     } else {
       quantizeActivations(rows, m, k, this.heap.bytesView(at, m * kp), this.heap.f32View(at + m * kp, (m * kp) / Q8_BLOCK));
     }
@@ -161,11 +156,12 @@ export class SimdMatmul {
       this.choices.set(key, choice);
     }
     const aAt = this.stage(a, m, k, b.dtype === "q8", "matmul a");
-    const outAt = this.heap.scratch("matmul out", 4 * m * ldo);
+    // With no padding columns the kernel writes the result where it goes (if that is in this memory).
+    const rows = out.subarray(0, m * n);
+    const outAt = ldo === n ? this.heap.output("matmul out", rows) : this.heap.scratch("matmul out", 4 * m * ldo);
     this.call(choice, aAt, b.data.byteOffset, outAt, m, ldo, pool);
-    const result = this.heap.f32View(outAt, m * ldo);
-    if (ldo === n) out.set(result.subarray(0, m * n));
-    else for (let i = 0; i < m; i++) out.set(result.subarray(i * ldo, i * ldo + n), i * n);
+    if (ldo === n) this.heap.copyOut(outAt, rows);
+    else for (let i = 0; i < m; i++) out.set(this.heap.f32View(outAt + 4 * i * ldo, n), i * n);
     return choice.label;
   }
 }

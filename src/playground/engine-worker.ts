@@ -88,8 +88,8 @@ async function load(weights: WeightsChoice, engine: Engine): Promise<GPT2Model> 
 }
 
 async function onLoad(weights: WeightsChoice, settings: Engine["settings"]): Promise<void> {
-  if (!simdAvailable && (settings.kernel === "simd" || settings.dtype === "bf16")) {
-    throw new Error(`this browser has no WebAssembly SIMD: ${settings.dtype === "bf16" ? "bf16 weights need it; choose f32 and" : "choose"} a TypeScript kernel (or kernel auto)`);
+  if (!simdAvailable && (settings.kernel === "simd" || settings.dtype !== "f32")) {
+    throw new Error(`this browser has no WebAssembly SIMD: ${settings.dtype !== "f32" ? `${settings.dtype} weights need it; choose f32 and` : "choose"} a TypeScript kernel (or kernel auto)`);
   }
   const previous = model;
   model = null;

@@ -1,4 +1,6 @@
 import { opEnd, opStart } from "../clock/clock.ts";
+import { activeEngine } from "../kernels/engine.ts";
+import { simdCausalSoftmax } from "../kernels/simd-ops.ts";
 import { outputFloats } from "./alloc.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
@@ -30,15 +32,16 @@ export function causalSoftmax(scores: Tensor, past: number): Tensor {
   if (past + tq !== tk) throw shapeError("causalSoftmax", `${past} cached + ${tq} new positions ≠ ${tk} keys`, scores.shape);
   const t0 = opStart();
   const out = outputFloats(scores.size);
+  const simd = simdCausalSoftmax(activeEngine()?.heap ?? null, scores.data, out, h, tq, tk, past);
   let visible = 0;
   for (let head = 0; head < h; head++) {
     for (let i = 0; i < tq; i++) {
       const len = past + i + 1;
-      softmaxRow(scores.data, out, (head * tq + i) * tk, len);
+      if (!simd) softmaxRow(scores.data, out, (head * tq + i) * tk, len);
       visible += len;
     }
   }
-  opEnd("softmax", "", [scores.shape], scores.shape, SOFTMAX_CYCLES_PER_ELEMENT * visible, 2 * F32_BYTES * visible, t0);
+  opEnd("softmax", "", [scores.shape], scores.shape, SOFTMAX_CYCLES_PER_ELEMENT * visible, 2 * F32_BYTES * visible, t0, simd ? "simd" : "");
   return new Tensor(out, scores.shape);
 }
 

@@ -2,6 +2,7 @@ import { type FunctionDef, V128, emitModule, op } from "./emitter.ts";
 import { scoresKernel, valuesKernel } from "./attention-kernels.ts";
 import { geluKernel } from "./gelu-kernel.ts";
 import { quantizeKernel } from "./quantize-kernel.ts";
+import { addKernel, layerNormKernel, scaleKernel, softmaxKernel } from "./small-op-kernels.ts";
 import { type WeightType, matmulKernel, matvecKernel } from "./kernels.ts";
 import { q8Kernel } from "./q8-kernels.ts";
 
@@ -101,6 +102,14 @@ export interface AttentionModule {
 
 type GeluFn = (input: number, out: number, n: number) => void;
 type QuantizeFn = (src: number, bytes: number, scales: number, blocks: number) => void;
+
+/** src/wasm/small-op-kernels.ts: addresses, then counts. */
+export interface SmallOps {
+  add(a: number, b: number, out: number, rows: number, cols: number, bStep: number): void;
+  scale(a: number, out: number, n: number, s: number): void;
+  layerNorm(x: number, g: number, b: number, out: number, rows: number, cols: number, eps: number): void;
+  softmax(src: number, out: number, heads: number, tq: number, tk: number, past: number): void;
+}
 
 export class WasmHeap {
   readonly memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
@@ -208,6 +217,31 @@ export class WasmHeap {
     return this.buffers.has(view.buffer);
   }
 
+  /** Where a kernel can read `view`: in place when it lives in this memory, else a copy in scratch `slot`. */
+  input(slot: string, view: Float32Array): number {
+    if (this.holds(view)) return view.byteOffset;
+    const at = this.scratch(slot, 4 * view.length);
+    this.write(at, view);
+    return at;
+  }
+
+  /**
+   * Where a kernel can write `view`'s values: in place when it lives in this memory, else scratch
+   * `slot` (zeroed first when `clear`: a kernel that leaves entries alone), to be brought back by
+   * `copyOut`.
+   */
+  output(slot: string, view: Float32Array, clear = false): number {
+    if (this.holds(view)) return view.byteOffset;
+    const at = this.scratch(slot, 4 * view.length);
+    if (clear) this.f32View(at, view.length).fill(0);
+    return at;
+  }
+
+  /** After a kernel wrote `view`'s values at `at` (from `output`): copies them into view unless they are there. */
+  copyOut(at: number, view: Float32Array): void {
+    if (!this.holds(view) || at !== view.byteOffset) view.set(this.f32View(at, view.length));
+  }
+
   /** A scratch block for `slot` of at least `bytes`, reused call after call (grown when too small). */
   scratch(slot: string, bytes: number): number {
     let s = this.scratchSlots.get(slot);
@@ -247,6 +281,11 @@ export class WasmHeap {
   /** Activations to q8, 32 floats a block (src/wasm/quantize-kernel.ts). */
   quantizeKernel(): QuantizeFn {
     return this.instance("quantize", () => [quantizeKernel()], (_, exports) => (exports as { quantize: QuantizeFn }).quantize);
+  }
+
+  /** Add, scale, layer norm and causal softmax. */
+  smallOps(): SmallOps {
+    return this.instance("small ops", () => [addKernel(), scaleKernel(), layerNormKernel(), softmaxKernel()], (_, exports) => exports as unknown as SmallOps);
   }
 
   /** The SIMD GELU. */
