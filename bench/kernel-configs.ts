@@ -118,7 +118,7 @@ export function configsFor(m: number, pool: WorkerPool): Config[] {
   for (const threads of [1, 2]) {
     for (const dtype of ["f32", "bf16", "q8"] as WeightDtype[]) {
       for (const relaxed of (dtype === "q8" ? relaxedIntegerDotWorks() : relaxedAvailable()) ? [false, true] : [false]) {
-        for (const fn of m === 1 ? (["matvec", "matmul"] as const) : (["matmul"] as const)) configs.push(simdConfig(fn, relaxed, dtype, threads, pool));
+        for (const fn of m <= 8 ? (["matvec", "matmul"] as const) : (["matmul"] as const)) configs.push(simdConfig(fn, relaxed, dtype, threads, pool));
       }
     }
   }

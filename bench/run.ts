@@ -63,6 +63,7 @@ interface KernelResult {
 const FULL_SHAPES: [string, number, number, number][] = [
   ["article 2×2", 2, 2, 2],
   ["decode qkv", 1, 768, 2304], ["decode mlp up", 1, 768, 3072], ["decode mlp down", 1, 3072, 768], ["decode lm head", 1, 768, 50257],
+  ["batch of 8 mlp up", 8, 768, 3072],
   ["prefill qkv", 128, 768, 2304], ["prefill mlp up", 128, 768, 3072], ["prefill mlp down", 128, 3072, 768],
   ["square", 1024, 1024, 1024],
 ];
@@ -125,7 +126,7 @@ async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promi
     };
     // q8: what the integers stand for — the weights dequantized, the activations quantized and back
     const refs: Record<WeightDtype, Float32Array> = { f32: f32Ref, bf16: reference(a, bf16.data), q8: reference(quantizedActivations(a, m, k), PackedMatrix.pack(b, 8, "q8").unpack().data) };
-    const copies = m === 1 ? Math.min(quick ? 8 : 16, Math.max(2, Math.ceil(STREAM_BYTES / (4 * k * n)))) : 1;
+    const copies = m <= 8 ? Math.min(quick ? 8 : 16, Math.max(2, Math.ceil(STREAM_BYTES / (4 * k * n)))) : 1;
     arena.reset(copies * 8 * (Math.ceil(n / 8) * 8) * paddedK(k) + 4 * (m * k + m * (n + 8)) + 2 * m * paddedK(k) + 8192);
     const rows: KernelResult[] = [];
     const prepared = new Map<string, unknown>();
@@ -328,9 +329,9 @@ async function main(): Promise<void> {
     return [`${label} ${m}×${k}×${n}`, `${one.kernel} ${one.gflops.toFixed(2)}`, `${one.speedupOverNaive!.toFixed(1)}×`, `${two.kernel} ${two.gflops.toFixed(2)}`, `${(two.gflops / one.gflops).toFixed(2)}×`];
   })));
   log("\nSummary: WebAssembly SIMD (GFLOPS of the best SIMD kernel — for q8, GOPS: 2 integer operations per");
-  log("multiply-accumulate, activations quantized in each call; decode shapes streamed, as a 12-layer decode reads them)");
+  log("multiply-accumulate, activations quantized in each call; decode shapes (one row or a batch of 8) streamed, as a decode step reads them)");
   log(table(["shape", "f32 1t", "f32 2t", "bf16 1t", "bf16 2t", "q8 1t", "q8 2t", "np 1t", "np 2t", "f32 ÷ np", "q8 ÷ np"], shapes.map(([label, m, k, n]) => {
-    const streamed = m === 1;
+    const streamed = m <= 8;
     const best = (t: number, d: WeightDtype) => pick(m, k, n, t, (r) => isSimd(r) && r.dtype === d);
     const np1 = numpy.find((r) => r.m === m && r.k === k && r.n === n && r.threads === 1);
     const np2 = numpy.find((r) => r.m === m && r.k === k && r.n === n && r.threads === 2);

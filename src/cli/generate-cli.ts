@@ -147,8 +147,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     const m = other.key.model;
     throw new UsageError(`${f.machine} is a profile for a ${m.nLayer}-layer, d=${m.nEmbd}, ${m.vocabSize}-token model, not this one: measure it with npm run profile -- --model DIR`);
   }
-  const own = obtainProfile(plan.model, key, (line) => process.stderr.write(`${line}\n`));
-  const machine = other === null ? own : { profile: other, source: "file" as const, path: f.machine as string };
   let promptIds = plan.promptIds;
   if (promptIds === null) {
     promptIds = plan.tokenizer!.encode(plan.prompt!);
@@ -162,6 +160,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (sequences > fit) {
     throw new UsageError(`--num-return-sequences ${sequences}: the KV caches of at most ${fit} sequences of ${promptIds.length + maxNewTokens} positions fit in memory; ask for fewer sequences or tokens`);
   }
+  // Measuring this machine's profile (once per setting) comes after every check of the input.
+  const own = obtainProfile(plan.model, key, (line) => process.stderr.write(`${line}\n`));
+  const machine = other === null ? own : { profile: other, source: "file" as const, path: f.machine as string };
   const json = f.json === true;
   for (const n of notices) process.stderr.write(`${n}\n`);
 
