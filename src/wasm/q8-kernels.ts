@@ -35,8 +35,10 @@ export function q8Kernel(k: number, fn: "matvec" | "matmul", relaxed: boolean): 
     return KERNEL_PARAMS.length + locals.length - 1;
   };
   const [J, I, BP, SP, CP, AP, ASP, COUNT, O] = Array.from({ length: 9 }, () => local(I32));
-  const [X, XI, W0, W1] = Array.from({ length: 4 }, () => local(V128));
-  const WIDE = Array.from({ length: 4 }, () => local(V128)); // i16: w0 low/high, w1 low/high
+  const [X, W0, W1] = Array.from({ length: 3 }, () => local(V128));
+  // i16 only: x widened, and w0 low/high, w1 low/high widened
+  const XI = relaxed ? -1 : local(V128);
+  const WIDE = relaxed ? [] : Array.from({ length: 4 }, () => local(V128));
   const maxRows = fn === "matvec" ? 1 : 4;
   const phases = fn === "matvec" && relaxed ? 2 : 1;
   const perRow = relaxed ? 2 * phases : 4;
