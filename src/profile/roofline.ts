@@ -37,7 +37,7 @@ export function boundOf(p: Roofline, kind: string, cycles: number, bytes: number
   return t.compute >= t.memory ? "compute" : "memory";
 }
 
-/** Nanoseconds a forward pass of `tokens` spends outside the ops, picking its token included. */
-export function passOverheadNs(p: MachineProfile, tokens: number, sampling: "greedy" | "sample"): number {
-  return p.passNs.fixed + p.passNs.perToken * tokens + p.samplingNs[sampling];
+/** Nanoseconds a forward pass of `tokens` spends outside the ops, picking its `picks` tokens (one per sequence) included. */
+export function passOverheadNs(p: MachineProfile, tokens: number, sampling: "greedy" | "sample", picks = 1): number {
+  return p.passNs.fixed + p.passNs.perToken * tokens + p.samplingNs[sampling] * picks;
 }

@@ -182,7 +182,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   const profile = machine.profile;
   // The prediction: every op call on the roofline, plus each forward pass's time between ops.
   const sampler = o.sampling.doSample ? "sample" : "greedy";
-  const stepNs = steps.map((step, i) => passOverheadNs(profile, i === 0 ? promptIds.length : step.rows, sampler));
+  const stepNs = steps.map((step, i) => passOverheadNs(profile, i === 0 ? promptIds.length : step.rows, sampler, step.rows));
   for (const e of clock.entries) if (e.step >= 0) stepNs[e.step] += predictCallNs(profile, opKind(e), e.cycles, e.bytes);
   steps.forEach((s, i) => (s.predictedMs = stepNs[i] / 1e6));
   // Step 0 is the prefill's pass; every later step is a decode step.
