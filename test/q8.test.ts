@@ -61,17 +61,22 @@ describe("q8 quantization", () => {
     for (let row = 0; row < k; row++) w[row * 2] = row === 32 ? -2 : (row - 16) / 16; // block 0: max 1
     const p = PackedMatrix.pack(new Tensor(w, [k, 2]), PANEL, "q8");
     expect(p.elementBytes).toBe(1.25);
-    expect(p.scales[0]).toBe(Math.fround(1 / 127)); // panel 0, block 0, column 0
-    expect(p.scales[8]).toBe(Math.fround(2 / 127)); // block 1
-    expect(p.scales[1]).toBe(0); // an all-zero column
+    expect(p.data.length).toBe(2 * 320); // two block records of one panel
+    expect(p.scaleOf(0, 0)).toBe(Math.fround(1 / 127)); // block 0, column 0
+    expect(new Float32Array(p.data.buffer, p.data.byteOffset + 256, 2)).toEqual(Float32Array.of(Math.fround(1 / 127), 0)); // where the kernels read it
+    expect(p.scaleOf(32, 0)).toBe(Math.fround(2 / 127)); // block 1
+    expect(p.scaleOf(0, 1)).toBe(0); // an all-zero column
     expect(p.get(32, 0)).toBeCloseTo(-2, 6);
     expect(p.data[p.index(8, 0)]).toBe(-64); // −0.5 ÷ float32(1/127) = −63.500002 → −64
-    expect(p.get(8, 0)).toBe(-64 * p.scales[0]);
+    expect(p.index(8, 0)).toBe(2 * 32 + 0); // step 2 of block 0, column 0, k 8 first of its four
+    expect(p.index(33, 5)).toBe(320 + 0 * 32 + 16 + 1 * 4 + 1); // block 1, step 0, columns 4–7, column 5, k 33
+    expect(p.get(8, 0)).toBe(-64 * p.scaleOf(8, 0));
     // block 0 holds −16/16 … 15/16: Σq = 127·(−1) + Σ_{r=1..31} round((r−16)/16·127)
     let sum = 0;
     for (let row = 0; row < 32; row++) sum += roundHalfEven(Math.fround(w[row * 2] / Math.fround(1 / 127)));
-    expect(p.sums[0]).toBe(64 * sum);
-    for (let row = 0; row < k; row++) expect(Math.abs(p.get(row, 0) - w[row * 2])).toBeLessThanOrEqual(p.scales[row < 32 ? 0 : 8] / 2 + 1e-9);
+    expect(p.sumOf(0, 0)).toBe(64 * sum);
+    expect(new Int32Array(p.data.buffer, p.data.byteOffset + 288, 1)[0]).toBe(64 * sum);
+    for (let row = 0; row < k; row++) expect(Math.abs(p.get(row, 0) - w[row * 2])).toBeLessThanOrEqual(p.scaleOf(row, 0) / 2 + 1e-9);
   });
 });
 

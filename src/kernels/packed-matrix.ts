@@ -2,7 +2,7 @@ import { bfloat16ToFloat, floatToBfloat16 } from "../io/half.ts";
 import { Tensor, shapeError } from "../tensor/tensor.ts";
 import { transpose } from "../tensor/transpose.ts";
 import { BF16_LANE_ORDER } from "../wasm/kernels.ts";
-import { ACTIVATION_OFFSET, Q8_BLOCK, WEIGHT_LEVELS, blockScale, paddedK, quantize } from "./q8.ts";
+import { ACTIVATION_OFFSET, Q8_BLOCK, Q8_RECORD, Q8_SCALES, Q8_SUMS, WEIGHT_LEVELS, blockScale, paddedK, quantize } from "./q8.ts";
 
 export type WeightDtype = "f32" | "bf16" | "q8";
 type PackedData = Float32Array | Uint16Array | Int8Array;
@@ -21,10 +21,9 @@ export class PackedMatrix {
   readonly dtype: WeightDtype;
   /** Where each column of a panel sits in a panel row (the bf16 SIMD kernels interleave them). */
   readonly laneOrder: readonly number[];
-  /** q8: each block's scale, [panel][block][8 columns]. */
-  readonly scales: Float32Array;
-  /** q8: each block's sum of quantized weights × the activation offset (64), which the kernels take back out. */
-  readonly sums: Int32Array;
+  /** q8: the stored block records read as floats (for the scales) and as integers (for the sums). */
+  private readonly words: Float32Array;
+  private readonly ints: Int32Array;
 
   constructor(
     readonly data: PackedData,
@@ -37,11 +36,9 @@ export class PackedMatrix {
     const expected = storedCount(k, n, panelWidth, this.dtype);
     if (this.dtype === "q8" && panelWidth !== 8) throw new Error("PackedMatrix: q8 weights come in panels of 8");
     if (data.length !== expected) throw new Error(`PackedMatrix: ${data.length} values, but [${k},${n}] in panels of ${panelWidth} needs ${expected}`);
-    const ldo = Math.ceil(n / panelWidth) * panelWidth;
-    const blocks = this.dtype === "q8" ? ldo * (paddedK(k) / Q8_BLOCK) : 0;
-    const tail = data.byteOffset + ldo * paddedK(k);
-    this.scales = new Float32Array(data.buffer, this.dtype === "q8" ? tail : 0, blocks);
-    this.sums = new Int32Array(data.buffer, this.dtype === "q8" ? tail + 4 * blocks : 0, blocks);
+    const q8 = this.dtype === "q8";
+    this.words = new Float32Array(data.buffer, q8 ? data.byteOffset : 0, q8 ? data.length / 4 : 0);
+    this.ints = new Int32Array(data.buffer, q8 ? data.byteOffset : 0, q8 ? data.length / 4 : 0);
   }
 
   /**
@@ -57,27 +54,39 @@ export class PackedMatrix {
   }
 
   /**
-   * Index of element (row, col) of the logical [K,N] matrix in `data`. q8 panels hold, per 4
-   * consecutive k, 16 bytes for columns 0–3 (each column's 4 k together) then 16 for columns 4–7:
-   * what one relaxed integer dot product takes.
+   * Index of element (row, col) of the logical [K,N] matrix in `data`. q8 panels are a run of
+   * block records (Q8_RECORD bytes each, one stream for a kernel to read): the 32 k × 8 columns
+   * as 8 steps of 4 k — 16 bytes for columns 0–3 (each column's 4 k together), what one relaxed
+   * integer dot product takes, then 16 for columns 4–7 — then the 8 columns' float32 scales, then
+   * their sums.
    */
   index(row: number, col: number): number {
     const w = this.panelWidth;
     const panel = Math.floor(col / w);
     const c = col - panel * w;
-    if (this.dtype === "q8") return panel * 8 * paddedK(this.k) + (row >> 2) * 32 + (c >> 2) * 16 + (c & 3) * 4 + (row & 3);
+    if (this.dtype === "q8") return this.record(row, col) + ((row & (Q8_BLOCK - 1)) >> 2) * 32 + (c >> 2) * 16 + (c & 3) * 4 + (row & 3);
     return panel * this.k * w + row * w + this.laneOrder[c];
   }
 
-  /** Where the scale (and sum) of element (row, col)'s q8 block is. */
-  private blockIndex(row: number, col: number): number {
-    return ((col >> 3) * (paddedK(this.k) / Q8_BLOCK) + Math.floor(row / Q8_BLOCK)) * 8 + (col & 7);
+  /** q8: the byte where the record of element (row, col)'s block starts. */
+  private record(row: number, col: number): number {
+    return ((col >> 3) * (paddedK(this.k) / Q8_BLOCK) + Math.floor(row / Q8_BLOCK)) * Q8_RECORD;
+  }
+
+  /** q8: the scale of element (row, col)'s block. */
+  scaleOf(row: number, col: number): number {
+    return this.words[(this.record(row, col) + Q8_SCALES) / 4 + (col & 7)];
+  }
+
+  /** q8: the sum of the quantized weights of element (row, col)'s block, × the activation offset. */
+  sumOf(row: number, col: number): number {
+    return this.ints[(this.record(row, col) + Q8_SUMS) / 4 + (col & 7)];
   }
 
   /** Element (row, col) as a float. */
   get(row: number, col: number): number {
     const v = this.data[this.index(row, col)];
-    if (this.dtype === "q8") return v * this.scales[this.blockIndex(row, col)];
+    if (this.dtype === "q8") return v * this.scaleOf(row, col);
     return this.dtype === "bf16" ? bfloat16ToFloat(v) : v;
   }
 
@@ -158,9 +167,9 @@ export class PackedMatrix {
           data[this.index(row, col)] = q;
           sum += q;
         }
-        const at = this.blockIndex(r0, col);
-        this.scales[at] = scale;
-        this.sums[at] = ACTIVATION_OFFSET * sum;
+        const at = this.record(r0, col) / 4 + (col & 7);
+        this.words[at + Q8_SCALES / 4] = scale;
+        this.ints[at + Q8_SUMS / 4] = ACTIVATION_OFFSET * sum;
       }
     }
   }

@@ -14,6 +14,14 @@ export const WEIGHT_LEVELS = 127;
 export const ACTIVATION_LEVELS = 63;
 export const ACTIVATION_OFFSET = 64;
 
+/**
+ * A q8 weight block as stored, for 8 columns (one panel): 256 bytes of weights, then 8 float32
+ * scales at Q8_SCALES, then 8 i32 sums (Σq × 64) at Q8_SUMS — 1.25 bytes per weight, one stream.
+ */
+export const Q8_RECORD = 320;
+export const Q8_SCALES = 256;
+export const Q8_SUMS = 288;
+
 /** K rounded up to whole blocks (the padding holds zeros). */
 export const paddedK = (k: number): number => Math.ceil(k / Q8_BLOCK) * Q8_BLOCK;
 

@@ -1,13 +1,14 @@
 import { type FunctionDef, I32, V128, op } from "./emitter.ts";
 import { KERNEL_PARAMS } from "./kernels.ts";
+import { Q8_RECORD, Q8_SCALES, Q8_SUMS } from "../kernels/q8.ts";
 
 /*
  * Matmul kernels for q8 weights (src/kernels/q8.ts), specialised for one K, with the shared
  * signature (a, b, out, m, ldo, j0, j1) of the float kernels:
  *
  *   a    activations quantized per row: [m, kp] bytes of q + 64, then [m, kp/32] float scales
- *   b    weights: [ldo/8 panels][kp/4][32] bytes, then [panels][kp/32][8] float scales, then as
- *        many i32 sums (Σ q × 64 per block and column)
+ *   b    weights: per panel of 8 columns, kp/32 block records (src/kernels/q8.ts): 8 steps × 32
+ *        bytes, 8 float scales, 8 i32 sums (Σ q × 64 per column) — one stream
  *   out  [m, ldo] floats
  *
  * Per block of 32 k the products accumulate exactly in i32; the block's sum minus the weight sum
@@ -34,7 +35,7 @@ export function q8Kernel(k: number, fn: "matvec" | "matmul", relaxed: boolean): 
     locals.push(type);
     return KERNEL_PARAMS.length + locals.length - 1;
   };
-  const [J, I, BP, SP, CP, AP, ASP, COUNT, O] = Array.from({ length: 9 }, () => local(I32));
+  const [J, I, BP, AP, ASP, COUNT, O] = Array.from({ length: 7 }, () => local(I32));
   const [X, W0, W1] = Array.from({ length: 3 }, () => local(V128));
   // i16 only: x widened, and w0 low/high, w1 low/high widened
   const XI = relaxed ? -1 : local(V128);
@@ -87,10 +88,8 @@ export function q8Kernel(k: number, fn: "matvec" | "matmul", relaxed: boolean): 
   /** Rows i … i+rows−1 of the panel at column j. */
   const pass = (rows: number): number[] => {
     const body: number[] = [
-      // bp = b + j·kp; sp = b + ldo·kp + j·blocks·4; cp = sp + ldo·blocks·4
-      ...get(B), ...get(J), ...op.i32Const(kp), ...op.i32Mul, ...op.i32Add, ...set(BP),
-      ...get(B), ...get(LDO), ...op.i32Const(kp), ...op.i32Mul, ...op.i32Add, ...get(J), ...op.i32Const(4 * blocks), ...op.i32Mul, ...op.i32Add, ...set(SP),
-      ...get(SP), ...get(LDO), ...op.i32Const(4 * blocks), ...op.i32Mul, ...op.i32Add, ...set(CP),
+      // bp = b + (j/8)·blocks·record: the panel's first block record
+      ...get(B), ...get(J), ...op.i32Const((blocks * Q8_RECORD) / 8), ...op.i32Mul, ...op.i32Add, ...set(BP),
       // ap = a + i·kp; asp = a + m·kp + i·blocks·4
       ...get(A), ...get(I), ...op.i32Const(kp), ...op.i32Mul, ...op.i32Add, ...set(AP),
       ...get(A), ...get(M), ...op.i32Const(kp), ...op.i32Mul, ...op.i32Add, ...get(I), ...op.i32Const(4 * blocks), ...op.i32Mul, ...op.i32Add, ...set(ASP),
@@ -104,15 +103,15 @@ export function q8Kernel(k: number, fn: "matvec" | "matmul", relaxed: boolean): 
       for (const h of [0, 1]) {
         body.push(
           ...get(FACC[r][h]),
-          ...blockSum(r, h), ...get(CP), ...op.v128Load(16 * h), ...op.i32x4Sub, ...op.f32x4ConvertI32x4S,
-          ...get(SP), ...op.v128Load(16 * h), ...op.f32x4Mul,
+          ...blockSum(r, h), ...get(BP), ...op.v128Load(Q8_SUMS + 16 * h), ...op.i32x4Sub, ...op.f32x4ConvertI32x4S,
+          ...get(BP), ...op.v128Load(Q8_SCALES + 16 * h), ...op.f32x4Mul,
           ...get(ASP), ...op.v128Load32Splat(4 * blocks * r), ...op.f32x4Mul,
           ...op.f32x4Add, ...set(FACC[r][h]),
         );
       }
     }
     body.push(
-      ...bump(BP, 32 * STEPS), ...bump(AP, 32), ...bump(SP, 32), ...bump(CP, 32), ...bump(ASP, 4),
+      ...bump(BP, Q8_RECORD), ...bump(AP, 32), ...bump(ASP, 4),
       ...get(COUNT), ...op.i32Const(1), ...op.i32Sub, ...op.localTee(COUNT), ...op.brIf(0), ...op.end,
       // o = out + (i·ldo + j)·4; each row's 8 sums, ldo floats apart
       ...get(OUT), ...get(I), ...get(LDO), ...op.i32Mul, ...get(J), ...op.i32Add, ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...set(O),
