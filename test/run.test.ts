@@ -3,6 +3,7 @@ import { loadTokenizer } from "../src/node.ts";
 import { GREEDY, type SamplingOptions, TokenPicker, topLogits } from "../src/run/sampling.ts";
 import { Utf8Stream } from "../src/run/utf8-stream.ts";
 import { Random } from "../src/util/random.ts";
+import { SamplingKernels } from "../src/wasm/sampling-kernels.ts";
 
 describe("streaming UTF-8", () => {
   const bytes = (s: string) => new TextEncoder().encode(s);
@@ -126,6 +127,19 @@ describe("sampling", () => {
         }
       }
     }
+  });
+
+  it("weighs a token e^(−d) to within 1e-14 of Math.exp (the series stops at r⁶), and nothing past 128 nats below the top", () => {
+    const kernels = new SamplingKernels(8);
+    let worst = 0;
+    for (let d = 0; d < 127.9; d += 0.0137) worst = Math.max(worst, Math.abs(kernels.weight(d, Math.floor(d * 32)) / Math.exp(-d) - 1));
+    expect(worst).toBeLessThan(1e-14);
+    expect(kernels.weight(200, 4095)).toBe(0);
+    // The buckets: ⌊(max − logit/T)·32⌋, capped at the last; counts per bucket.
+    kernels.bucketize(Float32Array.from([2, 1.5, 2, -1e30, 1.99]), 1, 2);
+    expect([...kernels.bucketOf.subarray(0, 5)]).toEqual([0, 16, 0, 4095, 0]);
+    expect([kernels.counts[0], kernels.counts[16], kernels.counts[4095]]).toEqual([3, 1, 1]);
+    expect(kernels.weigh(5, 1, 2, 4096)).toBeCloseTo(1 + Math.exp(-0.5) + 1 + Math.exp(-(2 - Math.fround(1.99))), 12); // logits are float32
   });
 
   it("the seeded generator repeats its stream and stays in [0, 1)", () => {

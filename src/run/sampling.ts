@@ -1,4 +1,5 @@
 import type { Random } from "../util/random.ts";
+import { BUCKETS, SamplingKernels } from "../wasm/sampling-kernels.ts";
 
 export interface SamplingOptions {
   /** false: greedy (argmax), as GPT-2's generation config and the article's pipeline call do. */
@@ -26,31 +27,27 @@ export function topLogits(logits: Float32Array, count: number): { id: number; lo
   return best;
 }
 
-/** Buckets by distance below the highest scaled logit: 1/32 nat wide, to 128 nats, the last one open-ended. */
-const BUCKETS = 4096;
-const PER_NAT = 32;
-/** e^(−b/32) for every bucket start. */
-const BUCKET_SCALE = Float64Array.from({ length: BUCKETS }, (_, b) => Math.exp(-b / PER_NAT));
-
 /**
  * Picks next tokens from logits. Sampling follows Hugging Face's order: divide by the
  * temperature, keep the top-k, keep the top-p nucleus, renormalise, draw — as walking the
  * vocabulary sorted by logit (ties: lower id first) would, but without sorting it.
  *
- * One pass puts every token in a bucket by how far its scaled logit lies below the highest
- * (bucket order is token order), another weighs the kept ones — e^(−d) as the bucket's e^(−b/32)
- * times a short series in the remainder, within 1e-15 of Math.exp and several times faster — and
- * sums each bucket's count and mass. Top-k, the nucleus and the draw then walk the buckets and
- * order only the one bucket they stop in, by a weighted selection (quickselect that tracks
- * probability mass). Its scratch is allocated once, for the vocabulary's size.
+ * One pass puts every token in a bucket by how far its scaled logit lies below the highest,
+ * 1/32 nat wide (bucket order is token order), another weighs the kept ones — e^(−d) as the
+ * bucket's e^(−b/32) times a short series in the remainder, within 1e-14 of Math.exp — and sums
+ * each bucket's count and mass; both run in WebAssembly (src/wasm/sampling-kernels.ts). Top-k,
+ * the nucleus and the draw then walk the buckets and order only the one bucket they stop in, by
+ * a weighted selection (quickselect that tracks probability mass). Its memory is allocated
+ * once, for the vocabulary's size.
  */
 export class TokenPicker {
   private readonly ids: Int32Array;
+  private readonly kernels: SamplingKernels;
   /** e^(logit/T − max), by token id. */
   private readonly weights: Float64Array;
   private readonly bucketOf: Uint16Array;
-  private readonly counts = new Int32Array(BUCKETS);
-  private readonly masses = new Float64Array(BUCKETS);
+  private readonly counts: Int32Array;
+  private readonly masses: Float64Array;
   private logits: Float32Array = new Float32Array(0);
   /**
    * The kept tokens: every bucket below `limit` whole, and of bucket `limit` the first
@@ -62,8 +59,8 @@ export class TokenPicker {
 
   constructor(vocab: number) {
     this.ids = new Int32Array(vocab);
-    this.weights = new Float64Array(vocab);
-    this.bucketOf = new Uint16Array(vocab);
+    this.kernels = new SamplingKernels(vocab);
+    ({ weights: this.weights, bucketOf: this.bucketOf, counts: this.counts, masses: this.masses } = this.kernels);
   }
 
   pick(logits: Float32Array, o: SamplingOptions, rng: Random): number {
@@ -71,22 +68,22 @@ export class TokenPicker {
     if (!o.doSample) return argmax(logits);
     if (v > this.ids.length) throw new Error(`TokenPicker: ${v} logits for a vocabulary of ${this.ids.length}`);
     this.logits = logits;
-    const { bucketOf, counts, masses, weights } = this;
+    const { kernels, weights } = this;
     // logit × (1/T): a multiplication where a division would cost several times more, within
     // an ulp of logit ÷ T.
     const inv = 1 / o.temperature;
     const max = logits[argmax(logits)] * inv;
-    bucketize(logits, inv, max, bucketOf, counts);
+    kernels.bucketize(logits, inv, max);
     this.limit = BUCKETS;
     this.partialCount = 0;
     this.partialMass = 0;
     if (o.topK > 0 && o.topK < v) this.keepFirst(o.topK);
     // Weights of the kept tokens, summed per bucket (a partial bucket's apart).
     const limit = this.limit;
-    const whole = weigh(logits, inv, max, bucketOf, limit, weights, masses);
+    const whole = kernels.weigh(v, inv, max, limit);
     for (let j = 0; j < this.partialCount; j++) {
       const id = this.ids[j];
-      const w = weight(max - logits[id] * inv, limit);
+      const w = kernels.weight(max - logits[id] * inv, limit);
       weights[id] = w;
       this.partialMass += w;
     }
@@ -232,42 +229,6 @@ export class TokenPicker {
     }
     return lo;
   }
-}
-
-/** Each token's bucket (by d = max − logit/T), and each bucket's count. */
-function bucketize(logits: Float32Array, inv: number, max: number, bucketOf: Uint16Array, counts: Int32Array): void {
-  counts.fill(0);
-  for (let i = 0; i < logits.length; i++) {
-    const e = (max - logits[i] * inv) * PER_NAT;
-    const b = e < BUCKETS - 1 ? e | 0 : BUCKETS - 1;
-    bucketOf[i] = b;
-    counts[b]++;
-  }
-}
-
-/** Weights e^(−d) of the tokens in buckets below `limit`, each bucket's mass, and their total. */
-function weigh(logits: Float32Array, inv: number, max: number, bucketOf: Uint16Array, limit: number, weights: Float64Array, masses: Float64Array): number {
-  masses.fill(0);
-  let total = 0;
-  for (let i = 0; i < logits.length; i++) {
-    const b = bucketOf[i];
-    if (b >= limit) continue;
-    const w = weight(max - logits[i] * inv, b);
-    weights[i] = w;
-    masses[b] += w;
-    total += w;
-  }
-  return total;
-}
-
-/**
- * e^(−d) for a token in bucket b (d ≥ b/32): e^(−b/32) · e^(−r), r = d − b/32 < 1/32, by its series
- * to r⁶ (the first term left out is below 2e-15 of the sum). Past the last bucket's start, Math.exp.
- */
-function weight(d: number, b: number): number {
-  if (b === BUCKETS - 1) return Math.exp(-d);
-  const r = d - b * (1 / PER_NAT);
-  return BUCKET_SCALE[b] * (1 - r * (1 - r * (1 / 2 - r * (1 / 6 - r * (1 / 24 - r * (1 / 120 - r * (1 / 720)))))));
 }
 
 /** The most likely token (ties: lower id). */

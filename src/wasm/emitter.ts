@@ -30,6 +30,7 @@ export function sleb(value: number): number[] {
 
 export const I32 = 0x7f;
 export const F32 = 0x7d;
+export const F64 = 0x7c;
 export const V128 = 0x7b;
 
 type Bytes = number[];
@@ -52,6 +53,20 @@ export const op = {
   f32Add: [0x92], f32Sub: [0x93], f32Mul: [0x94], f32Div: [0x95], f32Max: [0x97], f32Sqrt: [0x91],
   f32ConvertI32S: [0xb2],
   f32Load: (offset = 0): Bytes => [0x2a, ...memarg(2, offset)],
+  f64Load: (offset = 0): Bytes => [0x2b, ...memarg(3, offset)],
+  f64Store: (offset = 0): Bytes => [0x39, ...memarg(3, offset)],
+  i32Load: (offset = 0): Bytes => [0x28, ...memarg(2, offset)],
+  i32Store: (offset = 0): Bytes => [0x36, ...memarg(2, offset)],
+  i32Load16U: (offset = 0): Bytes => [0x2f, ...memarg(1, offset)],
+  i32Store16: (offset = 0): Bytes => [0x3b, ...memarg(1, offset)],
+  f64Const: (v: number): Bytes => [0x44, ...new Uint8Array(Float64Array.of(v).buffer)],
+  f64Add: [0xa0], f64Sub: [0xa1], f64Mul: [0xa2], f64Lt: [0x63],
+  f64PromoteF32: [0xbb], f64ConvertI32S: [0xb7],
+  /** f64 → i32 toward zero, saturating (no trap on NaN or out of range). */
+  i32TruncSatF64S: [0xfc, 0x02],
+  select: [0x1b],
+  if: (results: number[] = []): Bytes => [0x04, results.length === 0 ? 0x40 : results[0]],
+  else: [0x05],
   f32Const: (v: number): Bytes => [0x43, ...new Uint8Array(Float32Array.of(v).buffer)],
   v128Load: (offset = 0): Bytes => simd(0x00, ...memarg(4, offset)),
   v128Load32Splat: (offset = 0): Bytes => simd(0x09, ...memarg(2, offset)),
