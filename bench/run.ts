@@ -6,6 +6,7 @@
 //   npm run bench -- --predict    only the prediction check: predicted vs measured per stage
 //                                 (add --cached-profiles to reuse one profile per setting)
 //   npm run bench -- --playground only the playground against the terminal (headless Chromium)
+//   npm run bench -- --sampling   only the token picker's time per pick
 //   npm run bench -- --node 24    the same on Node.js 24 (fetched from the npm registry once)
 //
 // Every kernel is checked against the naive kernel on the same inputs before it is timed.
@@ -37,6 +38,7 @@ const FLAGS: Record<string, FlagSpec> = {
   predict: { kind: "boolean", help: "only check the roofline prediction against runs of generate.ts (six settings, three runs each)" },
   "cached-profiles": { kind: "boolean", help: "with --predict: measure each setting's profile once, then reuse it (as a cache would)" },
   playground: { kind: "boolean", help: "only the playground against the terminal: decode tokens/s and first token, headless Chromium" },
+  sampling: { kind: "boolean", help: "only the token picker: ms per pick on GPT-2 small's vocabulary" },
   "no-numpy": { kind: "boolean", help: "skip the numpy peer even when python3 has numpy" },
   node: { kind: "string", value: "22|24|26", help: "run the whole bench on that Node.js line (fetched from the npm registry once, as test:runtimes does)" },
   help: { kind: "boolean", help: "show this help" },
@@ -278,6 +280,12 @@ function samplingBenchmark(quick: boolean): { setting: string; flatMs: number; p
   return settings.map(([setting, o]) => ({ setting, flatMs: time(flat, o), peakedMs: time(peaked, o) }));
 }
 
+function samplingTable(rows: ReturnType<typeof samplingBenchmark>): string {
+  return "Sampling one token from GPT-2 small's 50,257 logits (ms per pick, best of 5 runs of 100): flat logits as random\n" +
+    "weights give, and peaked ones (Gumbel noise × 3) like a trained model's\n" +
+    table(["setting", "flat", "peaked"], rows.map((r) => [r.setting, r.flatMs.toFixed(3), r.peakedMs.toFixed(3)]), 2);
+}
+
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), FLAGS);
   if (f.help === true) {
@@ -301,6 +309,12 @@ async function main(): Promise<void> {
     const rows = predictBenchmark((line) => process.stderr.write(`${line}\n`), f["cached-profiles"] === true);
     log(`\nThe roofline prediction against the run it predicts (GPT-2 small, random weights, greedy)\n${predictTable(rows)}`);
     if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, predict: rows }, null, 1)}\n`);
+    return;
+  }
+  if (f.sampling === true) {
+    const rows = samplingBenchmark(quick);
+    log(`\n${samplingTable(rows)}`);
+    if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, sampling: rows }, null, 1)}\n`);
     return;
   }
   if (f.playground === true) {
@@ -372,9 +386,7 @@ async function main(): Promise<void> {
   ));
 
   const sampling = samplingBenchmark(quick);
-  log("\nSampling one token from GPT-2 small's 50,257 logits (ms per pick, best of 5 runs of 100): flat logits as random");
-  log("weights give, and peaked ones (Gumbel noise × 3) like a trained model's");
-  log(table(["setting", "flat", "peaked"], sampling.map((r) => [r.setting, r.flatMs.toFixed(3), r.peakedMs.toFixed(3)]), 2));
+  log(`\n${samplingTable(sampling)}`);
   if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, quick, results, numpy, endToEnd: e2e, numpyEndToEnd: peers, batched, numpyBatched, sampling }, null, 1)}\n`);
 }
 
