@@ -135,11 +135,28 @@ describe("sampling", () => {
     for (let d = 0; d < 127.9; d += 0.0137) worst = Math.max(worst, Math.abs(kernels.weight(d, Math.floor(d * 32)) / Math.exp(-d) - 1));
     expect(worst).toBeLessThan(1e-14);
     expect(kernels.weight(200, 4095)).toBe(0);
-    // The buckets: ⌊(max − logit/T)·32⌋, capped at the last; counts per bucket.
-    kernels.bucketize(Float32Array.from([2, 1.5, 2, -1e30, 1.99]), 1, 2);
-    expect([...kernels.bucketOf.subarray(0, 5)]).toEqual([0, 16, 0, 4095, 0]);
-    expect([kernels.counts[0], kernels.counts[16], kernels.counts[4095]]).toEqual([3, 1, 1]);
-    expect(kernels.weigh(5, 1, 2, 4096)).toBeCloseTo(1 + Math.exp(-0.5) + 1 + Math.exp(-(2 - Math.fround(1.99))), 12); // logits are float32
+    // The highest logit: four lanes at a time, then the tail; NaNs left out.
+    expect(kernels.load(Float32Array.from([1, NaN, 0, 0, 0, 3, NaN]))).toBe(3);
+    expect(kernels.load(Float32Array.from([NaN, 5, -1, 4.5]))).toBe(5);
+    // The buckets: ⌊(max − logit/T)·32⌋, capped at the last; counts per bucket. Twice: the
+    // histograms that are merged into counts and masses start from zero each time.
+    for (let pass = 0; pass < 2; pass++) {
+      expect(kernels.load(Float32Array.from([2, 1.5, 2, -1e30, 1.99]))).toBe(2);
+      const all = 1 + Math.exp(-0.5) + 1 + Math.exp(-(2 - Math.fround(1.99))); // logits are float32
+      kernels.bucketize(5, 1, 2, false);
+      expect([...kernels.bucketOf.subarray(0, 5)]).toEqual([0, 16, 0, 4095, 0]);
+      expect([kernels.counts[0], kernels.counts[16], kernels.counts[4095]]).toEqual([3, 1, 1]);
+      kernels.weigh(5, 1, 2, 1);
+      expect(kernels.sumMasses(1)).toBeCloseTo(all - Math.exp(-0.5), 12); // bucket 0 only
+      kernels.weigh(5, 1, 2, 4096);
+      expect(kernels.sumMasses(4096)).toBeCloseTo(all, 12);
+      expect(kernels.masses[16]).toBeCloseTo(Math.exp(-0.5), 14);
+      // Bucketed and weighed in one pass: the same.
+      kernels.bucketize(5, 1, 2, true);
+      expect([kernels.counts[0], kernels.counts[16], kernels.counts[4095]]).toEqual([3, 1, 1]);
+      expect(kernels.sumMasses(4096)).toBeCloseTo(all, 12);
+      expect(kernels.masses[0]).toBeCloseTo(2 + Math.exp(-(2 - Math.fround(1.99))), 12);
+    }
   });
 
   it("the seeded generator repeats its stream and stays in [0, 1)", () => {

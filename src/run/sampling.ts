@@ -1,5 +1,5 @@
 import type { Random } from "../util/random.ts";
-import { BUCKETS, SamplingKernels } from "../wasm/sampling-kernels.ts";
+import { SamplingKernels } from "../wasm/sampling-kernels.ts";
 
 export interface SamplingOptions {
   /** false: greedy (argmax), as GPT-2's generation config and the article's pipeline call do. */
@@ -33,19 +33,19 @@ export function topLogits(logits: Float32Array, count: number): { id: number; lo
  * vocabulary sorted by logit (ties: lower id first) would, but without sorting it.
  *
  * One pass puts every token in a bucket by how far its scaled logit lies below the highest,
- * 1/32 nat wide (bucket order is token order), another weighs the kept ones — e^(−d) as the
- * bucket's e^(−b/32) times a short series in the remainder, within 1e-14 of Math.exp — and sums
- * each bucket's count and mass; both run in WebAssembly (src/wasm/sampling-kernels.ts). Top-k,
- * the nucleus and the draw then walk the buckets and order only the one bucket they stop in, by
- * a weighted selection (quickselect that tracks probability mass). Its memory is allocated
- * once, for the vocabulary's size.
+ * 1/32 nat wide (bucket order is token order), and weighs it — e^(−d) as the bucket's e^(−b/32)
+ * times a short series in the remainder, within 1e-14 of Math.exp; with top-k, only the kept
+ * tokens are weighed, in a second pass. Each bucket's count and mass are summed as they go.
+ * Top-k, the nucleus and the draw then walk the buckets and order only the one bucket they stop
+ * in, by a weighted selection (quickselect that tracks probability mass). Every pass over the
+ * vocabulary runs in WebAssembly (src/wasm/sampling-kernels.ts), on memory allocated once for
+ * the vocabulary's size.
  */
 export class TokenPicker {
   private readonly ids: Int32Array;
   private readonly kernels: SamplingKernels;
   /** e^(logit/T − max), by token id. */
   private readonly weights: Float64Array;
-  private readonly bucketOf: Uint16Array;
   private readonly counts: Int32Array;
   private readonly masses: Float64Array;
   private logits: Float32Array = new Float32Array(0);
@@ -53,34 +53,39 @@ export class TokenPicker {
    * The kept tokens: every bucket below `limit` whole, and of bucket `limit` the first
    * `partialCount` in ids[0, partialCount) (with mass `partialMass`).
    */
-  private limit = BUCKETS;
+  private limit = 0;
   private partialCount = 0;
   private partialMass = 0;
 
   constructor(vocab: number) {
-    this.ids = new Int32Array(vocab);
     this.kernels = new SamplingKernels(vocab);
-    ({ weights: this.weights, bucketOf: this.bucketOf, counts: this.counts, masses: this.masses } = this.kernels);
+    ({ weights: this.weights, counts: this.counts, masses: this.masses, ids: this.ids } = this.kernels);
   }
 
   pick(logits: Float32Array, o: SamplingOptions, rng: Random): number {
     const v = logits.length;
     if (!o.doSample) return argmax(logits);
-    if (v > this.ids.length) throw new Error(`TokenPicker: ${v} logits for a vocabulary of ${this.ids.length}`);
+    if (v > this.weights.length) throw new Error(`TokenPicker: ${v} logits for a vocabulary of ${this.ids.length}`);
     this.logits = logits;
     const { kernels, weights } = this;
     // logit × (1/T): a multiplication where a division would cost several times more, within
     // an ulp of logit ÷ T.
     const inv = 1 / o.temperature;
-    const max = logits[argmax(logits)] * inv;
-    kernels.bucketize(logits, inv, max);
-    this.limit = BUCKETS;
+    const max = kernels.load(logits) * inv;
+    // Without top-k every token is kept: one pass buckets and weighs them. With it, the
+    // buckets come first, then the weights of only the kept ones.
+    const topK = o.topK > 0 && o.topK < v;
+    kernels.bucketize(v, inv, max, !topK);
+    this.limit = kernels.end;
     this.partialCount = 0;
     this.partialMass = 0;
-    if (o.topK > 0 && o.topK < v) this.keepFirst(o.topK);
-    // Weights of the kept tokens, summed per bucket (a partial bucket's apart).
+    if (topK) {
+      this.keepFirst(o.topK);
+      kernels.weigh(v, inv, max, this.limit);
+    }
+    // The kept tokens' weights summed per bucket (a partial bucket's apart).
     const limit = this.limit;
-    const whole = kernels.weigh(v, inv, max, limit);
+    const whole = kernels.sumMasses(limit);
     for (let j = 0; j < this.partialCount; j++) {
       const id = this.ids[j];
       const w = kernels.weight(max - logits[id] * inv, limit);
@@ -94,10 +99,7 @@ export class TokenPicker {
 
   /** Gathers the ids of bucket b, in id order, into ids[0, count); returns count. */
   private gather(b: number): number {
-    const { bucketOf, ids } = this;
-    let c = 0;
-    for (let i = 0; i < this.logits.length; i++) if (bucketOf[i] === b) ids[c++] = i;
-    return c;
+    return this.kernels.gather(this.logits.length, b);
   }
 
   /** Keeps the first k tokens: whole buckets while they fit, then a selection in the next. */

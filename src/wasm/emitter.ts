@@ -47,7 +47,7 @@ export const op = {
   localSet: (i: number): Bytes => [0x21, ...uleb(i)],
   localTee: (i: number): Bytes => [0x22, ...uleb(i)],
   i32Const: (v: number): Bytes => [0x41, ...sleb(v)],
-  i32Eqz: [0x45], i32GtU: [0x4b], i32GeU: [0x4f],
+  i32Eqz: [0x45], i32Eq: [0x46], i32GtU: [0x4b], i32GeU: [0x4f],
   i32Add: [0x6a], i32Sub: [0x6b], i32Mul: [0x6c], i32And: [0x71], i32Shl: [0x74],
   f32Store: (offset = 0): Bytes => [0x38, ...memarg(2, offset)],
   f32Add: [0x92], f32Sub: [0x93], f32Mul: [0x94], f32Div: [0x95], f32Max: [0x97], f32Sqrt: [0x91],
@@ -60,6 +60,7 @@ export const op = {
   i32Load16U: (offset = 0): Bytes => [0x2f, ...memarg(1, offset)],
   i32Store16: (offset = 0): Bytes => [0x3b, ...memarg(1, offset)],
   f64Const: (v: number): Bytes => [0x44, ...new Uint8Array(Float64Array.of(v).buffer)],
+  f32Lt: [0x5d],
   f64Add: [0xa0], f64Sub: [0xa1], f64Mul: [0xa2], f64Lt: [0x63],
   f64PromoteF32: [0xbb], f64ConvertI32S: [0xb7],
   /** f64 → i32 toward zero, saturating (no trap on NaN or out of range). */
@@ -99,6 +100,8 @@ export const op = {
   f32x4Div: simd(0xe7),
   f32x4Min: simd(0xe8),
   f32x4Max: simd(0xe9),
+  /** max(a, b) as `a < b ? b : a`: a NaN in b leaves a. */
+  f32x4Pmax: simd(0xeb),
   i32x4TruncSatF32x4S: simd(0xf8),
   i32x4Splat: simd(0x11),
   i8x16Splat: simd(0x0f),

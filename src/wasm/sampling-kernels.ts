@@ -1,20 +1,24 @@
-import { F64, type FunctionDef, I32, emitModule, op } from "./emitter.ts";
+import { F32, F64, type FunctionDef, I32, V128, emitModule, op } from "./emitter.ts";
 
 /*
- * The token picker's two passes over the vocabulary (src/run/sampling.ts), in WebAssembly on a
- * memory of the picker's own: float64 scalar code, the same operations in the same order as
- * the picker's definition, so the same numbers, at a fraction of JavaScript's time.
+ * The token picker's passes over the vocabulary (src/run/sampling.ts), in WebAssembly on a
+ * memory of the picker's own: float64 scalar code, the operations of the picker's definition,
+ * at a fraction of JavaScript's time.
  *
- *   bucketize(logits, n, inv, max, bucketOf, counts)   bucket b = ⌊(max − logit·inv)·32⌋, capped
- *                                                      at BUCKETS−1; counts[b] += 1
- *   weigh(logits, n, inv, max, bucketOf, limit, weights, masses, scales) → total
- *                                                      for tokens in buckets below limit:
- *                                                      weights[i] = weight(d, b), masses[b] += it
- *   weight(d, b, scales) → e^(−d) for a token of bucket b
+ *   max(n) → the highest logit                    f32x4 lanes, then the lanes and the tail
+ *   bucketize(n, inv, max, weighAll) → one past the highest bucket used
+ *                                                 bucket b = ⌊(max − logit·inv)·32⌋, capped at
+ *                                                 BUCKETS−1; counts[b] += 1; with weighAll,
+ *                                                 weigh's work too
+ *   weigh(n, inv, max, limit)                     for tokens in buckets below limit:
+ *                                                 weights[i] = weight(d, b), masses[b] += it
+ *   sumMasses(limit) → total                      the masses' parts summed, below limit
+ *   gather(n, b) → count                          bucket b's ids, in id order
+ *   weight(d, b) → e^(−d) for a token of bucket b
  *
  * weight: scales[b] = e^(−b/32) times the series of e^(−r), r = d − b/32 < 1/32, to r⁶ (the
- * first term left out, (1/32)⁷/7!, is below 6e-15 of the sum). Past the last bucket's start, 128 nats below
- * the top token, a weight is below 3e-56 of the top one's: it counts as 0.
+ * first term left out, (1/32)⁷/7!, is below 6e-15 of the sum). Past the last bucket's start,
+ * 128 nats below the top token, a weight is below 3e-56 of the top one's: it counts as 0.
  */
 
 export const BUCKETS = 4096;
@@ -23,13 +27,21 @@ export const PER_NAT = 32;
 const get = op.localGet;
 const set = op.localSet;
 
-/** e^(−d) on the stack, for the f64 local d and the i32 local b; uses the f64 local t for r. */
+/**
+ * e^(−d) on the stack, for the f64 local d and the i32 local b; uses three f64 locals from t on
+ * for r, r² and r⁴.
+ */
 function weightOf(d: number, b: number, scales: number, t: number): number[] {
-  const r = get(t);
-  // Horner from the inside: 1 − r(1 − r(1/2 − r(1/6 − r(1/24 − r(1/120 − r·(1/720))))))
-  let series: number[] = [...r, ...op.f64Const(1 / 720), ...op.f64Mul];
-  for (const c of [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1]) series = [...r, ...op.f64Const(c), ...series, ...op.f64Sub, ...op.f64Mul];
-  series = [...op.f64Const(1), ...series, ...op.f64Sub];
+  const [r, r2, r4] = [get(t), get(t + 1), get(t + 2)];
+  const mul = op.f64Mul, add = op.f64Add, sub = op.f64Sub, c = op.f64Const;
+  // Estrin's scheme, ((1 − r) + r²(1/2 − r/6)) + r⁴((1/24 − r/120) + r²/720): the same terms as
+  // Horner's, but a dependency chain of five operations instead of thirteen, so the loop's
+  // iterations overlap.
+  const series = [
+    ...r, ...r, ...mul, ...op.localTee(t + 1), ...get(t + 1), ...mul, ...set(t + 2),
+    ...c(1), ...r, ...sub, ...r2, ...c(1 / 2), ...r, ...c(1 / 6), ...mul, ...sub, ...mul, ...add,
+    ...r4, ...c(1 / 24), ...r, ...c(1 / 120), ...mul, ...sub, ...r2, ...c(1 / 720), ...mul, ...add, ...mul, ...add,
+  ];
   return [
     ...get(b), ...op.i32Const(BUCKETS - 1), ...op.i32GeU,
     ...op.if([F64]), ...op.f64Const(0),
@@ -41,112 +53,261 @@ function weightOf(d: number, b: number, scales: number, t: number): number[] {
   ];
 }
 
-function bucketizeKernel(): FunctionDef {
-  const [LOGITS, N, INV, MAX, BUCKET_OF, COUNTS] = [0, 1, 2, 3, 4, 5];
-  const [I, B, AT, E] = [6, 7, 8, 9];
-  const body = [
-    ...op.block, ...op.loop,
-    ...get(I), ...get(N), ...op.i32GeU, ...op.brIf(1),
-    // e = (max − logit·inv)·32
-    ...get(MAX), ...get(LOGITS), ...get(I), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.f32Load(0), ...op.f64PromoteF32, ...get(INV), ...op.f64Mul, ...op.f64Sub,
-    ...op.f64Const(PER_NAT), ...op.f64Mul, ...set(E),
-    // b = e < BUCKETS−1 ? trunc(e) : BUCKETS−1
-    ...get(E), ...op.i32TruncSatF64S, ...op.i32Const(BUCKETS - 1), ...get(E), ...op.f64Const(BUCKETS - 1), ...op.f64Lt, ...op.select, ...set(B),
-    ...get(BUCKET_OF), ...get(I), ...op.i32Const(1), ...op.i32Shl, ...op.i32Add, ...get(B), ...op.i32Store16(0),
-    ...get(COUNTS), ...get(B), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...set(AT),
-    ...get(AT), ...get(AT), ...op.i32Load(0), ...op.i32Const(1), ...op.i32Add, ...op.i32Store(0),
-    ...get(I), ...op.i32Const(1), ...op.i32Add, ...set(I),
-    ...op.br(0), ...op.end, ...op.end,
+/*
+ * Every kernel takes the arrays' addresses first, in this order, then its own arguments: the
+ * first locals are the arrays in every kernel.
+ */
+const ARRAYS = ["logits", "bucketOf", "weights", "counts", "countParts", "masses", "massParts", "scales", "ids"] as const;
+type Arrays = Record<(typeof ARRAYS)[number], number>;
+const [LOGITS, BUCKET_OF, WEIGHTS, COUNTS, COUNT_PARTS, MASSES, MASS_PARTS, SCALES, IDS] = ARRAYS.map((_, i) => i);
+const ARGS = ARRAYS.length;
+
+/*
+ * Counts and masses are summed into PARTS histograms, token i into part i mod PARTS, then
+ * merged: consecutive tokens often share a bucket, and one histogram would make each update wait
+ * for the one before it (a load after a store to the same address).
+ */
+const PARTS = 4;
+const COUNT_PART = 4 * BUCKETS;
+const MASS_PART = 8 * BUCKETS;
+
+/** The address of element i of an array of 2^log2-byte elements, on the stack. */
+const element = (array: number, i: number, log2: number) => [...get(array), ...get(i), ...op.i32Const(log2), ...op.i32Shl, ...op.i32Add];
+
+/** d = max − logit_i·inv, on the stack. */
+const distance = (i: number, inv: number, max: number) => [
+  ...get(max), ...element(LOGITS, i, 2), ...op.f32Load(0), ...op.f64PromoteF32, ...get(inv), ...op.f64Mul, ...op.f64Sub,
+];
+
+/** Token i of bucket b weighs e^(−d): weights[i] = it, and it joins the mass of part i mod PARTS. */
+function addWeight(i: number, b: number, d: number, w: number, at: number, t: number): number[] {
+  return [
+    ...weightOf(d, b, SCALES, t), ...set(w),
+    ...element(WEIGHTS, i, 3), ...get(w), ...op.f64Store(0),
+    ...get(MASS_PARTS), ...get(i), ...op.i32Const(PARTS - 1), ...op.i32And, ...op.i32Const(MASS_PART), ...op.i32Mul, ...op.i32Add,
+    ...get(b), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...set(at),
+    ...get(at), ...get(at), ...op.f64Load(0), ...get(w), ...op.f64Add, ...op.f64Store(0),
   ];
-  return { name: "bucketize", params: [I32, I32, F64, F64, I32, I32], results: [], locals: [I32, I32, I32, F64], body };
 }
 
-function weighKernel(): FunctionDef {
-  const [LOGITS, N, INV, MAX, BUCKET_OF, LIMIT, WEIGHTS, MASSES, SCALES] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const [I, B, AT, D, T, W, TOTAL] = [9, 10, 11, 12, 13, 14, 15];
+/** for (i = 0; i < n; i++) body */
+const forEach = (i: number, n: number, body: number[]) => [
+  ...op.i32Const(0), ...set(i),
+  ...op.block, ...op.loop,
+  ...get(i), ...get(n), ...op.i32GeU, ...op.brIf(1),
+  ...body,
+  ...get(i), ...op.i32Const(1), ...op.i32Add, ...set(i),
+  ...op.br(0), ...op.end, ...op.end,
+];
+
+/** The highest of n logits (NaNs left out), four lanes at a time, then the lanes and the tail. */
+function maxKernel(): FunctionDef {
+  const N = ARGS;
+  const [I, N4, M, X, ACC] = [N + 1, N + 2, N + 3, N + 4, N + 5];
+  // m = m < x ? x : m, as pmax does per lane
+  const keepHigher = [...get(X), ...get(M), ...get(M), ...get(X), ...op.f32Lt, ...op.select, ...set(M)];
   const body = [
+    ...op.f32x4Const(-Infinity), ...set(ACC),
+    ...get(N), ...op.i32Const(-4), ...op.i32And, ...set(N4),
+    ...op.block, ...op.loop,
+    ...get(I), ...get(N4), ...op.i32GeU, ...op.brIf(1),
+    ...get(ACC), ...element(LOGITS, I, 2), ...op.v128Load(0), ...op.f32x4Pmax, ...set(ACC),
+    ...get(I), ...op.i32Const(4), ...op.i32Add, ...set(I),
+    ...op.br(0), ...op.end, ...op.end,
+    ...get(ACC), ...op.f32x4ExtractLane(0), ...set(M),
+    ...[1, 2, 3].flatMap((lane) => [...get(ACC), ...op.f32x4ExtractLane(lane), ...set(X), ...keepHigher]),
     ...op.block, ...op.loop,
     ...get(I), ...get(N), ...op.i32GeU, ...op.brIf(1),
-    ...get(BUCKET_OF), ...get(I), ...op.i32Const(1), ...op.i32Shl, ...op.i32Add, ...op.i32Load16U(0), ...set(B),
-    ...get(B), ...get(LIMIT), ...op.i32GeU, ...op.i32Eqz,
-    ...op.if(),
-    ...get(MAX), ...get(LOGITS), ...get(I), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.f32Load(0), ...op.f64PromoteF32, ...get(INV), ...op.f64Mul, ...op.f64Sub, ...set(D),
-    ...weightOf(D, B, SCALES, T), ...set(W),
-    ...get(WEIGHTS), ...get(I), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...get(W), ...op.f64Store(0),
-    ...get(MASSES), ...get(B), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...set(AT),
-    ...get(AT), ...get(AT), ...op.f64Load(0), ...get(W), ...op.f64Add, ...op.f64Store(0),
-    ...get(TOTAL), ...get(W), ...op.f64Add, ...set(TOTAL),
-    ...op.end,
+    ...element(LOGITS, I, 2), ...op.f32Load(0), ...set(X), ...keepHigher,
     ...get(I), ...op.i32Const(1), ...op.i32Add, ...set(I),
     ...op.br(0), ...op.end, ...op.end,
+    ...get(M),
+  ];
+  return { name: "max", params: [...ARRAYS.map(() => I32), I32], results: [F32], locals: [I32, I32, F32, F32, V128], body };
+}
+
+/**
+ * Each token's bucket, each bucket's count; with `weighAll`, each token's weight and each
+ * bucket's mass in the same pass (to be summed by sumMasses). Returns one past the highest
+ * bucket used.
+ */
+function bucketizeKernel(): FunctionDef {
+  const [N, INV, MAX, WEIGH_ALL] = [ARGS, ARGS + 1, ARGS + 2, ARGS + 3];
+  const [I, B, AT, D, E, HI, W, T] = [ARGS + 4, ARGS + 5, ARGS + 6, ARGS + 7, ARGS + 8, ARGS + 9, ARGS + 10, ARGS + 11];
+  const body = [
+    ...forEach(I, N, [
+      ...distance(I, INV, MAX), ...op.localTee(D), ...op.f64Const(PER_NAT), ...op.f64Mul, ...set(E),
+      // b = e < BUCKETS−1 ? trunc(e) : BUCKETS−1
+      ...get(E), ...op.i32TruncSatF64S, ...op.i32Const(BUCKETS - 1), ...get(E), ...op.f64Const(BUCKETS - 1), ...op.f64Lt, ...op.select, ...set(B),
+      ...element(BUCKET_OF, I, 1), ...get(B), ...op.i32Store16(0),
+      // countParts[i mod PARTS][b] += 1
+      ...get(COUNT_PARTS), ...get(I), ...op.i32Const(PARTS - 1), ...op.i32And, ...op.i32Const(COUNT_PART), ...op.i32Mul, ...op.i32Add,
+      ...get(B), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...set(AT),
+      ...get(AT), ...get(AT), ...op.i32Load(0), ...op.i32Const(1), ...op.i32Add, ...op.i32Store(0),
+      ...get(B), ...get(HI), ...get(B), ...get(HI), ...op.i32GtU, ...op.select, ...set(HI),
+      ...get(WEIGH_ALL), ...op.if(), ...addWeight(I, B, D, W, AT, T), ...op.end,
+    ]),
+    // counts[b] = the parts' sum, and the parts back to 0, for the buckets used
+    ...get(HI), ...op.i32Const(1), ...op.i32Add, ...set(HI),
+    ...forEach(B, HI, [
+      ...element(COUNT_PARTS, B, 2), ...set(AT),
+      ...element(COUNTS, B, 2),
+      ...get(AT), ...op.i32Load(0),
+      ...Array.from({ length: PARTS - 1 }, (_, k) => [...get(AT), ...op.i32Load((k + 1) * COUNT_PART), ...op.i32Add]).flat(),
+      ...op.i32Store(0),
+      ...Array.from({ length: PARTS }, (_, k) => [...get(AT), ...op.i32Const(0), ...op.i32Store(k * COUNT_PART)]).flat(),
+    ]),
+    ...get(HI),
+  ];
+  const locals = [I32, I32, I32, F64, F64, I32, F64, F64, F64, F64];
+  return { name: "bucketize", params: [...ARRAYS.map(() => I32), I32, F64, F64, I32], results: [I32], locals, body };
+}
+
+/** The weights of the tokens in buckets below `limit`, and those buckets' masses in parts. */
+function weighKernel(): FunctionDef {
+  const [N, INV, MAX, LIMIT] = [ARGS, ARGS + 1, ARGS + 2, ARGS + 3];
+  const [I, B, AT, D, W, T] = [ARGS + 4, ARGS + 5, ARGS + 6, ARGS + 7, ARGS + 8, ARGS + 9];
+  const body = forEach(I, N, [
+    ...element(BUCKET_OF, I, 1), ...op.i32Load16U(0), ...set(B),
+    ...get(B), ...get(LIMIT), ...op.i32GeU, ...op.i32Eqz,
+    ...op.if(), ...distance(I, INV, MAX), ...set(D), ...addWeight(I, B, D, W, AT, T), ...op.end,
+  ]);
+  return { name: "weigh", params: [...ARRAYS.map(() => I32), I32, F64, F64, I32], results: [], locals: [I32, I32, I32, F64, F64, F64, F64, F64], body };
+}
+
+/** masses[b] = the parts' sum, and the parts back to 0, for b below `limit`; their total. */
+function sumMassesKernel(): FunctionDef {
+  const LIMIT = ARGS;
+  const [B, AT, M, TOTAL] = [ARGS + 1, ARGS + 2, ARGS + 3, ARGS + 4];
+  const body = [
+    ...forEach(B, LIMIT, [
+      ...element(MASS_PARTS, B, 3), ...set(AT),
+      ...get(AT), ...op.f64Load(0),
+      ...Array.from({ length: PARTS - 1 }, (_, k) => [...get(AT), ...op.f64Load((k + 1) * MASS_PART), ...op.f64Add]).flat(),
+      ...set(M),
+      ...element(MASSES, B, 3), ...get(M), ...op.f64Store(0),
+      ...get(TOTAL), ...get(M), ...op.f64Add, ...set(TOTAL),
+      ...Array.from({ length: PARTS }, (_, k) => [...get(AT), ...op.f64Const(0), ...op.f64Store(k * MASS_PART)]).flat(),
+    ]),
     ...get(TOTAL),
   ];
-  return { name: "weigh", params: [I32, I32, F64, F64, I32, I32, I32, I32, I32], results: [F64], locals: [I32, I32, I32, F64, F64, F64, F64], body };
+  return { name: "sumMasses", params: [...ARRAYS.map(() => I32), I32], results: [F64], locals: [I32, I32, F64, F64], body };
+}
+
+/** The ids of the tokens of bucket b, in id order, into ids[0, count); returns count. */
+function gatherKernel(): FunctionDef {
+  const [N, B] = [ARGS, ARGS + 1];
+  const [I, C] = [ARGS + 2, ARGS + 3];
+  // ids[c] = i always, c advances only for bucket b: no branch to mispredict
+  const body = [
+    ...forEach(I, N, [
+      ...element(IDS, C, 2), ...get(I), ...op.i32Store(0),
+      ...get(C), ...element(BUCKET_OF, I, 1), ...op.i32Load16U(0), ...get(B), ...op.i32Eq, ...op.i32Add, ...set(C),
+    ]),
+    ...get(C),
+  ];
+  return { name: "gather", params: [...ARRAYS.map(() => I32), I32, I32], results: [I32], locals: [I32, I32], body };
 }
 
 function weightKernel(): FunctionDef {
-  const [D, B, SCALES, T] = [0, 1, 2, 3];
-  return { name: "weight", params: [F64, I32, I32], results: [F64], locals: [F64], body: weightOf(D, B, SCALES, T) };
+  const [D, B, T] = [ARGS, ARGS + 1, ARGS + 2];
+  return { name: "weight", params: [...ARRAYS.map(() => I32), F64, I32], results: [F64], locals: [F64, F64, F64], body: weightOf(D, B, SCALES, T) };
 }
 
 const PAGE = 65536;
 const modules = new Map<number, WebAssembly.Module>();
 
-/** The kernels on a memory sized for one vocabulary, with views of their arrays. */
+/**
+ * The kernels on a memory sized for one vocabulary, with views of their arrays. Every pass over
+ * the vocabulary runs here: a picker runs once per token, too rarely for JavaScript engines to
+ * optimise loops of its own fully.
+ */
 export class SamplingKernels {
   readonly logits: Float32Array;
   readonly bucketOf: Uint16Array;
   readonly weights: Float64Array;
+  /** Tokens per bucket, below `end`. */
   readonly counts: Int32Array;
+  /** Each bucket's mass, below the limit sumMasses last had. */
   readonly masses: Float64Array;
-  private readonly at: { logits: number; bucketOf: number; weights: number; counts: number; masses: number; scales: number };
+  /** gather's output. */
+  readonly ids: Int32Array;
+  /** One past the highest bucket the last bucketize used. */
+  end = 0;
+  /** The arrays' addresses, in ARRAYS' order: every kernel's first arguments. */
+  private readonly at: number[];
   private readonly fns: {
-    bucketize(logits: number, n: number, inv: number, max: number, bucketOf: number, counts: number): void;
-    weigh(logits: number, n: number, inv: number, max: number, bucketOf: number, limit: number, weights: number, masses: number, scales: number): number;
-    weight(d: number, b: number, scales: number): number;
+    max(...a: [...number[], number]): number;
+    bucketize(...a: [...number[], number, number, number, number]): number;
+    weigh(...a: [...number[], number, number, number, number]): void;
+    sumMasses(...a: [...number[], number]): number;
+    gather(...a: [...number[], number, number]): number;
+    weight(...a: [...number[], number, number]): number;
   };
 
   constructor(vocab: number) {
     const align = (x: number) => Math.ceil(x / 16) * 16;
-    const logits = 16;
-    const weights = align(logits + 4 * vocab);
-    const masses = align(weights + 8 * vocab);
-    const scales = masses + 8 * BUCKETS;
-    const counts = scales + 8 * BUCKETS;
-    const bucketOf = counts + 4 * BUCKETS;
-    const pages = Math.ceil((bucketOf + 2 * vocab) / PAGE);
+    const bytes: Arrays = {
+      logits: 4 * vocab, bucketOf: 2 * vocab, weights: 8 * vocab, counts: 4 * BUCKETS, countParts: PARTS * COUNT_PART,
+      masses: 8 * BUCKETS, massParts: PARTS * MASS_PART, scales: 8 * BUCKETS, ids: 4 * vocab,
+    };
+    const at = {} as Arrays;
+    let next = 16;
+    for (const name of ARRAYS) {
+      at[name] = next;
+      next = align(next + bytes[name]);
+    }
+    const pages = Math.ceil(next / PAGE);
     let module = modules.get(pages);
     if (module === undefined) {
-      module = new WebAssembly.Module(emitModule([bucketizeKernel(), weighKernel(), weightKernel()], pages) as BufferSource);
+      const kernels = [maxKernel(), bucketizeKernel(), weighKernel(), sumMassesKernel(), gatherKernel(), weightKernel()];
+      module = new WebAssembly.Module(emitModule(kernels, pages) as BufferSource);
       modules.set(pages, module);
     }
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     this.fns = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SamplingKernels["fns"];
-    this.at = { logits, bucketOf, weights, counts, masses, scales };
+    this.at = ARRAYS.map((name) => at[name]);
     const buffer = memory.buffer;
-    this.logits = new Float32Array(buffer, logits, vocab);
-    this.bucketOf = new Uint16Array(buffer, bucketOf, vocab);
-    this.weights = new Float64Array(buffer, weights, vocab);
-    this.counts = new Int32Array(buffer, counts, BUCKETS);
-    this.masses = new Float64Array(buffer, masses, BUCKETS);
-    new Float64Array(buffer, scales, BUCKETS).set(Float64Array.from({ length: BUCKETS }, (_, b) => Math.exp(-b / PER_NAT)));
+    this.logits = new Float32Array(buffer, at.logits, vocab);
+    this.bucketOf = new Uint16Array(buffer, at.bucketOf, vocab);
+    this.weights = new Float64Array(buffer, at.weights, vocab);
+    this.counts = new Int32Array(buffer, at.counts, BUCKETS);
+    this.masses = new Float64Array(buffer, at.masses, BUCKETS);
+    this.ids = new Int32Array(buffer, at.ids, vocab);
+    new Float64Array(buffer, at.scales, BUCKETS).set(Float64Array.from({ length: BUCKETS }, (_, b) => Math.exp(-b / PER_NAT)));
   }
 
-  /** Copies the logits in, sets every token's bucket and each bucket's count. */
-  bucketize(logits: Float32Array, inv: number, max: number): void {
+  /** Copies the logits in; returns the highest. */
+  load(logits: Float32Array): number {
     this.logits.set(logits);
-    this.counts.fill(0);
-    this.fns.bucketize(this.at.logits, logits.length, inv, max, this.at.bucketOf, this.at.counts);
+    return this.fns.max(...this.at, logits.length);
   }
 
-  /** Weighs the tokens of buckets below `limit` (logits as bucketize got them); their total. */
-  weigh(n: number, inv: number, max: number, limit: number): number {
-    this.masses.fill(0);
-    return this.fns.weigh(this.at.logits, n, inv, max, this.at.bucketOf, limit, this.at.weights, this.at.masses, this.at.scales);
+  /**
+   * Sets each of the first n tokens' bucket and each bucket's count below `end`; with
+   * `weighAll`, weighs every token too, as weigh(n, inv, max, end) would, in the same pass.
+   */
+  bucketize(n: number, inv: number, max: number, weighAll: boolean): void {
+    this.end = this.fns.bucketize(...this.at, n, inv, max, weighAll ? 1 : 0);
+  }
+
+  /** Weighs the tokens of buckets below `limit`. */
+  weigh(n: number, inv: number, max: number, limit: number): void {
+    this.fns.weigh(...this.at, n, inv, max, Math.min(limit, this.end));
+  }
+
+  /** Sums the mass of each bucket below `limit` (weighed by bucketize or weigh); their total. */
+  sumMasses(limit: number): number {
+    return this.fns.sumMasses(...this.at, Math.min(limit, this.end));
+  }
+
+  /** The ids of bucket b's first n tokens, in id order, into ids[0, count); returns count. */
+  gather(n: number, b: number): number {
+    return this.fns.gather(...this.at, n, b);
   }
 
   /** e^(−d) for one token of bucket b, as weigh computes it. */
   weight(d: number, b: number): number {
-    return this.fns.weight(d, b, this.at.scales);
+    return this.fns.weight(...this.at, d, b);
   }
 }
