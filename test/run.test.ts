@@ -135,9 +135,12 @@ describe("sampling", () => {
     for (let d = 0; d < 127.9; d += 0.0137) worst = Math.max(worst, Math.abs(kernels.weight(d, Math.floor(d * 32)) / Math.exp(-d) - 1));
     expect(worst).toBeLessThan(1e-14);
     expect(kernels.weight(200, 4095)).toBe(0);
-    // The highest logit: four lanes at a time, then the tail; NaNs left out.
-    expect(kernels.load(Float32Array.from([1, NaN, 0, 0, 0, 3, NaN]))).toBe(3);
-    expect(kernels.load(Float32Array.from([NaN, 5, -1, 4.5]))).toBe(5);
+    // The highest logit: four lanes at a time, then the tail; or one at a time. NaNs left out.
+    for (const k of [kernels, new SamplingKernels(8, false)]) {
+      expect(k.load(Float32Array.from([1, NaN, 0, 0, 0, 3, NaN]))).toBe(3);
+      expect(k.load(Float32Array.from([NaN, 5, -1, 4.5]))).toBe(5);
+      expect(k.load(Float32Array.from([-7, -2, -3, -4, -5, -6, -9, -8]))).toBe(-2);
+    }
     // The buckets: ⌊(max − logit/T)·32⌋, capped at the last; counts per bucket. Twice: the
     // histograms that are merged into counts and masses start from zero each time.
     for (let pass = 0; pass < 2; pass++) {

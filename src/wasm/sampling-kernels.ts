@@ -1,4 +1,5 @@
 import { F32, F64, type FunctionDef, I32, V128, emitModule, op } from "./emitter.ts";
+import { simdAvailable } from "./runtime.ts";
 
 /*
  * The token picker's passes over the vocabulary (src/run/sampling.ts), in WebAssembly on a
@@ -100,13 +101,16 @@ const forEach = (i: number, n: number, body: number[]) => [
   ...op.br(0), ...op.end, ...op.end,
 ];
 
-/** The highest of n logits (NaNs left out), four lanes at a time, then the lanes and the tail. */
-function maxKernel(): FunctionDef {
+/**
+ * The highest of n logits (NaNs left out): with SIMD four lanes at a time, then the lanes and
+ * the tail; without, one at a time (the picker needs no SIMD, only WebAssembly).
+ */
+function maxKernel(simd: boolean): FunctionDef {
   const N = ARGS;
-  const [I, N4, M, X, ACC] = [N + 1, N + 2, N + 3, N + 4, N + 5];
+  const [I, M, X, N4, ACC] = [N + 1, N + 2, N + 3, N + 4, N + 5];
   // m = m < x ? x : m, as pmax does per lane
   const keepHigher = [...get(X), ...get(M), ...get(M), ...get(X), ...op.f32Lt, ...op.select, ...set(M)];
-  const body = [
+  const lanes = [
     ...op.f32x4Const(-Infinity), ...set(ACC),
     ...get(N), ...op.i32Const(-4), ...op.i32And, ...set(N4),
     ...op.block, ...op.loop,
@@ -116,6 +120,9 @@ function maxKernel(): FunctionDef {
     ...op.br(0), ...op.end, ...op.end,
     ...get(ACC), ...op.f32x4ExtractLane(0), ...set(M),
     ...[1, 2, 3].flatMap((lane) => [...get(ACC), ...op.f32x4ExtractLane(lane), ...set(X), ...keepHigher]),
+  ];
+  const body = [
+    ...(simd ? lanes : [...op.f32Const(-Infinity), ...set(M)]),
     ...op.block, ...op.loop,
     ...get(I), ...get(N), ...op.i32GeU, ...op.brIf(1),
     ...element(LOGITS, I, 2), ...op.f32Load(0), ...set(X), ...keepHigher,
@@ -123,7 +130,7 @@ function maxKernel(): FunctionDef {
     ...op.br(0), ...op.end, ...op.end,
     ...get(M),
   ];
-  return { name: "max", params: [...ARRAYS.map(() => I32), I32], results: [F32], locals: [I32, I32, F32, F32, V128], body };
+  return { name: "max", params: [...ARRAYS.map(() => I32), I32], results: [F32], locals: [I32, F32, F32, ...(simd ? [I32, V128] : [])], body };
 }
 
 /**
@@ -215,7 +222,7 @@ function weightKernel(): FunctionDef {
 }
 
 const PAGE = 65536;
-const modules = new Map<number, WebAssembly.Module>();
+const modules = new Map<string, WebAssembly.Module>();
 
 /**
  * The kernels on a memory sized for one vocabulary, with views of their arrays. Every pass over
@@ -245,7 +252,8 @@ export class SamplingKernels {
     weight(...a: [...number[], number, number]): number;
   };
 
-  constructor(vocab: number) {
+  /** `simd`: whether max may use SIMD (the tests run both forms). */
+  constructor(vocab: number, simd = simdAvailable) {
     const align = (x: number) => Math.ceil(x / 16) * 16;
     const bytes: Arrays = {
       logits: 4 * vocab, bucketOf: 2 * vocab, weights: 8 * vocab, counts: 4 * BUCKETS, countParts: PARTS * COUNT_PART,
@@ -258,11 +266,12 @@ export class SamplingKernels {
       next = align(next + bytes[name]);
     }
     const pages = Math.ceil(next / PAGE);
-    let module = modules.get(pages);
+    const key = `${pages}${simd ? " simd" : ""}`;
+    let module = modules.get(key);
     if (module === undefined) {
-      const kernels = [maxKernel(), bucketizeKernel(), weighKernel(), sumMassesKernel(), gatherKernel(), weightKernel()];
+      const kernels = [maxKernel(simd), bucketizeKernel(), weighKernel(), sumMassesKernel(), gatherKernel(), weightKernel()];
       module = new WebAssembly.Module(emitModule(kernels, pages) as BufferSource);
-      modules.set(pages, module);
+      modules.set(key, module);
     }
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     this.fns = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SamplingKernels["fns"];
