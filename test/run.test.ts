@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadTokenizer } from "../src/node.ts";
-import { GREEDY, type SamplingOptions, TokenPicker, topLogits } from "../src/run/sampling.ts";
+import { GREEDY, type SamplingOptions, TokenPicker } from "../src/run/sampling.ts";
 import { Utf8Stream } from "../src/run/utf8-stream.ts";
 import { Random } from "../src/util/random.ts";
 import { SamplingKernels } from "../src/wasm/sampling-kernels.ts";
@@ -40,7 +40,12 @@ describe("streaming UTF-8", () => {
   });
 });
 
-const pickToken = (logits: Float32Array, o: SamplingOptions, rng: Random) => new TokenPicker(logits.length).pick(logits, o, rng);
+const pickers = new Map<number, TokenPicker>();
+const pickToken = (logits: Float32Array, o: SamplingOptions, rng: Random) => {
+  let picker = pickers.get(logits.length);
+  if (picker === undefined) pickers.set(logits.length, (picker = new TokenPicker(logits.length)));
+  return picker.pick(logits, o, rng);
+};
 
 /** The reference: sort the whole vocabulary, walk it (the picker selects instead of sorting). */
 function sortedPick(logits: Float32Array, o: SamplingOptions, rng: Random): number {
@@ -69,8 +74,18 @@ function sortedPick(logits: Float32Array, o: SamplingOptions, rng: Random): numb
 describe("sampling", () => {
   const logits = Float32Array.from([0.5, 2, -1, 2, 1.5]);
 
-  it("topLogits lists the highest first, lower id first on ties", () => {
-    expect(topLogits(logits, 3)).toEqual([{ id: 1, logit: 2 }, { id: 3, logit: 2 }, { id: 4, logit: 1.5 }]);
+  it("top lists the highest first, lower id first on ties, as sorting does", () => {
+    const picker = new TokenPicker(1000);
+    expect(picker.top(logits, 3)).toEqual([{ id: 1, logit: 2 }, { id: 3, logit: 2 }, { id: 4, logit: 1.5 }]);
+    expect(picker.top(logits, 9)).toEqual([{ id: 1, logit: 2 }, { id: 3, logit: 2 }, { id: 4, logit: 1.5 }, { id: 0, logit: 0.5 }, { id: 2, logit: -1 }]);
+    const data = new Random(11);
+    for (const spread of [1, 1000]) {
+      // Coarse logits: many ties.
+      const many = Float32Array.from({ length: 1000 }, () => Math.round((data.next() - 0.5) * spread));
+      const sorted = Array.from(many.keys()).sort((a, b) => many[b] - many[a] || a - b);
+      for (const count of [1, 5, 64]) expect(picker.top(many, count)).toEqual(sorted.slice(0, count).map((id) => ({ id, logit: many[id] })));
+    }
+    expect(() => picker.top(logits, 65)).toThrow(/count 65 is not in \[1, 64\]/);
   });
 
   it("greedy, top-k 1 and a tiny top-p all pick the argmax", () => {
@@ -137,14 +152,18 @@ describe("sampling", () => {
     expect(kernels.weight(200, 4095)).toBe(0);
     // The highest logit: four lanes at a time, then the tail; or one at a time. NaNs left out.
     for (const k of [kernels, new SamplingKernels(8, false)]) {
-      expect(k.load(Float32Array.from([1, NaN, 0, 0, 0, 3, NaN]))).toBe(3);
-      expect(k.load(Float32Array.from([NaN, 5, -1, 4.5]))).toBe(5);
-      expect(k.load(Float32Array.from([-7, -2, -3, -4, -5, -6, -9, -8]))).toBe(-2);
+      const highest = (xs: number[]) => {
+        k.load(Float32Array.from(xs));
+        return k.max(xs.length);
+      };
+      expect(highest([1, NaN, 0, 0, 0, 3, NaN])).toBe(3);
+      expect(highest([NaN, 5, -1, 4.5])).toBe(5);
+      expect(highest([-7, -2, -3, -4, -5, -6, -9, -8])).toBe(-2);
     }
     // The buckets: ⌊(max − logit/T)·32⌋, capped at the last; counts per bucket. Twice: the
     // histograms that are merged into counts and masses start from zero each time.
     for (let pass = 0; pass < 2; pass++) {
-      expect(kernels.load(Float32Array.from([2, 1.5, 2, -1e30, 1.99]))).toBe(2);
+      kernels.load(Float32Array.from([2, 1.5, 2, -1e30, 1.99]));
       const all = 1 + Math.exp(-0.5) + 1 + Math.exp(-(2 - Math.fround(1.99))); // logits are float32
       kernels.bucketize(5, 1, 2, false);
       expect([...kernels.bucketOf.subarray(0, 5)]).toEqual([0, 16, 0, 4095, 0]);

@@ -1,7 +1,7 @@
 import { Clock, type OpEntry } from "../clock/clock.ts";
 import type { GPT2Model } from "../model/model.ts";
 import { isWeightProduct, opKind } from "../run/aggregate.ts";
-import { GREEDY, TokenPicker, topLogits } from "../run/sampling.ts";
+import { GREEDY, TokenPicker } from "../run/sampling.ts";
 import { Random } from "../util/random.ts";
 import { type MachineProfile, type OpCost, PROFILE_VERSION, type ProfileKey } from "./machine-profile.ts";
 import { type Roofline, predictCallNs } from "./roofline.ts";
@@ -173,7 +173,7 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
     for (let r = 0; r < SAMPLING_REPEATS; r++) {
       const t0 = performance.now();
       picker.pick(logits, doSample ? { ...GREEDY, doSample } : GREEDY, rng);
-      topLogits(logits, 5);
+      picker.top(logits, 5);
       ns.push((performance.now() - t0) * 1e6);
     }
     return mean(ns);

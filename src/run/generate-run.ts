@@ -11,7 +11,7 @@ import { passShape } from "../profile/measure.ts";
 import { passOverheadNs, predictCallNs } from "../profile/roofline.ts";
 import { ATTENTION_ROLES, layerTable, opKind, opTable } from "./aggregate.ts";
 import type { MachineRecord, RunRecord, StageName, StageRecord, StepRecord } from "./record.ts";
-import { type SamplingOptions, TokenPicker, topLogits } from "./sampling.ts";
+import { type SamplingOptions, TokenPicker } from "./sampling.ts";
 import { Utf8Stream, renderUtf8 } from "./utf8-stream.ts";
 
 export interface GenerateOptions {
@@ -82,7 +82,7 @@ function warmUp(model: GPT2Model, sampling: SamplingOptions, picker: TokenPicker
   const pass = (tokens: number[]) => {
     const logits = model.step(tokens, cache).data;
     picker.pick(logits, sampling, rng);
-    topLogits(logits, 5);
+    picker.top(logits, 5);
   };
   pass(ids);
   for (let i = 0; i < decode; i++) pass([ids[i]]);
@@ -136,7 +136,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
     // Each sequence picks from its own row (after the prompt's pass, all from the one row).
     const row = (s: number) => logits.subarray(s * vocab, (s + 1) * vocab);
     const ids = going.map((q, s) => picker.pick(row(step === 0 ? 0 : s), o.sampling, q.rng));
-    const top = topLogits(row(0), 5);
+    const top = picker.top(row(0), 5);
     samplingNs += clock.now() - t1;
     steps.push({ id: ids[0], top, context: going[0].cache.length, rows: going.length, cycles: clock.cycles - cycles0, bytes: clock.bytes - bytes0, attentionCycles, ms: (t1 - t0) / 1e6, predictedMs: 0 });
     going.forEach((q, s) => {

@@ -1,5 +1,5 @@
 import type { Random } from "../util/random.ts";
-import { SamplingKernels } from "../wasm/sampling-kernels.ts";
+import { SamplingKernels, TOP_MAX } from "../wasm/sampling-kernels.ts";
 
 export interface SamplingOptions {
   /** false: greedy (argmax), as GPT-2's generation config and the article's pipeline call do. */
@@ -12,20 +12,6 @@ export interface SamplingOptions {
 }
 
 export const GREEDY: SamplingOptions = { doSample: false, temperature: 1, topK: 0, topP: 1 };
-
-/** The `count` largest logits, best first (ties: lower id first). */
-export function topLogits(logits: Float32Array, count: number): { id: number; logit: number }[] {
-  const best: { id: number; logit: number }[] = [];
-  for (let id = 0; id < logits.length; id++) {
-    const logit = logits[id];
-    if (best.length === count && logit <= best[count - 1].logit) continue;
-    let at = best.length < count ? best.length : count - 1;
-    while (at > 0 && best[at - 1].logit < logit) at--;
-    best.splice(at, 0, { id, logit });
-    if (best.length > count) best.pop();
-  }
-  return best;
-}
 
 /**
  * Picks next tokens from logits. Sampling follows Hugging Face's order: divide by the
@@ -62,16 +48,24 @@ export class TokenPicker {
     ({ weights: this.weights, counts: this.counts, masses: this.masses, ids: this.ids } = this.kernels);
   }
 
+  /** The `count` (1 to 64) highest logits, best first (ties: lower id first). */
+  top(logits: Float32Array, count: number): { id: number; logit: number }[] {
+    if (!(count >= 1 && count <= TOP_MAX)) throw new RangeError(`TokenPicker.top: count ${count} is not in [1, ${TOP_MAX}]`);
+    this.load(logits);
+    const { kernels } = this;
+    const n = kernels.top(logits.length, count);
+    return Array.from({ length: n }, (_, j) => ({ id: kernels.topIds[j], logit: kernels.topLogits[j] }));
+  }
+
   pick(logits: Float32Array, o: SamplingOptions, rng: Random): number {
+    if (!o.doSample) return this.top(logits, 1)[0].id;
     const v = logits.length;
-    if (!o.doSample) return argmax(logits);
-    if (v > this.weights.length) throw new Error(`TokenPicker: ${v} logits for a vocabulary of ${this.ids.length}`);
-    this.logits = logits;
+    this.load(logits);
     const { kernels, weights } = this;
     // logit × (1/T): a multiplication where a division would cost several times more, within
     // an ulp of logit ÷ T.
     const inv = 1 / o.temperature;
-    const max = kernels.load(logits) * inv;
+    const max = kernels.max(v) * inv;
     // Without top-k every token is kept: one pass buckets and weighs them. With it, the
     // buckets come first, then the weights of only the kept ones.
     const topK = o.topK > 0 && o.topK < v;
@@ -95,6 +89,12 @@ export class TokenPicker {
     const total = whole + this.partialMass;
     const kept = o.topP < 1 ? this.keepNucleus(o.topP * total) : total;
     return this.draw(rng.next() * kept);
+  }
+
+  private load(logits: Float32Array): void {
+    if (logits.length > this.weights.length) throw new Error(`TokenPicker: ${logits.length} logits for a vocabulary of ${this.weights.length}`);
+    this.logits = logits;
+    this.kernels.load(logits);
   }
 
   /** Gathers the ids of bucket b, in id order, into ids[0, count); returns count. */
@@ -231,11 +231,4 @@ export class TokenPicker {
     }
     return lo;
   }
-}
-
-/** The most likely token (ties: lower id). */
-function argmax(logits: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-  return best;
 }

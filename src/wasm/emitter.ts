@@ -60,7 +60,7 @@ export const op = {
   i32Load16U: (offset = 0): Bytes => [0x2f, ...memarg(1, offset)],
   i32Store16: (offset = 0): Bytes => [0x3b, ...memarg(1, offset)],
   f64Const: (v: number): Bytes => [0x44, ...new Uint8Array(Float64Array.of(v).buffer)],
-  f32Lt: [0x5d],
+  f32Lt: [0x5d], f32Gt: [0x5e],
   f64Add: [0xa0], f64Sub: [0xa1], f64Mul: [0xa2], f64Lt: [0x63],
   f64PromoteF32: [0xbb], f64ConvertI32S: [0xb7],
   /** f64 → i32 toward zero, saturating (no trap on NaN or out of range). */

@@ -15,6 +15,7 @@ import { simdAvailable } from "./runtime.ts";
  *                                                 weights[i] = weight(d, b), masses[b] += it
  *   sumMasses(limit) → total                      the masses' parts summed, below limit
  *   gather(n, b) → count                          bucket b's ids, in id order
+ *   top(n, count) → how many                      the highest logits, best first
  *   weight(d, b) → e^(−d) for a token of bucket b
  *
  * weight: scales[b] = e^(−b/32) times the series of e^(−r), r = d − b/32 < 1/32, to r⁶ (the
@@ -23,6 +24,8 @@ import { simdAvailable } from "./runtime.ts";
  */
 
 export const BUCKETS = 4096;
+/** The most tokens top() lists. */
+export const TOP_MAX = 64;
 export const PER_NAT = 32;
 
 const get = op.localGet;
@@ -58,9 +61,9 @@ function weightOf(d: number, b: number, scales: number, t: number): number[] {
  * Every kernel takes the arrays' addresses first, in this order, then its own arguments: the
  * first locals are the arrays in every kernel.
  */
-const ARRAYS = ["logits", "bucketOf", "weights", "counts", "countParts", "masses", "massParts", "scales", "ids"] as const;
+const ARRAYS = ["logits", "bucketOf", "weights", "counts", "countParts", "masses", "massParts", "scales", "ids", "topLogits", "topIds"] as const;
 type Arrays = Record<(typeof ARRAYS)[number], number>;
-const [LOGITS, BUCKET_OF, WEIGHTS, COUNTS, COUNT_PARTS, MASSES, MASS_PARTS, SCALES, IDS] = ARRAYS.map((_, i) => i);
+const [LOGITS, BUCKET_OF, WEIGHTS, COUNTS, COUNT_PARTS, MASSES, MASS_PARTS, SCALES, IDS, TOP_LOGITS, TOP_IDS] = ARRAYS.map((_, i) => i);
 const ARGS = ARRAYS.length;
 
 /*
@@ -216,6 +219,42 @@ function gatherKernel(): FunctionDef {
   return { name: "gather", params: [...ARRAYS.map(() => I32), I32, I32], results: [I32], locals: [I32, I32], body };
 }
 
+/**
+ * The `count` highest of n logits, best first, ties in id order, into topLogits and topIds;
+ * returns how many (fewer than count only if n is). An insertion into a short sorted list, which
+ * a logit reaches only if it beats the list's last once the list is full.
+ */
+function topKernel(): FunctionDef {
+  const [N, COUNT] = [ARGS, ARGS + 1];
+  const [I, FILLED, J, AT, X, FLOOR] = [ARGS + 2, ARGS + 3, ARGS + 4, ARGS + 5, ARGS + 6, ARGS + 7];
+  const body = [
+    ...forEach(I, N, [
+      ...element(LOGITS, I, 2), ...op.f32Load(0), ...set(X),
+      ...op.block,
+      // Once the list is full, only a logit above its last gets in (a tie has the higher id).
+      ...get(FILLED), ...get(COUNT), ...op.i32Eq, ...op.if(), ...get(X), ...get(FLOOR), ...op.f32Gt, ...op.i32Eqz, ...op.brIf(1), ...op.end,
+      // j = the last place in the list (or the first free one), moved up past lower logits
+      ...get(COUNT), ...op.i32Const(1), ...op.i32Sub, ...get(FILLED), ...get(FILLED), ...get(COUNT), ...op.i32Eq, ...op.select, ...set(J),
+      ...op.block, ...op.loop,
+      ...get(J), ...op.i32Eqz, ...op.brIf(1),
+      ...element(TOP_LOGITS, J, 2), ...op.i32Const(4), ...op.i32Sub, ...set(AT),
+      ...get(AT), ...op.f32Load(0), ...get(X), ...op.f32Lt, ...op.i32Eqz, ...op.brIf(1),
+      ...get(AT), ...get(AT), ...op.f32Load(0), ...op.f32Store(4),
+      ...element(TOP_IDS, J, 2), ...op.i32Const(4), ...op.i32Sub, ...set(AT),
+      ...get(AT), ...get(AT), ...op.i32Load(0), ...op.i32Store(4),
+      ...get(J), ...op.i32Const(1), ...op.i32Sub, ...set(J),
+      ...op.br(0), ...op.end, ...op.end,
+      ...element(TOP_LOGITS, J, 2), ...get(X), ...op.f32Store(0),
+      ...element(TOP_IDS, J, 2), ...get(I), ...op.i32Store(0),
+      ...get(FILLED), ...get(COUNT), ...get(FILLED), ...op.i32GtU, ...op.i32Add, ...set(FILLED),
+      ...element(TOP_LOGITS, COUNT, 2), ...op.i32Const(4), ...op.i32Sub, ...op.f32Load(0), ...set(FLOOR),
+      ...op.end,
+    ]),
+    ...get(FILLED),
+  ];
+  return { name: "top", params: [...ARRAYS.map(() => I32), I32, I32], results: [I32], locals: [I32, I32, I32, I32, F32, F32], body };
+}
+
 function weightKernel(): FunctionDef {
   const [D, B, T] = [ARGS, ARGS + 1, ARGS + 2];
   return { name: "weight", params: [...ARRAYS.map(() => I32), F64, I32], results: [F64], locals: [F64, F64, F64], body: weightOf(D, B, SCALES, T) };
@@ -239,6 +278,9 @@ export class SamplingKernels {
   readonly masses: Float64Array;
   /** gather's output. */
   readonly ids: Int32Array;
+  /** top's output. */
+  readonly topLogits: Float32Array;
+  readonly topIds: Int32Array;
   /** One past the highest bucket the last bucketize used. */
   end = 0;
   /** The arrays' addresses, in ARRAYS' order: every kernel's first arguments. */
@@ -249,6 +291,7 @@ export class SamplingKernels {
     weigh(...a: [...number[], number, number, number, number]): void;
     sumMasses(...a: [...number[], number]): number;
     gather(...a: [...number[], number, number]): number;
+    top(...a: [...number[], number, number]): number;
     weight(...a: [...number[], number, number]): number;
   };
 
@@ -258,6 +301,7 @@ export class SamplingKernels {
     const bytes: Arrays = {
       logits: 4 * vocab, bucketOf: 2 * vocab, weights: 8 * vocab, counts: 4 * BUCKETS, countParts: PARTS * COUNT_PART,
       masses: 8 * BUCKETS, massParts: PARTS * MASS_PART, scales: 8 * BUCKETS, ids: 4 * vocab,
+      topLogits: 4 * TOP_MAX, topIds: 4 * TOP_MAX,
     };
     const at = {} as Arrays;
     let next = 16;
@@ -269,7 +313,7 @@ export class SamplingKernels {
     const key = `${pages}${simd ? " simd" : ""}`;
     let module = modules.get(key);
     if (module === undefined) {
-      const kernels = [maxKernel(simd), bucketizeKernel(), weighKernel(), sumMassesKernel(), gatherKernel(), weightKernel()];
+      const kernels = [maxKernel(simd), bucketizeKernel(), weighKernel(), sumMassesKernel(), gatherKernel(), topKernel(), weightKernel()];
       module = new WebAssembly.Module(emitModule(kernels, pages) as BufferSource);
       modules.set(key, module);
     }
@@ -283,13 +327,24 @@ export class SamplingKernels {
     this.counts = new Int32Array(buffer, at.counts, BUCKETS);
     this.masses = new Float64Array(buffer, at.masses, BUCKETS);
     this.ids = new Int32Array(buffer, at.ids, vocab);
+    this.topLogits = new Float32Array(buffer, at.topLogits, TOP_MAX);
+    this.topIds = new Int32Array(buffer, at.topIds, TOP_MAX);
     new Float64Array(buffer, at.scales, BUCKETS).set(Float64Array.from({ length: BUCKETS }, (_, b) => Math.exp(-b / PER_NAT)));
   }
 
-  /** Copies the logits in; returns the highest. */
-  load(logits: Float32Array): number {
+  /** Copies the logits in. */
+  load(logits: Float32Array): void {
     this.logits.set(logits);
-    return this.fns.max(...this.at, logits.length);
+  }
+
+  /** The highest of the first n logits. */
+  max(n: number): number {
+    return this.fns.max(...this.at, n);
+  }
+
+  /** The `count` (≤ TOP_MAX) highest of the first n logits into topLogits and topIds; how many. */
+  top(n: number, count: number): number {
+    return this.fns.top(...this.at, n, count);
   }
 
   /**
