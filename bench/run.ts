@@ -35,7 +35,7 @@ import { RUNTIME_PACKAGES, ensureRuntime } from "../scripts/runtime-packages.ts"
 const FLAGS: Record<string, FlagSpec> = {
   quick: { kind: "boolean", help: "fewer shapes and shorter timing budgets (under a minute)" },
   json: { kind: "boolean", help: "print the results as one JSON document on stdout (tables go to stderr)" },
-  predict: { kind: "boolean", help: "only check the roofline prediction against runs of generate.ts (six settings, three runs each)" },
+  predict: { kind: "boolean", help: "only check the roofline prediction against runs of generate.ts (eight settings, three runs each)" },
   "cached-profiles": { kind: "boolean", help: "with --predict: measure each setting's profile once, then reuse it (as a cache would)" },
   playground: { kind: "boolean", help: "only the playground against the terminal: decode tokens/s and first token, headless Chromium" },
   sampling: { kind: "boolean", help: "only the token picker: ms per pick on GPT-2 small's vocabulary" },
@@ -311,7 +311,7 @@ async function main(): Promise<void> {
   log(`machine: ${machine}`);
   if (f.predict === true) {
     const rows = predictBenchmark((line) => process.stderr.write(`${line}\n`), f["cached-profiles"] === true);
-    log(`\nThe roofline prediction against the run it predicts (GPT-2 small, random weights, greedy)\n${predictTable(rows)}`);
+    log(`\nThe roofline prediction against the run it predicts (GPT-2 small, random weights; greedy unless --do-sample)\n${predictTable(rows)}`);
     if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, predict: rows }, null, 1)}\n`);
     return;
   }
