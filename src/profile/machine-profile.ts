@@ -9,7 +9,7 @@ import type { GPT2Config } from "../model/config.ts";
  * "wisdom": tuned once, then reused, so timed runs never tune and two runs use the same kernels).
  */
 
-export const PROFILE_VERSION = 7;
+export const PROFILE_VERSION = 8;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {

@@ -50,7 +50,7 @@ function line(points: readonly { x: number; y: number }[]): { a: number; b: numb
   return { a: my - b * mx, b };
 }
 
-interface Group {
+export interface Group {
   cycles: number;
   bytes: number;
   rows: number;
@@ -81,18 +81,23 @@ function groupsOf(entries: readonly OpEntry[]): Map<string, Group[]> {
  * LM head: more weights than any cache holds) streams its weights; each product's fixed cost is
  * what its one-row calls take beyond their bytes at that rate (thread hand-off, and the ramp a
  * short stream never finishes); its compute ceiling comes from the many-row calls, less that cost.
+ * Where that ceiling makes a one-row call compute-bound (q8 weights: few bytes per cycle), the
+ * fixed cost is then what the call takes beyond its cycles at the ceiling, so that the roofline
+ * gives the one-row calls the time they took.
  */
-function fitProducts(groups: Map<string, Group[]>): { memoryBytesPerSec: number; ops: Record<string, OpCost> } {
+export function fitProducts(groups: Map<string, Group[]>): { memoryBytesPerSec: number; ops: Record<string, OpCost> } {
   const products = [...groups].filter(([kind]) => isWeightProduct(kind));
   const streams = products.flatMap(([, gs]) => gs.filter((g) => g.rows === 1));
   const largest = streams.reduce((a, b) => (b.bytes > a.bytes ? b : a));
   const memoryBytesPerSec = (1e9 * largest.bytes) / largest.ns;
   const ops: Record<string, OpCost> = {};
+  const beyond = (one: readonly Group[], cyclesPerSec: number) => (one.length === 0 ? 0 : Math.max(0, median(one.map((g) => g.ns - 1e9 * Math.max(g.bytes / memoryBytesPerSec, cyclesPerSec > 0 ? g.cycles / cyclesPerSec : 0)))));
   for (const [kind, gs] of products) {
     const one = gs.filter((g) => g.rows === 1);
-    const callNs = one.length > 0 ? Math.max(0, median(one.map((g) => g.ns - (1e9 * g.bytes) / memoryBytesPerSec))) : 0;
+    const callNs = beyond(one, 0);
     const many = gs.filter((g) => g.rows > 1);
-    ops[kind] = { callNs, cyclesPerSec: many.length > 0 ? 1e9 * median(many.map((g) => g.cycles / Math.max(g.ns - callNs, g.ns / 2))) : 0 };
+    const cyclesPerSec = many.length > 0 ? 1e9 * median(many.map((g) => g.cycles / Math.max(g.ns - callNs, g.ns / 2))) : 0;
+    ops[kind] = { callNs: beyond(one, cyclesPerSec), cyclesPerSec };
   }
   const best = Math.max(...Object.values(ops).map((c) => c.cyclesPerSec));
   // A product that only ever ran on one row (the LM head) runs at the best ceiling when it reuses its weights.
