@@ -71,30 +71,42 @@ describe("the roofline", () => {
 });
 
 describe("the products' fit", () => {
-  // Hand-made timings: the LM head streams 100 MB in 2.5 ms (a 40 GB/s roof); a 64-row call
-  // runs at 20 G cycles/s after its fixed cost. f32 weights (4 bytes per cycle) make one-row
-  // calls memory-bound, q8's (1.25) compute-bound at that ceiling.
-  const head = { cycles: 25e6, bytes: 1e8, rows: 1, ns: 2.5e6 };
-  const f32 = [{ cycles: 1e6, bytes: 4e6, rows: 1, ns: 130_000 }, { cycles: 64e6, bytes: 4.2e6, rows: 64, ns: 3_230_000 }];
-  const q8 = [{ cycles: 1e6, bytes: 1.25e6, rows: 1, ns: 80_000 }, { cycles: 64e6, bytes: 1.45e6, rows: 64, ns: 3_230_000 }];
+  // Hand-made timings: the LM head streams 100 MB in 2.5 ms (a 40 GB/s roof); 64-row calls run
+  // at 20 G cycles/s after their fixed cost, decode batches of 8 rows at 16 (f32) and 16.7 (q8).
+  // f32 weights (4 bytes per cycle) make one-row calls memory-bound, q8's (1.25) compute-bound.
+  const head = { cycles: 25e6, bytes: 1e8, rows: 1, vector: true, ns: 2.5e6 };
+  const f32 = [
+    { cycles: 1e6, bytes: 4e6, rows: 1, vector: true, ns: 130_000 }, // 30 µs + 4 MB at 40 GB/s
+    { cycles: 8e6, bytes: 4.03e6, rows: 8, vector: true, ns: 530_000 }, // 30 µs + 8 M cycles at 16 G/s
+    { cycles: 64e6, bytes: 4.2e6, rows: 64, vector: false, ns: 3_230_000 }, // 30 µs + 64 M at 20 G/s
+  ];
+  const q8 = [
+    { cycles: 1e6, bytes: 1.25e6, rows: 1, vector: true, ns: 80_000 }, // 20 µs + 1 M cycles at 16.7 G/s
+    { cycles: 8e6, bytes: 1.3e6, rows: 8, vector: true, ns: 500_000 }, // 20 µs + 8 M cycles at 16.7 G/s
+    { cycles: 64e6, bytes: 1.45e6, rows: 64, vector: false, ns: 3_230_000 },
+  ];
   const fit = fitProducts(new Map([["matmul(lm head)", [head]], ["matmul(mlp up)", f32], ["matmul(mlp down)", q8]]));
   const roofline = { ...fit, computeCyclesPerSec: 20e9 };
 
-  it("puts the memory roof at the largest one-row stream, and each call's cost beyond its roofline term", () => {
+  it("puts the memory roof at the largest one-row stream, the fixed cost beyond it, the ceilings beyond that", () => {
     expect(fit.memoryBytesPerSec).toBeCloseTo(40e9, 0);
-    // f32: 130 µs − 4 MB at 40 GB/s = 30 µs; ceiling 64 M cycles in 3.2 ms = 20 G/s.
-    expect(fit.ops["matmul(mlp up)"].callNs).toBeCloseTo(30_000, 6);
-    expect(fit.ops["matmul(mlp up)"].cyclesPerSec).toBeCloseTo(20e9, 0);
+    const f = fit.ops["matmul(mlp up)"];
+    expect(f.callNs).toBeCloseTo(30_000, 6);
+    expect(f.cyclesPerSec).toBeCloseTo(20e9, 0);
+    expect(f.vectorCyclesPerSec).toBeCloseTo(16e9, 0);
   });
 
-  it("gives compute-bound one-row calls (q8) the time they took, not their bytes' time plus their cycles'", () => {
-    // 80 µs − 1.25 MB at 40 GB/s = 48.75 µs sets the ceiling: 64 M ÷ (3230 − 48.75 µs) ≈ 20.12 G/s;
-    // then the fixed cost is 80 µs − 1 M cycles at that ceiling ≈ 30.3 µs.
-    const cost = fit.ops["matmul(mlp down)"];
-    expect(cost.cyclesPerSec).toBeCloseTo(64e6 / (3_230_000 - 48_750) * 1e9, 0);
-    expect(cost.callNs).toBeCloseTo(80_000 - 1e6 / cost.cyclesPerSec * 1e9, 6);
-    expect(predictCallNs(roofline, "matmul(mlp down)", 1e6, 1.25e6)).toBeCloseTo(80_000, 6);
-    expect(predictCallNs(roofline, "matmul(mlp up)", 1e6, 4e6)).toBeCloseTo(130_000, 6);
+  it("gives compute-bound one-row calls (q8) the time they took: the ceiling is the slope from one row to eight", () => {
+    const q = fit.ops["matmul(mlp down)"];
+    expect(q.vectorCyclesPerSec).toBeCloseTo(7e6 / 420e-6, 0); // 7 M cycles more in 420 µs more
+    expect(q.callNs).toBeCloseTo(20_000, 6);
+  });
+
+  it("predicts every call it was fitted on as it was timed", () => {
+    for (const [kind, gs] of [["matmul(mlp up)", f32], ["matmul(mlp down)", q8]] as const) {
+      for (const g of gs.filter((x) => x.vector)) expect(predictCallNs(roofline, kind, g.cycles, g.bytes, true)).toBeCloseTo(g.ns, 3);
+    }
+    expect(predictCallNs(roofline, "matmul(mlp up)", 64e6, 4.2e6)).toBeCloseTo(3_230_000, 3);
   });
 });
 

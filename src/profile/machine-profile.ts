@@ -26,6 +26,11 @@ export interface ProfileKey {
 export interface OpCost {
   callNs: number;
   cyclesPerSec: number;
+  /**
+   * A weight product's ceiling in decode: one row, or one row per sequence of a batch, run by the
+   * kernel tuned for one row (see isVectorCall), whose pace differs from the many-row kernel's.
+   */
+  vectorCyclesPerSec?: number;
   bytesPerSec?: number;
 }
 
@@ -99,7 +104,7 @@ export function parseProfile(text: string, source: string): MachineProfile {
   if (!positive(p.computeCyclesPerSec)) throw missing("computeCyclesPerSec");
   if (typeof p.ops !== "object" || p.ops === null || Object.keys(p.ops).length === 0) throw missing("ops");
   for (const [kind, cost] of Object.entries(p.ops)) {
-    if (!nonNegative(cost?.callNs) || !positive(cost?.cyclesPerSec) || (cost.bytesPerSec !== undefined && !positive(cost.bytesPerSec))) throw missing(`ops["${kind}"]`);
+    if (!nonNegative(cost?.callNs) || !positive(cost?.cyclesPerSec) || (cost.bytesPerSec !== undefined && !positive(cost.bytesPerSec)) || (cost.vectorCyclesPerSec !== undefined && !positive(cost.vectorCyclesPerSec))) throw missing(`ops["${kind}"]`);
   }
   if (!nonNegative(p.passNs?.fixed) || !nonNegative(p.passNs?.perToken)) throw missing("passNs");
   if (!nonNegative(p.samplingNs?.greedy) || !nonNegative(p.samplingNs?.sample)) throw missing("samplingNs");

@@ -4,7 +4,7 @@ import { isWeightProduct, opKind } from "../run/aggregate.ts";
 import { GREEDY, TokenPicker } from "../run/sampling.ts";
 import { Random } from "../util/random.ts";
 import { type MachineProfile, type OpCost, PROFILE_VERSION, type ProfileKey } from "./machine-profile.ts";
-import { type Roofline, predictCallNs } from "./roofline.ts";
+import { type Roofline, isVectorCall, predictCallNs } from "./roofline.ts";
 
 /*
  * Measures a machine profile on the model itself: a warm-up pass (which also makes the
@@ -12,13 +12,17 @@ import { type Roofline, predictCallNs } from "./roofline.ts";
  * steps. From their op calls it fits, per op kind, the roofline's terms:
  *  - the memory roof: the LM head's one-row product, which streams more weights than any cache
  *    holds; each product's fixed cost: what its one-row calls take beyond their bytes at that roof;
- *  - each product's compute ceiling: the prefill's many-row calls, less the fixed cost;
+ *  - each product's compute ceiling: the prefill's many-row calls, less the fixed cost; and the
+ *    one-row kernel's, from a decode batch's calls;
  *  - every other op: a line in its cycles over the shapes it ran at (intercept: the call);
  *  - the time a pass takes beyond its ops' fitted costs, and the token pick.
  */
 
 const PREFILL_TOKENS = 64;
 const DECODE_STEPS = 16;
+/** Decode steps of a batch of sequences, for the one-row kernel's pace on several rows. */
+const BATCH = 8;
+const BATCH_STEPS = 2;
 const REPEATS = 5;
 const SAMPLING_REPEATS = 15;
 
@@ -54,6 +58,8 @@ export interface Group {
   cycles: number;
   bytes: number;
   rows: number;
+  /** Run on the one-row kernel (see isVectorCall). */
+  vector: boolean;
   ns: number;
 }
 
@@ -63,7 +69,7 @@ function groupsOf(entries: readonly OpEntry[]): Map<string, Group[]> {
   for (const e of entries) {
     const kind = opKind(e);
     const shapes = byKind.get(kind) ?? new Map();
-    const id = `${e.cycles}/${e.bytes}`;
+    const id = `${isVectorCall(e)}/${e.cycles}/${e.bytes}`;
     const g = shapes.get(id) ?? { e, ns: [] };
     g.ns.push(e.endNs - e.startNs);
     shapes.set(id, g);
@@ -71,7 +77,7 @@ function groupsOf(entries: readonly OpEntry[]): Map<string, Group[]> {
   }
   const out = new Map<string, Group[]>();
   for (const [kind, shapes] of byKind) {
-    out.set(kind, [...shapes.values()].map(({ e, ns }) => ({ cycles: e.cycles, bytes: e.bytes, rows: e.inputs[0]?.[0] ?? 0, ns: mean(ns) })));
+    out.set(kind, [...shapes.values()].map(({ e, ns }) => ({ cycles: e.cycles, bytes: e.bytes, rows: e.inputs[0]?.[0] ?? 0, vector: isVectorCall(e), ns: mean(ns) })));
   }
   return out;
 }
@@ -81,28 +87,40 @@ function groupsOf(entries: readonly OpEntry[]): Map<string, Group[]> {
  * LM head: more weights than any cache holds) streams its weights; each product's fixed cost is
  * what its one-row calls take beyond their bytes at that rate (thread hand-off, and the ramp a
  * short stream never finishes); its compute ceiling comes from the many-row calls, less that cost.
- * Where that ceiling makes a one-row call compute-bound (q8 weights: few bytes per cycle), the
- * fixed cost is then what the call takes beyond its cycles at the ceiling, so that the roofline
- * gives the one-row calls the time they took.
+ * The one-row kernel's ceiling comes from decode batches: with the fixed cost as above, their
+ * cycles over the rest of their time, unless that ceiling would make the one-row calls
+ * compute-bound (q8 weights: few bytes per cycle); then the one-row and batch calls fix both, the
+ * ceiling as the slope between them. Either way the roofline gives both the time they took.
  */
 export function fitProducts(groups: Map<string, Group[]>): { memoryBytesPerSec: number; ops: Record<string, OpCost> } {
   const products = [...groups].filter(([kind]) => isWeightProduct(kind));
   const streams = products.flatMap(([, gs]) => gs.filter((g) => g.rows === 1));
   const largest = streams.reduce((a, b) => (b.bytes > a.bytes ? b : a));
   const memoryBytesPerSec = (1e9 * largest.bytes) / largest.ns;
+  const memoryNs = (g: Group) => (1e9 * g.bytes) / memoryBytesPerSec;
   const ops: Record<string, OpCost> = {};
-  const beyond = (one: readonly Group[], cyclesPerSec: number) => (one.length === 0 ? 0 : Math.max(0, median(one.map((g) => g.ns - 1e9 * Math.max(g.bytes / memoryBytesPerSec, cyclesPerSec > 0 ? g.cycles / cyclesPerSec : 0)))));
   for (const [kind, gs] of products) {
     const one = gs.filter((g) => g.rows === 1);
-    const callNs = beyond(one, 0);
-    const many = gs.filter((g) => g.rows > 1);
+    const callNs = one.length > 0 ? Math.max(0, median(one.map((g) => g.ns - memoryNs(g)))) : 0;
+    const many = gs.filter((g) => g.rows > 1 && !g.vector);
     const cyclesPerSec = many.length > 0 ? 1e9 * median(many.map((g) => g.cycles / Math.max(g.ns - callNs, g.ns / 2))) : 0;
-    ops[kind] = { callNs: beyond(one, cyclesPerSec), cyclesPerSec };
+    ops[kind] = { callNs, cyclesPerSec, ...fitVector(one, gs.filter((g) => g.rows > 1 && g.vector), callNs, memoryNs) };
   }
   const best = Math.max(...Object.values(ops).map((c) => c.cyclesPerSec));
   // A product that only ever ran on one row (the LM head) runs at the best ceiling when it reuses its weights.
   for (const cost of Object.values(ops)) if (cost.cyclesPerSec === 0) cost.cyclesPerSec = best;
   return { memoryBytesPerSec, ops };
+}
+
+/** The one-row kernel's ceiling and fixed cost, from one-row and batch calls (see fitProducts). */
+function fitVector(one: readonly Group[], batch: readonly Group[], callNs: number, memoryNs: (g: Group) => number): { callNs: number; vectorCyclesPerSec: number } | object {
+  if (one.length === 0 || batch.length === 0) return {};
+  const ceiling = 1e9 * median(batch.map((g) => g.cycles / Math.max(g.ns - callNs, g.ns / 2)));
+  if (one.every((g) => (1e9 * g.cycles) / ceiling <= memoryNs(g))) return { vectorCyclesPerSec: ceiling };
+  const [o, b] = [one[0], batch[0]];
+  const slope = (1e9 * (b.cycles - o.cycles)) / (b.ns - o.ns);
+  if (!(slope > 0)) return { vectorCyclesPerSec: ceiling };
+  return { callNs: Math.max(0, o.ns - (1e9 * o.cycles) / slope), vectorCyclesPerSec: slope };
 }
 
 /**
@@ -145,10 +163,19 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
     };
     forward(ids.slice(0, prefill));
     for (let i = 0; i < decodeSteps; i++) forward([ids[prefill + i]]);
+    // A batch, as --num-return-sequences decodes one (its products' calls only: not a pass the
+    // time between ops is fitted on).
+    const caches = Array.from({ length: BATCH }, () => model.newCache(BATCH_STEPS));
+    for (let i = 0; i < BATCH_STEPS; i++) {
+      const tokens = caches.map((_, s) => ids[(s + i) % ids.length]);
+      if (clock === null) model.stepBatch(tokens, caches);
+      else clock.stage("decode", () => model.stepBatch(tokens, caches));
+    }
   };
 
   // Every pass's cache, reserved now: no pass may grow the kernels' memory (as no run does).
   model.reserveCaches(REPEATS + 1, prefill + decodeSteps);
+  model.reserveCaches(BATCH * (REPEATS + 1), BATCH_STEPS);
   log(`profile: warm-up (${prefill}-token prefill, ${decodeSteps} decode steps), choosing each product's kernel…`);
   run(null);
   const clock = new Clock();
@@ -165,7 +192,7 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
 
   // What each pass took beyond its ops' predicted costs: JavaScript between the ops, and pauses.
   const fitted: Roofline = { memoryBytesPerSec: products.memoryBytesPerSec, computeCyclesPerSec, ops };
-  const beyondOps = (p: (typeof passes)[number]) => p.ns - clock.entries.slice(p.first, p.end).reduce((s, e) => s + predictCallNs(fitted, opKind(e), e.cycles, e.bytes), 0);
+  const beyondOps = (p: (typeof passes)[number]) => p.ns - clock.entries.slice(p.first, p.end).reduce((s, e) => s + predictCallNs(fitted, opKind(e), e.cycles, e.bytes, isVectorCall(e)), 0);
   const gap = (tokens: number) => mean(passes.filter((p) => p.tokens === tokens).map(beyondOps));
   const perToken = prefill > 1 ? Math.max(0, (gap(prefill) - gap(1)) / (prefill - 1)) : 0;
   const passNs = { fixed: Math.max(0, gap(1) - perToken), perToken };

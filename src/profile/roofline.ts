@@ -1,3 +1,4 @@
+import type { OpEntry } from "../clock/clock.ts";
 import type { MachineProfile, OpCost } from "./machine-profile.ts";
 
 /*
@@ -16,23 +17,33 @@ export type Bound = "compute" | "memory" | "call";
 export type Roofline = Pick<MachineProfile, "memoryBytesPerSec" | "computeCyclesPerSec" | "ops">;
 
 /**
- * The roofline's three terms in ns for `calls` calls of `kind` doing `cycles` and moving `bytes`.
- * A kind the profile did not see has no fixed cost and the products' compute roof.
+ * Whether a product runs on the kernel tuned for one row: every decode pass (one row, or one row
+ * per sequence of a batch) and a one-token prompt's pass (see SimdMatmul.run).
  */
-function terms(p: Roofline, kind: string, cycles: number, bytes: number, calls: number): { call: number; compute: number; memory: number } {
+export function isVectorCall(e: OpEntry): boolean {
+  return e.stage === "decode" || e.inputs[0]?.[0] === 1;
+}
+
+/**
+ * The roofline's three terms in ns for `calls` calls of `kind` doing `cycles` and moving `bytes`
+ * (`vector`: on the one-row kernel). A kind the profile did not see has no fixed cost and the
+ * products' compute roof.
+ */
+function terms(p: Roofline, kind: string, cycles: number, bytes: number, calls: number, vector: boolean): { call: number; compute: number; memory: number } {
   const c: OpCost = p.ops[kind] ?? { callNs: 0, cyclesPerSec: p.computeCyclesPerSec };
-  return { call: c.callNs * calls, compute: (1e9 * cycles) / c.cyclesPerSec, memory: (1e9 * bytes) / (c.bytesPerSec ?? p.memoryBytesPerSec) };
+  const cyclesPerSec = vector ? (c.vectorCyclesPerSec ?? c.cyclesPerSec) : c.cyclesPerSec;
+  return { call: c.callNs * calls, compute: (1e9 * cycles) / cyclesPerSec, memory: (1e9 * bytes) / (c.bytesPerSec ?? p.memoryBytesPerSec) };
 }
 
 /** Predicted nanoseconds of one call of `kind` that does `cycles` of work and moves `bytes`. */
-export function predictCallNs(p: Roofline, kind: string, cycles: number, bytes: number): number {
-  const t = terms(p, kind, cycles, bytes, 1);
+export function predictCallNs(p: Roofline, kind: string, cycles: number, bytes: number, vector = false): number {
+  const t = terms(p, kind, cycles, bytes, 1, vector);
   return t.call + Math.max(t.compute, t.memory);
 }
 
 /** Which term of the roofline dominates a call (or a sum of calls) of `kind`. */
-export function boundOf(p: Roofline, kind: string, cycles: number, bytes: number, calls: number): Bound {
-  const t = terms(p, kind, cycles, bytes, calls);
+export function boundOf(p: Roofline, kind: string, cycles: number, bytes: number, calls: number, vector = false): Bound {
+  const t = terms(p, kind, cycles, bytes, calls, vector);
   if (t.call > Math.max(t.compute, t.memory)) return "call";
   return t.compute >= t.memory ? "compute" : "memory";
 }

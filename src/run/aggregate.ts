@@ -1,6 +1,6 @@
 import type { OpEntry } from "../clock/clock.ts";
 import type { MachineProfile } from "../profile/machine-profile.ts";
-import { boundOf, predictCallNs } from "../profile/roofline.ts";
+import { boundOf, isVectorCall, predictCallNs } from "../profile/roofline.ts";
 import type { LayerRecord, OpRecord } from "./record.ts";
 
 /** The matmul roles whose work grows with the context: attention's products, which multiply activations. */
@@ -20,6 +20,7 @@ export function opKind(e: OpEntry): string {
 /** Calls, cycles, bytes, time and the roofline's predicted time per op kind, most cycles first (then most time). */
 export function opTable(entries: readonly OpEntry[], profile: MachineProfile): OpRecord[] {
   const byKind = new Map<string, OpRecord>();
+  const vectorCalls = new Map<string, number>();
   for (const e of entries) {
     const kind = opKind(e);
     const row = byKind.get(kind) ?? { op: kind, kernel: "", calls: 0, cycles: 0, bytes: 0, ms: 0, predictedMs: 0, bound: "call" };
@@ -28,10 +29,13 @@ export function opTable(entries: readonly OpEntry[], profile: MachineProfile): O
     row.cycles += e.cycles;
     row.bytes += e.bytes;
     row.ms += (e.endNs - e.startNs) / 1e6;
-    row.predictedMs += predictCallNs(profile, kind, e.cycles, e.bytes) / 1e6;
+    const vector = isVectorCall(e);
+    row.predictedMs += predictCallNs(profile, kind, e.cycles, e.bytes, vector) / 1e6;
+    if (vector) vectorCalls.set(kind, (vectorCalls.get(kind) ?? 0) + 1);
     byKind.set(kind, row);
   }
-  for (const row of byKind.values()) row.bound = boundOf(profile, row.op, row.cycles, row.bytes, row.calls);
+  // A row's bound on the kernel most of its calls ran on.
+  for (const row of byKind.values()) row.bound = boundOf(profile, row.op, row.cycles, row.bytes, row.calls, 2 * (vectorCalls.get(row.op) ?? 0) > row.calls);
   return [...byKind.values()].sort((a, b) => b.cycles - a.cycles || b.ms - a.ms);
 }
 

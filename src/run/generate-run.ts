@@ -8,7 +8,7 @@ import { Random } from "../util/random.ts";
 import { relaxedAvailable } from "../wasm/runtime.ts";
 import type { MachineProfile } from "../profile/machine-profile.ts";
 import { passShape } from "../profile/measure.ts";
-import { passOverheadNs, predictCallNs } from "../profile/roofline.ts";
+import { isVectorCall, passOverheadNs, predictCallNs } from "../profile/roofline.ts";
 import { ATTENTION_ROLES, layerTable, opKind, opTable } from "./aggregate.ts";
 import type { MachineRecord, RunRecord, StageName, StageRecord, StepRecord } from "./record.ts";
 import { type SamplingOptions, TokenPicker } from "./sampling.ts";
@@ -183,7 +183,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   // The prediction: every op call on the roofline, plus each forward pass's time between ops.
   const sampler = o.sampling.doSample ? "sample" : "greedy";
   const stepNs = steps.map((step, i) => passOverheadNs(profile, i === 0 ? promptIds.length : step.rows, sampler, step.rows));
-  for (const e of clock.entries) if (e.step >= 0) stepNs[e.step] += predictCallNs(profile, opKind(e), e.cycles, e.bytes);
+  for (const e of clock.entries) if (e.step >= 0) stepNs[e.step] += predictCallNs(profile, opKind(e), e.cycles, e.bytes, isVectorCall(e));
   steps.forEach((s, i) => (s.predictedMs = stepNs[i] / 1e6));
   // Step 0 is the prefill's pass; every later step is a decode step.
   const predictedStageMs = (name: string) => (name === "prefill" ? steps[0].predictedMs : steps.slice(1).reduce((sum, s) => sum + s.predictedMs, 0));
