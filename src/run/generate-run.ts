@@ -7,7 +7,7 @@ import { runtimeInfo } from "../util/js-runtime.ts";
 import { Random } from "../util/random.ts";
 import { relaxedAvailable } from "../wasm/runtime.ts";
 import type { MachineProfile } from "../profile/machine-profile.ts";
-import { passShape } from "../profile/measure.ts";
+import { WARM_UPS, passShape } from "../profile/measure.ts";
 import { isVectorCall, passOverheadNs, predictCallNs } from "../profile/roofline.ts";
 import { ATTENTION_ROLES, layerTable, opKind, opTable } from "./aggregate.ts";
 import type { MachineRecord, RunRecord, StageName, StageRecord, StepRecord } from "./record.ts";
@@ -69,9 +69,9 @@ function engineLabel(e: Engine): string {
 }
 
 /**
- * One of the profile's passes (or a short one) on a throwaway cache, untimed, so the JIT has
- * compiled the hot code and the timed run measures steady-state speed, as the profile did
- * (which chose the kernels).
+ * The profile's warm-up rounds of passes (or one short round) on a throwaway cache, untimed, so
+ * the JIT has compiled the hot code and the timed run measures steady-state speed, as the
+ * profile did (which chose the kernels).
  */
 function warmUp(model: GPT2Model, sampling: SamplingOptions, picker: TokenPicker, kind: "profile" | "short"): void {
   const { prefill, decode } = kind === "short" ? { prefill: Math.min(8, model.config.nPositions - 2), decode: 2 } : passShape(model.config.nPositions);
@@ -84,8 +84,11 @@ function warmUp(model: GPT2Model, sampling: SamplingOptions, picker: TokenPicker
     picker.pick(logits, sampling, rng);
     picker.top(logits, 5);
   };
-  pass(ids);
-  for (let i = 0; i < decode; i++) pass([ids[i]]);
+  for (let round = 0; round < (kind === "short" ? 1 : WARM_UPS); round++) {
+    cache.length = 0; // rewound: the next round writes over the same positions
+    pass(ids);
+    for (let i = 0; i < decode; i++) pass([ids[i]]);
+  }
 }
 
 /** The record's view of the profile a prediction used. */
