@@ -34,8 +34,9 @@ function summary(p: MachineProfile): string {
     `between ops   ${(p.passNs.fixed / 1e3).toFixed(0)} µs per forward pass + ${(p.passNs.perToken / 1e3).toFixed(1)} µs per token (JavaScript, pauses)`,
     `token pick    ${(p.samplingNs.greedy / 1e3).toFixed(0)} µs greedy, ${(p.samplingNs.sample / 1e3).toFixed(0)} µs sampling`,
     "",
-    table(["op kind", "call", "compute ceiling", "memory ceiling"], Object.entries(p.ops).map(([kind, c]) => [
-      kind, `${(c.callNs / 1e3).toFixed(1)} µs`, rate(c.cyclesPerSec, "cycles"), c.bytesPerSec === undefined ? "roof" : `${byteSize(c.bytesPerSec)}/s`,
+    table(["op kind", "call", "compute ceiling", "in decode", "memory ceiling"], Object.entries(p.ops).map(([kind, c]) => [
+      kind, `${(c.callNs / 1e3).toFixed(1)} µs`, rate(c.cyclesPerSec, "cycles"), c.vectorCyclesPerSec === undefined ? "" : rate(c.vectorCyclesPerSec, "cycles"),
+      c.bytesPerSec === undefined ? "roof" : `${byteSize(c.bytesPerSec)}/s`,
     ])),
   ];
   return lines.join("\n");
