@@ -2,7 +2,7 @@
 // a fixed profile file, the profile's cache (key, reuse, an unwritable directory), bad profile
 // files, and Ctrl-C.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -107,6 +107,24 @@ describe("the products' fit", () => {
       for (const g of gs.filter((x) => x.vector)) expect(predictCallNs(roofline, kind, g.cycles, g.bytes, true)).toBeCloseTo(g.ns, 3);
     }
     expect(predictCallNs(roofline, "matmul(mlp up)", 64e6, 4.2e6)).toBeCloseTo(3_230_000, 3);
+  });
+});
+
+describe("npm run profile", () => {
+  it("measures a model's profile, prints each product's two ceilings, and writes a file generate.ts takes", () => {
+    const dir = mkdtempSync(join(tmpdir(), "profile-run-"));
+    const out = join(dir, "m.json");
+    const r = spawnSync(process.execPath, ["--import", "tsx", "scripts/profile.ts", "--model", HOT, "--threads", "1", "--out", out], {
+      cwd: ROOT, encoding: "utf8", env: { ...process.env, GPT2_CYCLES_CACHE: dir }, timeout: 120_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^op kind +call +compute ceiling +in decode +memory ceiling$/m);
+    const profile = parseProfile(readFileSync(out, "utf8"), out);
+    // Every weight product has the one-row kernel's ceiling too, from the profile's decode batch.
+    for (const kind of ["matmul(qkv)", "matmul(attn proj)", "matmul(mlp up)", "matmul(mlp down)", "matmul(lm head)"]) {
+      expect(profile.ops[kind].vectorCyclesPerSec, kind).toBeGreaterThan(0);
+    }
+    expect(profile.ops.stack, "the batch's rows are stacked").toBeDefined();
   });
 });
 
