@@ -7,9 +7,9 @@ import { type MachineProfile, type OpCost, PROFILE_VERSION, type ProfileKey } fr
 import { type Roofline, isVectorCall, predictCallNs } from "./roofline.ts";
 
 /*
- * Measures a machine profile on the model itself: a warm-up pass (which also makes the
- * autotuner choose every product's kernel), then a few timed passes of a prefill and decode
- * steps. From their op calls it fits, per op kind, the roofline's terms:
+ * Measures a machine profile on the model itself: warm-up rounds (the first also makes the
+ * autotuner choose every product's kernel), then a few timed rounds of a prefill, decode steps
+ * and a decode batch's steps. From their op calls it fits, per op kind, the roofline's terms:
  *  - the memory roof: the LM head's one-row product, which streams more weights than any cache
  *    holds; each product's fixed cost: what its one-row calls take beyond their bytes at that roof;
  *  - each product's compute ceiling: the prefill's many-row calls, less the fixed cost; and the
@@ -119,7 +119,7 @@ export function fitProducts(groups: Map<string, Group[]>): { memoryBytesPerSec: 
 }
 
 /** The one-row kernel's ceiling and fixed cost, from one-row and batch calls (see fitProducts). */
-function fitVector(one: readonly Group[], batch: readonly Group[], callNs: number, memoryNs: (g: Group) => number): { callNs: number; vectorCyclesPerSec: number } | object {
+function fitVector(one: readonly Group[], batch: readonly Group[], callNs: number, memoryNs: (g: Group) => number): Partial<Pick<OpCost, "callNs" | "vectorCyclesPerSec">> {
   if (one.length === 0 || batch.length === 0) return {};
   const ceiling = 1e9 * median(batch.map((g) => g.cycles / Math.max(g.ns - callNs, g.ns / 2)));
   if (one.every((g) => (1e9 * g.cycles) / ceiling <= memoryNs(g))) return { vectorCyclesPerSec: ceiling };
