@@ -3,8 +3,8 @@ import { simdAvailable } from "./runtime.ts";
 
 /*
  * The token picker's passes over the vocabulary (src/run/sampling.ts), in WebAssembly on a
- * memory of the picker's own: float64 scalar code, the operations of the picker's definition,
- * at a fraction of JavaScript's time.
+ * memory of the picker's own: float64 scalar code (the max in f32x4 lanes where there is SIMD),
+ * the operations of the picker's definition, at a fraction of JavaScript's time.
  *
  *   max(n) → the highest logit                    f32x4 lanes, then the lanes and the tail
  *   bucketize(n, inv, max, weighAll) → one past the highest bucket used
@@ -105,6 +105,21 @@ const forEach = (i: number, n: number, body: number[]) => [
 ];
 
 /**
+ * Bucket b's PARTS histogram entries (PART bytes apart, from the local `at`) summed onto the
+ * stack, each set back to 0 for the next pass; `f64`: masses, else counts.
+ */
+function takeParts(at: number, f64: boolean): number[] {
+  const [part, load, add, zero, store] = f64
+    ? [MASS_PART, op.f64Load, op.f64Add, op.f64Const(0), op.f64Store]
+    : [COUNT_PART, op.i32Load, op.i32Add, op.i32Const(0), op.i32Store];
+  return [
+    ...get(at), ...load(0),
+    ...Array.from({ length: PARTS - 1 }, (_, k) => [...get(at), ...load((k + 1) * part), ...add]).flat(),
+    ...Array.from({ length: PARTS }, (_, k) => [...get(at), ...zero, ...store(k * part)]).flat(),
+  ];
+}
+
+/**
  * The highest of n logits (NaNs left out): with SIMD four lanes at a time, then the lanes and
  * the tail; without, one at a time (the picker needs no SIMD, only WebAssembly).
  */
@@ -159,14 +174,7 @@ function bucketizeKernel(): FunctionDef {
     ]),
     // counts[b] = the parts' sum, and the parts back to 0, for the buckets used
     ...get(HI), ...op.i32Const(1), ...op.i32Add, ...set(HI),
-    ...forEach(B, HI, [
-      ...element(COUNT_PARTS, B, 2), ...set(AT),
-      ...element(COUNTS, B, 2),
-      ...get(AT), ...op.i32Load(0),
-      ...Array.from({ length: PARTS - 1 }, (_, k) => [...get(AT), ...op.i32Load((k + 1) * COUNT_PART), ...op.i32Add]).flat(),
-      ...op.i32Store(0),
-      ...Array.from({ length: PARTS }, (_, k) => [...get(AT), ...op.i32Const(0), ...op.i32Store(k * COUNT_PART)]).flat(),
-    ]),
+    ...forEach(B, HI, [...element(COUNT_PARTS, B, 2), ...set(AT), ...element(COUNTS, B, 2), ...takeParts(AT, false), ...op.i32Store(0)]),
     ...get(HI),
   ];
   const locals = [I32, I32, I32, F64, F64, I32, F64, F64, F64, F64];
@@ -191,13 +199,9 @@ function sumMassesKernel(): FunctionDef {
   const [B, AT, M, TOTAL] = [ARGS + 1, ARGS + 2, ARGS + 3, ARGS + 4];
   const body = [
     ...forEach(B, LIMIT, [
-      ...element(MASS_PARTS, B, 3), ...set(AT),
-      ...get(AT), ...op.f64Load(0),
-      ...Array.from({ length: PARTS - 1 }, (_, k) => [...get(AT), ...op.f64Load((k + 1) * MASS_PART), ...op.f64Add]).flat(),
-      ...set(M),
+      ...element(MASS_PARTS, B, 3), ...set(AT), ...takeParts(AT, true), ...set(M),
       ...element(MASSES, B, 3), ...get(M), ...op.f64Store(0),
       ...get(TOTAL), ...get(M), ...op.f64Add, ...set(TOTAL),
-      ...Array.from({ length: PARTS }, (_, k) => [...get(AT), ...op.f64Const(0), ...op.f64Store(k * MASS_PART)]).flat(),
     ]),
     ...get(TOTAL),
   ];
