@@ -2,7 +2,8 @@
 // and a setup that lays B out the way that kernel reads it (copies of it, to time streaming).
 import { KERNELS } from "../src/kernels/engine.ts";
 import { PackedMatrix, type WeightDtype } from "../src/kernels/packed-matrix.ts";
-import { POOL_KERNELS, WorkerPool } from "../src/kernels/pool.ts";
+import { Plan, kernel as kernelRef } from "../src/kernels/plan.ts";
+import type { ThreadTeam } from "../src/kernels/threads.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { PANEL } from "../src/wasm/kernels.ts";
 import { type WasmFunction, WasmHeap, relaxedAvailable, relaxedIntegerDotWorks, simdAvailable } from "../src/wasm/runtime.ts";
@@ -49,36 +50,28 @@ class Arena {
 
 export const arena = new Arena();
 
-function sharedFloats(n: number): Float32Array {
-  return new Float32Array(new SharedArrayBuffer(4 * n));
-}
-
-function tsConfig(name: string, threads: number, pool: WorkerPool): Config {
+function tsConfig(name: string): Config {
   const kernel = KERNELS.find((k) => k.name === name)!;
   const fn = kernel.fn!;
   return {
-    kernel: name, threads, dtype: "f32",
+    kernel: name, threads: 1, dtype: "f32",
     setup(b, copies, prepared) {
       const [k, n] = b.shape;
       const layouts = once(prepared, kernel.layout, () => Array.from({ length: copies }, () => {
-        if (kernel.layout === "panels") return PackedMatrix.pack(b, 4, "f32", (c) => sharedFloats(c)).data as Float32Array;
+        if (kernel.layout === "panels") return PackedMatrix.pack(b, 4, "f32").data as Float32Array;
         if (kernel.layout === "transposed") {
-          const t = sharedFloats(k * n);
+          const t = new Float32Array(k * n);
           for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) t[j * k + p] = b.data[p * n + j];
           return t;
         }
-        const copy = sharedFloats(k * n);
-        copy.set(b.data);
-        return copy;
+        return b.data.slice();
       }));
-      const m = (a: Float32Array) => a.length / k;
-      if (threads === 1) return (a, out, c) => fn(a, layouts[c], out, m(a), k, n, 0, n);
-      return (a, out, c) => pool.run(POOL_KERNELS.indexOf(fn), a, layouts[c], out, m(a), k, n, 4);
+      return (a, out, c) => fn(a, layouts[c], out, a.length / k, k, n, 0, n);
     },
   };
 }
 
-function simdConfig(fn: "matvec" | "matmul", relaxed: boolean, dtype: WeightDtype, threads: number, pool: WorkerPool): Config {
+function simdConfig(fn: "matvec" | "matmul", relaxed: boolean, dtype: WeightDtype, threads: number, team: ThreadTeam): Config {
   const name: WasmFunction = `${fn}_${dtype}`;
   return {
     kernel: `simd ${fn}${dtype === "q8" ? (relaxed ? "·dot8" : "·dot16") : relaxed ? "·fma" : ""}`, threads, dtype,
@@ -92,17 +85,23 @@ function simdConfig(fn: "matvec" | "matmul", relaxed: boolean, dtype: WeightDtyp
       }).data.byteOffset));
       const f = module.exports[name];
       const kp = paddedK(k);
+      // Two threads: the product as a one-call plan, run as a region of the engine's thread team.
+      const plan = new Plan();
+      const ref = kernelRef(module, name);
       return (a, out, c) => {
         const m = a.length / k;
         const [aAt, outAt] = once(prepared, `scratch/${m}`, () => [arena.take(4 * m * k), arena.take(4 * m * ldo)] as [number, number]);
         const [qAt] = once(prepared, `q8 scratch/${m}`, () => [dtype === "q8" ? arena.take(m * kp + (4 * m * kp) / 32) : 0]);
         heap.f32View(aAt, m * k).set(a);
         // q8: the activations are quantized on every call, as the engine does (part of the product's cost)
-        if (dtype === "q8" && k === kp) heap.quantizeKernel()(aAt, qAt, qAt + m * kp, (m * kp) / 32);
+        if (dtype === "q8" && k === kp) heap.smallOps().exports.quantize(aAt, qAt, qAt + m * kp, (m * kp) / 32);
         else if (dtype === "q8") quantizeActivations(a, m, k, heap.bytesView(qAt, m * kp), heap.f32View(qAt + m * kp, (m * kp) / 32));
         const input = dtype === "q8" ? qAt : aAt;
-        if (threads > 1) pool.runWasm(module, name, input, weights[c], outAt, m, ldo, ldo, PANEL);
-        else f(input, weights[c], outAt, m, ldo, 0, ldo);
+        if (threads > 1) {
+          plan.clear();
+          plan.kernel(plan.functionIndex(ref), [input, weights[c], outAt, m, ldo], { kind: "range", units: ldo / PANEL, scale: PANEL, work: m * k * ldo }, [], [], threads);
+          team.run(plan);
+        } else f(input, weights[c], outAt, m, ldo, 0, ldo);
         const result = heap.f32View(outAt, m * ldo);
         for (let i = 0; i < m; i++) out.set(result.subarray(i * ldo, i * ldo + n), i * n);
       };
@@ -111,14 +110,13 @@ function simdConfig(fn: "matvec" | "matmul", relaxed: boolean, dtype: WeightDtyp
 }
 
 /** Every config for an [M,K]×[K,N] product. */
-export function configsFor(m: number, pool: WorkerPool): Config[] {
-  const configs: Config[] = KERNELS.filter((k) => k.fn !== null).map((k) => tsConfig(k.name, 1, pool));
-  for (const name of ["packed", "tiled", "matvec", "dot"]) configs.push(tsConfig(name, 2, pool));
+export function configsFor(m: number, team: ThreadTeam): Config[] {
+  const configs: Config[] = KERNELS.filter((k) => k.fn !== null).map((k) => tsConfig(k.name));
   if (!simdAvailable) return configs;
   for (const threads of [1, 2]) {
     for (const dtype of ["f32", "bf16", "q8"] as WeightDtype[]) {
       for (const relaxed of (dtype === "q8" ? relaxedIntegerDotWorks() : relaxedAvailable()) ? [false, true] : [false]) {
-        for (const fn of m <= 8 ? (["matvec", "matmul"] as const) : (["matmul"] as const)) configs.push(simdConfig(fn, relaxed, dtype, threads, pool));
+        for (const fn of m <= 8 ? (["matvec", "matmul"] as const) : (["matmul"] as const)) configs.push(simdConfig(fn, relaxed, dtype, threads, team));
       }
     }
   }

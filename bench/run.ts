@@ -20,7 +20,7 @@ import { floatToBfloat16, bfloat16ToFloat } from "../src/io/half.ts";
 import { KERNELS } from "../src/kernels/engine.ts";
 import { PackedMatrix, type WeightDtype, bytesPerWeight } from "../src/kernels/packed-matrix.ts";
 import { ACTIVATION_OFFSET, Q8_BLOCK, paddedK, quantizeActivations } from "../src/kernels/q8.ts";
-import { WorkerPool } from "../src/kernels/pool.ts";
+import { ThreadTeam } from "../src/kernels/threads.ts";
 import { arena, configsFor, heap } from "./kernel-configs.ts";
 import { nodePlatform } from "../src/platform/node.ts";
 import { playgroundBenchmark, playgroundTable } from "./playground.ts";
@@ -110,8 +110,8 @@ async function timeIt(name: string, fn: () => void, onceMs: number, budgetMs: nu
 
 async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promise<KernelResult[]> {
   const results: KernelResult[] = [];
-  const pool = new WorkerPool(nodePlatform, 2, heap.memory);
-  await pool.started;
+  const team = new ThreadTeam(nodePlatform, 2, heap.memory);
+  await team.started;
   const budget = quick ? 60 : 400;
   for (const [label, m, k, n] of quick ? QUICK_SHAPES : FULL_SHAPES) {
     const a = random(m * k, 1);
@@ -132,7 +132,7 @@ async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promi
     arena.reset(copies * 8 * (Math.ceil(n / 8) * 8) * paddedK(k) + 4 * (m * k + m * (n + 8)) + 2 * m * paddedK(k) + 8192);
     const rows: KernelResult[] = [];
     const prepared = new Map<string, unknown>();
-    for (const config of configsFor(m, pool)) {
+    for (const config of configsFor(m, team)) {
       const run = config.setup(b, copies, prepared);
       const out = new Float32Array(m * n).fill(NaN);
       const s0 = performance.now();
@@ -163,7 +163,7 @@ async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promi
     ));
     results.push(...rows);
   }
-  await pool.close();
+  await team.close();
   return results;
 }
 

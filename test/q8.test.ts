@@ -47,7 +47,7 @@ describe("q8 quantization", () => {
     const src = heap.allocate(4 * m * k);
     const dst = heap.allocate(m * k + scales.byteLength);
     heap.write(src, a);
-    heap.quantizeKernel()(src, dst, dst + m * k, scales.length);
+    heap.smallOps().exports.quantize(src, dst, dst + m * k, scales.length);
     expect(heap.bytesView(dst, m * k)).toEqual(bytes);
     expect(heap.f32View(dst + m * k, scales.length)).toEqual(scales);
     expect(scales[1]).toBe(0);

@@ -34,6 +34,15 @@ export interface StageSpan {
 const active = new Ambient<Clock>();
 
 /**
+ * Where the ops of a recorded pass stand while it is being recorded: the number of kernel calls
+ * recorded so far. Their work runs later, all at once (see kernels/plan.ts), so an op's time is
+ * known only after the pass ran.
+ */
+export interface Recording {
+  position(): number;
+}
+
+/**
  * Counts cycles and stamps times for every primitive op executed inside `run`.
  * It is an observer: ops report to it, nothing computes from it. Ops run with no
  * clock active still work and count nowhere.
@@ -50,6 +59,9 @@ export class Clock {
   private current: StageSpan | null = null;
   private layer = -1;
   private step = -1;
+  private recording: Recording | null = null;
+  /** Entries of a recorded pass: their times are positions in it until `settle` (encoded −1 − position). */
+  private readonly unsettled: OpEntry[] = [];
 
   constructor() {
     this.originMs = performance.now();
@@ -124,13 +136,43 @@ export class Clock {
     this.step = step;
   }
 
+  /** An op's start: now, or while a pass is recorded, its position in the pass. */
+  start(): number {
+    return this.recording === null ? this.now() : -1 - this.recording.position();
+  }
+
   record(op: string, role: string, inputs: Shape[], output: Shape, cycles: number, bytes: number, startNs: number, kernel: string): void {
     this.cycles += cycles;
     this.bytes += bytes;
-    this.entries.push({
-      op, role, inputs, output, cycles, bytes, startNs, endNs: this.now(),
+    const entry: OpEntry = {
+      op, role, inputs, output, cycles, bytes, startNs, endNs: this.start(),
       stage: this.stageName, layer: this.layer, step: this.step, kernel,
-    });
+    };
+    this.entries.push(entry);
+    if (entry.startNs < 0) this.unsettled.push(entry);
+  }
+
+  /** Ops from now on are recorded, not run: they stand at `recording`'s positions until settled. */
+  beginRecording(recording: Recording): void {
+    this.recording = recording;
+  }
+
+  /**
+   * The recorded pass ran: `stamps` holds each kernel call's start and end on the calling thread
+   * (performance.now() ms, two per call). An op's time runs from its first call's start to its
+   * last call's end; an op with no call of its own (a view) takes no time, where it stood.
+   */
+  settle(stamps: Float64Array, calls: number): void {
+    this.recording = null;
+    const ns = (ms: number) => Math.round((ms - this.originMs) * 1e6);
+    const at = (position: number) => (position < calls ? ns(stamps[2 * position]) : calls > 0 ? ns(stamps[2 * calls - 1]) : this.now());
+    for (const e of this.unsettled) {
+      const first = -1 - e.startNs;
+      const end = -1 - e.endNs;
+      e.startNs = at(first);
+      e.endNs = end > first ? ns(stamps[2 * end - 1]) : e.startNs;
+    }
+    this.unsettled.length = 0;
   }
 
   /** @internal called through markLayer */
@@ -142,7 +184,12 @@ export class Clock {
 /** Start time for an op: 0 when no clock is active, so untimed ops pay one branch. */
 export function opStart(): number {
   const clock = active.current;
-  return clock === null ? 0 : clock.now();
+  return clock === null ? 0 : clock.start();
+}
+
+/** The clock ops report to now, if any (an engine tells it when a recorded pass's times are known). */
+export function activeClock(): Clock | null {
+  return active.current;
 }
 
 /** Reports a finished op to the active clock, if any. Cycles and bytes come from shapes, once per call. */

@@ -1,11 +1,22 @@
+import { activeClock } from "../clock/clock.ts";
 import type { Platform } from "../platform/platform.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { Ambient } from "../util/ambient.ts";
 import { WasmHeap, simdAvailable } from "../wasm/runtime.ts";
 import { PassArena } from "./arena.ts";
+import { matmulDot } from "./dot.ts";
+import { matmulIkj } from "./ikj.ts";
+import { matvecPacked } from "./matvec.ts";
+import { matmulNaive } from "./naive.ts";
 import { PackedMatrix, type WeightDtype, bytesPerWeight, packedBytes } from "./packed-matrix.ts";
-import { POOL_KERNELS, type KernelFn, WorkerPool } from "./pool.ts";
+import { matmulPacked } from "./packed.ts";
+import { type KernelRef, type Launcher, Plan, type Span, type Split, immediately } from "./plan.ts";
 import { type KernelWisdom, SimdMatmul } from "./simd.ts";
+import { ThreadTeam } from "./threads.ts";
+import { matmulTiled } from "./tiled.ts";
+
+/** Signature every TypeScript matmul kernel shares: out[:, j0:j1] of a[M,K] × B, B in the kernel's layout. */
+export type KernelFn = (a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number, j0: number, j1: number) => void;
 
 /**
  * How a kernel wants B. "row-major": [K,N] as Hugging Face stores Conv1D weights; "panels":
@@ -23,24 +34,32 @@ export interface KernelInfo {
 }
 
 export const KERNELS: readonly KernelInfo[] = [
-  { name: "naive", layout: "row-major", fn: POOL_KERNELS[0], about: "i-j-k, the reference" },
-  { name: "ikj", layout: "row-major", fn: POOL_KERNELS[1], about: "i-k-j, streams B's rows" },
-  { name: "packed", layout: "panels", fn: POOL_KERNELS[2], about: "4×4 register block over 4-column panels" },
-  { name: "tiled", layout: "panels", fn: POOL_KERNELS[3], about: "packed, cache-tiled (K 256, M 64)" },
-  { name: "matvec", layout: "panels", fn: POOL_KERNELS[4], about: "one row at a time over panels (decode)" },
-  { name: "dot", layout: "transposed", fn: POOL_KERNELS[5], about: "dot products against Bᵀ rows (LM head)" },
+  { name: "naive", layout: "row-major", fn: matmulNaive, about: "i-j-k, the reference" },
+  { name: "ikj", layout: "row-major", fn: matmulIkj, about: "i-k-j, streams B's rows" },
+  { name: "packed", layout: "panels", fn: matmulPacked, about: "4×4 register block over 4-column panels" },
+  { name: "tiled", layout: "panels", fn: matmulTiled, about: "packed, cache-tiled (K 256, M 64)" },
+  { name: "matvec", layout: "panels", fn: matvecPacked, about: "one row at a time over panels (decode)" },
+  { name: "dot", layout: "transposed", fn: matmulDot, about: "dot products against Bᵀ rows (LM head)" },
   { name: "simd", layout: "simd-panels", fn: null, about: "WebAssembly SIMD, generated per K; fp32, bf16 or q8 weights" },
 ];
-
-/** Below this many multiply-accumulates a hand-off to the workers costs more than it saves. */
-const PARALLEL_MIN_MACS = 1 << 17;
 
 export interface EngineSettings {
   /** "auto" (fastest available per shape) or a kernel name. */
   kernel: string;
+  /** Threads a forward pass runs on; the TypeScript kernels run on one. */
   threads: number;
   /** How weights are held; bf16 and q8 need the SIMD kernels. */
   dtype: WeightDtype;
+}
+
+/** What the last forward pass was, as the threads saw it. */
+export interface PassShape {
+  /** Kernel calls in the pass (each split into chunks among the threads). */
+  calls: number;
+  /** Barriers: the points where every thread waited for the others. */
+  barriers: number;
+  /** Threads that ran it. */
+  threads: number;
 }
 
 const active = new Ambient<Engine>();
@@ -55,15 +74,14 @@ export function activeEngine(): Engine | null {
  * weights, caches and scratch live in (one WebAssembly memory per engine for the SIMD kernels).
  * A model is created with its engine and owns it; `dispose` gives the memory and the threads back.
  */
-export class Engine {
+export class Engine implements Launcher {
   readonly kernel: string;
   readonly dtype: WeightDtype;
   /** The WebAssembly memory, when the SIMD kernels run this engine's products. */
   readonly heap: WasmHeap | null;
   private threadCount: number;
-  private pool: WorkerPool | null = null;
-  /** The pool, once all its threads run (until then products run on this thread alone). */
-  private readyPool: WorkerPool | null = null;
+  /** The threads a pass runs on (the SIMD engine's; the TypeScript kernels run on the calling thread). */
+  private team: ThreadTeam | null = null;
   private readonly simd: SimdMatmul | null;
   private disposed = false;
   /** Whether the running pass's rows are sequences of a decode batch (see pass). */
@@ -71,8 +89,14 @@ export class Engine {
   /** Where op outputs live during a forward pass. */
   private readonly arena: PassArena;
   private inPass = false;
+  /** The pass being recorded (SIMD engine, inside `pass`), else null: ops run as they are called. */
+  private recording: Plan | null = null;
+  private readonly plan = new Plan();
+  /** The last pass's calls and barriers (for --verbose). */
+  lastPass: PassShape = { calls: 0, barriers: 0, threads: 1 };
 
-  constructor(readonly platform: Platform, options: Partial<EngineSettings> = {}) {
+  /** `stallMs`: how long a pass waits on a thread that makes no progress before it gives up (see ThreadTeam). */
+  constructor(readonly platform: Platform, options: Partial<EngineSettings> = {}, private readonly stallMs = 30_000) {
     const kernel = options.kernel ?? "auto";
     const threads = options.threads ?? platform.cores();
     const dtype = options.dtype ?? "f32";
@@ -117,29 +141,29 @@ export class Engine {
     return this.heap !== null;
   }
 
-  /**
-   * Changes the thread count from the next product on. Weights in the WebAssembly memory serve
-   * any count; TypeScript-kernel weights loaded for one thread stay on one.
-   */
+  /** Changes the thread count from the next pass on (the weights serve any count). */
   setThreads(threads: number): void {
     Engine.checkThreads(threads);
     if (threads === this.threadCount) return;
-    void this.pool?.close();
-    this.pool = null;
-    this.readyPool = null;
+    void this.team?.close();
+    this.team = null;
     this.threadCount = threads;
   }
 
+  /** The SIMD engine's threads, started on first use. */
+  private threadTeam(): ThreadTeam {
+    if (this.heap === null) throw new Error("the TypeScript kernels run on the calling thread");
+    return (this.team ??= new ThreadTeam(this.platform, this.threadCount, this.heap.memory, this.stallMs));
+  }
+
   /**
-   * Starts the threads and resolves once they all run; until then every product runs on the
-   * calling thread. (A page's workers start only after their creator yields to its event loop,
-   * so a pool cannot be started and used in one synchronous stretch.)
+   * Starts the threads and resolves once they all run; until then passes run on the calling
+   * thread alone. (A page's workers start only after their creator yields to its event loop,
+   * so threads cannot be started and used in one synchronous stretch.)
    */
   async ready(): Promise<void> {
-    if (this.disposed || this.threadCount === 1) return;
-    const pool = (this.pool ??= new WorkerPool(this.platform, this.threadCount, this.heap?.memory ?? null));
-    await pool.started;
-    if (this.pool === pool) this.readyPool = pool;
+    if (this.disposed || this.threadCount === 1 || this.heap === null) return;
+    await this.threadTeam().started;
   }
 
   /** Runs fn with this engine as the one ops use (nesting restores the outer one). */
@@ -159,12 +183,57 @@ export class Engine {
     this.inPass = true;
     this.sequenceRows = sequences;
     this.arena.begin();
+    const clock = activeClock();
     try {
-      return this.run(fn);
+      if (this.heap === null) return this.run(fn);
+      // Recorded first, then run as one parallel region (see plan.ts and threads.ts).
+      const team = this.threadTeam();
+      const plan = this.plan;
+      plan.clear();
+      this.recording = plan;
+      clock?.beginRecording({ position: () => plan.nodes });
+      let result: T;
+      try {
+        result = this.run(fn);
+      } finally {
+        this.recording = null;
+      }
+      let ran;
+      try {
+        ran = team.run(plan);
+      } catch (err) {
+        void this.dispose();
+        throw err;
+      }
+      clock?.settle(ran.stamps, ran.nodes);
+      this.lastPass = { calls: ran.nodes, barriers: plan.barriers, threads: team.participants };
+      return result;
     } finally {
       this.inPass = false;
       this.sequenceRows = false;
     }
+  }
+
+  /** Whether ops are being recorded into a pass (their kernels run later, see `launch`). */
+  get recordingPass(): boolean {
+    return this.recording !== null;
+  }
+
+  /**
+   * Calls a WebAssembly kernel on this engine's memory: now, over all its work, or inside a pass,
+   * as a node of the pass's plan split into chunks for the threads. `reads` and `writes`: the
+   * bytes it touches (the plan puts barriers by them; weights, never written, may be left out).
+   */
+  launch(ref: KernelRef, args: readonly number[], split: Split, reads: readonly Span[], writes: readonly Span[]): void {
+    const plan = this.recording;
+    if (plan !== null) plan.kernel(plan.functionIndex(ref), args, split, reads, writes, this.team?.participants ?? 1);
+    else immediately.launch(ref, args, split, reads, writes);
+  }
+
+  /** TypeScript work on operands in this engine's memory: now, or inside a pass, in its place in the plan (on the calling thread). */
+  compute(fn: () => void): void {
+    if (this.recording !== null) this.recording.typescript(fn);
+    else fn();
   }
 
   /** Inside a pass: a new transformer block starts (only its input crosses from the blocks before). */
@@ -180,10 +249,9 @@ export class Engine {
   /** Stops the threads and drops the WebAssembly memory; the engine cannot run anything after. */
   async dispose(): Promise<void> {
     this.disposed = true;
-    const pool = this.pool;
-    this.pool = null;
-    this.readyPool = null;
-    await pool?.close();
+    const team = this.team;
+    this.team = null;
+    await team?.close();
   }
 
   /**
@@ -211,17 +279,12 @@ export class Engine {
     this.simd?.adopt(wisdom);
   }
 
-  private get sharedWeights(): boolean {
-    return this.threadCount > 1;
-  }
-
   /**
    * A Float32Array for a parameter that is not a matmul's B (biases, layer norms, wpe): in the
    * kernels' memory for the SIMD kernels, else in shared memory when threads will read it.
    */
   allocWeight(floats: number): Float32Array {
-    if (this.heap !== null) return this.heap.f32View(this.heap.allocate(4 * floats), floats);
-    return this.sharedWeights ? new Float32Array(new SharedArrayBuffer(4 * floats)) : new Float32Array(floats);
+    return this.heap === null ? new Float32Array(floats) : this.heap.f32View(this.heap.allocate(4 * floats), floats);
   }
 
   /**
@@ -254,22 +317,17 @@ export class Engine {
       if (dtype === "bf16") return heap.u16View(heap.allocate(2 * count), count);
       return heap.i8View(heap.allocate(count), count);
     }
-    return new Float32Array(this.sharedWeights ? new SharedArrayBuffer(4 * count) : new ArrayBuffer(4 * count));
+    return new Float32Array(count);
   };
 
   /**
    * A [K,N] weight in the layout the kernels read, replacing the row-major copy (which the caller
-   * drops): 8-column panels in the WebAssembly memory, 4-column panels, or row-major — in shared
-   * memory whenever worker threads will read it.
+   * drops): 8-column panels in the WebAssembly memory, 4-column panels, or row-major.
    */
   prepareWeight(w: Tensor): Tensor | PackedMatrix {
     if (this.heap !== null) return PackedMatrix.pack(w, 8, this.dtype, this.allocPacked);
     const layout = KERNELS.find((k) => k.name === this.kernel)?.layout;
-    if (layout !== "row-major") return PackedMatrix.pack(w, 4, "f32", this.allocPacked);
-    if (!this.sharedWeights || WorkerPool.canShare(w.data)) return w;
-    const shared = this.allocWeight(w.size);
-    shared.set(w.data);
-    return new Tensor(shared, w.shape);
+    return layout === "row-major" ? w : PackedMatrix.pack(w, 4, "f32", this.allocPacked);
   }
 
   /**
@@ -289,18 +347,15 @@ export class Engine {
     return plainKernel(layout, m);
   }
 
-  /** Runs out[M,N] = a × B on the chosen kernel, across the worker threads when it pays; returns the kernel's name. */
+  /** Runs out[M,N] = a × B on the chosen kernel (inside a pass, across the threads); returns the kernel's name. */
   matmulInto(a: Float32Array, b: Tensor | PackedMatrix, out: Float32Array, m: number, k: number, n: number): string {
-    const pool = this.readyPool !== null && m * k * n >= PARALLEL_MIN_MACS ? this.readyPool : null;
     const layout = layoutOf(b);
     if (layout === "simd-panels") {
       if (this.simd === null) throw new Error("a weight packed for the SIMD kernels reached an engine without them");
-      return this.simd.run(a, b as PackedMatrix, out, m, k, n, pool, this.sequenceRows);
+      return this.simd.run(this, a, b as PackedMatrix, out, m, k, n, this.sequenceRows);
     }
     const kernel = this.kernelFor(layout, this.sequenceRows ? 1 : m);
-    const data = b.data as Float32Array;
-    if (pool !== null && WorkerPool.canShare(data)) pool.run(POOL_KERNELS.indexOf(kernel.fn!), a, data, out, m, k, n, 4);
-    else kernel.fn!(a, data, out, m, k, n, 0, n);
+    this.compute(() => kernel.fn!(a, b.data as Float32Array, out, m, k, n, 0, n));
     return kernel.name;
   }
 }

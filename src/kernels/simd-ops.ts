@@ -1,40 +1,75 @@
-import type { WasmHeap } from "../wasm/runtime.ts";
+import type { Engine } from "./engine.ts";
+import { kernel, span } from "./plan.ts";
 
 /*
- * Add, scale, layer norm and causal softmax on the WebAssembly SIMD kernels
+ * Add, scale, layer norm, causal softmax and GELU on the WebAssembly SIMD kernels
  * (src/wasm/small-op-kernels.ts), where they pay: the engine has the kernels, every operand lives
  * in its memory (a forward pass's outputs and the model's weights do), and rows are whole f32x4
  * vectors. Each returns false where the TypeScript op runs instead — a copy into the kernels'
- * memory and back would cost what the op saves.
+ * memory and back would cost what the op saves. Inside a pass the call is recorded, split by
+ * rows (or by runs of four floats) for the threads.
  */
 
-function inPlace(heap: WasmHeap | null, ...views: Float32Array[]): heap is WasmHeap {
+function inPlace(engine: Engine | null, ...views: Float32Array[]): engine is Engine & { heap: NonNullable<Engine["heap"]> } {
+  const heap = engine?.heap ?? null;
   return heap !== null && views.every((v) => heap.holds(v));
 }
 
 /** out = a + b, b of a's size or one row of `cols` added to every row. */
-export function simdAdd(heap: WasmHeap | null, a: Float32Array, b: Float32Array, out: Float32Array, cols: number, rowBroadcast: boolean): boolean {
-  if (cols % 4 !== 0 || !inPlace(heap, a, b, out)) return false;
-  const [rows, width] = rowBroadcast ? [a.length / cols, cols] : [1, a.length];
-  heap.smallOps().add(a.byteOffset, b.byteOffset, out.byteOffset, rows, width, 0);
+export function simdAdd(engine: Engine | null, a: Float32Array, b: Float32Array, out: Float32Array, cols: number, rowBroadcast: boolean): boolean {
+  if (cols % 4 !== 0 || !inPlace(engine, a, b, out)) return false;
+  const rows = a.length / cols;
+  const bStep = rowBroadcast ? 0 : 4 * cols;
+  engine.launch(kernel(engine.heap.smallOps(), "add"), [a.byteOffset, b.byteOffset, out.byteOffset, rows, cols, bStep],
+    { kind: "rows", units: rows, count: 3, scale: 1, steps: [4 * cols, bStep, 4 * cols], work: a.length }, [span(a), span(b)], [span(out)]);
   return true;
 }
 
-export function simdScale(heap: WasmHeap | null, x: Float32Array, s: number, out: Float32Array): boolean {
-  if (x.length % 4 !== 0 || !inPlace(heap, x, out)) return false;
-  heap.smallOps().scale(x.byteOffset, out.byteOffset, x.length, s);
+/** out = f(x), element by element, for a kernel (address in, address out, count). */
+function elementwise(engine: Engine | null, name: "scale" | "gelu", x: Float32Array, out: Float32Array, extra: number[], cyclesPerElement: number): boolean {
+  if (x.length % 4 !== 0 || !inPlace(engine, x, out)) return false;
+  engine.launch(kernel(engine.heap.smallOps(), name), [x.byteOffset, out.byteOffset, x.length, ...extra],
+    { kind: "rows", units: x.length / 4, count: 2, scale: 4, steps: [16, 16], work: cyclesPerElement * x.length }, [span(x)], [span(out)]);
   return true;
 }
 
-export function simdLayerNorm(heap: WasmHeap | null, x: Float32Array, gamma: Float32Array, beta: Float32Array, out: Float32Array, cols: number, eps: number): boolean {
-  if (cols % 4 !== 0 || !inPlace(heap, x, gamma, beta, out)) return false;
-  heap.smallOps().layerNorm(x.byteOffset, gamma.byteOffset, beta.byteOffset, out.byteOffset, x.length / cols, cols, eps);
+export function simdScale(engine: Engine | null, x: Float32Array, s: number, out: Float32Array): boolean {
+  return elementwise(engine, "scale", x, out, [s], 1);
+}
+
+/** GELU (tanh form) in place in the engine's memory. */
+export function simdGelu(engine: Engine | null, x: Float32Array, out: Float32Array, cyclesPerElement: number): boolean {
+  return elementwise(engine, "gelu", x, out, [], cyclesPerElement);
+}
+
+export function simdLayerNorm(engine: Engine | null, x: Float32Array, gamma: Float32Array, beta: Float32Array, out: Float32Array, cols: number, eps: number): boolean {
+  if (cols % 4 !== 0 || !inPlace(engine, x, gamma, beta, out)) return false;
+  const rows = x.length / cols;
+  engine.launch(kernel(engine.heap.smallOps(), "layerNorm"), [x.byteOffset, gamma.byteOffset, beta.byteOffset, out.byteOffset, rows, cols, eps],
+    { kind: "rows", units: rows, count: 4, scale: 1, steps: [4 * cols, 0, 0, 4 * cols], work: 7 * x.length }, [span(x), span(gamma), span(beta)], [span(out)]);
   return true;
 }
 
-/** Causal softmax of scores [heads, tq, tk]; out's masked entries are left as they are (zero). */
-export function simdCausalSoftmax(heap: WasmHeap | null, scores: Float32Array, out: Float32Array, heads: number, tq: number, tk: number, past: number): boolean {
-  if (!inPlace(heap, scores, out)) return false;
-  heap.smallOps().softmax(scores.byteOffset, out.byteOffset, heads, tq, tk, past);
+/** Causal softmax of scores [heads, tq, tk]; out's masked entries are left as they are. */
+export function simdCausalSoftmax(engine: Engine | null, scores: Float32Array, out: Float32Array, heads: number, tq: number, tk: number, past: number): boolean {
+  if (!inPlace(engine, scores, out)) return false;
+  const head = 4 * tq * tk;
+  engine.launch(kernel(engine.heap.smallOps(), "softmax"), [scores.byteOffset, out.byteOffset, heads, tq, tk, past],
+    { kind: "rows", units: heads, count: 2, scale: 1, steps: [head, head], work: 5 * scores.length }, [span(scores)], [span(out)]);
+  return true;
+}
+
+/**
+ * `rows` rows of `width` floats from src (rows `srcStride` floats apart, from float `srcAt`) to
+ * dst (likewise): q, k and v out of one product, keys and values into the cache.
+ */
+export function simdCopyRows(engine: Engine | null, src: Float32Array, srcAt: number, srcStride: number, dst: Float32Array, dstAt: number, dstStride: number, rows: number, width: number): boolean {
+  if (!inPlace(engine, src, dst)) return false;
+  const from = src.byteOffset + 4 * srcAt;
+  const to = dst.byteOffset + 4 * dstAt;
+  const last = (rows - 1) * 4;
+  engine.launch(kernel(engine.heap.smallOps(), "copy"), [from, 4 * srcStride, to, 4 * dstStride, rows, 4 * width],
+    { kind: "rows", units: rows, count: 4, scale: 1, steps: [4 * srcStride, 0, 4 * dstStride, 0], work: rows * width },
+    [[from, from + last * srcStride + 4 * width]], [[to, to + last * dstStride + 4 * width]]);
   return true;
 }

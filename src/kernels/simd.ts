@@ -1,16 +1,17 @@
 import { type KernelModule, WASM_FUNCTIONS, type WasmFunction, type WasmHeap, relaxedAvailable, relaxedIntegerDotWorks } from "../wasm/runtime.ts";
 import { PANEL } from "../wasm/kernels.ts";
 import type { PackedMatrix } from "./packed-matrix.ts";
-import type { WorkerPool } from "./pool.ts";
+import { type Launcher, type Span, immediately, kernel } from "./plan.ts";
 import { ACTIVATION_OFFSET, Q8_BLOCK, paddedK, quantizeActivations } from "./q8.ts";
 
 /*
  * Runs matmuls on the WebAssembly SIMD kernels. Weights already live in the engine's WebAssembly
- * memory (packed in panels of 8); activations are copied into a scratch area there and results
- * copied out (for q8 weights, quantized on the way in). The first product of each shape tries
+ * memory (packed in panels of 8); activations are read where they are (for q8 weights, quantized
+ * into scratch first) and results written where they go. The first product of each shape tries
  * every candidate kernel (matvec or matmul, with and without relaxed SIMD's fused multiply-add or
- * integer dot product), checks each against a plain dot-product reference on the same weights
- * and activations, and keeps the fastest correct one for the rest of the run.
+ * integer dot product) on activations of its own, checks each against a plain dot-product
+ * reference on the same weights, and keeps the fastest correct one for the rest of the run.
+ * Inside a pass the product is recorded (see plan.ts): its output columns are the threads' chunks.
  */
 
 interface Choice {
@@ -62,42 +63,51 @@ export class SimdMatmul {
   /**
    * Puts m rows of activations where the kernels read them: floats in place when they live in
    * the engine's memory (else copied to scratch `slot`), or for q8 weights quantized into `slot`
-   * ([m, kp] bytes, then the row-block scales). Returns the address.
+   * ([m, kp] bytes, then the row-block scales). Returns the address and the bytes it spans.
    */
-  private stage(a: Float32Array, m: number, k: number, q8: boolean, slot: string): number {
+  private stage(run: Launcher, a: Float32Array, m: number, k: number, q8: boolean, slot: string): Span {
+    const heap = this.heap;
     const rows = a.length === m * k ? a : a.subarray(0, m * k);
-    if (!q8) return this.heap.input(slot, rows);
-    const kp = paddedK(k);
-    const at = this.heap.scratch(slot, m * kp + (4 * m * kp) / Q8_BLOCK);
-    if (k === kp) {
-      this.heap.quantizeKernel()(this.heap.input(`${slot} floats`, rows), at, at + m * kp, (m * kp) / Q8_BLOCK);
-    } else {
-      quantizeActivations(rows, m, k, this.heap.bytesView(at, m * kp), this.heap.f32View(at + m * kp, (m * kp) / Q8_BLOCK));
+    let floats = rows.byteOffset;
+    if (!heap.holds(rows)) {
+      floats = heap.scratch(q8 ? `${slot} floats` : slot, 4 * m * k);
+      const at = floats;
+      run.compute(() => heap.write(at, rows));
     }
-    return at;
+    if (!q8) return [floats, floats + 4 * m * k];
+    const kp = paddedK(k);
+    const blocks = (m * kp) / Q8_BLOCK;
+    const at = heap.scratch(slot, m * kp + 4 * blocks);
+    if (k === kp) {
+      const quantize = kernel(heap.smallOps(), "quantize");
+      run.launch(quantize, [floats, at, at + m * kp, blocks], { kind: "rows", units: blocks, count: 3, scale: 1, steps: [4 * Q8_BLOCK, Q8_BLOCK, 4], work: m * k }, [[floats, floats + 4 * m * k]], [[at, at + m * kp + 4 * blocks]]);
+    } else {
+      run.compute(() => quantizeActivations(rows, m, k, heap.bytesView(at, m * kp), heap.f32View(at + m * kp, blocks)));
+    }
+    return [at, at + m * kp + 4 * blocks];
   }
 
-  private call(c: Choice, a: number, b: number, out: number, m: number, ldo: number, pool: WorkerPool | null): void {
-    if (pool !== null) pool.runWasm(c.module, c.fn, a, b, out, m, ldo, ldo, PANEL);
-    else c.module.exports[c.fn](a, b, out, m, ldo, 0, ldo);
+  private call(run: Launcher, c: Choice, a: Span, b: number, out: number, m: number, k: number, ldo: number): void {
+    run.launch(kernel(c.module, c.fn), [a[0], b, out, m, ldo], { kind: "range", units: ldo / PANEL, scale: PANEL, work: m * k * ldo }, [a], [[out, out + 4 * m * ldo]]);
   }
 
   /** The best of three timings, in ms: one slow call on a busy machine should not decide for good. */
-  private time(c: Choice, a: number, b: number, out: number, m: number, ldo: number): number {
+  private time(c: Choice, a: Span, b: number, out: number, m: number, k: number, ldo: number): number {
     let best = Infinity;
     for (let rep = 0; rep < TUNE_TIMINGS; rep++) {
       const t0 = performance.now();
-      this.call(c, a, b, out, m, ldo, null);
+      this.call(immediately, c, a, b, out, m, k, ldo);
       best = Math.min(best, performance.now() - t0);
     }
     return best;
   }
 
   /**
-   * Candidate kernels for a product, checked and timed on the real arguments (for a decode
-   * batch's kernel, on one row and on eight); the fastest correct wins.
+   * Candidate kernels for a product, checked and timed on its weights and seeded activations of
+   * its shape (for a decode batch's kernel, on one row and on eight); the fastest correct wins.
+   * Inside a pass the real activations are not computed yet: the product is only being recorded.
    */
-  private tune(a: Float32Array, b: PackedMatrix, m: number, k: number, n: number, ldo: number, vector: boolean): Choice {
+  private tune(b: PackedMatrix, m: number, k: number, n: number, ldo: number, vector: boolean): Choice {
     const fns: WasmFunction[] = vector ? [`matvec_${b.dtype}`, `matmul_${b.dtype}`] : [`matmul_${b.dtype}`];
     const candidates: Choice[] = [];
     for (const relaxed of relaxedFor(b.dtype) ? [false, true] : [false]) {
@@ -105,26 +115,27 @@ export class SimdMatmul {
     }
     const q8 = b.dtype === "q8";
     const rows = vector ? 1 : m;
-    const at = this.stage(a, rows, k, q8, "tune a");
+    const a = sampleActivations(rows * k);
+    const at = this.stage(immediately, a, rows, k, q8, "tune a");
     const outAt = this.heap.scratch("tune out", 4 * Math.max(rows, vector ? BATCH_PROBE : 0) * ldo);
     // Reference: row 0, the first columns, as plain dot products over the same stored weights
     // (and, for q8, the same quantized activations).
-    const row = q8 ? this.quantizedRow(at, k, rows) : a;
+    const row = q8 ? this.quantizedRow(at[0], k, rows) : a;
     const cols = Math.min(n, 64);
     const reference = new Float64Array(cols);
     for (let j = 0; j < cols; j++) for (let p = 0; p < k; p++) reference[j] += row[p] * b.get(p, j);
     // A batch of eight: row 0 eight times.
-    const batchAt = vector ? this.stage(Float32Array.from({ length: BATCH_PROBE * k }, (_, i) => a[i % k]), BATCH_PROBE, k, q8, "tune batch") : 0;
+    const batchAt = vector ? this.stage(immediately, Float32Array.from({ length: BATCH_PROBE * k }, (_, i) => a[i % k]), BATCH_PROBE, k, q8, "tune batch") : at;
     let best: Choice | null = null;
     let bestMs = Infinity;
     const out = this.heap.f32View(outAt, ldo);
     for (const c of candidates) {
-      this.call(c, at, b.data.byteOffset, outAt, rows, ldo, null);
+      this.call(immediately, c, at, b.data.byteOffset, outAt, rows, k, ldo);
       let worst = 0;
       for (let j = 0; j < cols; j++) worst = Math.max(worst, Math.abs(out[j] - reference[j]));
       if (!(worst <= 1e-5 * k + 1e-5)) continue;
-      let ms = this.time(c, at, b.data.byteOffset, outAt, rows, ldo);
-      if (vector) ms += this.time(c, batchAt, b.data.byteOffset, outAt, BATCH_PROBE, ldo) / BATCH_PROBE;
+      let ms = this.time(c, at, b.data.byteOffset, outAt, rows, k, ldo);
+      if (vector) ms += this.time(c, batchAt, b.data.byteOffset, outAt, BATCH_PROBE, k, ldo) / BATCH_PROBE;
       if (ms < bestMs) [best, bestMs] = [c, ms];
     }
     if (best === null) throw new Error(`no WebAssembly kernel matches the reference for [${m},${k}]×[${k},${n}] ${b.dtype}: use a TypeScript kernel (--kernel packed)`);
@@ -146,24 +157,44 @@ export class SimdMatmul {
    * them sums each row in the same order whatever M is: a sequence decoded in a batch gets
    * bit for bit the logits it gets alone.
    */
-  run(a: Float32Array, b: PackedMatrix, out: Float32Array, m: number, k: number, n: number, pool: WorkerPool | null, sequences = false): string {
+  run(run: Launcher, a: Float32Array, b: PackedMatrix, out: Float32Array, m: number, k: number, n: number, sequences = false): string {
     const ldo = Math.ceil(n / PANEL) * PANEL;
     const vector = m === 1 || sequences;
     const key = `${b.dtype}/${k}/${n}/${vector ? 1 : "m"}`;
     let choice = this.choices.get(key);
     if (choice === undefined) {
-      choice = this.tune(a, b, m, k, n, ldo, vector);
+      choice = this.tune(b, m, k, n, ldo, vector);
       this.choices.set(key, choice);
     }
-    const aAt = this.stage(a, m, k, b.dtype === "q8", "matmul a");
+    const heap = this.heap;
+    const aAt = this.stage(run, a, m, k, b.dtype === "q8", "matmul a");
     // With no padding columns the kernel writes the result where it goes (if that is in this memory).
     const rows = out.subarray(0, m * n);
-    const outAt = ldo === n ? this.heap.output("matmul out", rows) : this.heap.scratch("matmul out", 4 * m * ldo);
-    this.call(choice, aAt, b.data.byteOffset, outAt, m, ldo, pool);
-    if (ldo === n) this.heap.copyOut(outAt, rows);
-    else for (let i = 0; i < m; i++) out.set(this.heap.f32View(outAt + 4 * i * ldo, n), i * n);
+    const direct = ldo === n && heap.holds(rows);
+    const outAt = direct ? rows.byteOffset : heap.scratch("matmul out", 4 * m * ldo);
+    this.call(run, choice, aAt, b.data.byteOffset, outAt, m, k, ldo);
+    if (direct) return choice.label;
+    if (heap.holds(rows)) {
+      const copy = kernel(heap.smallOps(), "copy");
+      run.launch(copy, [outAt, 4 * ldo, rows.byteOffset, 4 * n, m, 4 * n], { kind: "rows", units: m, count: 4, scale: 1, steps: [4 * ldo, 0, 4 * n, 0], work: m * n }, [[outAt, outAt + 4 * m * ldo]], [[rows.byteOffset, rows.byteOffset + 4 * m * n]]);
+    } else {
+      run.compute(() => {
+        for (let i = 0; i < m; i++) out.set(heap.f32View(outAt + 4 * i * ldo, n), i * n);
+      });
+    }
     return choice.label;
   }
+}
+
+/** Activations for tuning: seeded, in [−1, 1), the same every run. */
+function sampleActivations(count: number): Float32Array {
+  const values = new Float32Array(count);
+  let state = 0x9e3779b9;
+  for (let i = 0; i < count; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    values[i] = state / 2 ** 31 - 1;
+  }
+  return values;
 }
 
 /** Whether relaxed SIMD kernels can run for weights of this dtype (q8's need a working integer dot product). */

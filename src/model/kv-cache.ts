@@ -1,5 +1,7 @@
 import { opEnd, opStart } from "../clock/clock.ts";
-import type { Engine } from "../kernels/engine.ts";
+import { type Engine, activeEngine } from "../kernels/engine.ts";
+import { simdCopyRows } from "../kernels/simd-ops.ts";
+import { compute } from "../tensor/alloc.ts";
 import { F32_BYTES, Tensor, shapeError } from "../tensor/tensor.ts";
 
 /** Keys and values of every position seen so far, one [nPositions, d] buffer pair per layer. */
@@ -47,8 +49,10 @@ export class KVCache {
     if (total > this.capacity) throw new Error(`kvAppend: ${total} positions exceed the cache's ${this.capacity}`);
     const t0 = opStart();
     const at = this.length * this.width;
-    this.keys[layer].set(k.data, at);
-    this.values[layer].set(v.data, at);
+    const engine = activeEngine();
+    for (const [from, into] of [[k.data, this.keys[layer]], [v.data, this.values[layer]]]) {
+      if (!simdCopyRows(engine, from, 0, from.length, into, at, from.length, 1, from.length)) compute(() => into.set(from, at));
+    }
     const keys = new Tensor(this.keys[layer].subarray(0, total * this.width), [total, this.width]);
     const values = new Tensor(this.values[layer].subarray(0, total * this.width), [total, this.width]);
     opEnd("kvAppend", "", [k.shape, v.shape], [2, total, this.width], 0, 2 * F32_BYTES * (k.size + v.size), t0);

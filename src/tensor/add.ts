@@ -1,7 +1,7 @@
 import { opEnd, opStart } from "../clock/clock.ts";
 import { activeEngine } from "../kernels/engine.ts";
 import { simdAdd } from "../kernels/simd-ops.ts";
-import { outputFloats } from "./alloc.ts";
+import { compute, outputFloats } from "./alloc.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /**
@@ -17,14 +17,18 @@ export function add(a: Tensor, b: Tensor): Tensor {
   const x = a.data;
   const y = b.data;
   const out = outputFloats(x.length);
-  const simd = simdAdd(activeEngine()?.heap ?? null, x, y, out, a.cols, !sameShape);
+  const simd = simdAdd(activeEngine(), x, y, out, a.cols, !sameShape);
   if (!simd && sameShape) {
-    for (let i = 0; i < x.length; i++) out[i] = x[i] + y[i];
+    compute(() => {
+      for (let i = 0; i < x.length; i++) out[i] = x[i] + y[i];
+    });
   } else if (!simd) {
     const n = a.cols;
-    for (let r = 0; r < x.length; r += n) {
-      for (let j = 0; j < n; j++) out[r + j] = x[r + j] + y[j];
-    }
+    compute(() => {
+      for (let r = 0; r < x.length; r += n) {
+        for (let j = 0; j < n; j++) out[r + j] = x[r + j] + y[j];
+      }
+    });
   }
   opEnd("add", "", [a.shape, b.shape], a.shape, x.length, F32_BYTES * (2 * x.length + y.length), t0, simd ? "simd" : "");
   return new Tensor(out, a.shape);

@@ -6,6 +6,16 @@ export function outputFloats(n: number): Float32Array {
 }
 
 /**
+ * An op's TypeScript work: now, or inside a recorded pass, in its place among the kernels (once
+ * the ops before it have run; see kernels/plan.ts). Ops that read or write data do it in here.
+ */
+export function compute(fn: () => void): void {
+  const engine = activeEngine();
+  if (engine === null) fn();
+  else engine.compute(fn);
+}
+
+/**
  * A transformer block starts: the running engine may reuse the memory of outputs made two blocks
  * ago (see PassArena). Only the block's input may cross from earlier blocks.
  */

@@ -1,5 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
-import { outputFloats } from "./alloc.ts";
+import { compute, outputFloats } from "./alloc.ts";
 import { activeEngine } from "../kernels/engine.ts";
 import { simdScores, simdValues } from "../kernels/simd-attention.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
@@ -37,8 +37,8 @@ export function attentionScores(q: Tensor, keys: Tensor, heads: number, past: nu
   const out = outputFloats(heads * tq * tk);
   const qd = q.data;
   const kd = keys.data;
-  const simd = simdScores(activeEngine()?.heap ?? null, qd, kd, out, d, heads, tq, past);
-  if (!simd) scoresLoops(qd, kd, out, d, heads, hd, tq, past, tk);
+  const simd = simdScores(activeEngine(), qd, kd, out, d, heads, tq, past);
+  if (!simd) compute(() => scoresLoops(qd, kd, out, d, heads, hd, tq, past, tk));
   opEnd("matmul", "attn scores", [q.shape, keys.shape], [heads, tq, tk], d * visiblePairs(tq, past), F32_BYTES * (tq * d + tk * d + heads * visiblePairs(tq, past)), t0, simd ? "simd" : "");
   return new Tensor(out, [heads, tq, tk]);
 }
@@ -55,8 +55,8 @@ export function attentionValues(probs: Tensor, values: Tensor, past: number): Te
   const out = outputFloats(tq * d);
   const p = probs.data;
   const v = values.data;
-  const simd = simdValues(activeEngine()?.heap ?? null, p, v, out, d, heads, tq, past);
-  if (!simd) valuesLoops(p, v, out, d, heads, hd, tq, past, tk);
+  const simd = simdValues(activeEngine(), p, v, out, d, heads, tq, past);
+  if (!simd) compute(() => valuesLoops(p, v, out, d, heads, hd, tq, past, tk));
   opEnd("matmul", "attn values", [probs.shape, values.shape], [tq, d], d * visiblePairs(tq, past), F32_BYTES * (heads * visiblePairs(tq, past) + tk * d + tq * d), t0, simd ? "simd" : "");
   return new Tensor(out, [tq, d]);
 }

@@ -1,5 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
-import { outputFloats } from "./alloc.ts";
+import { compute, outputFloats } from "./alloc.ts";
 import type { PackedMatrix } from "../kernels/packed-matrix.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
@@ -20,16 +20,17 @@ export function embed(wte: PackedMatrix, wpe: Tensor, ids: readonly number[], po
   }
   const t0 = opStart();
   const out = outputFloats(ids.length * d);
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i];
-    if (!Number.isInteger(id) || id < 0 || id >= vocab) {
-      throw new Error(`embed: token id ${id} is outside the vocabulary (0..${vocab - 1})`);
-    }
-    const pos = positions[i] * d;
-    const row = i * d;
-    wte.column(id, out, row);
-    for (let c = 0; c < d; c++) out[row + c] += wpe.data[pos + c];
+  for (const id of ids) {
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`embed: token id ${id} is outside the vocabulary (0..${vocab - 1})`);
   }
+  compute(() => {
+    for (let i = 0; i < ids.length; i++) {
+      const pos = positions[i] * d;
+      const row = i * d;
+      wte.column(ids[i], out, row);
+      for (let c = 0; c < d; c++) out[row + c] += wpe.data[pos + c];
+    }
+  });
   opEnd("embed", "", [[vocab, d], wpe.shape], [ids.length, d], ids.length * d, ids.length * d * (wte.elementBytes + 2 * F32_BYTES), t0);
   return new Tensor(out, [ids.length, d]);
 }

@@ -1,7 +1,7 @@
 import { opEnd, opStart } from "../clock/clock.ts";
-import { outputFloats } from "./alloc.ts";
+import { compute, outputFloats } from "./alloc.ts";
 import { activeEngine } from "../kernels/engine.ts";
-import { simdGelu } from "../kernels/simd-gelu.ts";
+import { simdGelu } from "../kernels/simd-ops.ts";
 import { F32_BYTES, Tensor } from "./tensor.ts";
 
 /**
@@ -18,13 +18,15 @@ export function gelu(x: Tensor): Tensor {
   const t0 = opStart();
   const src = x.data;
   const out = outputFloats(src.length);
-  const simd = simdGelu(activeEngine()?.heap ?? null, src, out);
+  const simd = simdGelu(activeEngine(), src, out, GELU_CYCLES_PER_ELEMENT);
   if (!simd) {
-    for (let i = 0; i < src.length; i++) {
-      const v = src[i];
-      const inner = SQRT_2_OVER_PI * (v + 0.044715 * v * v * v);
-      out[i] = 0.5 * v * (1 + Math.tanh(inner));
-    }
+    compute(() => {
+      for (let i = 0; i < src.length; i++) {
+        const v = src[i];
+        const inner = SQRT_2_OVER_PI * (v + 0.044715 * v * v * v);
+        out[i] = 0.5 * v * (1 + Math.tanh(inner));
+      }
+    });
   }
   opEnd("gelu", "", [x.shape], x.shape, GELU_CYCLES_PER_ELEMENT * src.length, 2 * F32_BYTES * src.length, t0, simd ? "simd" : "");
   return new Tensor(out, x.shape);

@@ -1,7 +1,7 @@
 import { opEnd, opStart } from "../clock/clock.ts";
 import { activeEngine } from "../kernels/engine.ts";
 import { simdLayerNorm } from "../kernels/simd-ops.ts";
-import { outputFloats } from "./alloc.ts";
+import { compute, outputFloats } from "./alloc.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /**
@@ -23,18 +23,22 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   const g = gamma.data;
   const b = beta.data;
   const out = outputFloats(src.length);
-  const simd = simdLayerNorm(activeEngine()?.heap ?? null, src, g, b, out, n, eps);
-  for (let r = 0; r < src.length && !simd; r += n) {
-    let sum = 0;
-    for (let j = 0; j < n; j++) sum += src[r + j];
-    const mean = sum / n;
-    let sq = 0;
-    for (let j = 0; j < n; j++) {
-      const d = src[r + j] - mean;
-      sq += d * d;
-    }
-    const rstd = 1 / Math.sqrt(sq / n + eps);
-    for (let j = 0; j < n; j++) out[r + j] = (src[r + j] - mean) * rstd * g[j] + b[j];
+  const simd = simdLayerNorm(activeEngine(), src, g, b, out, n, eps);
+  if (!simd) {
+    compute(() => {
+      for (let r = 0; r < src.length; r += n) {
+        let sum = 0;
+        for (let j = 0; j < n; j++) sum += src[r + j];
+        const mean = sum / n;
+        let sq = 0;
+        for (let j = 0; j < n; j++) {
+          const d = src[r + j] - mean;
+          sq += d * d;
+        }
+        const rstd = 1 / Math.sqrt(sq / n + eps);
+        for (let j = 0; j < n; j++) out[r + j] = (src[r + j] - mean) * rstd * g[j] + b[j];
+      }
+    });
   }
   opEnd("layerNorm", "", [x.shape, gamma.shape, beta.shape], x.shape, LAYER_NORM_CYCLES_PER_ELEMENT * src.length, F32_BYTES * (2 * src.length + 2 * n), t0, simd ? "simd" : "");
   return new Tensor(out, x.shape);

@@ -1,7 +1,7 @@
 import { opEnd, opStart } from "../clock/clock.ts";
 import { activeEngine } from "../kernels/engine.ts";
 import { simdCausalSoftmax } from "../kernels/simd-ops.ts";
-import { outputFloats } from "./alloc.ts";
+import { compute, outputFloats } from "./alloc.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /**
@@ -16,7 +16,9 @@ export function softmax(x: Tensor): Tensor {
   const t0 = opStart();
   const out = outputFloats(x.size);
   const n = x.cols;
-  for (let r = 0; r < x.size; r += n) softmaxRow(x.data, out, r, n);
+  compute(() => {
+    for (let r = 0; r < x.size; r += n) softmaxRow(x.data, out, r, n);
+  });
   opEnd("softmax", "", [x.shape], x.shape, SOFTMAX_CYCLES_PER_ELEMENT * x.size, 2 * F32_BYTES * x.size, t0);
   return new Tensor(out, x.shape);
 }
@@ -32,14 +34,14 @@ export function causalSoftmax(scores: Tensor, past: number): Tensor {
   if (past + tq !== tk) throw shapeError("causalSoftmax", `${past} cached + ${tq} new positions ≠ ${tk} keys`, scores.shape);
   const t0 = opStart();
   const out = outputFloats(scores.size);
-  const simd = simdCausalSoftmax(activeEngine()?.heap ?? null, scores.data, out, h, tq, tk, past);
-  let visible = 0;
-  for (let head = 0; head < h; head++) {
-    for (let i = 0; i < tq; i++) {
-      const len = past + i + 1;
-      if (!simd) softmaxRow(scores.data, out, (head * tq + i) * tk, len);
-      visible += len;
-    }
+  const simd = simdCausalSoftmax(activeEngine(), scores.data, out, h, tq, tk, past);
+  const visible = h * (tq * past + (tq * (tq + 1)) / 2);
+  if (!simd) {
+    compute(() => {
+      for (let head = 0; head < h; head++) {
+        for (let i = 0; i < tq; i++) softmaxRow(scores.data, out, (head * tq + i) * tk, past + i + 1);
+      }
+    });
   }
   opEnd("softmax", "", [scores.shape], scores.shape, SOFTMAX_CYCLES_PER_ELEMENT * visible, 2 * F32_BYTES * visible, t0, simd ? "simd" : "");
   return new Tensor(out, scores.shape);

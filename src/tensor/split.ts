@@ -1,5 +1,7 @@
 import { opEnd, opStart } from "../clock/clock.ts";
-import { outputFloats } from "./alloc.ts";
+import { activeEngine } from "../kernels/engine.ts";
+import { simdCopyRows } from "../kernels/simd-ops.ts";
+import { compute, outputFloats } from "./alloc.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /** [T, parts·w] → parts tensors [T, w], column blocks in order. Cost: 0 cycles; bytes: x read, the parts written. */
@@ -11,7 +13,11 @@ export function splitColumns(x: Tensor, parts: number): Tensor[] {
   const out: Tensor[] = [];
   for (let p = 0; p < parts; p++) {
     const data = outputFloats(t * w);
-    for (let i = 0; i < t; i++) data.set(x.data.subarray(i * n + p * w, i * n + p * w + w), i * w);
+    if (!simdCopyRows(activeEngine(), x.data, p * w, n, data, 0, w, t, w)) {
+      compute(() => {
+        for (let i = 0; i < t; i++) data.set(x.data.subarray(i * n + p * w, i * n + p * w + w), i * w);
+      });
+    }
     out.push(new Tensor(data, [t, w]));
   }
   opEnd("split", "", [x.shape], [parts, t, w], 0, 2 * F32_BYTES * x.size, t0);

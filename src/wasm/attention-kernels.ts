@@ -5,8 +5,10 @@ import { type FunctionDef, I32, V128, op } from "./emitter.ts";
  * count H (head width hd = d/H, a multiple of 4): every offset inside a row is a constant.
  * Keys and values are the KV cache's rows ([positions, d], in the WebAssembly memory).
  *
- *   scores(q, keys, out, tq, past)  out[h, i, j] = q[i, head h] · keys[j, head h], j ≤ past+i
- *   values(p, values, out, tq, past) out[i, head h] = Σ_{j ≤ past+i} p[h, i, j] · values[j, head h]
+ *   scores(q, keys, out, tq, past, i0, i1)  out[h, i, j] = q[i, head h] · keys[j, head h], j ≤ past+i
+ *   values(p, values, out, tq, past, i0, i1) out[i, head h] = Σ_{j ≤ past+i} p[h, i, j] · values[j, head h]
+ *
+ * for query rows i0 ≤ i < i1 (threads take rows of a prefill's attention).
  *
  * The same visible pairs as the TypeScript ops, so the same cycles.
  */
@@ -25,9 +27,9 @@ const bump = (local: number, step: number[]): number[] => [...op.localGet(local)
 export function scoresKernel(d: number, heads: number, relaxed: boolean): FunctionDef {
   const hd = d / heads;
   const vectors = hd / 4;
-  // params: q, keys, out, tq, past · locals: i, j, last, qRow, kRow, cell, hStride, tk, acc0..3
-  const [Q, K, OUT, TQ, PAST, I, J, LAST, QROW, KROW, CELL, HSTRIDE, TK] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
-  const ACC = [13, 14, 15, 16];
+  // params: q, keys, out, tq, past, i0, i1 · locals: i, j, last, qRow, kRow, cell, hStride, tk, acc0..3
+  const [Q, K, OUT, TQ, PAST, I0, I1, I, J, LAST, QROW, KROW, CELL, HSTRIDE, TK] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const ACC = [15, 16, 17, 18];
   const used = Math.min(4, vectors);
   const perHead = (h: number): number[] => [
     ...ACC.slice(0, used).flatMap((acc) => [...op.v128Zero, ...op.localSet(acc)]),
@@ -44,9 +46,9 @@ export function scoresKernel(d: number, heads: number, relaxed: boolean): Functi
   const body = [
     ...op.localGet(TQ), ...op.localGet(PAST), ...op.i32Add, ...op.localSet(TK),
     ...op.localGet(TQ), ...op.localGet(TK), ...op.i32Mul, ...op.i32Const(4), ...op.i32Mul, ...op.localSet(HSTRIDE),
-    ...op.i32Const(0), ...op.localSet(I),
+    ...op.localGet(I0), ...op.localSet(I),
     ...op.block, ...op.loop,
-    ...op.localGet(I), ...op.localGet(TQ), ...op.i32GeU, ...op.brIf(1),
+    ...op.localGet(I), ...op.localGet(I1), ...op.i32GeU, ...op.brIf(1),
     ...op.localGet(PAST), ...op.localGet(I), ...op.i32Add, ...op.localSet(LAST),
     ...op.localGet(Q), ...op.localGet(I), ...op.i32Const(bytes(d)), ...op.i32Mul, ...op.i32Add, ...op.localSet(QROW),
     ...op.localGet(K), ...op.localSet(KROW),
@@ -60,16 +62,16 @@ export function scoresKernel(d: number, heads: number, relaxed: boolean): Functi
     ...op.br(0), ...op.end, ...op.end,
     ...bump(I, op.i32Const(1)), ...op.br(0), ...op.end, ...op.end,
   ];
-  return { name: "scores", params: [I32, I32, I32, I32, I32], results: [], locals: [I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128], body };
+  return { name: "scores", params: [I32, I32, I32, I32, I32, I32, I32], results: [], locals: [I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128], body };
 }
 
 export function valuesKernel(d: number, heads: number, relaxed: boolean): FunctionDef {
   const hd = d / heads;
   const vectors = hd / 4;
-  // params: p, values, out, tq, past · locals: i, j, last, pp, vp, outRow, tk, w, acc0..7
-  const [P, VALS, OUT, TQ, PAST, I, J, LAST, PP, VP, OROW, TK] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-  const W = 12;
-  const ACC = [13, 14, 15, 16, 17, 18, 19, 20];
+  // params: p, values, out, tq, past, i0, i1 · locals: i, j, last, pp, vp, outRow, tk, w, acc0..7
+  const [P, VALS, OUT, TQ, PAST, I0, I1, I, J, LAST, PP, VP, OROW, TK] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+  const W = 14;
+  const ACC = [15, 16, 17, 18, 19, 20, 21, 22];
   /** One head's vectors v0 … v0+n−1 (n ≤ 8 sums held in locals across all visible keys). */
   const group = (h: number, v0: number, n: number): number[] => [
     ...ACC.slice(0, n).flatMap((acc) => [...op.v128Zero, ...op.localSet(acc)]),
@@ -92,14 +94,14 @@ export function valuesKernel(d: number, heads: number, relaxed: boolean): Functi
   };
   const body = [
     ...op.localGet(TQ), ...op.localGet(PAST), ...op.i32Add, ...op.localSet(TK),
-    ...op.i32Const(0), ...op.localSet(I),
+    ...op.localGet(I0), ...op.localSet(I),
     ...op.block, ...op.loop,
-    ...op.localGet(I), ...op.localGet(TQ), ...op.i32GeU, ...op.brIf(1),
+    ...op.localGet(I), ...op.localGet(I1), ...op.i32GeU, ...op.brIf(1),
     ...op.localGet(PAST), ...op.localGet(I), ...op.i32Add, ...op.localSet(LAST),
     ...op.localGet(OUT), ...op.localGet(I), ...op.i32Const(bytes(d)), ...op.i32Mul, ...op.i32Add, ...op.localSet(OROW),
     ...Array.from({ length: heads }, (_, h) => perHead(h)).flat(),
     ...bump(I, op.i32Const(1)), ...op.br(0), ...op.end, ...op.end,
   ];
-  return { name: "values", params: [I32, I32, I32, I32, I32], results: [], locals: [I32, I32, I32, I32, I32, I32, I32, V128, ...ACC.map(() => V128)], body };
+  return { name: "values", params: [I32, I32, I32, I32, I32, I32, I32], results: [], locals: [I32, I32, I32, I32, I32, I32, I32, V128, ...ACC.map(() => V128)], body };
 }
 

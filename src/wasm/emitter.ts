@@ -65,6 +65,8 @@ export const op = {
   f64PromoteF32: [0xbb], f64ConvertI32S: [0xb7],
   /** f64 → i32 toward zero, saturating (no trap on NaN or out of range). */
   i32TruncSatF64S: [0xfc, 0x02],
+  /** memory.copy (bulk memory): dst, src, byte count from the stack. */
+  memoryCopy: [0xfc, 0x0a, 0x00, 0x00],
   select: [0x1b],
   if: (results: number[] = []): Bytes => [0x04, results.length === 0 ? 0x40 : results[0]],
   else: [0x05],

@@ -2,7 +2,7 @@ import { type FunctionDef, V128, emitModule, op } from "./emitter.ts";
 import { scoresKernel, valuesKernel } from "./attention-kernels.ts";
 import { geluKernel } from "./gelu-kernel.ts";
 import { quantizeKernel } from "./quantize-kernel.ts";
-import { addKernel, layerNormKernel, scaleKernel, softmaxKernel } from "./small-op-kernels.ts";
+import { addKernel, copyKernel, layerNormKernel, scaleKernel, softmaxKernel } from "./small-op-kernels.ts";
 import { type WeightType, matmulKernel, matvecKernel } from "./kernels.ts";
 import { q8Kernel } from "./q8-kernels.ts";
 
@@ -87,21 +87,26 @@ function compile(key: string, fns: () => FunctionDef[]): Compiled {
   return found;
 }
 
-export interface KernelModule {
+/**
+ * A compiled module instantiated on one heap: its id in the process and the module (what another
+ * thread needs to instantiate it on the same memory), and its functions.
+ */
+export interface Instance<E = Record<string, (...args: number[]) => void>> {
   id: number;
+  module: WebAssembly.Module;
+  exports: E;
+}
+
+export interface KernelModule extends Instance<Record<WasmFunction, (...args: number[]) => void>> {
   k: number;
   relaxed: boolean;
-  module: WebAssembly.Module;
-  exports: Record<WasmFunction, (...args: number[]) => void>;
 }
 
-export interface AttentionModule {
-  scores(q: number, keys: number, out: number, tq: number, past: number): void;
-  values(p: number, values: number, out: number, tq: number, past: number): void;
+/** src/wasm/attention-kernels.ts: addresses, then counts, then the query rows [i0, i1) to do. */
+export interface AttentionFns {
+  scores(q: number, keys: number, out: number, tq: number, past: number, i0: number, i1: number): void;
+  values(p: number, values: number, out: number, tq: number, past: number, i0: number, i1: number): void;
 }
-
-type GeluFn = (input: number, out: number, n: number) => void;
-type QuantizeFn = (src: number, bytes: number, scales: number, blocks: number) => void;
 
 /** src/wasm/small-op-kernels.ts: addresses, then counts. */
 export interface SmallOps {
@@ -109,6 +114,11 @@ export interface SmallOps {
   scale(a: number, out: number, n: number, s: number): void;
   layerNorm(x: number, g: number, b: number, out: number, rows: number, cols: number, eps: number): void;
   softmax(src: number, out: number, heads: number, tq: number, tk: number, past: number): void;
+  copy(src: number, srcStep: number, dst: number, dstStep: number, rows: number, bytes: number): void;
+  /** src/wasm/gelu-kernel.ts */
+  gelu(input: number, out: number, n: number): void;
+  /** Activations to q8, 32 floats a block (src/wasm/quantize-kernel.ts). */
+  quantize(src: number, bytes: number, scales: number, blocks: number): void;
 }
 
 export class WasmHeap {
@@ -254,11 +264,11 @@ export class WasmHeap {
     return s.address;
   }
 
-  private instance<T>(key: string, fns: () => FunctionDef[], wrap: (c: Compiled, exports: WebAssembly.Exports) => T): T {
-    let found = this.instances.get(key) as T | undefined;
+  private instance<E>(key: string, fns: () => FunctionDef[]): Instance<E> {
+    let found = this.instances.get(key) as Instance<E> | undefined;
     if (found === undefined) {
       const c = compile(key, fns);
-      found = wrap(c, new WebAssembly.Instance(c.module, { env: { memory: this.memory } }).exports);
+      found = { id: c.id, module: c.module, exports: new WebAssembly.Instance(c.module, { env: { memory: this.memory } }).exports as E };
       this.instances.set(key, found);
     }
     return found;
@@ -270,26 +280,16 @@ export class WasmHeap {
       ...(["f32", "bf16"] as WeightType[]).flatMap((t) => [matvecKernel(k, t, relaxed), matmulKernel(k, t, relaxed)]),
       q8Kernel(k, "matvec", relaxed), q8Kernel(k, "matmul", relaxed),
     ];
-    return this.instance(`matmul ${k}/${relaxed}`, fns, (c, exports) => ({ id: c.id, k, relaxed, module: c.module, exports: exports as KernelModule["exports"] }));
+    return { ...this.instance<KernelModule["exports"]>(`matmul ${k}/${relaxed}`, fns), k, relaxed };
   }
 
   /** Attention's two products for width d and `heads` heads. */
-  attentionKernelsFor(d: number, heads: number, relaxed = relaxedAvailable()): AttentionModule {
-    return this.instance(`attention ${d}/${heads}/${relaxed}`, () => [scoresKernel(d, heads, relaxed), valuesKernel(d, heads, relaxed)], (_, exports) => exports as unknown as AttentionModule);
+  attentionKernelsFor(d: number, heads: number, relaxed = relaxedAvailable()): Instance<AttentionFns> {
+    return this.instance(`attention ${d}/${heads}/${relaxed}`, () => [scoresKernel(d, heads, relaxed), valuesKernel(d, heads, relaxed)]);
   }
 
-  /** Activations to q8, 32 floats a block (src/wasm/quantize-kernel.ts). */
-  quantizeKernel(): QuantizeFn {
-    return this.instance("quantize", () => [quantizeKernel()], (_, exports) => (exports as { quantize: QuantizeFn }).quantize);
-  }
-
-  /** Add, scale, layer norm and causal softmax. */
-  smallOps(): SmallOps {
-    return this.instance("small ops", () => [addKernel(), scaleKernel(), layerNormKernel(), softmaxKernel()], (_, exports) => exports as unknown as SmallOps);
-  }
-
-  /** The SIMD GELU. */
-  geluKernel(): GeluFn {
-    return this.instance("gelu", () => [geluKernel()], (_, exports) => (exports as { gelu: GeluFn }).gelu);
+  /** Add, scale, layer norm, causal softmax, row copies, GELU and the q8 quantizer of activations. */
+  smallOps(): Instance<SmallOps> {
+    return this.instance("small ops", () => [addKernel(), scaleKernel(), layerNormKernel(), softmaxKernel(), copyKernel(), geluKernel(), quantizeKernel()]);
   }
 }

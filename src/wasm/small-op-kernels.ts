@@ -12,6 +12,9 @@ import { exp } from "./exp.ts";
  *   layerNorm(x, g, b, out, rows, cols, eps)
  *   softmax(src, out, heads, tq, tk, past)  causal: row i of each head sees keys 0..past+i;
  *                                           the rest of out is left as it is (zeros)
+ *   copy(src, srcStep, dst, dstStep, rows, bytes)  rows of `bytes` bytes, each pointer moving
+ *                                           by its step a row (q, k and v out of one product;
+ *                                           keys and values into the cache)
  */
 
 const get = op.localGet;
@@ -144,4 +147,17 @@ export function softmaxKernel(): FunctionDef {
   ];
   const locals = [I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128, V128, F32, F32];
   return { name: "softmax", params: [I32, I32, I32, I32, I32, I32], results: [], locals, body };
+}
+
+export function copyKernel(): FunctionDef {
+  const [SRC, SSTEP, DST, DSTEP, ROWS, BYTES] = [0, 1, 2, 3, 4, 5];
+  const body = [
+    ...op.block, ...op.loop,
+    ...get(ROWS), ...op.i32Eqz, ...op.brIf(1),
+    ...get(DST), ...get(SRC), ...get(BYTES), ...op.memoryCopy,
+    ...bump(SRC, get(SSTEP)), ...bump(DST, get(DSTEP)),
+    ...get(ROWS), ...op.i32Const(1), ...op.i32Sub, ...set(ROWS),
+    ...op.br(0), ...op.end, ...op.end,
+  ];
+  return { name: "copy", params: [I32, I32, I32, I32, I32, I32], results: [], locals: [], body };
 }

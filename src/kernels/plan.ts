@@ -1,0 +1,188 @@
+import type { Instance } from "../wasm/runtime.ts";
+
+/*
+ * A forward pass recorded as a list of kernel calls (nodes) before any of it runs, as ggml builds
+ * its graph: the model's code runs once on the calling thread and every op, instead of computing,
+ * appends what it would call — a WebAssembly function, its addresses and counts, and how its work
+ * splits into chunks. The thread team (threads.ts) then runs the whole list as one parallel region.
+ *
+ * Each node says which bytes it reads and writes. A barrier goes after a node only when a later
+ * node reads what it writes, or writes what it or an earlier node since the last barrier touches:
+ * the data decides, not the op. An op that has no kernel here (a TypeScript fallback) is a node
+ * the calling thread runs alone, between two barriers.
+ */
+
+/** A function of a module instantiated on the engine's memory. */
+export interface KernelRef {
+  instance: Instance<object>;
+  name: string;
+  /** The function itself, on the calling thread. */
+  fn: (...args: number[]) => void;
+}
+
+/** Function `name` of `instance`. */
+export function kernel<E extends object>(instance: Instance<E>, name: keyof E & string): KernelRef {
+  return { instance, name, fn: instance.exports[name] as (...args: number[]) => void };
+}
+
+/** A byte range [start, end) of the engine's memory. */
+export type Span = readonly [number, number];
+
+/** The byte range a view into the engine's memory covers. */
+export function span(view: ArrayBufferView): Span {
+  return [view.byteOffset, view.byteOffset + view.byteLength];
+}
+
+/**
+ * How a node's work divides. `rows`: units of `steps[i]` bytes per argument; a chunk of units
+ * [u0, u1) moves argument i by steps[i]·u0 and sets argument `count` to (u1 − u0)·scale.
+ * `range`: a chunk appends (u0·scale, u1·scale) to the arguments (a product's output columns,
+ * attention's query rows). `work`: the node's cycles, so chunks are not cut smaller than pays.
+ */
+export type Split =
+  | { kind: "rows"; units: number; count: number; scale: number; steps: readonly number[]; work: number }
+  | { kind: "range"; units: number; scale: number; work: number };
+
+/** What ops hand their kernels to: an engine recording a pass, or `immediately`. */
+export interface Launcher {
+  launch(ref: KernelRef, args: readonly number[], split: Split, reads: readonly Span[], writes: readonly Span[]): void;
+  compute(fn: () => void): void;
+}
+
+/** Runs every kernel now, over all its work, on the calling thread. */
+export const immediately: Launcher = {
+  launch(ref, args, split) {
+    const all = [...args];
+    if (split.kind === "rows") all[split.count] = split.units * split.scale;
+    else all.push(0, split.units * split.scale);
+    ref.fn(...all);
+  },
+  compute: (fn) => fn(),
+};
+
+// A node: NODE float64 slots in the plan's shared buffer (the workers read the same layout).
+export const NODE = 28;
+export const FN = 0, KIND = 1, UNITS = 2, PER = 3, BARRIER = 4, COUNT = 5, SCALE = 6, ARGC = 7, ARGS = 8, STEPS = 17, JS = 26;
+export const MAX_ARGS = 9;
+export const KIND_ROWS = 0, KIND_RANGE = 1, KIND_JS = 2;
+
+/** Chunks per thread a node is cut into at most: a thread that lost its core holds one chunk, not a share. */
+const CHUNKS_PER_THREAD = 4;
+/** Cycles below which a chunk costs more to hand out than to do. */
+const MIN_CHUNK_WORK = 1 << 14;
+
+export class Plan {
+  nodes = 0;
+  data: Float64Array;
+  /** Barriers in the plan so far (the synchronisations a pass pays). */
+  barriers = 0;
+  /** TypeScript nodes, by index, run by the calling thread. */
+  readonly js: (() => void)[] = [];
+  /** Functions the plan calls, by table index (the workers keep the same table). */
+  readonly table: KernelRef[] = [];
+  private readonly tableIndex = new Map<string, number>();
+  private readonly pendingReads: Span[] = [];
+  private readonly pendingWrites: Span[] = [];
+
+  constructor(capacity = 1024) {
+    this.data = new Float64Array(new SharedArrayBuffer(8 * NODE * capacity));
+  }
+
+  get capacity(): number {
+    return this.data.length / NODE;
+  }
+
+  /** Empties the plan for the next pass (the function table stays). */
+  clear(): void {
+    this.nodes = 0;
+    this.barriers = 0;
+    this.js.length = 0;
+    this.pendingReads.length = 0;
+    this.pendingWrites.length = 0;
+  }
+
+  /** Index of `ref` in the function table (the threads learn new entries before the plan runs). */
+  functionIndex(ref: KernelRef): number {
+    const key = `${ref.instance.id}/${ref.name}`;
+    let index = this.tableIndex.get(key);
+    if (index === undefined) {
+      index = this.table.length;
+      this.table.push(ref);
+      this.tableIndex.set(key, index);
+    }
+    return index;
+  }
+
+  /** Appends a kernel call of function `fn` (a table index), split for `threads` threads. */
+  kernel(fn: number, args: readonly number[], split: Split, reads: readonly Span[], writes: readonly Span[], threads: number): void {
+    if (args.length + (split.kind === "range" ? 2 : 0) > MAX_ARGS) throw new Error(`a plan node takes at most ${MAX_ARGS} arguments`);
+    this.orderAfter(reads, writes);
+    const o = this.append();
+    const d = this.data;
+    d[o + FN] = fn;
+    d[o + KIND] = split.kind === "rows" ? KIND_ROWS : KIND_RANGE;
+    d[o + UNITS] = split.units;
+    d[o + PER] = chunkUnits(split.units, split.work, threads);
+    d[o + COUNT] = split.kind === "rows" ? split.count : -1;
+    d[o + SCALE] = split.scale;
+    d[o + ARGC] = args.length;
+    for (let i = 0; i < MAX_ARGS; i++) {
+      d[o + ARGS + i] = i < args.length ? args[i] : 0;
+      d[o + STEPS + i] = split.kind === "rows" && i < split.steps.length ? split.steps[i] : 0;
+    }
+  }
+
+  /** Appends TypeScript work for the calling thread alone: everything before it is done, nothing after starts until it is. */
+  typescript(fn: () => void): void {
+    this.barrierAfterLast();
+    const o = this.append();
+    this.data[o + KIND] = KIND_JS;
+    this.data[o + JS] = this.js.length;
+    this.js.push(fn);
+    this.barrierAfterLast();
+  }
+
+  /** The last node waits for every thread (the end of a pass). */
+  barrierAfterLast(): void {
+    if (this.nodes === 0) return;
+    const o = (this.nodes - 1) * NODE;
+    if (this.data[o + BARRIER] === 0) this.barriers++;
+    this.data[o + BARRIER] = 1;
+    this.pendingReads.length = 0;
+    this.pendingWrites.length = 0;
+  }
+
+  /** Puts a barrier before the next node if it touches what nodes since the last barrier write, or writes what they read. */
+  private orderAfter(reads: readonly Span[], writes: readonly Span[]): void {
+    if (reads.some((r) => overlapsAny(r, this.pendingWrites)) || writes.some((w) => overlapsAny(w, this.pendingWrites) || overlapsAny(w, this.pendingReads))) {
+      this.barrierAfterLast();
+    }
+    this.pendingReads.push(...reads);
+    this.pendingWrites.push(...writes);
+  }
+
+  private append(): number {
+    if (this.nodes === this.capacity) {
+      const grown = new Float64Array(new SharedArrayBuffer(this.data.byteLength * 2));
+      grown.set(this.data);
+      this.data = grown;
+    }
+    const o = this.nodes * NODE;
+    this.data.fill(0, o, o + NODE);
+    this.nodes++;
+    return o;
+  }
+}
+
+function overlapsAny(s: Span, list: readonly Span[]): boolean {
+  for (const t of list) if (s[0] < t[1] && t[0] < s[1]) return true;
+  return false;
+}
+
+/** Units per chunk: about CHUNKS_PER_THREAD chunks a thread, none below MIN_CHUNK_WORK cycles. */
+function chunkUnits(units: number, work: number, threads: number): number {
+  if (threads === 1 || units <= 1) return Math.max(1, units);
+  const byCount = Math.ceil(units / (threads * CHUNKS_PER_THREAD));
+  const byWork = Math.ceil((MIN_CHUNK_WORK * units) / Math.max(1, work));
+  return Math.min(units, Math.max(byCount, byWork));
+}

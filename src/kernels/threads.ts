@@ -1,0 +1,312 @@
+import type { Platform, PoolThread } from "../platform/platform.ts";
+import { ARGC, ARGS, BARRIER, COUNT, FN, JS, KIND, KIND_JS, KIND_ROWS, MAX_ARGS, NODE, PER, type Plan, SCALE, STEPS, UNITS } from "./plan.ts";
+
+/*
+ * The engine's threads, all of it in this file. A forward pass is one parallel region, as in
+ * llama.cpp's ggml_graph_compute: the calling thread publishes the pass's plan (plan.ts), every
+ * thread walks the same list of nodes, takes chunks of each node's work from a shared counter, and
+ * meets the others at a barrier only where the plan put one. Chunks are taken, not assigned: a
+ * thread that has lost its core to another program holds back one chunk, never a whole share.
+ *
+ * Waiting spins for a bounded number of polls, then sleeps (Atomics.wait), so a thread that is
+ * waiting gives its core to the one being waited for. The calling thread may block: in a page the
+ * engine itself runs in a worker (src/playground/engine-worker.ts).
+ *
+ * The executor below runs on every thread: the workers get its source text, so it is
+ * self-contained, and it takes its constants as an argument.
+ */
+
+const LAYOUT = {
+  NODE, FN, KIND, UNITS, PER, BARRIER, COUNT, SCALE, ARGC, ARGS, STEPS, JS, MAX_ARGS, KIND_ROWS, KIND_JS,
+  // control block slots (Int32)
+  RUN: 0, STOP: 1, RECEIVE: 2, ACKS: 3, NODES: 4, PARTICIPANTS: 5, ARRIVED: 6, GEN: 7, SLEEPERS: 8, ABORT: 9, PROGRESS: 10,
+  /** Polls of a changing slot before a thread sleeps: about 20–50 µs, more than a barrier takes when every thread has a core. */
+  SPIN: 1 << 13,
+  /** How long a sleeping thread sleeps before it looks again (for the watchdog and aborts). */
+  NAP_MS: 50,
+  /** Control slots, then a thread's error message (bytes). */
+  CONTROL_INTS: 16, MESSAGE_BYTES: 512,
+  // why a region was aborted
+  ABORT_FAILED: 1, ABORT_STALLED: 2, ABORT_STOPPED: 3,
+};
+
+type Layout = typeof LAYOUT;
+
+/** Runs a plan's nodes as thread `self` of `participants`; false when the region was aborted. */
+type Execute = (plan: Float64Array, counters: Int32Array, control: Int32Array, fns: ((...a: number[]) => void)[], self: number, participants: number,
+  nodes: number, js: ((index: number) => void) | null, stamps: Float64Array | null, stallMs: number) => boolean;
+
+function makeExecutor(L: Layout): { execute: Execute; fail: (control: Int32Array, message: string) => void } {
+  const args = new Float64Array(L.MAX_ARGS);
+
+  const abort = (c: Int32Array, reason: number): void => {
+    Atomics.compareExchange(c, L.ABORT, 0, reason);
+    Atomics.notify(c, L.GEN);
+  };
+
+  /** Waits until slot `slot` is no longer `value`; false if the region was aborted (or, for the caller, stalled). */
+  const waitChange = (c: Int32Array, slot: number, value: number, stallMs: number): boolean => {
+    for (let s = 0; s < L.SPIN; s++) {
+      if (Atomics.load(c, slot) !== value) return true;
+      if (Atomics.load(c, L.ABORT) !== 0) return false;
+    }
+    Atomics.add(c, L.SLEEPERS, 1);
+    let progress = Atomics.load(c, L.PROGRESS);
+    let since = performance.now();
+    let ok = true;
+    while (Atomics.load(c, slot) === value) {
+      if (Atomics.load(c, L.ABORT) !== 0) { ok = false; break; }
+      Atomics.wait(c, slot, value, L.NAP_MS);
+      if (stallMs <= 0) continue;
+      const now = performance.now();
+      const p = Atomics.load(c, L.PROGRESS);
+      if (p !== progress) {
+        progress = p;
+        since = now;
+      } else if (now - since > stallMs) {
+        abort(c, L.ABORT_STALLED);
+        ok = false;
+        break;
+      }
+    }
+    Atomics.sub(c, L.SLEEPERS, 1);
+    return ok;
+  };
+
+  const barrier = (c: Int32Array, participants: number, stallMs: number): boolean => {
+    const gen = Atomics.load(c, L.GEN);
+    if (Atomics.add(c, L.ARRIVED, 1) === participants - 1) {
+      Atomics.store(c, L.ARRIVED, 0);
+      Atomics.add(c, L.GEN, 1);
+      if (Atomics.load(c, L.SLEEPERS) !== 0) Atomics.notify(c, L.GEN);
+      return true;
+    }
+    return waitChange(c, L.GEN, gen, stallMs);
+  };
+
+  const fail = (c: Int32Array, message: string): void => {
+    const bytes = new TextEncoder().encode(message).subarray(0, L.MESSAGE_BYTES);
+    new Uint8Array(c.buffer, 4 * L.CONTROL_INTS, L.MESSAGE_BYTES).set(bytes);
+    abort(c, L.ABORT_FAILED);
+  };
+
+  const execute: Execute = (plan, counters, c, fns, self, participants, nodes, js, stamps, stallMs) => {
+    for (let i = 0; i < nodes; i++) {
+      const o = i * L.NODE;
+      if (stamps !== null) stamps[2 * i] = performance.now();
+      const kind = plan[o + L.KIND];
+      if (kind === L.KIND_JS) {
+        if (js !== null) js(plan[o + L.JS]);
+      } else {
+        const units = plan[o + L.UNITS];
+        const per = plan[o + L.PER];
+        const chunks = Math.ceil(units / per);
+        const argc = plan[o + L.ARGC];
+        const count = plan[o + L.COUNT];
+        const scale = plan[o + L.SCALE];
+        const f = fns[plan[o + L.FN]];
+        try {
+          for (let chunk = Atomics.add(counters, i, 1); chunk < chunks; chunk = Atomics.add(counters, i, 1)) {
+            const u0 = chunk * per;
+            const u1 = Math.min(units, u0 + per);
+            for (let a = 0; a < L.MAX_ARGS; a++) args[a] = plan[o + L.ARGS + a] + plan[o + L.STEPS + a] * u0;
+            if (kind === L.KIND_ROWS) args[count] = (u1 - u0) * scale;
+            else {
+              args[argc] = u0 * scale;
+              args[argc + 1] = u1 * scale;
+            }
+            f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8]);
+            Atomics.add(c, L.PROGRESS, 1);
+          }
+        } catch (err) {
+          fail(c, `thread ${self} failed in kernel call ${i}: ${err instanceof Error ? err.message : String(err)}`);
+          return false;
+        }
+      }
+      if (plan[o + L.BARRIER] === 1 && participants > 1 && !barrier(c, participants, stallMs)) return false;
+      if (stamps !== null) stamps[2 * i + 1] = performance.now();
+    }
+    return true;
+  };
+
+  return { execute, fail };
+}
+
+/*
+ * A worker's life. It waits for a region (spinning, then sleeping), runs its part of the plan,
+ * and waits again. A page has no synchronous receive, so what the workers must learn (the control
+ * block, the plan's buffers, new kernel functions) is a message plus a bump of RUN with RECEIVE
+ * set: the worker leaves its loop, its event loop delivers the message, and the handler
+ * acknowledges and re-enters the loop.
+ */
+const WORKER_MAIN = `(listen) => {
+  // tsx (esbuild keepNames) wraps named functions in __name(), which the shipped source must define
+  const __name = (f) => f;
+  const L = ${JSON.stringify(LAYOUT)};
+  const { execute, fail } = (${makeExecutor.toString()})(L);
+  const fns = [];
+  const instances = new Map();
+  let control = null, plan = null, counters = null, memory = null, index = 0, seen = 0;
+  const loop = () => {
+    for (;;) {
+      for (let s = 0; s < L.SPIN && Atomics.load(control, L.RUN) === seen; s++);
+      while (Atomics.load(control, L.RUN) === seen) Atomics.wait(control, L.RUN, seen);
+      seen = Atomics.load(control, L.RUN);
+      if (Atomics.load(control, L.STOP) === 1) return;
+      if (control[L.RECEIVE] === 1) return;
+      execute(plan, counters, control, fns, index, control[L.PARTICIPANTS], control[L.NODES], null, null, 0);
+    }
+  };
+  listen((d) => {
+    try {
+      if (d.control) [control, index, memory, seen] = [d.control, d.index, d.memory, d.seen];
+      if (d.plan) [plan, counters] = [d.plan, d.counters];
+      for (const f of d.functions ?? []) {
+        let exports = instances.get(f.id);
+        if (exports === undefined) instances.set(f.id, exports = new WebAssembly.Instance(f.module, { env: { memory } }).exports);
+        fns[f.index] = exports[f.name];
+      }
+    } catch (err) {
+      fail(control, "a worker thread could not load a kernel: " + (err && err.message));
+    }
+    Atomics.add(control, L.ACKS, 1);
+    Atomics.notify(control, L.ACKS);
+    if (Atomics.load(control, L.STOP) !== 1) loop();
+  });
+}`;
+
+/** What a region reports back: how long each node took on the calling thread (start, end; performance.now() ms). */
+export interface RegionTimes {
+  stamps: Float64Array;
+  nodes: number;
+}
+
+const mainExecutor = makeExecutor(LAYOUT);
+
+/**
+ * The engine's worker threads, started once; `run` executes a plan with them and the calling
+ * thread as one region. With one thread (or before the workers run) the same executor runs the
+ * plan alone.
+ */
+export class ThreadTeam {
+  private readonly control = new Int32Array(new SharedArrayBuffer(4 * LAYOUT.CONTROL_INTS + LAYOUT.MESSAGE_BYTES));
+  private readonly workers: PoolThread[] = [];
+  private acks: number;
+  private counters = new Int32Array(new SharedArrayBuffer(4 * 1024));
+  private sentPlan: Float64Array | null = null;
+  private sentCounters: Int32Array | null = null;
+  private sentFunctions = 0;
+  private stamps = new Float64Array(2 * 1024);
+  private mainFns: ((...a: number[]) => void)[] = [];
+  private ready = false;
+  private broken: string | null = null;
+  /** Settles once every worker runs: a page's worker starts only after its creator yields, so this is awaited, never blocked on. */
+  readonly started: Promise<void>;
+
+  /**
+   * `memory`: the engine's WebAssembly memory, which every thread instantiates the kernels on.
+   * `stallMs`: how long the calling thread waits at a barrier with no thread making progress
+   * before it declares a worker dead (0: forever).
+   */
+  constructor(platform: Platform, readonly threads: number, memory: WebAssembly.Memory, private readonly stallMs = 30_000) {
+    for (let w = 1; w < threads; w++) {
+      const worker = platform.startThread(WORKER_MAIN);
+      worker.postMessage({ control: this.control, index: w, memory, seen: 0 });
+      this.workers.push(worker);
+    }
+    this.acks = this.workers.length;
+    this.started = this.allAcknowledged().then(() => { this.ready = true; });
+  }
+
+  /** Threads that take part in the next region: all of them once the workers run. */
+  get participants(): number {
+    return this.ready ? this.threads : 1;
+  }
+
+  /** Polls with a timer rather than Atomics.waitAsync, which does not keep Node's event loop alive. */
+  private async allAcknowledged(): Promise<void> {
+    while (Atomics.load(this.control, LAYOUT.ACKS) < this.acks) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+
+  /** Sends every worker one message, calls them out of their loops to take it, and waits until all have. */
+  private send(message: object): void {
+    for (const w of this.workers) w.postMessage(message);
+    this.acks += this.workers.length;
+    const c = this.control;
+    c[LAYOUT.RECEIVE] = 1;
+    Atomics.add(c, LAYOUT.RUN, 1);
+    Atomics.notify(c, LAYOUT.RUN);
+    for (let now; (now = Atomics.load(c, LAYOUT.ACKS)) < this.acks; ) Atomics.wait(c, LAYOUT.ACKS, now, LAYOUT.NAP_MS);
+    c[LAYOUT.RECEIVE] = 0;
+  }
+
+  /** Makes sure the workers hold the plan's buffers and every function its table names. */
+  private share(plan: Plan): void {
+    if (this.counters.length < plan.capacity) this.counters = new Int32Array(new SharedArrayBuffer(4 * plan.capacity));
+    const message: { plan?: Float64Array; counters?: Int32Array; functions?: object[] } = {};
+    if (this.sentPlan !== plan.data || this.sentCounters !== this.counters) {
+      message.plan = plan.data;
+      message.counters = this.counters;
+    }
+    if (this.sentFunctions < plan.table.length) {
+      message.functions = plan.table.slice(this.sentFunctions).map((ref, i) => ({ index: this.sentFunctions + i, id: ref.instance.id, module: ref.instance.module, name: ref.name }));
+    }
+    if (message.plan === undefined && message.functions === undefined) return;
+    if (this.workers.length > 0 && this.ready) this.send(message);
+    this.sentPlan = plan.data;
+    this.sentCounters = this.counters;
+    this.sentFunctions = plan.table.length;
+  }
+
+  /** Runs the plan as one region; returns the calling thread's time stamps per node. Throws (and stays broken) if a thread failed or stalled. */
+  run(plan: Plan): RegionTimes {
+    if (this.broken !== null) throw new Error(this.broken);
+    const nodes = plan.nodes;
+    plan.barrierAfterLast();
+    const participants = this.participants;
+    if (participants > 1) this.share(plan);
+    for (let i = this.mainFns.length; i < plan.table.length; i++) {
+      const ref = plan.table[i];
+      this.mainFns.push(ref.fn);
+    }
+    if (this.stamps.length < 2 * nodes) this.stamps = new Float64Array(4 * nodes);
+    const counters = participants > 1 ? this.counters : new Int32Array(nodes);
+    counters.fill(0, 0, nodes);
+    const c = this.control;
+    if (participants > 1) {
+      c[LAYOUT.NODES] = nodes;
+      c[LAYOUT.PARTICIPANTS] = participants;
+      Atomics.add(c, LAYOUT.RUN, 1);
+      Atomics.notify(c, LAYOUT.RUN);
+    }
+    const js = plan.js;
+    let done: boolean;
+    try {
+      done = mainExecutor.execute(plan.data, counters, c, this.mainFns, 0, participants, nodes, (i) => js[i](), this.stamps, this.stallMs);
+    } catch (err) {
+      // A TypeScript node threw on this thread: the others are let go, the error stands.
+      mainExecutor.fail(c, err instanceof Error ? err.message : String(err));
+      this.broken = "the engine stopped after an error in a forward pass: load the model again";
+      throw err;
+    }
+    if (!done) {
+      const reason = Atomics.load(c, LAYOUT.ABORT);
+      const message = new TextDecoder().decode(new Uint8Array(c.buffer, 4 * LAYOUT.CONTROL_INTS, LAYOUT.MESSAGE_BYTES).slice()).replace(/\0+$/, "");
+      this.broken = reason === LAYOUT.ABORT_STALLED
+        ? `a worker thread stopped responding (no progress for ${this.stallMs / 1000} s): the engine was stopped; run again, or with --threads 1`
+        : reason === LAYOUT.ABORT_STOPPED ? "the engine was disposed during a forward pass" : `a worker thread failed: ${message}`;
+      throw new Error(this.broken);
+    }
+    return { stamps: this.stamps, nodes };
+  }
+
+  async close(): Promise<void> {
+    const c = this.control;
+    Atomics.store(c, LAYOUT.STOP, 1);
+    Atomics.compareExchange(c, LAYOUT.ABORT, 0, LAYOUT.ABORT_STOPPED);
+    Atomics.add(c, LAYOUT.RUN, 1);
+    Atomics.notify(c, LAYOUT.RUN);
+    Atomics.notify(c, LAYOUT.GEN);
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
