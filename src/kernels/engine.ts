@@ -206,12 +206,17 @@ export class Engine implements Launcher {
         throw err;
       }
       clock?.settle(ran.stamps, ran.nodes);
-      this.lastPass = { calls: ran.nodes, barriers: plan.barriers, threads: team.participants };
+      this.lastPass = { calls: ran.nodes, barriers: plan.barriers, threads: team.lastParticipants };
       return result;
     } finally {
       this.inPass = false;
       this.sequenceRows = false;
     }
+  }
+
+  /** Passes so far that ran on the calling thread alone, because with the machine as busy as it was that was faster than all the threads. */
+  get alonePasses(): number {
+    return this.team?.alonePasses ?? 0;
   }
 
   /** Whether ops are being recorded into a pass (their kernels run later, see `launch`). */

@@ -76,6 +76,8 @@ export class Plan {
   data: Float64Array;
   /** Barriers in the plan so far (the synchronisations a pass pays). */
   barriers = 0;
+  /** Cycles of the kernel calls so far: passes of about the same work are timed together (see ThreadTeam). */
+  work = 0;
   /** TypeScript nodes, by index, run by the calling thread. */
   readonly js: (() => void)[] = [];
   /** Functions the plan calls, by table index (the workers keep the same table). */
@@ -96,6 +98,7 @@ export class Plan {
   clear(): void {
     this.nodes = 0;
     this.barriers = 0;
+    this.work = 0;
     this.js.length = 0;
     this.pendingReads.length = 0;
     this.pendingWrites.length = 0;
@@ -117,6 +120,7 @@ export class Plan {
   kernel(fn: number, args: readonly number[], split: Split, reads: readonly Span[], writes: readonly Span[], threads: number): void {
     if (args.length + (split.kind === "range" ? 2 : 0) > MAX_ARGS) throw new Error(`a plan node takes at most ${MAX_ARGS} arguments`);
     this.orderAfter(reads, writes);
+    this.work += split.work;
     const o = this.append();
     const d = this.data;
     d[o + FN] = fn;

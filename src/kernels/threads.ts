@@ -12,6 +12,12 @@ import { ARGC, ARGS, BARRIER, COUNT, FN, JS, KIND, KIND_JS, KIND_ROWS, MAX_ARGS,
  * waiting gives its core to the one being waited for. The calling thread may block: in a page the
  * engine itself runs in a worker (src/playground/engine-worker.ts).
  *
+ * When another program takes a core, a pass of a few hundred barriers still waits, at some of
+ * them, for a thread the system has paused: on two cores with one busy, two threads decoded
+ * slower than one. So the team times its passes on all its threads and on the calling thread
+ * alone, kind of pass by kind of pass (passes of about the same work), keeps to the faster, and
+ * tries the other every so often (ThreadChoice): a busy machine costs its share, never the pass.
+ *
  * The executor below runs on every thread: the workers get its source text, so it is
  * self-contained, and it takes its constants as an argument.
  */
@@ -175,6 +181,38 @@ const WORKER_MAIN = `(listen) => {
   });
 }`;
 
+/** Every how many passes of a kind the count not in use is timed again. */
+const RETRY_EVERY = 16;
+
+/**
+ * Chooses, per kind of pass, between all the team's threads and the calling thread alone: the
+ * one whose recent passes were faster (exponentially weighted), trying each at first and the
+ * other one every RETRY_EVERY passes.
+ */
+class ThreadChoice {
+  private readonly kinds = new Map<number, { ms: [number, number]; passes: number }>();
+  /** Passes run on the calling thread alone because that was faster. */
+  alonePasses = 0;
+
+  /** Whether the next pass of this kind runs on all threads. */
+  allThreads(kind: number): boolean {
+    const k = this.kinds.get(kind);
+    if (k === undefined || Number.isNaN(k.ms[1])) return true;
+    if (Number.isNaN(k.ms[0])) return false;
+    const faster = k.ms[1] <= k.ms[0];
+    return k.passes % RETRY_EVERY === RETRY_EVERY - 1 ? !faster : faster;
+  }
+
+  observe(kind: number, all: boolean, ms: number): void {
+    let k = this.kinds.get(kind);
+    if (k === undefined) this.kinds.set(kind, (k = { ms: [NaN, NaN], passes: 0 }));
+    const i = all ? 1 : 0;
+    k.ms[i] = Number.isNaN(k.ms[i]) ? ms : 0.7 * k.ms[i] + 0.3 * ms;
+    k.passes++;
+    if (!all) this.alonePasses++;
+  }
+}
+
 /** What a region reports back: how long each node took on the calling thread (start, end; performance.now() ms). */
 export interface RegionTimes {
   stamps: Float64Array;
@@ -200,6 +238,9 @@ export class ThreadTeam {
   private mainFns: ((...a: number[]) => void)[] = [];
   private ready = false;
   private broken: string | null = null;
+  private readonly choice = new ThreadChoice();
+  /** Threads the last region ran on. */
+  lastParticipants = 1;
   /** Settles once every worker runs: a page's worker starts only after its creator yields, so this is awaited, never blocked on. */
   readonly started: Promise<void>;
 
@@ -218,9 +259,14 @@ export class ThreadTeam {
     this.started = this.allAcknowledged().then(() => { this.ready = true; });
   }
 
-  /** Threads that take part in the next region: all of them once the workers run. */
+  /** Threads that can take part in a region: all of them once the workers run. */
   get participants(): number {
     return this.ready ? this.threads : 1;
+  }
+
+  /** Passes that ran on the calling thread alone because, with the machine as busy as it was, that was faster. */
+  get alonePasses(): number {
+    return this.choice.alonePasses;
   }
 
   /** Polls with a timer rather than Atomics.waitAsync, which does not keep Node's event loop alive. */
@@ -263,7 +309,10 @@ export class ThreadTeam {
     if (this.broken !== null) throw new Error(this.broken);
     const nodes = plan.nodes;
     plan.barrierAfterLast();
-    const participants = this.participants;
+    const kind = Math.round(4 * Math.log2(1 + plan.work));
+    const all = this.participants > 1 && this.choice.allThreads(kind);
+    const participants = all ? this.participants : 1;
+    const started = performance.now();
     if (participants > 1) this.share(plan);
     for (let i = this.mainFns.length; i < plan.table.length; i++) {
       const ref = plan.table[i];
@@ -297,6 +346,8 @@ export class ThreadTeam {
         : reason === LAYOUT.ABORT_STOPPED ? "the engine was disposed during a forward pass" : `a worker thread failed: ${message}`;
       throw new Error(this.broken);
     }
+    if (this.participants > 1) this.choice.observe(kind, all, performance.now() - started);
+    this.lastParticipants = participants;
     return { stamps: this.stamps, nodes };
   }
 
