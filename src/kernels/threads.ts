@@ -191,7 +191,7 @@ const RETRY_EVERY = 16;
  */
 class ThreadChoice {
   private readonly kinds = new Map<number, { ms: [number, number]; passes: number }>();
-  /** Passes run on the calling thread alone because that was faster. */
+  /** Passes run on the calling thread alone because that was faster (not to time it again). */
   alonePasses = 0;
 
   /** Whether the next pass of this kind runs on all threads. */
@@ -200,16 +200,19 @@ class ThreadChoice {
     if (k === undefined || Number.isNaN(k.ms[1])) return true;
     if (Number.isNaN(k.ms[0])) return false;
     const faster = k.ms[1] <= k.ms[0];
-    return k.passes % RETRY_EVERY === RETRY_EVERY - 1 ? !faster : faster;
+    if (k.passes % RETRY_EVERY === RETRY_EVERY - 1) return !faster;
+    if (!faster) this.alonePasses++;
+    return faster;
   }
 
+  /** A pass's time: averaged into its option's while that option is the one in use; a retried option's is replaced (the machine changed, or the code has warmed up since). */
   observe(kind: number, all: boolean, ms: number): void {
     let k = this.kinds.get(kind);
     if (k === undefined) this.kinds.set(kind, (k = { ms: [NaN, NaN], passes: 0 }));
     const i = all ? 1 : 0;
-    k.ms[i] = Number.isNaN(k.ms[i]) ? ms : 0.7 * k.ms[i] + 0.3 * ms;
+    const retried = k.passes % RETRY_EVERY === RETRY_EVERY - 1;
+    k.ms[i] = Number.isNaN(k.ms[i]) || retried ? ms : 0.7 * k.ms[i] + 0.3 * ms;
     k.passes++;
-    if (!all) this.alonePasses++;
   }
 }
 
@@ -312,8 +315,8 @@ export class ThreadTeam {
     const kind = Math.round(4 * Math.log2(1 + plan.work));
     const all = this.participants > 1 && this.choice.allThreads(kind);
     const participants = all ? this.participants : 1;
-    const started = performance.now();
     if (participants > 1) this.share(plan);
+    const started = performance.now();
     for (let i = this.mainFns.length; i < plan.table.length; i++) {
       const ref = plan.table[i];
       this.mainFns.push(ref.fn);

@@ -67,6 +67,8 @@ export function terminalReport(r: RunRecord, verbose: boolean, showPath: (path: 
       ])),
       2,
     ));
+    const p = r.parallel;
+    out.push("", `Threads — ${r.threads}: ${withCommas(String(p.prefillBarriers))} barriers in the prompt's pass, ${p.barriersPerToken.toFixed(0)} per generated token (where every thread waits for the others)`);
     const layerMs = r.layers.reduce((s, l) => s + l.ms, 0);
     out.push("", "Layers — all stages");
     out.push(table(["layer", "cycles", "time", "% of block time"], r.layers.map((l) => [`h.${l.layer}`, cycles(l.cycles), ms(l.ms), percent(l.ms, layerMs)])));
@@ -75,6 +77,9 @@ export function terminalReport(r: RunRecord, verbose: boolean, showPath: (path: 
   const t = r.totals;
   out.push("", "Totals");
   out.push(`load ${ms(t.loadMs)} · sampling ${ms(t.samplingMs)} · peak RSS ${mib(t.peakRssBytes)}`);
+  if (r.parallel.alonePasses > 0) {
+    out.push(`${r.parallel.alonePasses} of ${r.parallel.passes} passes ran on 1 thread of ${r.threads}: with other programs on the cores, fewer threads were faster`);
+  }
   out.push(`prefill  ${String(r.promptIds.length).padStart(4)} tokens in ${ms(t.prefillMs).padStart(10)}  ${ms(t.prefillMsPerToken).padStart(10)}/token  ${t.prefillTokensPerSec.toFixed(1).padStart(7)} tokens/s`);
   const batch = r.sequences === undefined ? "" : ` (${r.sequences.length} sequences in ${r.steps.length - 1} batched steps, ${ms(t.decodeMs / Math.max(1, r.steps.length - 1))}/step)`;
   out.push(`decode   ${String(t.decodeTokens).padStart(4)} tokens in ${ms(t.decodeMs).padStart(10)}  ${ms(t.decodeMsPerToken).padStart(10)}/token  ${t.decodeTokensPerSec.toFixed(1).padStart(7)} tokens/s${batch}`);

@@ -115,6 +115,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   model.reserveCaches(count + 1);
   const picker = new TokenPicker(model.config.vocabSize);
   warmUp(model, o.sampling, picker, o.warmUp ?? "profile");
+  const alonePassesBefore = model.engine.alonePasses;
   const clock = new Clock();
   const steps: StepRecord[] = [];
   const stream = new Utf8Stream();
@@ -141,7 +142,8 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
     const ids = going.map((q, s) => picker.pick(row(step === 0 ? 0 : s), o.sampling, q.rng));
     const top = picker.top(row(0), 5);
     samplingNs += clock.now() - t1;
-    steps.push({ id: ids[0], top, context: going[0].cache.length, rows: going.length, cycles: clock.cycles - cycles0, bytes: clock.bytes - bytes0, attentionCycles, ms: (t1 - t0) / 1e6, predictedMs: 0 });
+    const { calls, barriers, threads } = model.engine.lastPass;
+    steps.push({ id: ids[0], top, context: going[0].cache.length, rows: going.length, cycles: clock.cycles - cycles0, bytes: clock.bytes - bytes0, attentionCycles, ms: (t1 - t0) / 1e6, predictedMs: 0, calls, barriers, threads });
     going.forEach((q, s) => {
       q.generated.push(ids[s]);
       if (ids[s] === tokenizer?.endOfText && o.stopAtEndOfText) q.stopReason = "end-of-text";
@@ -216,6 +218,12 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
     weights: model.weights.kind,
     kernel: engineLabel(model.engine),
     threads: model.engine.threads,
+    parallel: {
+      prefillBarriers: steps[0].barriers,
+      barriersPerToken: steps.length > 1 ? steps.slice(1).reduce((sum, s) => sum + s.barriers / s.rows, 0) / (steps.length - 1) : 0,
+      passes: steps.length,
+      alonePasses: model.engine.alonePasses - alonePassesBefore,
+    },
     runtime: { name: where.name, version: where.version, relaxedSimd: relaxedAvailable() },
     prompt: o.inputIds === null ? o.prompt : null,
     promptIds,

@@ -65,6 +65,10 @@ export interface StepRecord {
   attentionCycles: number;
   ms: number;
   predictedMs: number;
+  /** The pass's kernel calls, the barriers where its threads waited for each other, and how many threads ran it. */
+  calls: number;
+  barriers: number;
+  threads: number;
 }
 
 export interface SequenceRecord {
@@ -96,6 +100,12 @@ export interface RunRecord {
   weights: "file" | "random";
   kernel: string;
   threads: number;
+  /**
+   * How the passes were shared among the threads: barriers (synchronisations) in the prompt's pass
+   * and per generated token, and the passes that ran on the calling thread alone because, with
+   * the machine as busy as it was, that was faster than all the threads.
+   */
+  parallel: { prefillBarriers: number; barriersPerToken: number; passes: number; alonePasses: number };
   /** Where it ran: the JavaScript runtime, and whether WebAssembly's relaxed SIMD (fused multiply-add) was available. */
   runtime: { name: string; version: string; relaxedSimd: boolean };
   prompt: string | null;
