@@ -45,7 +45,7 @@ const FLAGS: Record<string, FlagSpec> = {
   "input-ids": { kind: "string", value: "1,2,3", help: "prompt as token ids, skipping the tokenizer" },
   kernel: { kind: "string", value: "NAME", help: `matmul kernel: auto (default: fastest per shape), ${KERNELS.map((k) => k.name).join(", ")}` },
   dtype: { kind: "string", value: "f32|bf16|q8", help: "how weights are held: f32 (default), bf16 (half the memory) or q8 (8-bit, blocks of 32; SIMD kernels)" },
-  threads: { kind: "int", value: "N", help: `threads for matmul (default: available cores, ${availableParallelism()} here)` },
+  threads: { kind: "int", value: "N", help: `threads a forward pass runs on (default: available cores, ${availableParallelism()} here)` },
   trace: { kind: "string", value: "FILE", help: "write a Chrome trace (Perfetto, chrome://tracing) of every op call" },
   report: { kind: "string", value: "FILE", help: "write a self-contained HTML report with charts" },
   json: { kind: "boolean", help: "print one JSON document on stdout (the report as data) instead of text" },
@@ -142,6 +142,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   const plan = await loadPlan(f, engine);
   await plan.model.engine.ready();
   notices.unshift(...plan.notices);
+  const threads = plan.model.engine.threads;
+  if (threads > availableParallelism()) {
+    notices.push(`--threads ${threads} is more than the ${availableParallelism()} cores here: threads will share cores (oversubscribed); the passes that are faster on one thread run on one.`);
+  }
+  if (threads > 1 && !plan.model.engine.usesSimd) notices.push(`--threads ${threads}: the TypeScript kernels run on one thread; the WebAssembly SIMD kernels (--kernel auto) use them all.`);
   const key = profileKey(plan.model.config, plan.model.engine.settings, machineIdentity(nodePlatform));
   if (other !== null && !sameModelShape(other.key.model, key.model)) {
     const m = other.key.model;

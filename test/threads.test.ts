@@ -1,0 +1,98 @@
+// The threads: a pass gives the same bits on any thread count, and a thread that dies or throws
+// mid-pass ends the run with one clear error, the engine disposed, no thread left waiting.
+import { describe, expect, it } from "vitest";
+import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
+import { Engine, nodePlatform, randomModel } from "../src/node.ts";
+import type { Platform } from "../src/platform/platform.ts";
+
+// Wide enough that every product is cut into several chunks.
+const CONFIG = { nLayer: 2, nHead: 4, nEmbd: 256, nPositions: 64, vocabSize: 1000, layerNormEpsilon: 1e-5 };
+const PROMPT = [3, 141, 59, 265, 7, 999];
+
+describe("a forward pass on 1, 2 and 3 threads", () => {
+  // One engine, its thread count changed: the kernels the autotuner chose stay the same (an FMA
+  // kernel and a plain one round differently), only the threads change.
+  it.each(["f32", "bf16", "q8"] as const)("%s: bit-identical logits (threads take whole chunks of output columns, rows or heads)", async (dtype) => {
+    const model = await randomModel(new Engine(nodePlatform, { threads: 1, dtype }), CONFIG, 11);
+    const results = [];
+    for (const threads of [1, 2, 3]) {
+      model.engine.setThreads(threads);
+      await model.engine.ready();
+      const cache = model.newCache();
+      // Each is the first pass of its kind on this thread team, which runs on all its threads.
+      const prefill = model.step(PROMPT, cache, PROMPT.length).data;
+      const ran = [model.engine.lastPass.threads];
+      const decode = model.step([42], cache).data;
+      ran.push(model.engine.lastPass.threads);
+      results.push({ prefill, decode, ran });
+    }
+    await model.dispose();
+    const [one, ...many] = results;
+    for (const [i, r] of many.entries()) {
+      expect(r.ran).toEqual([i + 2, i + 2]);
+      expect(r.prefill).toEqual(one.prefill);
+      expect(r.decode).toEqual(one.decode);
+    }
+  });
+
+  it("reports its kernel calls and barriers: fewer barriers than calls (calls that touch disjoint data share one)", async () => {
+    const model = await randomModel(new Engine(nodePlatform, { threads: 2 }), CONFIG, 11);
+    await model.engine.ready();
+    model.step([1], model.newCache());
+    const { calls, barriers } = model.engine.lastPass;
+    expect(barriers).toBeGreaterThan(CONFIG.nLayer * 10); // at least the chain of dependent ops in each block
+    expect(barriers).toBeLessThan(calls);
+    await model.dispose();
+  });
+});
+
+/**
+ * Node's platform, with workers whose kernels `fault` (a JavaScript statement) on their 5th call:
+ * every WebAssembly function a worker instantiates is wrapped.
+ */
+function faultyPlatform(fault: string): Platform {
+  return {
+    ...nodePlatform,
+    startThread: (main) => nodePlatform.startThread(`(listen) => {
+      const Real = WebAssembly.Instance;
+      let calls = 0;
+      WebAssembly.Instance = function (module, imports) {
+        const exports = {};
+        for (const [name, f] of Object.entries(new Real(module, imports).exports)) {
+          exports[name] = typeof f !== "function" ? f : (...args) => { if (++calls === 5) { ${fault}; } return f(...args); };
+        }
+        return { exports };
+      };
+      (${main})(listen);
+    }`),
+  };
+}
+
+describe("a worker that fails mid-pass", () => {
+  const run = async (fault: string) => {
+    const model = await randomModel(new Engine(faultyPlatform(fault), { threads: 2 }, 1000), CONFIG, 11);
+    await model.engine.ready();
+    const cache = model.newCache();
+    let error: Error | null = null;
+    try {
+      for (let i = 0; i < 40; i++) model.step([i], cache);
+    } catch (err) {
+      error = err as Error;
+    }
+    return { model, error };
+  };
+
+  it("a kernel that throws: one error naming the failure; the engine is disposed", async () => {
+    const { model, error } = await run(`throw new Error("injected fault")`);
+    expect(error?.message).toMatch(/^a worker thread failed: thread 1 failed in kernel call \d+: injected fault$/);
+    expect(() => model.step([1], model.newCache())).toThrow(/disposed/);
+  });
+
+  it("a worker that exits: the pass gives up after the stall limit, with one error; the engine is disposed", async () => {
+    const started = performance.now();
+    const { model, error } = await run("process.exit(1)");
+    expect(error?.message).toMatch(/^a worker thread stopped responding \(no progress for 1 s\)/);
+    expect(performance.now() - started).toBeLessThan(20_000);
+    expect(() => model.step([1], model.newCache())).toThrow(/disposed/);
+  });
+});
