@@ -44,6 +44,7 @@ const prefillCache = model.newCache(prefillTokens);
 let t0 = performance.now();
 model.step(ids(prefillTokens, 3), prefillCache);
 const prefillMs = performance.now() - t0;
+const prefillBarriers = model.engine.lastPass.barriers;
 
 const decodePrompt = 16;
 const decodeSteps = quick ? 16 : 64;
@@ -56,5 +57,6 @@ const decodeMs = performance.now() - t0;
 process.stdout.write(JSON.stringify({
   threads, dtype, kernel, prefillTokens, prefillMs, prefillTokensPerSec: (prefillTokens * 1000) / prefillMs,
   decodePrompt, decodeSteps, decodeTokensPerSec: (decodeSteps * 1000) / decodeMs,
+  prefillBarriers, barriersPerToken: model.engine.lastPass.barriers, alonePasses: model.engine.alonePasses,
   peakRssBytes: nodePlatform.peakMemoryBytes(),
 }));

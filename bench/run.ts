@@ -7,6 +7,7 @@
 //                                 (add --cached-profiles to reuse one profile per setting)
 //   npm run bench -- --playground only the playground against the terminal (headless Chromium)
 //   npm run bench -- --sampling   only the token picker's time per pick
+//   npm run bench -- --threads    only the threads: 1 and 2 threads, and 2 with a core busy
 //   npm run bench -- --node 24    the same on Node.js 24 (fetched from the npm registry once)
 //
 // Every kernel is checked against the naive kernel on the same inputs before it is timed.
@@ -25,6 +26,7 @@ import { arena, configsFor, heap } from "./kernel-configs.ts";
 import { nodePlatform } from "../src/platform/node.ts";
 import { playgroundBenchmark, playgroundTable } from "./playground.ts";
 import { predictBenchmark, predictTable } from "./predict.ts";
+import { threadsBenchmark, threadsTable } from "./threads.ts";
 import { table } from "../src/report/format.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { Random } from "../src/util/random.ts";
@@ -39,6 +41,7 @@ const FLAGS: Record<string, FlagSpec> = {
   "cached-profiles": { kind: "boolean", help: "with --predict: measure each setting's profile once, then reuse it (as a cache would)" },
   playground: { kind: "boolean", help: "only the playground against the terminal: decode tokens/s and first token, headless Chromium" },
   sampling: { kind: "boolean", help: "only the token picker: ms per pick on GPT-2 small's vocabulary" },
+  threads: { kind: "boolean", help: "only the threads: decode and prefill on 1 and 2 threads, and on 2 with another program keeping a core busy" },
   "no-numpy": { kind: "boolean", help: "skip the numpy peer even when python3 has numpy" },
   node: { kind: "string", value: "22|24|26", help: "run the whole bench on that Node.js line (fetched from the npm registry once, as test:runtimes does)" },
   help: { kind: "boolean", help: "show this help" },
@@ -315,6 +318,13 @@ async function main(): Promise<void> {
     if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, predict: rows }, null, 1)}\n`);
     return;
   }
+  const threadsHeading = "GPT-2 small, random weights: 1 and 2 threads, and 2 while another program keeps a core busy (medians; barriers: where threads wait)";
+  if (f.threads === true) {
+    const rows = threadsBenchmark(quick, (line) => process.stderr.write(`${line}\n`));
+    log(`\n${threadsHeading}\n${threadsTable(rows)}`);
+    if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, threads: rows }, null, 1)}\n`);
+    return;
+  }
   if (f.sampling === true) {
     const rows = samplingBenchmark(quick);
     log(`\n${samplingTable(rows)}`);
@@ -389,9 +399,12 @@ async function main(): Promise<void> {
     2,
   ));
 
+  const threads = threadsBenchmark(quick, (line) => process.stderr.write(`${line}\n`));
+  log(`\n${threadsHeading}\n${threadsTable(threads)}`);
+
   const sampling = samplingBenchmark(quick);
   log(`\n${samplingTable(sampling)}`);
-  if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, quick, results, numpy, endToEnd: e2e, numpyEndToEnd: peers, batched, numpyBatched, sampling }, null, 1)}\n`);
+  if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, quick, results, numpy, endToEnd: e2e, numpyEndToEnd: peers, batched, numpyBatched, threads, sampling }, null, 1)}\n`);
 }
 
 await main();

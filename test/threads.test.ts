@@ -1,7 +1,6 @@
 // The threads: a pass gives the same bits on any thread count, and a thread that dies or throws
 // mid-pass ends the run with one clear error, the engine disposed, no thread left waiting.
 import { describe, expect, it } from "vitest";
-import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
 import { Engine, nodePlatform, randomModel } from "../src/node.ts";
 import type { Platform } from "../src/platform/platform.ts";
 

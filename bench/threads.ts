@@ -1,0 +1,69 @@
+// The threads, end to end: decode and prefill on one thread and on two, and on two while another
+// program keeps one core busy (a bounded busy loop in a child process), per dtype; medians of
+// interleaved rounds, each run in a fresh process (bench/end-to-end.ts).
+import { execFileSync, spawn } from "node:child_process";
+import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
+import { table } from "../src/report/format.ts";
+
+interface Run {
+  prefillTokensPerSec: number;
+  decodeTokensPerSec: number;
+  prefillBarriers: number;
+  barriersPerToken: number;
+  alonePasses: number;
+}
+
+export interface ThreadsRow {
+  dtype: WeightDtype;
+  one: Run;
+  two: Run;
+  /** Two threads with one core taken by another program. */
+  twoBusy: Run;
+  rounds: number;
+}
+
+function run(dtype: WeightDtype, threads: number, quick: boolean): Run {
+  const script = new URL("./end-to-end.ts", import.meta.url).pathname;
+  return JSON.parse(execFileSync(process.execPath, [...process.execArgv, script, String(threads), quick ? "quick" : "full", dtype, "auto"], { encoding: "utf8" }));
+}
+
+/** fn() while a child process spins on one core (it stops itself after 10 minutes at most). */
+function withBusyCore<T>(fn: () => T): T {
+  const busy = spawn(process.execPath, ["-e", "const end = Date.now() + 600000; while (Date.now() < end);"], { stdio: "ignore" });
+  try {
+    return fn();
+  } finally {
+    busy.kill();
+  }
+}
+
+function median(runs: Run[]): Run {
+  const mid = (key: keyof Run) => runs.map((r) => r[key]).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
+  return { prefillTokensPerSec: mid("prefillTokensPerSec"), decodeTokensPerSec: mid("decodeTokensPerSec"), prefillBarriers: mid("prefillBarriers"), barriersPerToken: mid("barriersPerToken"), alonePasses: mid("alonePasses") };
+}
+
+export function threadsBenchmark(quick: boolean, log: (line: string) => void): ThreadsRow[] {
+  const rounds = quick ? 1 : 3;
+  return (["f32", "q8"] as WeightDtype[]).map((dtype) => {
+    const one: Run[] = [], two: Run[] = [], busy: Run[] = [];
+    for (let r = 0; r < rounds; r++) {
+      log(`threads: ${dtype}, round ${r + 1} of ${rounds}`);
+      one.push(run(dtype, 1, quick));
+      two.push(run(dtype, 2, quick));
+      busy.push(withBusyCore(() => run(dtype, 2, quick)));
+    }
+    return { dtype, one: median(one), two: median(two), twoBusy: median(busy), rounds };
+  });
+}
+
+export function threadsTable(rows: ThreadsRow[]): string {
+  const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+  return table(
+    ["dtype", "decode 1t", "2t", "2t÷1t", "2t, core busy", "÷ quiet 1t", "prefill 1t", "2t", "2t÷1t", "barriers/token", "prefill"],
+    rows.map((r) => [r.dtype, r.one.decodeTokensPerSec.toFixed(1), r.two.decodeTokensPerSec.toFixed(1), x(r.two.decodeTokensPerSec, r.one.decodeTokensPerSec),
+      r.twoBusy.decodeTokensPerSec.toFixed(1), x(r.twoBusy.decodeTokensPerSec, r.one.decodeTokensPerSec),
+      r.one.prefillTokensPerSec.toFixed(0), r.two.prefillTokensPerSec.toFixed(0), x(r.two.prefillTokensPerSec, r.one.prefillTokensPerSec),
+      String(r.two.barriersPerToken), String(r.two.prefillBarriers)]),
+    2,
+  );
+}
