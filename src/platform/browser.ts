@@ -2,7 +2,7 @@ import type { Platform, PoolThread } from "./platform.ts";
 
 /*
  * A web page: the engine runs in a dedicated worker (the page's main thread may not block in
- * Atomics.wait, which the pool's hand-off needs), and the pool's threads are workers it starts
+ * Atomics.wait, which a pass.s barriers need), and the engine.s threads are workers it starts
  * from a Blob. SharedArrayBuffer needs the page to be cross-origin isolated (COOP + COEP).
  */
 /** One Blob URL per thread source, kept: a worker may fetch it after the constructor returns. */

@@ -6,7 +6,7 @@
  * platform/node.ts, the page's platform/browser.ts.
  */
 
-/** A thread of the matmul pool, seen from the thread that started it. */
+/** One of an engine's worker threads, seen from the thread that started it. */
 export interface PoolThread {
   postMessage(message: unknown): void;
   terminate(): Promise<unknown>;

@@ -4,7 +4,7 @@ import type { SamplingOptions } from "../run/sampling.ts";
 
 /*
  * What the page and the engine's worker say to each other. The engine runs in a dedicated
- * worker because the pool's hand-off blocks in Atomics.wait, which a page's main thread may not.
+ * worker because a pass's barriers block in Atomics.wait, which a page's main thread may not.
  */
 
 /** Where the weights come from: seeded random numbers, the server's --model, or files picked from disk. */
