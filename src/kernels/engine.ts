@@ -60,6 +60,9 @@ export interface PassShape {
   barriers: number;
   /** Threads that ran it. */
   threads: number;
+  /** Milliseconds the calling thread spent recording it, and running it. */
+  recordMs: number;
+  runMs: number;
 }
 
 const active = new Ambient<Engine>();
@@ -93,7 +96,7 @@ export class Engine implements Launcher {
   private recording: Plan | null = null;
   private readonly plan = new Plan();
   /** The last pass's calls and barriers (for --verbose). */
-  lastPass: PassShape = { calls: 0, barriers: 0, threads: 1 };
+  lastPass: PassShape = { calls: 0, barriers: 0, threads: 1, recordMs: 0, runMs: 0 };
 
   /** `stallMs`: how long a pass waits on a thread that makes no progress before it gives up (see ThreadTeam). */
   constructor(readonly platform: Platform, options: Partial<EngineSettings> = {}, private readonly stallMs = 30_000) {
@@ -188,16 +191,19 @@ export class Engine implements Launcher {
       if (this.heap === null) return this.run(fn);
       // Recorded first, then run as one parallel region (see plan.ts and threads.ts).
       const team = this.threadTeam();
+      team.wake();
       const plan = this.plan;
       plan.clear();
       this.recording = plan;
       clock?.beginRecording({ position: () => plan.nodes });
       let result: T;
+      const recordStart = performance.now();
       try {
         result = this.run(fn);
       } finally {
         this.recording = null;
       }
+      const runStart = performance.now();
       let ran;
       try {
         ran = team.run(plan);
@@ -206,7 +212,7 @@ export class Engine implements Launcher {
         throw err;
       }
       clock?.settle(ran.stamps, ran.nodes);
-      this.lastPass = { calls: ran.nodes, barriers: plan.barriers, threads: team.lastParticipants };
+      this.lastPass = { calls: ran.nodes, barriers: plan.barriers, threads: team.lastParticipants, recordMs: runStart - recordStart, runMs: performance.now() - runStart };
       return result;
     } finally {
       this.inPass = false;

@@ -8,8 +8,11 @@ import type { Instance } from "../wasm/runtime.ts";
  *
  * Each node says which bytes it reads and writes. A barrier goes after a node only when a later
  * node reads what it writes, or writes what it or an earlier node since the last barrier touches:
- * the data decides, not the op. An op that has no kernel here (a TypeScript fallback) is a node
- * the calling thread runs alone, between two barriers.
+ * the data decides, not the op. One exception is cheaper than a barrier: a node cut into the same
+ * units as the node before it, whose unit u reads exactly the bytes that node's unit u wrote (a
+ * bias added to a product's columns, then GELU on them), joins it — each chunk of the pair runs
+ * on one thread, one node after the other, and nobody waits. An op that has no kernel here (a
+ * TypeScript fallback) is a node the calling thread runs alone, between two barriers.
  */
 
 /** A function of a module instantiated on the engine's memory. */
@@ -41,7 +44,14 @@ export function span(view: ArrayBufferView): Span {
  */
 export type Split =
   | { kind: "rows"; units: number; count: number; scale: number; steps: readonly number[]; work: number }
-  | { kind: "range"; units: number; scale: number; work: number };
+  | { kind: "range"; units: number; scale: number; work: number; unitWrites?: readonly UnitSpan[] };
+
+/**
+ * Bytes [base + step·u, base + step·(u+1)) for each unit u of a node. A rows node's arguments that
+ * move with its units are its unit spans; a range node names the ones it has (a one-row product
+ * writes 32 bytes of output per panel).
+ */
+export type UnitSpan = readonly [base: number, step: number];
 
 /** What ops hand their kernels to: an engine recording a pass, or `immediately`. */
 export interface Launcher {
@@ -62,7 +72,8 @@ export const immediately: Launcher = {
 
 // A node: NODE float64 slots in the plan's shared buffer (the workers read the same layout).
 export const NODE = 28;
-export const FN = 0, KIND = 1, UNITS = 2, PER = 3, BARRIER = 4, COUNT = 5, SCALE = 6, ARGC = 7, ARGS = 8, STEPS = 17, JS = 26;
+/** FUSED: the node runs each chunk right after the same chunk of the node before it (see Plan). */
+export const FN = 0, KIND = 1, UNITS = 2, PER = 3, BARRIER = 4, COUNT = 5, SCALE = 6, ARGC = 7, ARGS = 8, STEPS = 17, JS = 26, FUSED = 27;
 export const MAX_ARGS = 9;
 export const KIND_ROWS = 0, KIND_RANGE = 1, KIND_JS = 2;
 
@@ -85,6 +96,10 @@ export class Plan {
   private readonly tableIndex = new Map<string, number>();
   private readonly pendingReads: Span[] = [];
   private readonly pendingWrites: Span[] = [];
+  /** The nodes a next node may join: their units and chunk size, the unit spans they write, and where their writes start in pendingWrites. */
+  private group: { units: number; per: number; unitWrites: UnitSpan[]; writesFrom: number } | null = null;
+  /** Nodes that joined the node before them. */
+  fused = 0;
 
   constructor(capacity = 1024) {
     this.data = new Float64Array(new SharedArrayBuffer(8 * NODE * capacity));
@@ -98,6 +113,8 @@ export class Plan {
   clear(): void {
     this.nodes = 0;
     this.barriers = 0;
+    this.fused = 0;
+    this.group = null;
     this.work = 0;
     this.js.length = 0;
     this.pendingReads.length = 0;
@@ -119,14 +136,25 @@ export class Plan {
   /** Appends a kernel call of function `fn` (a table index), split for `threads` threads. */
   kernel(fn: number, args: readonly number[], split: Split, reads: readonly Span[], writes: readonly Span[], threads: number): void {
     if (args.length + (split.kind === "range" ? 2 : 0) > MAX_ARGS) throw new Error(`a plan node takes at most ${MAX_ARGS} arguments`);
-    this.orderAfter(reads, writes);
+    const [unitReads, unitWrites] = unitSpans(args, split, writes);
+    const joins = this.joins(split.units, reads, writes, unitReads);
+    if (joins) {
+      this.pendingReads.push(...reads);
+      this.pendingWrites.push(...writes);
+      this.group!.unitWrites.push(...unitWrites);
+      this.fused++;
+    } else {
+      this.orderAfter(reads, writes);
+      this.group = { units: split.units, per: chunkUnits(split.units, split.work, threads), unitWrites: [...unitWrites], writesFrom: this.pendingWrites.length - writes.length };
+    }
     this.work += split.work;
     const o = this.append();
     const d = this.data;
     d[o + FN] = fn;
     d[o + KIND] = split.kind === "rows" ? KIND_ROWS : KIND_RANGE;
     d[o + UNITS] = split.units;
-    d[o + PER] = chunkUnits(split.units, split.work, threads);
+    d[o + PER] = this.group!.per;
+    d[o + FUSED] = joins ? 1 : 0;
     d[o + COUNT] = split.kind === "rows" ? split.count : -1;
     d[o + SCALE] = split.scale;
     d[o + ARGC] = args.length;
@@ -139,6 +167,7 @@ export class Plan {
   /** Appends TypeScript work for the calling thread alone: everything before it is done, nothing after starts until it is. */
   typescript(fn: () => void): void {
     this.barrierAfterLast();
+    this.group = null;
     const o = this.append();
     this.data[o + KIND] = KIND_JS;
     this.data[o + JS] = this.js.length;
@@ -154,6 +183,26 @@ export class Plan {
     this.data[o + BARRIER] = 1;
     this.pendingReads.length = 0;
     this.pendingWrites.length = 0;
+    if (this.group !== null) this.group.writesFrom = 0;
+  }
+
+  /**
+   * Whether a node of `units` units can join the group before it: it touches nothing written
+   * since the last barrier outside the group, writes nothing read or written since, and reads
+   * the group's output only unit for unit (each of its reads there is one of its unit spans that
+   * the group wrote with the same base and step).
+   */
+  private joins(units: number, reads: readonly Span[], writes: readonly Span[], unitReads: readonly UnitSpan[]): boolean {
+    const g = this.group;
+    if (g === null || g.units !== units) return false;
+    const before = this.pendingWrites.slice(0, g.writesFrom);
+    const inGroup = this.pendingWrites.slice(g.writesFrom);
+    if (writes.some((w) => overlapsAny(w, this.pendingWrites) || overlapsAny(w, this.pendingReads))) return false;
+    return reads.every((r) => {
+      if (overlapsAny(r, before)) return false;
+      if (!overlapsAny(r, inGroup)) return true;
+      return unitReads.some(([base, step]) => base === r[0] && base + step * units === r[1] && g.unitWrites.some(([b, s]) => b === base && s === step));
+    });
   }
 
   /** Puts a barrier before the next node if it touches what nodes since the last barrier write, or writes what they read. */
@@ -176,6 +225,19 @@ export class Plan {
     this.nodes++;
     return o;
   }
+}
+
+/** A node's unit spans, read and written: a rows node's moving arguments (written where they fall in a write span), a range node's as it names them. */
+function unitSpans(args: readonly number[], split: Split, writes: readonly Span[]): [UnitSpan[], UnitSpan[]] {
+  if (split.kind === "range") return [[], [...(split.unitWrites ?? [])]];
+  const reads: UnitSpan[] = [];
+  const written: UnitSpan[] = [];
+  split.steps.forEach((step, i) => {
+    if (step === 0) return;
+    const span: UnitSpan = [args[i], step];
+    (writes.some((w) => w[0] <= args[i] && args[i] < w[1]) ? written : reads).push(span);
+  });
+  return [reads, written];
 }
 
 function overlapsAny(s: Span, list: readonly Span[]): boolean {

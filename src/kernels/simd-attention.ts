@@ -25,6 +25,6 @@ export function simdScores(engine: Engine | null, q: Float32Array, keys: Float32
 export function simdValues(engine: Engine | null, p: Float32Array, values: Float32Array, out: Float32Array, d: number, heads: number, tq: number, past: number): boolean {
   if (!usable(engine, d, heads, p, values, out)) return false;
   engine.launch(kernel(engine.heap.attentionKernelsFor(d, heads), "values"), [p.byteOffset, values.byteOffset, out.byteOffset, tq, past],
-    { kind: "range", units: tq, scale: 1, work: d * (tq * past + tq * tq / 2) }, [span(p), span(values)], [span(out)]);
+    { kind: "range", units: tq, scale: 1, work: d * (tq * past + tq * tq / 2), unitWrites: [[out.byteOffset, 4 * d]] }, [span(p), span(values)], [span(out)]);
   return true;
 }

@@ -15,21 +15,32 @@ function inPlace(engine: Engine | null, ...views: Float32Array[]): engine is Eng
   return heap !== null && views.every((v) => heap.holds(v));
 }
 
-/** out = a + b, b of a's size or one row of `cols` added to every row. */
+/**
+ * Floats per unit of element-wise work: 8 where they divide, as a one-row product's output panels
+ * do — so an op on a product's output can join the product (see plan.ts) — else 4 (one vector).
+ */
+const lanesPerUnit = (n: number) => (n % 8 === 0 ? 8 : 4);
+
+/** out = a + b, b of a's size or one row of `cols` added to every row. One row (decode's) is cut by columns. */
 export function simdAdd(engine: Engine | null, a: Float32Array, b: Float32Array, out: Float32Array, cols: number, rowBroadcast: boolean): boolean {
   if (cols % 4 !== 0 || !inPlace(engine, a, b, out)) return false;
   const rows = a.length / cols;
   const bStep = rowBroadcast ? 0 : 4 * cols;
-  engine.launch(kernel(engine.heap.smallOps(), "add"), [a.byteOffset, b.byteOffset, out.byteOffset, rows, cols, bStep],
-    { kind: "rows", units: rows, count: 3, scale: 1, steps: [4 * cols, bStep, 4 * cols], work: a.length }, [span(a), span(b)], [span(out)]);
+  const add = kernel(engine.heap.smallOps(), "add");
+  const lanes = lanesPerUnit(cols);
+  const split = rows === 1
+    ? { kind: "rows" as const, units: cols / lanes, count: 4, scale: lanes, steps: [4 * lanes, 4 * lanes, 4 * lanes], work: cols }
+    : { kind: "rows" as const, units: rows, count: 3, scale: 1, steps: [4 * cols, bStep, 4 * cols], work: a.length };
+  engine.launch(add, [a.byteOffset, b.byteOffset, out.byteOffset, rows, cols, bStep], split, [span(a), span(b)], [span(out)]);
   return true;
 }
 
 /** out = f(x), element by element, for a kernel (address in, address out, count). */
 function elementwise(engine: Engine | null, name: "scale" | "gelu", x: Float32Array, out: Float32Array, extra: number[], cyclesPerElement: number): boolean {
   if (x.length % 4 !== 0 || !inPlace(engine, x, out)) return false;
+  const lanes = lanesPerUnit(x.length);
   engine.launch(kernel(engine.heap.smallOps(), name), [x.byteOffset, out.byteOffset, x.length, ...extra],
-    { kind: "rows", units: x.length / 4, count: 2, scale: 4, steps: [16, 16], work: cyclesPerElement * x.length }, [span(x)], [span(out)]);
+    { kind: "rows", units: x.length / lanes, count: 2, scale: lanes, steps: [4 * lanes, 4 * lanes], work: cyclesPerElement * x.length }, [span(x)], [span(out)]);
   return true;
 }
 

@@ -79,16 +79,20 @@ export class SimdMatmul {
     const blocks = (m * kp) / Q8_BLOCK;
     const at = heap.scratch(slot, m * kp + 4 * blocks);
     if (k === kp) {
+      // Row by row, so a layer norm's or attention's rows can be quantized as they come (see plan.ts).
       const quantize = kernel(heap.smallOps(), "quantize");
-      run.launch(quantize, [floats, at, at + m * kp, blocks], { kind: "rows", units: blocks, count: 3, scale: 1, steps: [4 * Q8_BLOCK, Q8_BLOCK, 4], work: m * k }, [[floats, floats + 4 * m * k]], [[at, at + m * kp + 4 * blocks]]);
+      const rowBlocks = kp / Q8_BLOCK;
+      run.launch(quantize, [floats, at, at + m * kp, blocks], { kind: "rows", units: m, count: 3, scale: rowBlocks, steps: [4 * k, kp, 4 * rowBlocks], work: m * k }, [[floats, floats + 4 * m * k]], [[at, at + m * kp + 4 * blocks]]);
     } else {
       run.compute(() => quantizeActivations(rows, m, k, heap.bytesView(at, m * kp), heap.f32View(at + m * kp, blocks)));
     }
     return [at, at + m * kp + 4 * blocks];
   }
 
+  /** One row's output panels are its units' spans: an op on them can join the product (see plan.ts). */
   private call(run: Launcher, c: Choice, a: Span, b: number, out: number, m: number, k: number, ldo: number): void {
-    run.launch(kernel(c.module, c.fn), [a[0], b, out, m, ldo], { kind: "range", units: ldo / PANEL, scale: PANEL, work: m * k * ldo }, [a], [[out, out + 4 * m * ldo]]);
+    const unitWrites = m === 1 ? [[out, 4 * PANEL] as const] : [];
+    run.launch(kernel(c.module, c.fn), [a[0], b, out, m, ldo], { kind: "range", units: ldo / PANEL, scale: PANEL, work: m * k * ldo, unitWrites }, [a], [[out, out + 4 * m * ldo]]);
   }
 
   /** The best of three timings, in ms: one slow call on a busy machine should not decide for good. */

@@ -1,5 +1,5 @@
 import type { Platform, PoolThread } from "../platform/platform.ts";
-import { ARGC, ARGS, BARRIER, COUNT, FN, JS, KIND, KIND_JS, KIND_ROWS, MAX_ARGS, NODE, PER, type Plan, SCALE, STEPS, UNITS } from "./plan.ts";
+import { ARGC, ARGS, BARRIER, COUNT, FN, FUSED, JS, KIND, KIND_JS, KIND_ROWS, MAX_ARGS, NODE, PER, type Plan, SCALE, STEPS, UNITS } from "./plan.ts";
 
 /*
  * The engine's threads, all of it in this file. A forward pass is one parallel region, as in
@@ -23,11 +23,16 @@ import { ARGC, ARGS, BARRIER, COUNT, FN, JS, KIND, KIND_JS, KIND_ROWS, MAX_ARGS,
  */
 
 const LAYOUT = {
-  NODE, FN, KIND, UNITS, PER, BARRIER, COUNT, SCALE, ARGC, ARGS, STEPS, JS, MAX_ARGS, KIND_ROWS, KIND_JS,
+  NODE, FN, KIND, UNITS, PER, BARRIER, COUNT, SCALE, ARGC, ARGS, STEPS, JS, FUSED, MAX_ARGS, KIND_ROWS, KIND_JS,
   // control block slots (Int32)
   RUN: 0, STOP: 1, RECEIVE: 2, ACKS: 3, NODES: 4, PARTICIPANTS: 5, ARRIVED: 6, GEN: 7, SLEEPERS: 8, ABORT: 9, PROGRESS: 10,
   /** Polls of a changing slot before a thread sleeps: about 20–50 µs, more than a barrier takes when every thread has a core. */
   SPIN: 1 << 13,
+  /**
+   * Polls of a worker waiting for the next pass before it sleeps: longer, to cover the calling
+   * thread's sampling and recording — waking a sleeping thread took 100–300 µs on this project's VM.
+   */
+  IDLE_SPIN: 1 << 17,
   /** How long a sleeping thread sleeps before it looks again (for the watchdog and aborts). */
   NAP_MS: 50,
   /** Control slots, then a thread's error message (bytes). */
@@ -96,32 +101,37 @@ function makeExecutor(L: Layout): { execute: Execute; fail: (control: Int32Array
     abort(c, L.ABORT_FAILED);
   };
 
+  /** Units [u0, u1) of the node at offset o. */
+  const callChunk = (plan: Float64Array, fns: ((...a: number[]) => void)[], o: number, u0: number, u1: number): void => {
+    const scale = plan[o + L.SCALE];
+    for (let a = 0; a < L.MAX_ARGS; a++) args[a] = plan[o + L.ARGS + a] + plan[o + L.STEPS + a] * u0;
+    if (plan[o + L.KIND] === L.KIND_ROWS) args[plan[o + L.COUNT]] = (u1 - u0) * scale;
+    else {
+      const argc = plan[o + L.ARGC];
+      args[argc] = u0 * scale;
+      args[argc + 1] = u1 * scale;
+    }
+    fns[plan[o + L.FN]](args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8]);
+  };
+
   const execute: Execute = (plan, counters, c, fns, self, participants, nodes, js, stamps, stallMs) => {
-    for (let i = 0; i < nodes; i++) {
+    for (let i = 0; i < nodes; ) {
       const o = i * L.NODE;
-      if (stamps !== null) stamps[2 * i] = performance.now();
-      const kind = plan[o + L.KIND];
-      if (kind === L.KIND_JS) {
+      const start = stamps === null ? 0 : performance.now();
+      // Nodes that joined this one run each of its chunks after it, on the same thread.
+      let last = i;
+      while (last + 1 < nodes && plan[(last + 1) * L.NODE + L.FUSED] === 1) last++;
+      if (plan[o + L.KIND] === L.KIND_JS) {
         if (js !== null) js(plan[o + L.JS]);
       } else {
         const units = plan[o + L.UNITS];
         const per = plan[o + L.PER];
         const chunks = Math.ceil(units / per);
-        const argc = plan[o + L.ARGC];
-        const count = plan[o + L.COUNT];
-        const scale = plan[o + L.SCALE];
-        const f = fns[plan[o + L.FN]];
         try {
           for (let chunk = Atomics.add(counters, i, 1); chunk < chunks; chunk = Atomics.add(counters, i, 1)) {
             const u0 = chunk * per;
             const u1 = Math.min(units, u0 + per);
-            for (let a = 0; a < L.MAX_ARGS; a++) args[a] = plan[o + L.ARGS + a] + plan[o + L.STEPS + a] * u0;
-            if (kind === L.KIND_ROWS) args[count] = (u1 - u0) * scale;
-            else {
-              args[argc] = u0 * scale;
-              args[argc + 1] = u1 * scale;
-            }
-            f(args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8]);
+            for (let n = i; n <= last; n++) callChunk(plan, fns, n * L.NODE, u0, u1);
             Atomics.add(c, L.PROGRESS, 1);
           }
         } catch (err) {
@@ -129,8 +139,15 @@ function makeExecutor(L: Layout): { execute: Execute; fail: (control: Int32Array
           return false;
         }
       }
-      if (plan[o + L.BARRIER] === 1 && participants > 1 && !barrier(c, participants, stallMs)) return false;
-      if (stamps !== null) stamps[2 * i + 1] = performance.now();
+      if (plan[last * L.NODE + L.BARRIER] === 1 && participants > 1 && !barrier(c, participants, stallMs)) return false;
+      if (stamps !== null) {
+        // The group's time is its first node's: the nodes that joined it take none of their own.
+        const end = performance.now();
+        stamps[2 * i] = start;
+        for (let n = i; n <= last; n++) stamps[2 * n + 1] = end;
+        for (let n = i + 1; n <= last; n++) stamps[2 * n] = end;
+      }
+      i = last + 1;
     }
     return true;
   };
@@ -155,8 +172,11 @@ const WORKER_MAIN = `(listen) => {
   let control = null, plan = null, counters = null, memory = null, index = 0, seen = 0;
   const loop = () => {
     for (;;) {
-      for (let s = 0; s < L.SPIN && Atomics.load(control, L.RUN) === seen; s++);
-      while (Atomics.load(control, L.RUN) === seen) Atomics.wait(control, L.RUN, seen);
+      // A notify without a new pass (wake) sends a sleeping worker back to spinning.
+      while (Atomics.load(control, L.RUN) === seen) {
+        for (let s = 0; s < L.IDLE_SPIN && Atomics.load(control, L.RUN) === seen; s++);
+        if (Atomics.load(control, L.RUN) === seen) Atomics.wait(control, L.RUN, seen);
+      }
       seen = Atomics.load(control, L.RUN);
       if (Atomics.load(control, L.STOP) === 1) return;
       if (control[L.RECEIVE] === 1) return;
@@ -287,6 +307,14 @@ export class ThreadTeam {
     Atomics.notify(c, LAYOUT.RUN);
     for (let now; (now = Atomics.load(c, LAYOUT.ACKS)) < this.acks; ) Atomics.wait(c, LAYOUT.ACKS, now, LAYOUT.NAP_MS);
     c[LAYOUT.RECEIVE] = 0;
+  }
+
+  /**
+   * A pass is about to be recorded: workers that went to sleep start spinning again, so they are
+   * awake when it runs (recording takes longer than waking them).
+   */
+  wake(): void {
+    if (this.participants > 1) Atomics.notify(this.control, LAYOUT.RUN);
   }
 
   /** Makes sure the workers hold the plan's buffers and every function its table names. */

@@ -68,7 +68,7 @@ export function terminalReport(r: RunRecord, verbose: boolean, showPath: (path: 
       2,
     ));
     const p = r.parallel;
-    out.push("", `Threads — ${r.threads}: ${withCommas(String(p.prefillBarriers))} barriers in the prompt's pass, ${p.barriersPerToken.toFixed(0)} per generated token (where every thread waits for the others)`);
+    out.push("", `Threads: ${r.threads} · barriers (all threads wait): ${withCommas(String(p.prefillBarriers))} in the prompt's pass, ${p.barriersPerToken.toFixed(0)} per token`);
     const layerMs = r.layers.reduce((s, l) => s + l.ms, 0);
     out.push("", "Layers — all stages");
     out.push(table(["layer", "cycles", "time", "% of block time"], r.layers.map((l) => [`h.${l.layer}`, cycles(l.cycles), ms(l.ms), percent(l.ms, layerMs)])));
