@@ -163,7 +163,9 @@ export class SimdMatmul {
    */
   run(run: Launcher, a: Float32Array, b: PackedMatrix, out: Float32Array, m: number, k: number, n: number, sequences = false): string {
     const ldo = Math.ceil(n / PANEL) * PANEL;
-    const vector = m === 1 || sequences;
+    // q8 sums each block in integers, exactly, and every q8 kernel then scales and adds the
+    // blocks in the same order: a batch can take the many-row kernel and stay bit for bit.
+    const vector = m === 1 || (sequences && b.dtype !== "q8");
     const key = `${b.dtype}/${k}/${n}/${vector ? 1 : "m"}`;
     let choice = this.choices.get(key);
     if (choice === undefined) {

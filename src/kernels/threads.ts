@@ -201,38 +201,81 @@ const WORKER_MAIN = `(listen) => {
   });
 }`;
 
-/** Every how many passes of a kind the count not in use is timed again. */
-const RETRY_EVERY = 16;
+/** Passes of a kind before the count not in use is timed again (doubling while it keeps losing, up to the longest), and for how many passes. */
+const RETRY_AFTER = 16;
+const RETRY_AFTER_LONGEST = 128;
+const RETRY_PASSES = 3;
+/** Passes of each count a choice looks back on: their mean is what a run of passes would take. */
+const WINDOW = 8;
+/**
+ * The calling thread alone must be this much faster to be chosen: on a quiet machine all threads
+ * are, and a pass that stalled once (V8 compiling on the other core, say) must not decide alone.
+ */
+const ALONE_MARGIN = 0.85;
+
+interface KindOfPass {
+  /** Recent times (ms) on the calling thread alone, and on all threads. */
+  times: [number[], number[]];
+  /** Passes until the count not in use is timed again, passes left of that, and which count that is. */
+  untilRetry: number;
+  retryAfter: number;
+  retrying: number;
+  retryAll: boolean;
+}
 
 /**
  * Chooses, per kind of pass, between all the team's threads and the calling thread alone: the
- * one whose recent passes were faster (exponentially weighted), trying each at first and the
- * other one every RETRY_EVERY passes.
+ * one whose recent passes took less on average (a mean, not a median: a pass that stalls costs
+ * the run its full time). Each is timed at first; the other one again for RETRY_PASSES passes
+ * after RETRY_AFTER, less and less often while it keeps losing.
  */
 class ThreadChoice {
-  private readonly kinds = new Map<number, { ms: [number, number]; passes: number }>();
+  private readonly kinds = new Map<number, KindOfPass>();
   /** Passes run on the calling thread alone because that was faster (not to time it again). */
   alonePasses = 0;
+  /** Whether the last pass ran on all threads. */
+  lastAll = true;
+
+  private static mean(times: number[]): number {
+    return times.reduce((s, t) => s + t, 0) / times.length;
+  }
+
+  private static aloneFaster(k: KindOfPass): boolean {
+    return ThreadChoice.mean(k.times[0]) < ALONE_MARGIN * ThreadChoice.mean(k.times[1]);
+  }
 
   /** Whether the next pass of this kind runs on all threads. */
   allThreads(kind: number): boolean {
     const k = this.kinds.get(kind);
-    if (k === undefined || Number.isNaN(k.ms[1])) return true;
-    if (Number.isNaN(k.ms[0])) return false;
-    const faster = k.ms[1] <= k.ms[0];
-    if (k.passes % RETRY_EVERY === RETRY_EVERY - 1) return !faster;
-    if (!faster) this.alonePasses++;
-    return faster;
+    let all: boolean;
+    if (k === undefined || k.times[1].length === 0) all = true;
+    else if (k.times[0].length === 0) all = false;
+    else if (k.retrying > 0) all = k.retryAll;
+    else {
+      all = !ThreadChoice.aloneFaster(k);
+      if (!all) this.alonePasses++;
+    }
+    this.lastAll = all;
+    return all;
   }
 
-  /** A pass's time: averaged into its option's while that option is the one in use; a retried option's is replaced (the machine changed, or the code has warmed up since). */
+  /** A pass's time. A count timed again starts its window anew: the machine changed, or the code has warmed up since. */
   observe(kind: number, all: boolean, ms: number): void {
     let k = this.kinds.get(kind);
-    if (k === undefined) this.kinds.set(kind, (k = { ms: [NaN, NaN], passes: 0 }));
-    const i = all ? 1 : 0;
-    const retried = k.passes % RETRY_EVERY === RETRY_EVERY - 1;
-    k.ms[i] = Number.isNaN(k.ms[i]) || retried ? ms : 0.7 * k.ms[i] + 0.3 * ms;
-    k.passes++;
+    if (k === undefined) this.kinds.set(kind, (k = { times: [[], []], untilRetry: RETRY_AFTER, retryAfter: RETRY_AFTER, retrying: 0, retryAll: false }));
+    const times = k.times[all ? 1 : 0];
+    times.push(ms);
+    if (times.length > WINDOW) times.shift();
+    if (k.retrying > 0 && --k.retrying === 0) {
+      // The retried count lost again: wait longer before the next try; it won: try soon.
+      const lost = ThreadChoice.aloneFaster(k) === k.retryAll;
+      k.retryAfter = lost ? Math.min(RETRY_AFTER_LONGEST, 2 * k.retryAfter) : RETRY_AFTER;
+      k.untilRetry = k.retryAfter;
+    } else if (k.retrying === 0 && k.times[0].length > 0 && --k.untilRetry === 0) {
+      k.retrying = RETRY_PASSES;
+      k.retryAll = ThreadChoice.aloneFaster(k);
+      k.times[k.retryAll ? 1 : 0].length = 0;
+    }
   }
 }
 
@@ -314,7 +357,7 @@ export class ThreadTeam {
    * awake when it runs (recording takes longer than waking them).
    */
   wake(): void {
-    if (this.participants > 1) Atomics.notify(this.control, LAYOUT.RUN);
+    if (this.participants > 1 && this.choice.lastAll) Atomics.notify(this.control, LAYOUT.RUN);
   }
 
   /** Makes sure the workers hold the plan's buffers and every function its table names. */
