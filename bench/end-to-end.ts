@@ -11,10 +11,11 @@ const model = await randomModel(new Engine(nodePlatform, { threads, dtype, kerne
 await model.engine.ready();
 const ids = (count: number, offset: number) => Array.from({ length: count }, (_, i) => (offset + i * 7919) % GPT2_SMALL.vocabSize);
 
-// Warm up the JIT on the same code paths first.
-const warm = model.newCache(16);
+// Warm up the JIT on the same code paths first: until V8 has optimised the code between the
+// kernels (on every thread), passes run slower and stall now and then.
+const warm = model.newCache(40);
 model.step(ids(8, 1), warm);
-for (let i = 0; i < 3; i++) model.step([i], warm);
+for (let i = 0; i < 30; i++) model.step([i], warm);
 
 if (process.argv[6] === "batch") {
   // A 16-token prompt prefilled once and copied to every sequence; then decode steps of all of them.

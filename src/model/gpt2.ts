@@ -25,19 +25,24 @@ import type { Block, GPT2Params, Linear, Norm } from "./params.ts";
 const linear = (x: Tensor, p: Linear, role: string): Tensor => add(matmul(x, p.weight, role), p.bias);
 const norm = (x: Tensor, p: Norm, eps: number): Tensor => layerNorm(x, p.weight, p.bias, eps);
 
-function selfAttention(q: Tensor, k: Tensor, v: Tensor, cache: KVCache, layer: number, heads: number): Tensor {
-  const past = cache.length;
-  const { keys, values } = cache.append(layer, k, v);                       // [past+T, d] each
-  const headWidth = q.shape[1] / heads;
-  const scores = attentionScores(scale(q, 1 / Math.sqrt(headWidth)), keys, heads, past); // [H, T, past+T], j ≤ past+i only
-  return attentionValues(causalSoftmax(scores, past), values, past);        // [T, d]
+/**
+ * Causal self-attention of each sequence on its own cache, step by step for all of them at once
+ * (a decode batch's sequences do each step side by side, so their steps share the threads).
+ */
+function selfAttention(q: Tensor[], k: Tensor[], v: Tensor[], caches: readonly KVCache[], layer: number, heads: number): Tensor[] {
+  const past = caches.map((cache) => cache.length);
+  const kv = caches.map((cache, s) => cache.append(layer, k[s], v[s]));       // [past+T, d] each
+  const headWidth = q[0].shape[1] / heads;
+  const scores = q.map((qs, s) => attentionScores(scale(qs, 1 / Math.sqrt(headWidth)), kv[s].keys, heads, past[s])); // [H, T, past+T], j ≤ past+i only
+  const weights = scores.map((sc, s) => causalSoftmax(sc, past[s]));
+  return weights.map((w, s) => attentionValues(w, kv[s].values, past[s]));  // [T, d]
 }
 
 function attention(x: Tensor, p: Block["attn"], caches: readonly KVCache[], layer: number, heads: number): Tensor {
   const [q, k, v] = splitColumns(linear(x, p.c_attn, "qkv"), 3);           // 3 × [T, d]
   // One sequence's T tokens on its cache, or a batch's one token per sequence, each on its own.
-  const rows = (t: Tensor, s: number) => (caches.length === 1 ? t : t.sliceRows(s, s + 1));
-  const mixed = stackRows(caches.map((cache, s) => selfAttention(rows(q, s), rows(k, s), rows(v, s), cache, layer, heads)));
+  const rows = (t: Tensor) => (caches.length === 1 ? [t] : caches.map((_, s) => t.sliceRows(s, s + 1)));
+  const mixed = stackRows(selfAttention(rows(q), rows(k), rows(v), caches, layer, heads));
   return linear(mixed, p.c_proj, "attn proj");                              // [T, d]
 }
 
