@@ -55,8 +55,8 @@ export class PassArena {
     this.generations[this.current].reset();
   }
 
-  /** Zeroed room for n floats. */
-  floats(n: number): Float32Array {
+  /** Room for n floats, zeroed unless `zero` is false. */
+  floats(n: number, zero = true): Float32Array {
     const g = this.generations[this.current];
     const bytes = (4 * n + 15) & ~15;
     if (g.index < 0 || g.used + bytes > g.slabs[g.index].byteLength) {
@@ -74,6 +74,6 @@ export class PassArena {
     }
     const view = g.slabs[g.index].subarray(g.used / 4, g.used / 4 + n);
     g.used += bytes;
-    return view.fill(0);
+    return zero ? view.fill(0) : view;
   }
 }

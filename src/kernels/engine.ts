@@ -235,10 +235,10 @@ export class Engine implements Launcher {
    * as a node of the pass's plan split into chunks for the threads. `reads` and `writes`: the
    * bytes it touches (the plan puts barriers by them; weights, never written, may be left out).
    */
-  launch(ref: KernelRef, args: readonly number[], split: Split, reads: readonly Span[], writes: readonly Span[]): void {
+  launch(ref: KernelRef, args: readonly number[], split: Split, reads: readonly Span[], writes: readonly Span[]): boolean {
     const plan = this.recording;
-    if (plan !== null) plan.kernel(plan.functionIndex(ref), args, split, reads, writes, this.team?.participants ?? 1);
-    else immediately.launch(ref, args, split, reads, writes);
+    if (plan !== null) return plan.kernel(plan.functionIndex(ref), args, split, reads, writes, this.team?.participants ?? 1);
+    return immediately.launch(ref, args, split, reads, writes);
   }
 
   /** TypeScript work on operands in this engine's memory: now, or inside a pass, in its place in the plan (on the calling thread). */
@@ -252,9 +252,14 @@ export class Engine implements Launcher {
     if (this.inPass) this.arena.nextBlock();
   }
 
-  /** Zeroed room for an op's output, as `new Float32Array(n)` gives: from the arena inside a pass. */
+  /**
+   * Room for an op's output: zeroed, as `new Float32Array(n)` gives, or from the arena inside a
+   * pass. In a recorded pass it is not zeroed — zeros written while recording would be overwritten
+   * by the calls recorded before it, which run first — and every kernel writes its whole output
+   * but the scores and weights that causal attention masks, which no op reads.
+   */
   floats(n: number): Float32Array {
-    return this.inPass ? this.arena.floats(n) : new Float32Array(n);
+    return this.inPass ? this.arena.floats(n, this.recording === null) : new Float32Array(n);
   }
 
   /** Stops the threads and drops the WebAssembly memory; the engine cannot run anything after. */

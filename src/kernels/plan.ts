@@ -55,7 +55,8 @@ export type UnitSpan = readonly [base: number, step: number];
 
 /** What ops hand their kernels to: an engine recording a pass, or `immediately`. */
 export interface Launcher {
-  launch(ref: KernelRef, args: readonly number[], split: Split, reads: readonly Span[], writes: readonly Span[]): void;
+  /** Returns whether the call joined the one before it (see Plan): it then takes no time of its own. */
+  launch(ref: KernelRef, args: readonly number[], split: Split, reads: readonly Span[], writes: readonly Span[]): boolean;
   compute(fn: () => void): void;
 }
 
@@ -66,6 +67,7 @@ export const immediately: Launcher = {
     if (split.kind === "rows") all[split.count] = split.units * split.scale;
     else all.push(0, split.units * split.scale);
     ref.fn(...all);
+    return false;
   },
   compute: (fn) => fn(),
 };
@@ -133,8 +135,8 @@ export class Plan {
     return index;
   }
 
-  /** Appends a kernel call of function `fn` (a table index), split for `threads` threads. */
-  kernel(fn: number, args: readonly number[], split: Split, reads: readonly Span[], writes: readonly Span[], threads: number): void {
+  /** Appends a call of function `fn` (a table index), split for `threads` threads; returns whether it joined the node before it. */
+  kernel(fn: number, args: readonly number[], split: Split, reads: readonly Span[], writes: readonly Span[], threads: number): boolean {
     if (args.length + (split.kind === "range" ? 2 : 0) > MAX_ARGS) throw new Error(`a plan node takes at most ${MAX_ARGS} arguments`);
     const [unitReads, unitWrites] = unitSpans(args, split, writes);
     const joins = this.joins(split.units, reads, writes, unitReads);
@@ -162,6 +164,7 @@ export class Plan {
       d[o + ARGS + i] = i < args.length ? args[i] : 0;
       d[o + STEPS + i] = split.kind === "rows" && i < split.steps.length ? split.steps[i] : 0;
     }
+    return joins;
   }
 
   /** Appends TypeScript work for the calling thread alone: everything before it is done, nothing after starts until it is. */

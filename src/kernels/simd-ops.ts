@@ -10,6 +10,11 @@ import { kernel, span } from "./plan.ts";
  * rows (or by runs of four floats) for the threads.
  */
 
+/** The kernel an op reports: "" (its TypeScript loops ran), "simd", or "simd joined" (its chunks ran with the product before it, see plan.ts). */
+export type SimdLabel = "" | "simd" | "simd joined";
+
+const label = (joined: boolean): SimdLabel => (joined ? "simd joined" : "simd");
+
 function inPlace(engine: Engine | null, ...views: Float32Array[]): engine is Engine & { heap: NonNullable<Engine["heap"]> } {
   const heap = engine?.heap ?? null;
   return heap !== null && views.every((v) => heap.holds(v));
@@ -22,8 +27,8 @@ function inPlace(engine: Engine | null, ...views: Float32Array[]): engine is Eng
 const lanesPerUnit = (n: number) => (n % 8 === 0 ? 8 : 4);
 
 /** out = a + b, b of a's size or one row of `cols` added to every row. One row (decode's) is cut by columns. */
-export function simdAdd(engine: Engine | null, a: Float32Array, b: Float32Array, out: Float32Array, cols: number, rowBroadcast: boolean): boolean {
-  if (cols % 4 !== 0 || !inPlace(engine, a, b, out)) return false;
+export function simdAdd(engine: Engine | null, a: Float32Array, b: Float32Array, out: Float32Array, cols: number, rowBroadcast: boolean): SimdLabel {
+  if (cols % 4 !== 0 || !inPlace(engine, a, b, out)) return "";
   const rows = a.length / cols;
   const bStep = rowBroadcast ? 0 : 4 * cols;
   const add = kernel(engine.heap.smallOps(), "add");
@@ -31,25 +36,23 @@ export function simdAdd(engine: Engine | null, a: Float32Array, b: Float32Array,
   const split = rows === 1
     ? { kind: "rows" as const, units: cols / lanes, count: 4, scale: lanes, steps: [4 * lanes, 4 * lanes, 4 * lanes], work: cols }
     : { kind: "rows" as const, units: rows, count: 3, scale: 1, steps: [4 * cols, bStep, 4 * cols], work: a.length };
-  engine.launch(add, [a.byteOffset, b.byteOffset, out.byteOffset, rows, cols, bStep], split, [span(a), span(b)], [span(out)]);
-  return true;
+  return label(engine.launch(add, [a.byteOffset, b.byteOffset, out.byteOffset, rows, cols, bStep], split, [span(a), span(b)], [span(out)]));
 }
 
 /** out = f(x), element by element, for a kernel (address in, address out, count). */
-function elementwise(engine: Engine | null, name: "scale" | "gelu", x: Float32Array, out: Float32Array, extra: number[], cyclesPerElement: number): boolean {
-  if (x.length % 4 !== 0 || !inPlace(engine, x, out)) return false;
+function elementwise(engine: Engine | null, name: "scale" | "gelu", x: Float32Array, out: Float32Array, extra: number[], cyclesPerElement: number): SimdLabel {
+  if (x.length % 4 !== 0 || !inPlace(engine, x, out)) return "";
   const lanes = lanesPerUnit(x.length);
-  engine.launch(kernel(engine.heap.smallOps(), name), [x.byteOffset, out.byteOffset, x.length, ...extra],
-    { kind: "rows", units: x.length / lanes, count: 2, scale: lanes, steps: [4 * lanes, 4 * lanes], work: cyclesPerElement * x.length }, [span(x)], [span(out)]);
-  return true;
+  return label(engine.launch(kernel(engine.heap.smallOps(), name), [x.byteOffset, out.byteOffset, x.length, ...extra],
+    { kind: "rows", units: x.length / lanes, count: 2, scale: lanes, steps: [4 * lanes, 4 * lanes], work: cyclesPerElement * x.length }, [span(x)], [span(out)]));
 }
 
-export function simdScale(engine: Engine | null, x: Float32Array, s: number, out: Float32Array): boolean {
+export function simdScale(engine: Engine | null, x: Float32Array, s: number, out: Float32Array): SimdLabel {
   return elementwise(engine, "scale", x, out, [s], 1);
 }
 
 /** GELU (tanh form) in place in the engine's memory. */
-export function simdGelu(engine: Engine | null, x: Float32Array, out: Float32Array, cyclesPerElement: number): boolean {
+export function simdGelu(engine: Engine | null, x: Float32Array, out: Float32Array, cyclesPerElement: number): SimdLabel {
   return elementwise(engine, "gelu", x, out, [], cyclesPerElement);
 }
 

@@ -61,9 +61,10 @@ export function layerTable(entries: readonly OpEntry[], nLayer: number): LayerRe
 /** "simd matvec" + "simd matmul·fma" → "simd matvec + matmul·fma": each kernel once, the family once. */
 function joinKernels(list: string, kernel: string): string {
   if (list === "") return kernel;
-  const [family, ...names] = list.split(" ");
-  const parts = names.join(" ").split(" + ");
+  const [first, ...rest] = list.split(" + ");
+  const family = first.split(" ")[0];
+  const names = [first.slice(family.length + 1), ...rest]; // "" for a bare family ("simd")
   const [kFamily, ...kName] = kernel.split(" ");
   const name = kFamily === family ? kName.join(" ") : kernel;
-  return parts.includes(name) || list === kernel ? list : `${list} + ${name}`;
+  return names.includes(name) ? list : `${list} + ${name === "" ? kernel : name}`;
 }

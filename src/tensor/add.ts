@@ -30,6 +30,6 @@ export function add(a: Tensor, b: Tensor): Tensor {
       }
     });
   }
-  opEnd("add", "", [a.shape, b.shape], a.shape, x.length, F32_BYTES * (2 * x.length + y.length), t0, simd ? "simd" : "");
+  opEnd("add", "", [a.shape, b.shape], a.shape, x.length, F32_BYTES * (2 * x.length + y.length), t0, simd);
   return new Tensor(out, a.shape);
 }

@@ -28,6 +28,6 @@ export function gelu(x: Tensor): Tensor {
       }
     });
   }
-  opEnd("gelu", "", [x.shape], x.shape, GELU_CYCLES_PER_ELEMENT * src.length, 2 * F32_BYTES * src.length, t0, simd ? "simd" : "");
+  opEnd("gelu", "", [x.shape], x.shape, GELU_CYCLES_PER_ELEMENT * src.length, 2 * F32_BYTES * src.length, t0, simd);
   return new Tensor(out, x.shape);
 }

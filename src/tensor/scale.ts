@@ -15,6 +15,6 @@ export function scale(x: Tensor, s: number): Tensor {
       for (let i = 0; i < src.length; i++) out[i] = src[i] * s;
     });
   }
-  opEnd("scale", "", [x.shape], x.shape, src.length, 2 * F32_BYTES * src.length, t0, simd ? "simd" : "");
+  opEnd("scale", "", [x.shape], x.shape, src.length, 2 * F32_BYTES * src.length, t0, simd);
   return new Tensor(out, x.shape);
 }

@@ -26,7 +26,8 @@ export function softmax(x: Tensor): Tensor {
 /**
  * Softmax of attention scores [H, T, t] where query row i sits at position past + i and may
  * only see keys 0..past+i. Masked entries are neither read nor counted; they come out 0,
- * exactly what exp(-inf) would give.
+ * exactly what exp(-inf) would give (inside a recorded forward pass they are left unwritten:
+ * no op reads them).
  */
 export function causalSoftmax(scores: Tensor, past: number): Tensor {
   if (scores.shape.length !== 3) throw shapeError("causalSoftmax", "expects scores [heads, queries, keys]", scores.shape);
