@@ -21,6 +21,7 @@ import { hasTokenizer, loadTokenizer } from "../io/tokenizer-dir.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { type FlagSpec, type ParsedFlags, UsageError, flagHelp, parseFlags } from "./args.ts";
 import { DEFAULT_NEW_TOKENS, newTokenCount, parseIds, samplingFrom } from "./generate-options.ts";
+import { relaxedIntegerDotWorks } from "../wasm/runtime.ts";
 
 /** The article's section 5 prompt. */
 export const ARTICLE_PROMPT = "我是AI，我可以帮您解决问题。请告诉我您的疑问：";
@@ -145,6 +146,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const threads = plan.model.engine.threads;
   if (threads > availableParallelism()) {
     notices.push(`--threads ${threads} is more than the ${availableParallelism()} cores here: threads will share cores (oversubscribed); the passes that are faster on one thread run on one.`);
+  }
+  if (plan.model.engine.dtype === "q8" && !relaxedIntegerDotWorks()) {
+    notices.push(`q8 on Node ${process.versions.node}: its relaxed integer dot is wrong, so prefill is ~3× slower than on Node 22+.`);
   }
   if (threads > 1 && !plan.model.engine.usesSimd) notices.push(`--threads ${threads}: the TypeScript kernels run on one thread; the WebAssembly SIMD kernels (--kernel auto) use them all.`);
   const key = profileKey(plan.model.config, plan.model.engine.settings, machineIdentity(nodePlatform));
