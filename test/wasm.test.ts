@@ -169,7 +169,8 @@ describe("SIMD add, scale, layer norm and causal softmax", () => {
       const [a, b, c, g] = [place(x, [rows, cols]), place(y, [rows, cols]), place(bias, [cols]), place(gamma, [cols])];
       return [add(a, b), add(a, c), scale(a, 0.125), scale(a, 1 / Math.sqrt(12)), layerNorm(b, g, c)];
     }));
-    expect(clock.entries.map((e) => e.kernel)).toEqual(["simd", "simd", "simd", "simd", "simd"]);
+    // "simd joined": the call ran in the chunks of the one before it (the same units, see plan.ts).
+    for (const e of clock.entries) expect(e.kernel).toMatch(/^simd( joined)?$/);
     const plain = new Clock();
     const [a, b, c, g] = [new Tensor(x, [rows, cols]), new Tensor(y, [rows, cols]), new Tensor(bias, [cols]), new Tensor(gamma, [cols])];
     const theirs = plain.run(() => [add(a, b), add(a, c), scale(a, 0.125), scale(a, 1 / Math.sqrt(12)), layerNorm(b, g, c)]);

@@ -198,12 +198,11 @@ export class Plan {
   private joins(units: number, reads: readonly Span[], writes: readonly Span[], unitReads: readonly UnitSpan[]): boolean {
     const g = this.group;
     if (g === null || g.units !== units) return false;
-    const before = this.pendingWrites.slice(0, g.writesFrom);
-    const inGroup = this.pendingWrites.slice(g.writesFrom);
-    if (writes.some((w) => overlapsAny(w, this.pendingWrites) || overlapsAny(w, this.pendingReads))) return false;
+    const pending = this.pendingWrites;
+    if (writes.some((w) => overlapsAny(w, pending) || overlapsAny(w, this.pendingReads))) return false;
     return reads.every((r) => {
-      if (overlapsAny(r, before)) return false;
-      if (!overlapsAny(r, inGroup)) return true;
+      if (overlapsAny(r, pending, 0, g.writesFrom)) return false;
+      if (!overlapsAny(r, pending, g.writesFrom)) return true;
       return unitReads.some(([base, step]) => base === r[0] && base + step * units === r[1] && g.unitWrites.some(([b, s]) => b === base && s === step));
     });
   }
@@ -243,8 +242,9 @@ function unitSpans(args: readonly number[], split: Split, writes: readonly Span[
   return [reads, written];
 }
 
-function overlapsAny(s: Span, list: readonly Span[]): boolean {
-  for (const t of list) if (s[0] < t[1] && t[0] < s[1]) return true;
+/** Whether s overlaps any of list[from, to). */
+function overlapsAny(s: Span, list: readonly Span[], from = 0, to = list.length): boolean {
+  for (let i = from; i < to; i++) if (s[0] < list[i][1] && list[i][0] < s[1]) return true;
   return false;
 }
 
