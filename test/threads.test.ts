@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { Engine, nodePlatform, randomModel } from "../src/node.ts";
 import type { Platform } from "../src/platform/platform.ts";
+import { ThreadChoice } from "../src/kernels/threads.ts";
 
 // Wide enough that every product is cut into several chunks.
 const CONFIG = { nLayer: 2, nHead: 4, nEmbd: 256, nPositions: 64, vocabSize: 1000, layerNormEpsilon: 1e-5 };
@@ -93,5 +94,44 @@ describe("a worker that fails mid-pass", () => {
     expect(error?.message).toMatch(/^a worker thread stopped responding \(no progress for 1 s\)/);
     expect(performance.now() - started).toBeLessThan(20_000);
     expect(() => model.step([1], model.newCache())).toThrow(/disposed/);
+  });
+});
+
+describe("the choice between all threads and the calling thread alone", () => {
+  /** Runs `passes` passes of one kind that take `allMs` on all threads and `aloneMs` alone; the counts each ran on. */
+  const drive = (choice: ThreadChoice, passes: number, allMs: number, aloneMs: number): boolean[] =>
+    Array.from({ length: passes }, () => {
+      const all = choice.allThreads(7);
+      choice.observe(7, all, all ? allMs : aloneMs);
+      return all;
+    });
+
+  // Passes counted from 0. Pass 0 times all threads, pass 1 the calling thread alone; from then
+  // on the faster one runs, and the other is timed again for 3 passes after 16 passes, then after
+  // 32, 64 and 128 while it keeps losing.
+  const ran = (passes: boolean[], all: boolean) => passes.map((a, i) => (a === all ? i : -1)).filter((i) => i >= 0);
+
+  it("keeps all threads unless alone is 15% faster", () => {
+    const quiet = drive(new ThreadChoice(), 80, 10, 11); // all threads faster
+    expect(ran(quiet, false)).toEqual([1, 17, 18, 19, 52, 53, 54]);
+    const close = drive(new ThreadChoice(), 80, 10, 9); // alone 10% faster: not enough
+    expect(ran(close, false)).toEqual([1, 17, 18, 19, 52, 53, 54]);
+  });
+
+  it("on a busy machine runs alone, and tries all threads again less and less often while they keep losing", () => {
+    const choice = new ThreadChoice();
+    const busy = drive(choice, 200, 30, 10);
+    expect(ran(busy, true)).toEqual([0, 17, 18, 19, 52, 53, 54, 119, 120, 121]);
+    expect(choice.alonePasses).toBe(200 - 10 - 1); // every other pass but pass 1, which only timed it
+  });
+
+  it("goes back to all threads when the machine quiets down", () => {
+    const choice = new ThreadChoice();
+    const busy = drive(choice, 30, 30, 10);
+    const quiet = drive(choice, 60, 8, 10);
+    // The retry at passes 52–54 (22–24 here) finds all threads faster again: they stay, and the
+    // calling thread alone is timed again 16 passes later (42–44 here), and loses.
+    expect(busy.slice(20)).toEqual(Array(10).fill(false));
+    expect(ran(quiet, false)).toEqual([...Array.from({ length: 22 }, (_, i) => i), 42, 43, 44]);
   });
 });

@@ -229,7 +229,7 @@ interface KindOfPass {
  * the run its full time). Each is timed at first; the other one again for RETRY_PASSES passes
  * after RETRY_AFTER, less and less often while it keeps losing.
  */
-class ThreadChoice {
+export class ThreadChoice {
   private readonly kinds = new Map<number, KindOfPass>();
   /** Passes run on the calling thread alone because that was faster (not to time it again). */
   alonePasses = 0;

@@ -78,7 +78,7 @@ export function terminalReport(r: RunRecord, verbose: boolean, showPath: (path: 
   out.push("", "Totals");
   out.push(`load ${ms(t.loadMs)} · sampling ${ms(t.samplingMs)} · peak RSS ${mib(t.peakRssBytes)}`);
   if (r.parallel.alonePasses > 0) {
-    out.push(`${r.parallel.alonePasses} of ${r.parallel.passes} passes ran on 1 thread of ${r.threads}: with other programs on the cores, fewer threads were faster`);
+    out.push(`${r.parallel.alonePasses} of ${r.parallel.passes} passes ran on 1 thread of ${r.threads}: with the cores as busy as they were, that was faster`);
   }
   out.push(`prefill  ${String(r.promptIds.length).padStart(4)} tokens in ${ms(t.prefillMs).padStart(10)}  ${ms(t.prefillMsPerToken).padStart(10)}/token  ${t.prefillTokensPerSec.toFixed(1).padStart(7)} tokens/s`);
   const batch = r.sequences === undefined ? "" : ` (${r.sequences.length} sequences in ${r.steps.length - 1} batched steps, ${ms(t.decodeMs / Math.max(1, r.steps.length - 1))}/step)`;
