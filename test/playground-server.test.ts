@@ -102,6 +102,11 @@ describe("the playground server", () => {
   it("405 for anything but GET and HEAD", async () => {
     expect((await get("/", {}, "POST")).status).toBe(405);
   });
+
+  it("400 for a request target that is no URL, and it keeps serving", async () => {
+    for (const target of ["//x:99999", "http://[", "//[", "//%", "http://a:-1/"]) expect((await get(target)).status, target).toBe(400);
+    expect((await get("/index.html")).status).toBe(200);
+  });
 });
 
 describe("npm run playground", () => {

@@ -83,7 +83,8 @@ function handle(roots: Roots, info: ServerInfo, req: IncomingMessage, res: Serve
     res.end(req.method === "HEAD" ? undefined : `${text}\n`);
   };
   if (req.method !== "GET" && req.method !== "HEAD") return send(405, "method not allowed", { Allow: "GET, HEAD" });
-  const url = new URL(req.url ?? "/", "http://localhost");
+  const url = requestUrl(req.url ?? "/");
+  if (url === null) return send(400, "bad request target");
   if (url.pathname === "/info.json") {
     // Always 200: a page probing for a model that is not served would log a 404 as an error.
     return send(200, JSON.stringify(info), { "Content-Type": "application/json; charset=utf-8" });
@@ -108,4 +109,13 @@ function handle(roots: Roots, info: ServerInfo, req: IncomingMessage, res: Serve
 /** A server for `roots`, not yet listening. */
 export function playgroundServer(roots: Roots, info: ServerInfo = { model: null }): Server {
   return createServer((req, res) => handle(roots, info, req, res));
+}
+
+/** The request target as a URL, or null: a target such as `//x:99999` or `http://[` gets a 400, never an exception that stops the server. */
+function requestUrl(target: string): URL | null {
+  try {
+    return new URL(target, "http://localhost");
+  } catch {
+    return null;
+  }
 }
