@@ -1,5 +1,5 @@
 // generate.ts end to end, through the real command.
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -8,13 +8,20 @@ import { FIXTURES, readReference } from "./helpers.ts";
 const ROOT = join(import.meta.dirname, "..");
 const HOT = join(FIXTURES, "tiny-hot");
 
-function run(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ["--import", "tsx", "src/generate.ts", ...args], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+/**
+ * The CLI in a child process, awaited: a synchronous spawn would block vitest's worker, which on a
+ * busy machine then misses its RPC deadline and fails a run whose tests all passed.
+ */
+function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ["--import", "tsx", "src/generate.ts", ...args], { cwd: ROOT, encoding: "utf8", timeout: 120_000, maxBuffer: 64 * 2 ** 20 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr });
+    });
+  });
 }
 
-function runJson(...args: string[]) {
-  const r = run(...args, "--json");
+async function runJson(...args: string[]) {
+  const r = await run(...args, "--json");
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout);
 }
@@ -22,8 +29,8 @@ function runJson(...args: string[]) {
 describe("generate.ts on the PyTorch fixture model", () => {
   const [, c] = readReference("tiny-hot").cases;
 
-  it("greedy output equals the PyTorch reference, and --json has the documented schema", () => {
-    const doc = runJson("--model", HOT, "--input-ids", c.ids.join(","), "--max-new-tokens", String(c.greedy.length));
+  it("greedy output equals the PyTorch reference, and --json has the documented schema", async () => {
+    const doc = await runJson("--model", HOT, "--input-ids", c.ids.join(","), "--max-new-tokens", String(c.greedy.length));
     expect(doc.promptIds).toEqual(c.ids);
     expect(doc.generatedIds).toEqual(c.greedy);
     expect(doc.weights).toBe("file");
@@ -53,8 +60,8 @@ describe("generate.ts on the PyTorch fixture model", () => {
     expect(doc.runtime).toEqual({ name: "node", version: process.versions.node, relaxedSimd: true });
   });
 
-  it("total matmul cycles equal the analytic formula for the run's shape", () => {
-    const doc = runJson("--model", HOT, "--input-ids", c.ids.join(","), "--max-new-tokens", "7");
+  it("total matmul cycles equal the analytic formula for the run's shape", async () => {
+    const doc = await runJson("--model", HOT, "--input-ids", c.ids.join(","), "--max-new-tokens", "7");
     const { nLayer: L, nEmbd: d, vocabSize: V } = doc.model;
     const T = c.ids.length;
     let expected = L * (12 * T * d * d + d * T * (T + 1)) + d * V;
@@ -64,43 +71,43 @@ describe("generate.ts on the PyTorch fixture model", () => {
     expect(matmulRows.reduce((s: number, o: { cycles: number }) => s + o.cycles, 0)).toBe(expected);
   });
 
-  it("seeded sampling is reproducible run to run; another seed differs", () => {
+  it("seeded sampling is reproducible run to run; another seed differs", async () => {
     const args = ["--model", HOT, "--input-ids", "1,2,3", "--max-new-tokens", "30", "--do-sample", "--temperature", "1.5"];
-    const a = runJson(...args, "--seed", "7");
-    const b = runJson(...args, "--seed", "7");
-    const other = runJson(...args, "--seed", "8");
+    const a = await runJson(...args, "--seed", "7");
+    const b = await runJson(...args, "--seed", "7");
+    const other = await runJson(...args, "--seed", "8");
     expect(a.generatedIds).toEqual(b.generatedIds);
     expect(other.generatedIds).not.toEqual(a.generatedIds);
     expect(a.sampling).toMatchObject({ doSample: true, temperature: 1.5, seed: 7 });
   });
 
-  it("--num-return-sequences decodes them together: sequence s is what --seed (seed + s) gives alone", () => {
+  it("--num-return-sequences decodes them together: sequence s is what --seed (seed + s) gives alone", async () => {
     const flags = ["--model", HOT, "--input-ids", "1,2,3", "--max-new-tokens", "10", "--do-sample"];
-    const doc = runJson(...flags, "--seed", "3", "--num-return-sequences", "3");
+    const doc = await runJson(...flags, "--seed", "3", "--num-return-sequences", "3");
     expect(doc.sequences).toHaveLength(3);
     expect(doc.sequences[0].generatedIds).toEqual(doc.generatedIds);
-    expect(doc.sequences.map((s: { generatedIds: number[] }) => s.generatedIds)).toEqual([3, 4, 5].map((seed) => runJson(...flags, "--seed", String(seed)).generatedIds));
+    expect(doc.sequences.map((s: { generatedIds: number[] }) => s.generatedIds)).toEqual([await runJson(...flags, "--seed", "3"), await runJson(...flags, "--seed", "4"), await runJson(...flags, "--seed", "5")].map((d) => d.generatedIds));
     expect(doc.totals.decodeTokens).toBe(27);
     expect(doc.steps[1].rows).toBe(3);
-    const text = run(...flags, "--seed", "3", "--num-return-sequences", "3");
+    const text = await run(...flags, "--seed", "3", "--num-return-sequences", "3");
     expect(text.stdout).toContain("--- sequence 3 of 3 (seed 5)");
     expect(text.stderr).toMatch(/decode +27 tokens in .* \(3 sequences in 9 batched steps, .*\/step\)/);
   });
 
-  it("--num-return-sequences beyond what the KV caches' memory holds: one line with the limit", () => {
-    const r = run("--random-weights", "--input-ids", "1,2", "--do-sample", "--num-return-sequences", "1000", "--max-new-tokens", "1000");
+  it("--num-return-sequences beyond what the KV caches' memory holds: one line with the limit", async () => {
+    const r = await run("--random-weights", "--input-ids", "1,2", "--do-sample", "--num-return-sequences", "1000", "--max-new-tokens", "1000");
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(/--num-return-sequences 1000: the KV caches of at most \d+ sequences of 1002 positions fit in memory/);
   });
 
-  it("--max-length counts the prompt, as Hugging Face's max_length does", () => {
-    const doc = runJson("--model", HOT, "--input-ids", "1,2,3,4", "--max-length", "10");
+  it("--max-length counts the prompt, as Hugging Face's max_length does", async () => {
+    const doc = await runJson("--model", HOT, "--input-ids", "1,2,3,4", "--max-length", "10");
     expect(doc.generatedIds).toHaveLength(6);
   });
 
-  it("prints the text report to stderr with the stages and the formula check", () => {
-    const r = run("--model", HOT, "--input-ids", "1,2,3", "--max-new-tokens", "4", "--verbose");
+  it("prints the text report to stderr with the stages and the formula check", async () => {
+    const r = await run("--model", HOT, "--input-ids", "1,2,3", "--max-new-tokens", "4", "--verbose");
     expect(r.code).toBe(0);
     expect(r.stdout.trim().split(/\s*\[|\]\s*/).filter(Boolean)).toHaveLength(4); // ids shown as [id]: no tokenizer for this vocabulary
     for (const s of ["preprocess", "prefill", '"encoder"', "decode", '"decoder"', "postprocess", "processing delay", "matmul(qkv)", "h.2", "tokens/s"]) {
@@ -111,8 +118,8 @@ describe("generate.ts on the PyTorch fixture model", () => {
 });
 
 describe("generate.ts with GPT-2 small's shapes and no weights", () => {
-  it.skipIf(existsSync(join(ROOT, "weights", "gpt2", "model.safetensors")))("says how to fetch weights, runs random weights, starts an empty prompt at <|endoftext|>", () => {
-    const r = run("--prompt", "", "--json");
+  it.skipIf(existsSync(join(ROOT, "weights", "gpt2", "model.safetensors")))("says how to fetch weights, runs random weights, starts an empty prompt at <|endoftext|>", async () => {
+    const r = await run("--prompt", "", "--json");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("npm run fetch-weights");
     expect(r.stderr).toContain("<|endoftext|>");
@@ -146,8 +153,8 @@ describe("bad input: one clear line, a non-zero exit, no stack trace", () => {
     [[...ids, "1,x"], /--input-ids expects comma-separated token ids/],
     [["--model", HOT, "--prompt", "hi"], /no tokenizer files .* pass the prompt as --input-ids/],
     [["--model", join(FIXTURES, "missing")], /model directory .*missing does not exist/],
-  ])("%j", (args, message) => {
-    const r = run(...(args as string[]));
+  ])("%j", async (args, message) => {
+    const r = await run(...(args as string[]));
     expect(r.code).not.toBe(0);
     const lines = r.stderr.trim().split("\n");
     expect(lines, r.stderr).toHaveLength(1);
@@ -156,8 +163,8 @@ describe("bad input: one clear line, a non-zero exit, no stack trace", () => {
     expect(r.stdout).toBe("");
   });
 
-  it("--help lists every flag and exits 0", () => {
-    const r = run("--help");
+  it("--help lists every flag and exits 0", async () => {
+    const r = await run("--help");
     expect(r.code).toBe(0);
     for (const flag of ["--prompt", "--max-length", "--max-new-tokens", "--num-return-sequences", "--greedy", "--do-sample", "--temperature", "--top-k", "--top-p", "--seed", "--model", "--input-ids", "--json", "--verbose"]) {
       expect(r.stdout).toContain(flag);
@@ -166,10 +173,11 @@ describe("bad input: one clear line, a non-zero exit, no stack trace", () => {
 });
 
 describe("--kernel, --threads and --dtype change the time, never the cycles", () => {
-  it("every kernel family gives the same greedy tokens and the same cycle counts", () => {
+  it("every kernel family gives the same greedy tokens and the same cycle counts", async () => {
     const [, c] = readReference("tiny-hot").cases;
     const base = ["--model", HOT, "--input-ids", c.ids.join(","), "--max-new-tokens", "8"];
-    const runs = [["--kernel", "naive", "--threads", "1"], ["--kernel", "packed", "--threads", "2"], ["--kernel", "simd"], ["--dtype", "bf16", "--threads", "2"]].map((flags) => runJson(...base, ...flags));
+    const runs = [];
+    for (const flags of [["--kernel", "naive", "--threads", "1"], ["--kernel", "packed", "--threads", "2"], ["--kernel", "simd"], ["--dtype", "bf16", "--threads", "2"]]) runs.push(await runJson(...base, ...flags));
     for (const doc of runs) {
       expect(doc.totals.cycles).toBe(runs[0].totals.cycles);
       expect(doc.generatedIds.slice(0, 8)).toEqual(c.greedy.slice(0, 8));
@@ -177,9 +185,9 @@ describe("--kernel, --threads and --dtype change the time, never the cycles", ()
     expect(runs.map((d) => d.kernel)).toEqual(["naive, f32 weights", "packed, f32 weights", "simd, f32 weights", "auto (WebAssembly SIMD), bf16 weights"]);
   });
 
-  it("rejects bf16 or q8 with a TypeScript kernel and unknown values in one line", () => {
+  it("rejects bf16 or q8 with a TypeScript kernel and unknown values in one line", async () => {
     for (const [flags, message] of [[["--dtype", "bf16", "--kernel", "packed"], /bf16 weights need the WebAssembly SIMD kernels/], [["--dtype", "q8", "--kernel", "tiled"], /q8 weights need the WebAssembly SIMD kernels \(kernel auto or simd\), not tiled/], [["--dtype", "f16"], /dtype must be f32, bf16 or q8, got f16/], [["--kernel", "fast"], /unknown kernel "fast"/], [["--threads", "0"], /threads must be 1..64, got 0/]] as const) {
-      const r = run("--model", HOT, "--input-ids", "1,2", ...flags);
+      const r = await run("--model", HOT, "--input-ids", "1,2", ...flags);
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
       expect(r.stderr).toMatch(message);
