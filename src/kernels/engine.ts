@@ -225,11 +225,6 @@ export class Engine implements Launcher {
     return this.team?.alonePasses ?? 0;
   }
 
-  /** Whether ops are being recorded into a pass (their kernels run later, see `launch`). */
-  get recordingPass(): boolean {
-    return this.recording !== null;
-  }
-
   /**
    * Calls a WebAssembly kernel on this engine's memory: now, over all its work, or inside a pass,
    * as a node of the pass's plan split into chunks for the threads. `reads` and `writes`: the

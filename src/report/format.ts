@@ -24,6 +24,17 @@ export function perByte(cycles: number, bytes: number): string {
   return x >= 10 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toFixed(2);
 }
 
+/**
+ * Nanoseconds per cycle (the article's cycle_time) for `msTotal` over `cycles`: three decimals
+ * where they tell something, fewer for an op whose fixed cost dwarfs its few cycles (the column
+ * stays narrow); "—" for no cycles.
+ */
+export function nsPerCycle(msTotal: number, cycles: number): string {
+  if (cycles <= 0) return "—";
+  const x = (msTotal * 1e6) / cycles;
+  return x.toFixed(x >= 1000 ? 0 : x >= 100 ? 1 : x >= 10 ? 2 : 3);
+}
+
 /** Milliseconds, with a precision that suits the size. */
 export function ms(x: number): string {
   if (x >= 100) return `${withCommas(x.toFixed(0))} ms`;

@@ -1,5 +1,5 @@
 import { STAGES, STOP_REASONS, type RunRecord } from "../run/record.ts";
-import { byteSize, cycles, mib, ms, perByte, percent, signedPercent, withCommas } from "./format.ts";
+import { byteSize, cycles, mib, ms, nsPerCycle, perByte, percent, signedPercent, withCommas } from "./format.ts";
 import { escapeXml as esc, groupedBars, legend, lineChart, roofline, stackedBars, timeline } from "./svg.ts";
 import { stageBound } from "../run/aggregate.ts";
 
@@ -97,7 +97,7 @@ function section(r: RunRecord, title: string): string {
   const rooflineChart = rooflinePoints.length > 0 ? `<figure>${roofline({ bytesPerSec: mp.memoryBytesPerSec, cyclesPerSec: mp.computeCyclesPerSec }, rooflinePoints, "Roofline: each op kind per stage, as measured")}${legend([{ label: "prefill", color: STAGE_COLORS.prefill }, { label: "decode", color: STAGE_COLORS.decode }])}<figcaption>The roofs are ${mp.source === "file" ? `another machine's (${esc(mp.path)})` : "this machine's profile"}: ${byteSize(mp.memoryBytesPerSec)}/s streaming weights, ${(mp.computeCyclesPerSec / 1e9).toFixed(1)} Gcycles/s for a product that reuses them. A one-row decode product reads each weight for one multiply-accumulate (0.25 cycles per fp32 byte) and sits on the slanted memory roof; the prefill's products reuse each weight for every prompt row and reach the flat compute roof. The small ops sit far below both: their cost is the call and scalar code, not the hardware.</figcaption></figure>` : "";
 
   const totalMs = r.ops.reduce((s, o) => s + o.ms, 0);
-  const opRows = r.ops.map((o) => `<tr><td><span style="color:${colors.get(o.op)}">■</span> ${esc(o.op)}</td><td class="text-col">${esc(o.kernel)}</td><td>${withCommas(String(o.calls))}</td><td>${cycles(o.cycles)}</td><td>${percent(o.cycles, t.cycles)}</td><td>${byteSize(o.bytes)}</td><td>${perByte(o.cycles, o.bytes)}</td><td>${ms(o.ms)}</td><td>${percent(o.ms, totalMs)}</td><td>${o.cycles > 0 ? ((o.ms * 1e6) / o.cycles).toFixed(3) : "—"}</td><td>${ms(o.predictedMs)}</td><td class="text-col">${o.bound}</td></tr>`).join("");
+  const opRows = r.ops.map((o) => `<tr><td><span style="color:${colors.get(o.op)}">■</span> ${esc(o.op)}</td><td class="text-col">${esc(o.kernel)}</td><td>${withCommas(String(o.calls))}</td><td>${cycles(o.cycles)}</td><td>${percent(o.cycles, t.cycles)}</td><td>${byteSize(o.bytes)}</td><td>${perByte(o.cycles, o.bytes)}</td><td>${ms(o.ms)}</td><td>${percent(o.ms, totalMs)}</td><td>${nsPerCycle(o.ms, o.cycles)}</td><td>${ms(o.predictedMs)}</td><td class="text-col">${o.bound}</td></tr>`).join("");
 
   const m = r.model;
   const weights = r.weights === "random" ? `<span class="badge random">random weights — the text is noise; cycles and times are real</span>` : `<span class="badge">weights: ${esc(m.path)}</span>`;

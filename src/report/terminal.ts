@@ -1,6 +1,6 @@
 import { isWeightProduct, stageBound } from "../run/aggregate.ts";
 import { STAGES, STOP_REASONS, type RunRecord } from "../run/record.ts";
-import { byteSize, cycles, mib, ms, perByte, percent, rate, signedPercent, table, withCommas } from "./format.ts";
+import { byteSize, cycles, mib, ms, nsPerCycle, perByte, percent, rate, signedPercent, table, withCommas } from "./format.ts";
 
 /** The range of the weight products' fixed costs per call in the profile, in µs. */
 function productCalls(r: RunRecord): string {
@@ -41,7 +41,7 @@ export function terminalReport(r: RunRecord, verbose: boolean, showPath: (path: 
   out.push("", `Ops — every primitive call of the run, most cycles first (${r.weights === "random" ? "random weights" : "file weights"})`);
   out.push(table(
     ["op", "kernel", "calls", "cycles", "bytes", "cyc/B", "time", "ns/cyc"],
-    r.ops.map((o) => [o.op, o.kernel, withCommas(String(o.calls)), cycles(o.cycles), byteSize(o.bytes), perByte(o.cycles, o.bytes), ms(o.ms), o.cycles > 0 ? ((o.ms * 1e6) / o.cycles).toFixed(3) : "—"]),
+    r.ops.map((o) => [o.op, o.kernel, withCommas(String(o.calls)), cycles(o.cycles), byteSize(o.bytes), perByte(o.cycles, o.bytes), ms(o.ms), nsPerCycle(o.ms, o.cycles)]),
     2,
   ));
 
@@ -54,12 +54,11 @@ export function terminalReport(r: RunRecord, verbose: boolean, showPath: (path: 
   out.push(`memory roof ${byteSize(mp.memoryBytesPerSec)}/s · compute roof ${rate(mp.computeCyclesPerSec, "cycles")} · product calls ${productCalls(r)}`);
   out.push(table(
     ["stage", "cycles", "bytes", "cyc/B", "ns/cyc", "predicted", forOther ? "measured here" : "measured", "error", "bound"],
-    r.stages.filter((s) => s.cycles > 0).map((s) => [s.name, cycles(s.cycles), byteSize(s.bytes), perByte(s.cycles, s.bytes), ((s.predictedMs * 1e6) / s.cycles).toFixed(3), ms(s.predictedMs), ms(s.durationMs), signedPercent((100 * (s.predictedMs - s.durationMs)) / s.durationMs), stageBound(r.opsByStage[s.name] ?? [])]),
+    r.stages.filter((s) => s.cycles > 0).map((s) => [s.name, cycles(s.cycles), byteSize(s.bytes), perByte(s.cycles, s.bytes), nsPerCycle(s.predictedMs, s.cycles), ms(s.predictedMs), ms(s.durationMs), signedPercent((100 * (s.predictedMs - s.durationMs)) / s.durationMs), stageBound(r.opsByStage[s.name] ?? [])]),
   ));
 
   if (verbose) {
     out.push("", "Cycle time per op kind and stage — measured, and the roofline's at the op's intensity");
-    const nsPerCycle = (msTotal: number, c: number) => (c > 0 ? ((msTotal * 1e6) / c).toFixed(3) : "—");
     out.push(table(
       ["op", "stage", "calls", "cyc/B", "ns/cyc", "predicted", "time", "predicted", "bound"],
       (["prefill", "decode"] as const).flatMap((stage) => (r.opsByStage[stage] ?? []).map((o) => [

@@ -227,31 +227,6 @@ export class WasmHeap {
     return this.buffers.has(view.buffer);
   }
 
-  /** Where a kernel can read `view`: in place when it lives in this memory, else a copy in scratch `slot`. */
-  input(slot: string, view: Float32Array): number {
-    if (this.holds(view)) return view.byteOffset;
-    const at = this.scratch(slot, 4 * view.length);
-    this.write(at, view);
-    return at;
-  }
-
-  /**
-   * Where a kernel can write `view`'s values: in place when it lives in this memory, else scratch
-   * `slot` (zeroed first when `clear`: a kernel that leaves entries alone), to be brought back by
-   * `copyOut`.
-   */
-  output(slot: string, view: Float32Array, clear = false): number {
-    if (this.holds(view)) return view.byteOffset;
-    const at = this.scratch(slot, 4 * view.length);
-    if (clear) this.f32View(at, view.length).fill(0);
-    return at;
-  }
-
-  /** After a kernel wrote `view`'s values at `at` (from `output`): copies them into view unless they are there. */
-  copyOut(at: number, view: Float32Array): void {
-    if (!this.holds(view) || at !== view.byteOffset) view.set(this.f32View(at, view.length));
-  }
-
   /** A scratch block for `slot` of at least `bytes`, reused call after call (grown when too small). */
   scratch(slot: string, bytes: number): number {
     let s = this.scratchSlots.get(slot);
