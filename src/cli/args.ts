@@ -45,10 +45,13 @@ export function parseFlags(argv: readonly string[], specs: Record<string, FlagSp
   return out;
 }
 
+/** Decimal notation only: Number() would also take "0x10", "0b1", " 16 " and "Infinity". */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 function toNumber(name: string, raw: string, kind: "int" | "number"): number {
-  const v = raw.trim() === "" ? NaN : Number(raw);
+  const v = DECIMAL.test(raw) ? Number(raw) : NaN;
   if (!Number.isFinite(v)) throw new UsageError(`--${name} expects a number, got "${raw}"`);
-  if (kind === "int" && !Number.isInteger(v)) throw new UsageError(`--${name} expects a whole number, got "${raw}"`);
+  if (kind === "int" && !Number.isSafeInteger(v)) throw new UsageError(`--${name} expects a whole number, got "${raw}"`);
   return v;
 }
 

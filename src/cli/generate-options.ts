@@ -13,8 +13,10 @@ export function parseIds(list: string, vocab: number): number[] {
   const parts = list.split(",").map((s) => s.trim());
   if (parts.some((p) => !/^\d+$/.test(p))) throw new UsageError(`--input-ids expects comma-separated token ids like 464,3290, got "${list}"`);
   const ids = parts.map(Number);
-  const bad = ids.find((id) => id >= vocab);
-  if (bad !== undefined) throw new UsageError(`--input-ids: ${bad} is outside the vocabulary (0..${vocab - 1})`);
+  const bad = ids.findIndex((id) => id >= vocab);
+  // The id as written (shortened): a 400-digit one would print as "Infinity".
+  const shown = (p: string) => (p.length > 24 ? `${p.slice(0, 12)}…(${p.length} digits)` : p);
+  if (bad >= 0) throw new UsageError(`--input-ids: ${shown(parts[bad])} is outside the vocabulary (0..${vocab - 1})`);
   return ids;
 }
 
