@@ -156,6 +156,7 @@ describe("bad input: one clear line, a non-zero exit, no stack trace", () => {
     [[...ids, "1,x"], /--input-ids expects comma-separated token ids/],
     [["--model", HOT, "--prompt", "hi"], /no tokenizer files .* pass the prompt as --input-ids/],
     [["--model", join(FIXTURES, "missing")], /model directory .*missing does not exist/],
+    [["--model", join(ROOT, "README.md")], /README\.md is a file, not a model directory: pass the directory that holds config\.json/],
   ])("%j", async (args, message) => {
     const r = await run(...(args as string[]));
     expect(r.code).not.toBe(0);

@@ -78,6 +78,7 @@ describe("safetensors reader", () => {
     ["a byte size that disagrees with the shape", () => rawFile("size.st", JSON.stringify({ w: entry("F32", [3], 0, 8) }), 8), /tensor "w": holds 8 bytes but shape \[3\] of F32 needs 12/],
     ["an unsupported dtype", () => rawFile("i64.st", JSON.stringify({ w: entry("I64", [1], 0, 8) }), 8), /tensor "w": dtype I64 is not supported \(F32, F16, BF16 are\)/],
     ["an unknown dtype", () => rawFile("q.st", JSON.stringify({ w: entry("Q4", [1], 0, 1) }), 1), /tensor "w": unknown dtype "Q4"/],
+    ["a dtype named after an object's prototype", () => rawFile("proto.st", JSON.stringify({ w: entry("__proto__", [1], 0, 1) }), 1), /tensor "w": unknown dtype "__proto__"/],
   ])("rejects %s, naming the file, read from disk, over HTTP and as a Blob", async (_, make, message) => {
     const path = make();
     for (const source of Object.values(SOURCES)) {

@@ -13,7 +13,8 @@ import { fileSource, nodePlatform } from "../platform/node.ts";
 
 /** Reads config.json of a model directory. */
 export function loadConfig(dir: string): GPT2Config {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`model directory ${dir} does not exist`);
+  if (!existsSync(dir)) throw new Error(`model directory ${dir} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new Error(`${dir} is a file, not a model directory: pass the directory that holds config.json and model.safetensors`);
   const path = join(dir, "config.json");
   if (!existsSync(path)) throw new Error(`${path}: not found (a model directory needs config.json and model.safetensors)`);
   let json: unknown;

@@ -66,7 +66,7 @@ export class SafetensorsFile {
       const entry = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       if (typeof entry !== "object" || entry === null) bad("header entry is not an object");
       const { dtype, shape, data_offsets: offsets } = entry;
-      if (typeof dtype !== "string" || !(dtype in DTYPE_BYTES)) {
+      if (typeof dtype !== "string" || !Object.hasOwn(DTYPE_BYTES, dtype)) {
         bad(OTHER_DTYPES.has(String(dtype)) ? `dtype ${dtype} is not supported (F32, F16, BF16 are)` : `unknown dtype ${JSON.stringify(dtype)}`);
       }
       if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bad(`shape ${JSON.stringify(shape)} is not a list of sizes`);
