@@ -10,7 +10,7 @@ import { FIXTURES } from "./helpers.ts";
 const dir = mkdtempSync(join(tmpdir(), "st-"));
 
 /** A file with an arbitrary header text and `dataBytes` zero bytes after it. */
-function rawFile(name: string, header: string, dataBytes = 0, declaredLength?: number): string {
+function rawFile(name: string, header: string, dataBytes = 0, declaredLength?: number | bigint): string {
   const json = Buffer.from(header, "utf8");
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(declaredLength ?? json.length));
@@ -71,6 +71,7 @@ describe("safetensors reader", () => {
 
   it.each([
     ["a header length past the end of the file", () => rawFile("long.st", "{}", 0, 1000), /header length 1000 runs past the end of the file \(10 bytes\)/],
+    ["a header length of 2^64 − 1, printed exactly", () => rawFile("max.st", "{}", 0, 2n ** 64n - 1n), /header length 18446744073709551615 runs past the end/],
     ["a file shorter than 8 bytes", () => { const p = join(dir, "tiny.st"); writeFileSync(p, "abc"); return p; }, /not a safetensors file: 3 bytes/],
     ["a header that is not JSON", () => rawFile("nojson.st", "{not json"), /header is not valid JSON/],
     ["offsets outside the data section", () => rawFile("out.st", JSON.stringify({ w: entry("F32", [2], 0, 8) }), 4), /tensor "w": data_offsets \[0, 8\] fall outside the data section \(4 bytes\)/],

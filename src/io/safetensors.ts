@@ -43,9 +43,11 @@ export class SafetensorsFile {
       throw new Error(`${path}: ${what}`);
     };
     if (this.fileSize < 8) fail(`not a safetensors file: ${this.fileSize} bytes, shorter than the 8-byte header length`);
-    const headerLength = Number(new DataView(lengthBytes.buffer, lengthBytes.byteOffset, 8).getBigUint64(0, true));
+    const exactLength = new DataView(lengthBytes.buffer, lengthBytes.byteOffset, 8).getBigUint64(0, true);
+    const headerLength = Number(exactLength);
     if (headerBytes === null || 8 + headerLength > this.fileSize) {
-      fail(`header length ${headerLength} runs past the end of the file (${this.fileSize} bytes): truncated or not safetensors`);
+      // The length as stored (a bigint prints every digit; 2^64 − 1 as a number would not).
+      fail(`header length ${exactLength} runs past the end of the file (${this.fileSize} bytes): truncated or not safetensors`);
     }
     this.headerLength = headerLength;
     let header: unknown;
