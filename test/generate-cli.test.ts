@@ -157,6 +157,9 @@ describe("bad input: one clear line, a non-zero exit, no stack trace", () => {
     [["--model", HOT, "--prompt", "hi"], /no tokenizer files .* pass the prompt as --input-ids/],
     [["--model", join(FIXTURES, "missing")], /model directory .*missing does not exist/],
     [["--model", join(ROOT, "README.md")], /README\.md is a file, not a model directory: pass the directory that holds config\.json/],
+    // Output paths are checked before the work (the temporary file is made first).
+    [[...ids, "1,2", "--trace", "/proc/no-such-dir/t.json"], /--trace \/proc\/no-such-dir\/t\.json: cannot write there \(ENOENT\): choose a file in a writable directory/],
+    [[...ids, "1,2", "--report", FIXTURES], /--report .*fixtures: cannot write there \(.*fixtures is a directory\)/],
   ])("%j", async (args, message) => {
     const r = await run(...(args as string[]));
     expect(r.code).not.toBe(0);

@@ -9,7 +9,7 @@ import { randomModel } from "../model/load.ts";
 import { loadConfig, loadModel } from "../io/model-dir.ts";
 import { nodePlatform } from "../platform/node.ts";
 import type { GPT2Model } from "../model/model.ts";
-import { writeFileAtomic } from "../io/atomic-write.ts";
+import { PendingFile } from "../io/atomic-write.ts";
 import { htmlReport } from "../report/html.ts";
 import { terminalReport } from "../report/terminal.ts";
 import { chromeTrace } from "../report/trace.ts";
@@ -121,12 +121,40 @@ async function loadPlan(f: ParsedFlags, engine: Engine): Promise<Plan> {
   return { model, tokenizer, promptIds, prompt, loadMs, notices };
 }
 
+/** The output files a run writes, reserved before it starts (see PendingFile). */
+interface Outputs {
+  trace: PendingFile | null;
+  report: PendingFile | null;
+}
+
+/** Reserves the file a flag names, or says in one line why it cannot be written. */
+function reserve(flag: string, path: unknown): PendingFile | null {
+  if (typeof path !== "string") return null;
+  try {
+    return new PendingFile(path);
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new UsageError(`--${flag} ${path}: cannot write there (${why}): choose a file in a writable directory`);
+  }
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const f = parseFlags(argv, FLAGS);
   if (f.help === true) {
     process.stdout.write(HELP);
     return 0;
   }
+  // Before any work: an output path that cannot be written fails now, not after the run.
+  const outputs: Outputs = { trace: reserve("trace", f.trace), report: reserve("report", f.report) };
+  try {
+    return await generateAndReport(f, outputs);
+  } finally {
+    outputs.trace?.discard();
+    outputs.report?.discard();
+  }
+}
+
+async function generateAndReport(f: ParsedFlags, outputs: Outputs): Promise<number> {
   const sequences = (f["num-return-sequences"] as number | undefined) ?? 1;
   if (sequences < 1) throw new UsageError(`--num-return-sequences must be at least 1, got ${sequences}`);
   const notices: string[] = [];
@@ -205,15 +233,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (sequences === 1) process.stdout.write("\n");
     process.stderr.write(`\n${terminalReport(run.record, f.verbose === true, (p) => relative(process.cwd(), p))}\n`);
   }
-  if (typeof f.trace === "string") {
-    writeFileAtomic(f.trace, JSON.stringify(chromeTrace([run])));
-    if (!json) process.stderr.write(`trace written to ${f.trace}: open it at ui.perfetto.dev or chrome://tracing\n`);
-  }
-  if (typeof f.report === "string") {
-    writeFileAtomic(f.report, htmlReport([run.record]));
-    if (!json) process.stderr.write(`report written to ${f.report}: open it in a browser\n`);
-  }
+  // The record first: a file that fails to write cannot lose it.
   if (json) process.stdout.write(`${JSON.stringify(run.record, null, 2)}\n`);
+  if (outputs.trace !== null) {
+    outputs.trace.commit(JSON.stringify(chromeTrace([run])));
+    if (!json) process.stderr.write(`trace written to ${outputs.trace.path}: open it at ui.perfetto.dev or chrome://tracing\n`);
+  }
+  if (outputs.report !== null) {
+    outputs.report.commit(htmlReport([run.record]));
+    if (!json) process.stderr.write(`report written to ${outputs.report.path}: open it in a browser\n`);
+  }
   return interrupted ? 130 : 0;
 }
 
