@@ -149,6 +149,18 @@ describe("model loading", () => {
       const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
       writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, vocab_size: 321 }));
     }), /tensor "wte.weight" has shape \[320,48\] but config.json implies \[321,48\]/],
+    ["a config asking for a billion layers (refused at once)", () => modelDir("billion", (d) => {
+      const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
+      writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, n_layer: 1_000_000_000 }));
+    }), /tensor "h.3.ln_1.weight" is missing \(config.json asks for 1000000000 layers\)/],
+    ["a negative layer_norm_epsilon", () => modelDir("eps", (d) => {
+      const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
+      writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, layer_norm_epsilon: -1 }));
+    }), /"layer_norm_epsilon" must be a number in \(0, 1\], got -1/],
+    ["a layer_norm_epsilon that is not a number", () => modelDir("epsstr", (d) => {
+      const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
+      writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, layer_norm_epsilon: "1e-5" }));
+    }), /"layer_norm_epsilon" must be a number in \(0, 1\], got "1e-5"/],
     ["heads that do not divide the width", () => modelDir("heads", (d) => {
       const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
       writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, n_head: 5 }));

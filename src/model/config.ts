@@ -29,8 +29,14 @@ export function parseConfig(json: unknown, source: string): GPT2Config {
     nEmbd: int("n_embd"),
     nPositions: int("n_positions", "n_ctx"),
     vocabSize: int("vocab_size"),
-    layerNormEpsilon: typeof c.layer_norm_epsilon === "number" ? c.layer_norm_epsilon : 1e-5,
+    layerNormEpsilon: epsilon(c.layer_norm_epsilon),
   };
+  function epsilon(v: unknown): number {
+    if (v === undefined) return 1e-5;
+    // Not above 1: it is added to a variance to keep 1/√ finite, a small number by design.
+    if (typeof v !== "number" || !(v > 0 && v <= 1)) fail(`"layer_norm_epsilon" must be a number in (0, 1], got ${JSON.stringify(v)}`);
+    return v as number;
+  }
   if (config.nEmbd % config.nHead !== 0) fail(`n_embd ${config.nEmbd} is not divisible by n_head ${config.nHead}`);
   const act = c.activation_function;
   if (act !== undefined && act !== "gelu_new") fail(`activation_function "${String(act)}" is not GPT-2's "gelu_new"`);

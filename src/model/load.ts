@@ -24,10 +24,14 @@ export async function openCheckpoint(config: GPT2Config, source: ByteSource): Pr
   const file = await SafetensorsFile.open(source);
   try {
     const prefix = file.tensors.has("transformer.wte.weight") ? "transformer." : "";
+    const missing = (stored: string) => new Error(`${file.path}: tensor "${stored}" is missing (config.json asks for ${config.nLayer} layers)`);
+    // Layer by layer before the parameters are listed: a config asking for a billion layers is
+    // refused at the first layer the file lacks, not after building a billion-entry list.
+    for (let i = 0; i < config.nLayer; i++) if (!file.tensors.has(`${prefix}h.${i}.ln_1.weight`)) throw missing(`${prefix}h.${i}.ln_1.weight`);
     const names = parameterShapes(config).map(([name, shape]): [string, string, number[]] => {
       const stored = prefix + name;
       const info = file.tensors.get(stored);
-      if (info === undefined) throw new Error(`${file.path}: tensor "${stored}" is missing (config.json asks for ${config.nLayer} layers)`);
+      if (info === undefined) throw missing(stored);
       if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
         throw new Error(`${file.path}: tensor "${stored}" has shape [${info.shape.join(",")}] but config.json implies [${shape.join(",")}]`);
       }
