@@ -79,6 +79,10 @@ describe("safetensors reader", () => {
     ["a byte size that disagrees with the shape", () => rawFile("size.st", JSON.stringify({ w: entry("F32", [3], 0, 8) }), 8), /tensor "w": holds 8 bytes but shape \[3\] of F32 needs 12/],
     ["an unsupported dtype", () => rawFile("i64.st", JSON.stringify({ w: entry("I64", [1], 0, 8) }), 8), /tensor "w": dtype I64 is not supported \(F32, F16, BF16 are\)/],
     ["an unknown dtype", () => rawFile("q.st", JSON.stringify({ w: entry("Q4", [1], 0, 1) }), 1), /tensor "w": unknown dtype "Q4"/],
+    ["a gap between tensors", () => rawFile("gap.st", JSON.stringify({ a: entry("F32", [1], 0, 4), b: entry("F32", [1], 8, 12) }), 12), /bytes 4..8 of the data section belong to no tensor \(before "b"\)/],
+    ["bytes after the last tensor", () => rawFile("tail.st", JSON.stringify({ a: entry("F32", [1], 0, 4) }), 5), /1 bytes after the last tensor belong to none/],
+    ["a byte-order mark before the header", () => rawFile("bom.st", `\uFEFF${JSON.stringify({ a: entry("F32", [1], 0, 4) })}`, 4), /header does not start with "\{"/],
+    ["__metadata__ that is not a map of strings", () => rawFile("meta.st", JSON.stringify({ __metadata__: { n: 1 }, a: entry("F32", [1], 0, 4) }), 4), /"__metadata__" is not a map of strings/],
     ["a dtype named after an object's prototype", () => rawFile("proto.st", JSON.stringify({ w: entry("__proto__", [1], 0, 1) }), 1), /tensor "w": unknown dtype "__proto__"/],
   ])("rejects %s, naming the file, read from disk, over HTTP and as a Blob", async (_, make, message) => {
     const path = make();
@@ -167,6 +171,22 @@ describe("model loading", () => {
     }), /n_embd 48 is not divisible by n_head 5/],
   ])("rejects %s with one clear message", async (_, make, message) => {
     await expect(loadModel(make())).rejects.toThrow(message);
+  });
+
+  it("reads a zero-size tensor at [0, 0] beside others (the format allows it)", async () => {
+    const path = rawFile("zero.st", JSON.stringify({ empty: entry("F32", [0], 0, 0), a: entry("F32", [1], 0, 4) }), 4);
+    const file = await open(path);
+    expect([...file.tensors.keys()].sort()).toEqual(["a", "empty"]);
+    await file.close();
+  });
+
+  it("refuses a header length one byte short (it still parses: every tensor would be read one byte off)", async () => {
+    const bytes = readFileSync(join(FIXTURES, "tiny-hot", "model.safetensors"));
+    const short = Buffer.from(bytes);
+    short.writeBigUInt64LE(bytes.readBigUInt64LE(0) - 1n);
+    const path = join(dir, "short.st");
+    writeFileSync(path, short);
+    await expect(open(path)).rejects.toThrow(/1 bytes after the last tensor belong to none/);
   });
 
   it("rejects ids outside the vocabulary, empty input and sequences longer than the context", async () => {

@@ -50,6 +50,8 @@ export class SafetensorsFile {
       fail(`header length ${exactLength} runs past the end of the file (${this.fileSize} bytes): truncated or not safetensors`);
     }
     this.headerLength = headerLength;
+    // As the format's reference reader: the JSON starts at once ("{"), no byte-order mark or space.
+    if (headerBytes![0] !== 0x7b) fail(`header does not start with "{" (a byte-order mark or padding before it?): corrupt or not safetensors`);
     let header: unknown;
     try {
       header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(headerBytes!));
@@ -61,6 +63,9 @@ export class SafetensorsFile {
     const dataLength = this.fileSize - dataStart;
     for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
       if (name === "__metadata__") {
+        if (raw === null || typeof raw !== "object" || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === "string")) {
+          fail(`"__metadata__" is not a map of strings`);
+        }
         Object.assign(this.metadata, raw);
         continue;
       }
@@ -82,10 +87,21 @@ export class SafetensorsFile {
       if (end - begin !== expected) bad(`holds ${end - begin} bytes but shape [${(shape as number[]).join(",")}] of ${dtype} needs ${expected}`);
       this.tensors.set(name, { name, dtype: dtype as Dtype, shape: shape as number[], begin: dataStart + begin, end: dataStart + end });
     }
-    const byOffset = [...this.tensors.values()].sort((a, b) => a.begin - b.begin);
-    for (let i = 1; i < byOffset.length; i++) {
-      if (byOffset[i].begin < byOffset[i - 1].end) fail(`tensors "${byOffset[i - 1].name}" and "${byOffset[i].name}" overlap in the data section`);
+    // The tensors tile the data section exactly, as the format requires: no overlap, no gap, no
+    // tail. (A header length one byte short still parses, its last byte being padding, and then
+    // every tensor would be read one byte off: the tail gives it away.) Zero-size tensors take none.
+    const byOffset = [...this.tensors.values()].sort((a, b) => a.begin - b.begin || a.end - b.end);
+    let covered = dataStart;
+    let last = "";
+    for (const t of byOffset) {
+      if (t.begin < covered) fail(`tensors "${last}" and "${t.name}" overlap in the data section`);
+      if (t.begin > covered) fail(`bytes ${covered - dataStart}..${t.begin - dataStart} of the data section belong to no tensor (before "${t.name}")`);
+      if (t.end > t.begin) {
+        covered = t.end;
+        last = t.name;
+      }
     }
+    if (covered < this.fileSize) fail(`${this.fileSize - covered} bytes after the last tensor belong to none: truncated header length or trailing data`);
   }
 
   /** Reads and checks the header; the source is closed again if it is not a valid file. */
