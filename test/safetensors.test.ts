@@ -144,6 +144,18 @@ describe("model loading", () => {
     ["a missing config.json", () => modelDir("noconfig", (d) => rmSync(join(d, "config.json"))), /config.json: not found/],
     ["a missing model.safetensors", () => modelDir("noweights", (d) => rmSync(join(d, "model.safetensors"))), /model.safetensors: not found/],
     ["a truncated model.safetensors", () => modelDir("trunc", (d) => truncateSync(join(d, "model.safetensors"), 100_000)), /fall outside the data section/],
+    ["a NaN weight (named with its tensor and element)", () => modelDir("nan", (d) => {
+      const path = join(d, "model.safetensors");
+      const bytes = readFileSync(path);
+      bytes.writeFloatLE(NaN, bytes.length - 4); // the last element of the last tensor (tiny-hot is F32)
+      writeFileSync(path, bytes);
+    }), /tensor "[\w.]+" holds NaN at element \d+: the file is damaged/],
+    ["an infinite weight", () => modelDir("inf", (d) => {
+      const path = join(d, "model.safetensors");
+      const bytes = readFileSync(path);
+      bytes.writeFloatLE(-Infinity, bytes.length - 4);
+      writeFileSync(path, bytes);
+    }), /tensor "[\w.]+" holds -Infinity at element \d+/],
     ["a config that is not JSON", () => modelDir("badjson", (d) => writeFileSync(join(d, "config.json"), "{")), /config.json: not valid JSON/],
     ["a config with more layers than the file", () => modelDir("layers", (d) => {
       const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));

@@ -98,6 +98,9 @@ export async function loadCheckpoint(engine: Engine, config: GPT2Config, source:
     const stored = new Map(names.map(([name, inFile]) => [name, inFile]));
     const params = await placeParameters(engine, config, async (name, into, first) => {
       await file.read(stored.get(name)!, into, first, into.length);
+      // Checked as it is placed (one pass, no copy): a NaN or ∞ weight would turn every logit NaN.
+      const at = firstNonFinite(into);
+      if (at >= 0) throw new Error(`${file.path}: tensor "${stored.get(name)}" holds ${into[at]} at element ${first + at}: the file is damaged`);
     });
     return { model: new GPT2Model(config, params, { kind: "file", path: file.path }, engine), bytesRead: file.bytesRead };
   } catch (err) {
@@ -106,6 +109,15 @@ export async function loadCheckpoint(engine: Engine, config: GPT2Config, source:
   } finally {
     await file.close();
   }
+}
+
+/** Index of the first NaN or ±∞ in `values`, or −1. */
+function firstNonFinite(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) {
+    // x − x is 0 for every finite x, NaN for NaN and ±∞.
+    if (values[i] - values[i] !== 0) return i;
+  }
+  return -1;
 }
 
 /**
