@@ -138,49 +138,33 @@ describe("model loading", () => {
     edit?.(d);
     return d;
   }
+  /** The fixture with config.json's values changed. */
+  const withConfig = (name: string, change: object) => modelDir(name, (d) => {
+    const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
+    writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, ...change }));
+  });
+  /** The fixture with the last element of its last tensor (tiny-hot is F32) set to `value`. */
+  const withLastWeight = (name: string, value: number) => modelDir(name, (d) => {
+    const path = join(d, "model.safetensors");
+    const bytes = readFileSync(path);
+    bytes.writeFloatLE(value, bytes.length - 4);
+    writeFileSync(path, bytes);
+  });
 
   it.each([
     ["a missing directory", () => join(dir, "nope"), /model directory .*nope does not exist/],
     ["a missing config.json", () => modelDir("noconfig", (d) => rmSync(join(d, "config.json"))), /config.json: not found/],
     ["a missing model.safetensors", () => modelDir("noweights", (d) => rmSync(join(d, "model.safetensors"))), /model.safetensors: not found/],
     ["a truncated model.safetensors", () => modelDir("trunc", (d) => truncateSync(join(d, "model.safetensors"), 100_000)), /fall outside the data section/],
-    ["a NaN weight (named with its tensor and element)", () => modelDir("nan", (d) => {
-      const path = join(d, "model.safetensors");
-      const bytes = readFileSync(path);
-      bytes.writeFloatLE(NaN, bytes.length - 4); // the last element of the last tensor (tiny-hot is F32)
-      writeFileSync(path, bytes);
-    }), /tensor "[\w.]+" holds NaN at element \d+: the file is damaged/],
-    ["an infinite weight", () => modelDir("inf", (d) => {
-      const path = join(d, "model.safetensors");
-      const bytes = readFileSync(path);
-      bytes.writeFloatLE(-Infinity, bytes.length - 4);
-      writeFileSync(path, bytes);
-    }), /tensor "[\w.]+" holds -Infinity at element \d+/],
+    ["a NaN weight (named with its tensor and element)", () => withLastWeight("nan", NaN), /tensor "[\w.]+" holds NaN at element \d+: the file is damaged/],
+    ["an infinite weight", () => withLastWeight("inf", -Infinity), /tensor "[\w.]+" holds -Infinity at element \d+/],
     ["a config that is not JSON", () => modelDir("badjson", (d) => writeFileSync(join(d, "config.json"), "{")), /config.json: not valid JSON/],
-    ["a config with more layers than the file", () => modelDir("layers", (d) => {
-      const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
-      writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, n_layer: 4 }));
-    }), /tensor "h.3.ln_1.weight" is missing \(config.json asks for 4 layers\)/],
-    ["a config whose width disagrees with the tensors", () => modelDir("width", (d) => {
-      const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
-      writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, vocab_size: 321 }));
-    }), /tensor "wte.weight" has shape \[320,48\] but config.json implies \[321,48\]/],
-    ["a config asking for a billion layers (refused at once)", () => modelDir("billion", (d) => {
-      const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
-      writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, n_layer: 1_000_000_000 }));
-    }), /tensor "h.3.ln_1.weight" is missing \(config.json asks for 1000000000 layers\)/],
-    ["a negative layer_norm_epsilon", () => modelDir("eps", (d) => {
-      const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
-      writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, layer_norm_epsilon: -1 }));
-    }), /"layer_norm_epsilon" must be a number in \(0, 1\], got -1/],
-    ["a layer_norm_epsilon that is not a number", () => modelDir("epsstr", (d) => {
-      const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
-      writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, layer_norm_epsilon: "1e-5" }));
-    }), /"layer_norm_epsilon" must be a number in \(0, 1\], got "1e-5"/],
-    ["heads that do not divide the width", () => modelDir("heads", (d) => {
-      const c = JSON.parse(readFileSync(join(d, "config.json"), "utf8"));
-      writeFileSync(join(d, "config.json"), JSON.stringify({ ...c, n_head: 5 }));
-    }), /n_embd 48 is not divisible by n_head 5/],
+    ["a config with more layers than the file", () => withConfig("layers", { n_layer: 4 }), /tensor "h.3.ln_1.weight" is missing \(config.json asks for 4 layers\)/],
+    ["a config whose width disagrees with the tensors", () => withConfig("width", { vocab_size: 321 }), /tensor "wte.weight" has shape \[320,48\] but config.json implies \[321,48\]/],
+    ["a config asking for a billion layers (refused at once)", () => withConfig("billion", { n_layer: 1_000_000_000 }), /tensor "h.3.ln_1.weight" is missing \(config.json asks for 1000000000 layers\)/],
+    ["a negative layer_norm_epsilon", () => withConfig("eps", { layer_norm_epsilon: -1 }), /"layer_norm_epsilon" must be a number in \(0, 1\], got -1/],
+    ["a layer_norm_epsilon that is not a number", () => withConfig("epsstr", { layer_norm_epsilon: "1e-5" }), /"layer_norm_epsilon" must be a number in \(0, 1\], got "1e-5"/],
+    ["heads that do not divide the width", () => withConfig("heads", { n_head: 5 }), /n_embd 48 is not divisible by n_head 5/],
   ])("rejects %s with one clear message", async (_, make, message) => {
     await expect(loadModel(make())).rejects.toThrow(message);
   });

@@ -362,7 +362,6 @@ export class ThreadTeam {
 
   /** Makes sure the workers hold the plan's buffers and every function its table names. */
   private share(plan: Plan): void {
-    if (this.counters.length < plan.capacity) this.counters = new Int32Array(new SharedArrayBuffer(4 * plan.capacity));
     const message: { plan?: Float64Array; counters?: Int32Array; functions?: object[] } = {};
     if (this.sentPlan !== plan.data || this.sentCounters !== this.counters) {
       message.plan = plan.data;
@@ -386,6 +385,8 @@ export class ThreadTeam {
     const kind = Math.round(4 * Math.log2(1 + plan.work));
     const all = this.participants > 1 && this.choice.allThreads(kind);
     const participants = all ? this.participants : 1;
+    // Grown here, shared with the workers (share) before a region that uses them.
+    if (this.counters.length < plan.capacity) this.counters = new Int32Array(new SharedArrayBuffer(4 * plan.capacity));
     if (participants > 1) this.share(plan);
     const started = performance.now();
     for (let i = this.mainFns.length; i < plan.table.length; i++) {
@@ -393,7 +394,7 @@ export class ThreadTeam {
       this.mainFns.push(ref.fn);
     }
     if (this.stamps.length < 2 * nodes) this.stamps = new Float64Array(4 * nodes);
-    const counters = participants > 1 ? this.counters : new Int32Array(nodes);
+    const counters = this.counters;
     counters.fill(0, 0, nodes);
     const c = this.control;
     if (participants > 1) {
