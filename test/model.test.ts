@@ -24,13 +24,19 @@ describe.each(["tiny-hot", "tiny-init"])("%s matches the PyTorch reference", (fi
   it.each(ref.cases.map((c) => [c.ids.length, c] as const))("greedy continuation of a %i-token prompt is identical, KV-cached", async (_, c) => {
     const model = await loadModel(join(FIXTURES, fixture));
     const cache = model.newCache();
-    let logits = model.step(c.ids, cache).data;
+    // Every step's logits land in the same array, as a generation loop reuses one.
+    const into = new Float32Array(model.config.vocabSize);
+    let logits = model.step(c.ids, cache, 1, into).data;
     const out: number[] = [];
     for (let i = 0; i < c.greedy.length; i++) {
       out.push(argmax(logits));
-      if (i + 1 < c.greedy.length) logits = model.step([out[i]], cache).data;
+      if (i + 1 < c.greedy.length) logits = model.step([out[i]], cache, 1, into).data;
     }
     expect(out).toEqual(c.greedy);
+    expect(logits.buffer).toBe(into.buffer);
+    const length = cache.length;
+    expect(() => model.step([1], cache, 1, new Float32Array(7))).toThrow(`the logits need ${model.config.vocabSize} floats, and the array given for them holds 7`);
+    expect(cache.length).toBe(length); // refused before the pass ran
   });
 });
 

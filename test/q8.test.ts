@@ -78,6 +78,16 @@ describe("q8 quantization", () => {
     expect(new Int32Array(p.data.buffer, p.data.byteOffset + 288, 1)[0]).toBe(64 * sum);
     for (let row = 0; row < k; row++) expect(Math.abs(p.get(row, 0) - w[row * 2])).toBeLessThanOrEqual(p.scaleOf(row, 0) / 2 + 1e-9);
   });
+
+  it("reads a whole column (an embedding row, block by block) as its elements one by one", () => {
+    const [k, n] = [70, 13]; // three blocks, the last partial; two panels, the last partial
+    const p = PackedMatrix.pack(new Tensor(Float32Array.from({ length: k * n }, (_, i) => Math.sin(i * 0.37)), [k, n]), PANEL, "q8");
+    for (let col = 0; col < n; col++) {
+      const column = new Float32Array(k + 2);
+      p.column(col, column, 2);
+      expect(column.subarray(2)).toEqual(Float32Array.from({ length: k }, (_, row) => p.get(row, col)));
+    }
+  });
 });
 
 describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 769, 65], [1, 768, 3072], [1, 768, 50257], [128, 768, 2304]])("q8 kernels on %i×%i×%i", (m, k, n) => {

@@ -191,7 +191,7 @@ export class Engine implements Launcher {
       if (this.heap === null) return this.run(fn);
       // Recorded first, then run as one parallel region (see plan.ts and threads.ts).
       const team = this.threadTeam();
-      team.wake();
+      team.beginPass();
       const plan = this.plan;
       plan.clear();
       this.recording = plan;

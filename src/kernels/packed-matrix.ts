@@ -95,7 +95,14 @@ export class PackedMatrix {
     const w = this.panelWidth;
     const data = this.data;
     if (this.dtype === "q8") {
-      for (let row = 0; row < this.k; row++) out[at + row] = this.get(row, col);
+      // Block by block, as index() lays them out: a token's embedding each decode step.
+      const lane = ((col & 7) >> 2) * 16 + (col & 3) * 4;
+      for (let r0 = 0; r0 < this.k; r0 += Q8_BLOCK) {
+        const record = this.record(r0, col);
+        const scale = this.words[(record + Q8_SCALES) / 4 + (col & 7)];
+        const end = Math.min(this.k, r0 + Q8_BLOCK);
+        for (let row = r0; row < end; row++) out[at + row] = data[record + ((row & (Q8_BLOCK - 1)) >> 2) * 32 + lane + (row & 3)] * scale;
+      }
       return;
     }
     let from = this.index(0, col);

@@ -25,14 +25,16 @@ import { ARGC, ARGS, BARRIER, COUNT, FN, FUSED, JS, KIND, KIND_JS, KIND_ROWS, MA
 const LAYOUT = {
   NODE, FN, KIND, UNITS, PER, BARRIER, COUNT, SCALE, ARGC, ARGS, STEPS, JS, FUSED, MAX_ARGS, KIND_ROWS, KIND_JS,
   // control block slots (Int32)
-  RUN: 0, STOP: 1, RECEIVE: 2, ACKS: 3, NODES: 4, PARTICIPANTS: 5, ARRIVED: 6, GEN: 7, SLEEPERS: 8, ABORT: 9, PROGRESS: 10,
-  /** Polls of a changing slot before a thread sleeps: about 20–50 µs, more than a barrier takes when every thread has a core. */
+  RUN: 0, STOP: 1, RECEIVE: 2, ACKS: 3, NODES: 4, PARTICIPANTS: 5, LEFT: 6, SLEEPERS: 8, ABORT: 9, PROGRESS: 10, WAKES: 11,
+  /** Polls of a counter before a thread sleeps: about 20–50 µs, more than a barrier takes when every thread has a core. */
   SPIN: 1 << 13,
   /**
-   * Polls of a worker waiting for the next pass before it sleeps: longer, to cover the calling
-   * thread's sampling and recording — waking a sleeping thread took 100–300 µs on this project's VM.
+   * Milliseconds a worker waiting for the next pass spins before it sleeps (from the last wake):
+   * longer than the calling thread takes to sample and record a pass (0.6–1 ms for GPT-2 small),
+   * since waking a sleeping thread took 100–300 µs on this project's VM. (2^17 polls, ~0.3 ms,
+   * left the worker asleep at the start of one decode pass in five.)
    */
-  IDLE_SPIN: 1 << 17,
+  IDLE_SPIN_MS: 2,
   /** How long a sleeping thread sleeps before it looks again (for the watchdog and aborts). */
   NAP_MS: 50,
   /** Control slots, then a thread's error message (bytes). */
@@ -47,34 +49,43 @@ type Layout = typeof LAYOUT;
 type Execute = (plan: Float64Array, counters: Int32Array, control: Int32Array, fns: ((...a: number[]) => void)[], self: number, participants: number,
   nodes: number, js: ((index: number) => void) | null, stamps: Float64Array | null, stallMs: number) => boolean;
 
-function makeExecutor(L: Layout): { execute: Execute; fail: (control: Int32Array, message: string) => void } {
+interface Executor {
+  execute: Execute;
+  fail: (control: Int32Array, message: string) => void;
+  awaitCount: (c: Int32Array, counts: Int32Array, slot: number, target: number, stallMs: number) => boolean;
+}
+
+function makeExecutor(L: Layout): Executor {
   const args = new Float64Array(L.MAX_ARGS);
 
+  /** Sleepers see it within NAP_MS. */
   const abort = (c: Int32Array, reason: number): void => {
     Atomics.compareExchange(c, L.ABORT, 0, reason);
-    Atomics.notify(c, L.GEN);
   };
 
-  /** Waits until slot `slot` is no longer `value`; false if the region was aborted (or, for the caller, stalled). */
-  const waitChange = (c: Int32Array, slot: number, value: number, stallMs: number): boolean => {
+  /**
+   * Waits until `counts[slot]` reaches `target`; false if the region was aborted (or, for the
+   * caller, stalled: no chunk finished anywhere for stallMs).
+   */
+  const awaitCount = (c: Int32Array, counts: Int32Array, slot: number, target: number, stallMs: number): boolean => {
     for (let s = 0; s < L.SPIN; s++) {
-      if (Atomics.load(c, slot) !== value) return true;
+      if (Atomics.load(counts, slot) >= target) return true;
       if (Atomics.load(c, L.ABORT) !== 0) return false;
     }
     Atomics.add(c, L.SLEEPERS, 1);
     let progress = Atomics.load(c, L.PROGRESS);
     let since = performance.now();
     let ok = true;
-    while (Atomics.load(c, slot) === value) {
+    for (let now = Atomics.load(counts, slot); now < target; now = Atomics.load(counts, slot)) {
       if (Atomics.load(c, L.ABORT) !== 0) { ok = false; break; }
-      Atomics.wait(c, slot, value, L.NAP_MS);
+      Atomics.wait(counts, slot, now, L.NAP_MS);
       if (stallMs <= 0) continue;
-      const now = performance.now();
+      const t = performance.now();
       const p = Atomics.load(c, L.PROGRESS);
       if (p !== progress) {
         progress = p;
-        since = now;
-      } else if (now - since > stallMs) {
+        since = t;
+      } else if (t - since > stallMs) {
         abort(c, L.ABORT_STALLED);
         ok = false;
         break;
@@ -84,15 +95,9 @@ function makeExecutor(L: Layout): { execute: Execute; fail: (control: Int32Array
     return ok;
   };
 
-  const barrier = (c: Int32Array, participants: number, stallMs: number): boolean => {
-    const gen = Atomics.load(c, L.GEN);
-    if (Atomics.add(c, L.ARRIVED, 1) === participants - 1) {
-      Atomics.store(c, L.ARRIVED, 0);
-      Atomics.add(c, L.GEN, 1);
-      if (Atomics.load(c, L.SLEEPERS) !== 0) Atomics.notify(c, L.GEN);
-      return true;
-    }
-    return waitChange(c, L.GEN, gen, stallMs);
+  /** One more of `counts[slot]`'s `target` is done: the last one wakes whoever sleeps on it. */
+  const count = (c: Int32Array, counts: Int32Array, slot: number, target: number): void => {
+    if (Atomics.add(counts, slot, 1) === target - 1 && Atomics.load(c, L.SLEEPERS) !== 0) Atomics.notify(counts, slot);
   };
 
   const fail = (c: Int32Array, message: string): void => {
@@ -114,24 +119,52 @@ function makeExecutor(L: Layout): { execute: Execute; fail: (control: Int32Array
     fns[plan[o + L.FN]](args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8]);
   };
 
+  /** The last node of the group that starts at node i: nodes that joined it run each of its chunks after it, on the same thread. */
+  const groupEnd = (plan: Float64Array, nodes: number, i: number): number => {
+    let last = i;
+    while (last + 1 < nodes && plan[(last + 1) * L.NODE + L.FUSED] === 1) last++;
+    return last;
+  };
+
+  const chunksOf = (plan: Float64Array, o: number): number => (plan[o + L.KIND] === L.KIND_JS ? 1 : Math.ceil(plan[o + L.UNITS] / plan[o + L.PER]));
+
+  /** Waits until every chunk of the groups that start in [from, to] is done. */
+  const awaitGroups = (plan: Float64Array, counters: Int32Array, c: Int32Array, nodes: number, from: number, to: number, stallMs: number): boolean => {
+    for (let i = from; i <= to; i = groupEnd(plan, nodes, i) + 1) {
+      if (!awaitCount(c, counters, 2 * i + 1, chunksOf(plan, i * L.NODE), stallMs)) return false;
+    }
+    return true;
+  };
+
+  /*
+   * counters[2i]: chunks of node i taken; counters[2i + 1]: chunks done. A barrier waits for the
+   * work before it to be done, not for the threads to arrive: a thread that lost its core between
+   * chunks holds nobody up, and catches up by finding the chunks taken. (So the calling thread may
+   * finish a region while a worker still walks its nodes: the plan is not rewritten, nor the
+   * counters reset, until every worker has left — see ThreadTeam.beginPass.)
+   */
   const execute: Execute = (plan, counters, c, fns, self, participants, nodes, js, stamps, stallMs) => {
+    // The first group since the last barrier: a barrier waits for all of them.
+    let since = 0;
     for (let i = 0; i < nodes; ) {
       const o = i * L.NODE;
       const start = stamps === null ? 0 : performance.now();
-      // Nodes that joined this one run each of its chunks after it, on the same thread.
-      let last = i;
-      while (last + 1 < nodes && plan[(last + 1) * L.NODE + L.FUSED] === 1) last++;
+      const last = groupEnd(plan, nodes, i);
+      const chunks = chunksOf(plan, o);
       if (plan[o + L.KIND] === L.KIND_JS) {
-        if (js !== null) js(plan[o + L.JS]);
+        if (js !== null) {
+          js(plan[o + L.JS]);
+          count(c, counters, 2 * i + 1, 1);
+        }
       } else {
         const units = plan[o + L.UNITS];
         const per = plan[o + L.PER];
-        const chunks = Math.ceil(units / per);
         try {
-          for (let chunk = Atomics.add(counters, i, 1); chunk < chunks; chunk = Atomics.add(counters, i, 1)) {
+          for (let chunk = Atomics.add(counters, 2 * i, 1); chunk < chunks; chunk = Atomics.add(counters, 2 * i, 1)) {
             const u0 = chunk * per;
             const u1 = Math.min(units, u0 + per);
             for (let n = i; n <= last; n++) callChunk(plan, fns, n * L.NODE, u0, u1);
+            count(c, counters, 2 * i + 1, chunks);
             Atomics.add(c, L.PROGRESS, 1);
           }
         } catch (err) {
@@ -139,7 +172,10 @@ function makeExecutor(L: Layout): { execute: Execute; fail: (control: Int32Array
           return false;
         }
       }
-      if (plan[last * L.NODE + L.BARRIER] === 1 && participants > 1 && !barrier(c, participants, stallMs)) return false;
+      if (plan[last * L.NODE + L.BARRIER] === 1) {
+        if (participants > 1 && !awaitGroups(plan, counters, c, nodes, since, i, stallMs)) return false;
+        since = last + 1;
+      }
       if (stamps !== null) {
         // The group's time is its first node's: the nodes that joined it take none of their own.
         const end = performance.now();
@@ -152,7 +188,7 @@ function makeExecutor(L: Layout): { execute: Execute; fail: (control: Int32Array
     return true;
   };
 
-  return { execute, fail };
+  return { execute, fail, awaitCount };
 }
 
 /*
@@ -172,15 +208,27 @@ const WORKER_MAIN = `(listen) => {
   let control = null, plan = null, counters = null, memory = null, index = 0, seen = 0;
   const loop = () => {
     for (;;) {
-      // A notify without a new pass (wake) sends a sleeping worker back to spinning.
+      // A wake (a pass is being recorded) sends a sleeping worker back to spinning, and a
+      // spinning one back to the start of its spin: it must not fall asleep while the pass is
+      // recorded (its first barrier would then wait 100–300 µs for it).
       while (Atomics.load(control, L.RUN) === seen) {
-        for (let s = 0; s < L.IDLE_SPIN && Atomics.load(control, L.RUN) === seen; s++);
+        let wakes = Atomics.load(control, L.WAKES);
+        let until = performance.now() + L.IDLE_SPIN_MS;
+        for (let s = 1; Atomics.load(control, L.RUN) === seen; s++) {
+          if ((s & 1023) !== 0) continue;
+          if (Atomics.load(control, L.WAKES) !== wakes) [wakes, until] = [Atomics.load(control, L.WAKES), performance.now() + L.IDLE_SPIN_MS];
+          else if (performance.now() > until) break;
+        }
         if (Atomics.load(control, L.RUN) === seen) Atomics.wait(control, L.RUN, seen);
       }
       seen = Atomics.load(control, L.RUN);
       if (Atomics.load(control, L.STOP) === 1) return;
       if (control[L.RECEIVE] === 1) return;
       execute(plan, counters, control, fns, index, control[L.PARTICIPANTS], control[L.NODES], null, null, 0);
+      // The calling thread returns once the work is done; it resets the counters for the next
+      // region only after every worker has left this one.
+      Atomics.add(control, L.LEFT, 1);
+      Atomics.notify(control, L.LEFT);
     }
   };
   listen((d) => {
@@ -296,7 +344,10 @@ export class ThreadTeam {
   private readonly control = new Int32Array(new SharedArrayBuffer(4 * LAYOUT.CONTROL_INTS + LAYOUT.MESSAGE_BYTES));
   private readonly workers: PoolThread[] = [];
   private acks: number;
-  private counters = new Int32Array(new SharedArrayBuffer(4 * 1024));
+  /** Per node: chunks taken, chunks done (see the executor). */
+  private counters = new Int32Array(new SharedArrayBuffer(4 * 2 * 1024));
+  /** Workers sent into regions so far; each counts LEFT as it leaves one. */
+  private entered = 0;
   private sentPlan: Float64Array | null = null;
   private sentCounters: Int32Array | null = null;
   private sentFunctions = 0;
@@ -353,11 +404,18 @@ export class ThreadTeam {
   }
 
   /**
-   * A pass is about to be recorded: workers that went to sleep start spinning again, so they are
-   * awake when it runs (recording takes longer than waking them).
+   * A pass is about to be recorded. Workers may still be walking the last region's nodes, finding
+   * their chunks taken: the plan is rewritten only after they have left it. Workers that went to
+   * sleep start spinning again, so they are awake when it runs (recording takes longer than
+   * waking them).
    */
-  wake(): void {
-    if (this.participants > 1 && this.choice.lastAll) Atomics.notify(this.control, LAYOUT.RUN);
+  beginPass(): void {
+    if (this.broken !== null) throw new Error(this.broken);
+    if (!mainExecutor.awaitCount(this.control, this.control, LAYOUT.LEFT, this.entered, this.stallMs)) this.stopped();
+    if (this.participants > 1 && this.choice.lastAll) {
+      Atomics.add(this.control, LAYOUT.WAKES, 1);
+      Atomics.notify(this.control, LAYOUT.RUN);
+    }
   }
 
   /** Makes sure the workers hold the plan's buffers and every function its table names. */
@@ -385,8 +443,9 @@ export class ThreadTeam {
     const kind = Math.round(4 * Math.log2(1 + plan.work));
     const all = this.participants > 1 && this.choice.allThreads(kind);
     const participants = all ? this.participants : 1;
+    const c = this.control;
     // Grown here, shared with the workers (share) before a region that uses them.
-    if (this.counters.length < plan.capacity) this.counters = new Int32Array(new SharedArrayBuffer(4 * plan.capacity));
+    if (this.counters.length < 2 * plan.capacity) this.counters = new Int32Array(new SharedArrayBuffer(4 * 2 * plan.capacity));
     if (participants > 1) this.share(plan);
     const started = performance.now();
     for (let i = this.mainFns.length; i < plan.table.length; i++) {
@@ -395,11 +454,11 @@ export class ThreadTeam {
     }
     if (this.stamps.length < 2 * nodes) this.stamps = new Float64Array(4 * nodes);
     const counters = this.counters;
-    counters.fill(0, 0, nodes);
-    const c = this.control;
+    counters.fill(0, 0, 2 * nodes);
     if (participants > 1) {
       c[LAYOUT.NODES] = nodes;
       c[LAYOUT.PARTICIPANTS] = participants;
+      this.entered += participants - 1;
       Atomics.add(c, LAYOUT.RUN, 1);
       Atomics.notify(c, LAYOUT.RUN);
     }
@@ -413,26 +472,31 @@ export class ThreadTeam {
       this.broken = "the engine stopped after an error in a forward pass: load the model again";
       throw err;
     }
-    if (!done) {
-      const reason = Atomics.load(c, LAYOUT.ABORT);
-      const message = new TextDecoder().decode(new Uint8Array(c.buffer, 4 * LAYOUT.CONTROL_INTS, LAYOUT.MESSAGE_BYTES).slice()).replace(/\0+$/, "");
-      this.broken = reason === LAYOUT.ABORT_STALLED
-        ? `a worker thread stopped responding (no progress for ${this.stallMs / 1000} s): the engine was stopped; run again, or with --threads 1`
-        : reason === LAYOUT.ABORT_STOPPED ? "the engine was disposed during a forward pass" : `a worker thread failed: ${message}`;
-      throw new Error(this.broken);
-    }
+    if (!done) this.stopped();
     if (this.participants > 1) this.choice.observe(kind, all, performance.now() - started);
     this.lastParticipants = participants;
     return { stamps: this.stamps, nodes };
   }
 
+  /** A region was aborted: the team is broken from now on, with the reason. */
+  private stopped(): never {
+    const c = this.control;
+    const reason = Atomics.load(c, LAYOUT.ABORT);
+    const message = new TextDecoder().decode(new Uint8Array(c.buffer, 4 * LAYOUT.CONTROL_INTS, LAYOUT.MESSAGE_BYTES).slice()).replace(/\0+$/, "");
+    this.broken = reason === LAYOUT.ABORT_STALLED
+      ? `a worker thread stopped responding (no progress for ${this.stallMs / 1000} s): the engine was stopped; run again, or with --threads 1`
+      : reason === LAYOUT.ABORT_STOPPED ? "the engine was disposed during a forward pass" : `a worker thread failed: ${message}`;
+    throw new Error(this.broken);
+  }
+
   async close(): Promise<void> {
     const c = this.control;
+    // A worker still walking the last region reads the plan, which the engine's next team rewrites.
+    if (this.broken === null) mainExecutor.awaitCount(c, c, LAYOUT.LEFT, this.entered, this.stallMs);
     Atomics.store(c, LAYOUT.STOP, 1);
     Atomics.compareExchange(c, LAYOUT.ABORT, 0, LAYOUT.ABORT_STOPPED);
     Atomics.add(c, LAYOUT.RUN, 1);
     Atomics.notify(c, LAYOUT.RUN);
-    Atomics.notify(c, LAYOUT.GEN);
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

@@ -157,14 +157,15 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
   const ids = Array.from({ length: prefill + decodeSteps }, (_, i) => (i * 7919 + 13) % vocabSize);
   const passes: { tokens: number; ns: number; first: number; end: number }[] = [];
   let logits: Float32Array = new Float32Array(vocabSize);
+  const into = new Float32Array(BATCH * vocabSize);
 
   const run = (clock: Clock | null) => {
     const cache = model.newCache(prefill + decodeSteps);
     const forward = (tokens: number[]) => {
-      if (clock === null) return void (logits = model.step(tokens, cache).data);
+      if (clock === null) return void (logits = model.step(tokens, cache, 1, into).data);
       const first = clock.entries.length;
       const t0 = clock.now();
-      logits = clock.run(() => model.step(tokens, cache)).data;
+      logits = clock.run(() => model.step(tokens, cache, 1, into)).data;
       passes.push({ tokens: tokens.length, ns: clock.now() - t0, first, end: clock.entries.length });
     };
     forward(ids.slice(0, prefill));
@@ -174,8 +175,8 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
     const caches = Array.from({ length: BATCH }, () => model.newCache(BATCH_STEPS));
     for (let i = 0; i < BATCH_STEPS; i++) {
       const tokens = caches.map((_, s) => ids[(s + i) % ids.length]);
-      if (clock === null) model.stepBatch(tokens, caches);
-      else clock.stage("decode", () => model.stepBatch(tokens, caches));
+      if (clock === null) model.stepBatch(tokens, caches, into);
+      else clock.stage("decode", () => model.stepBatch(tokens, caches, into));
     }
   };
 

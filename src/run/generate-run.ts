@@ -78,9 +78,10 @@ function warmUp(model: GPT2Model, sampling: SamplingOptions, picker: TokenPicker
   const ids = Array.from({ length: prefill }, (_, i) => (i * 7919) % model.config.vocabSize);
   const cache = model.newCache(prefill + decode);
   const rng = new Random(0);
+  const into = new Float32Array(model.config.vocabSize);
   // Each pass picks a token as the run will, so that code is compiled too.
   const pass = (tokens: number[]) => {
-    const logits = model.step(tokens, cache).data;
+    const logits = model.step(tokens, cache, 1, into).data;
     picker.pick(logits, sampling, rng);
     picker.top(logits, 5);
   };
@@ -114,6 +115,8 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   // The warm-up's cache and the run's: none may grow the kernels' memory once the clock runs.
   model.reserveCaches(count + 1);
   const picker = new TokenPicker(model.config.vocabSize);
+  // Every pass's logits land here (see GPT2Model.step).
+  const logitsInto = new Float32Array(count * model.config.vocabSize);
   warmUp(model, o.sampling, picker, o.warmUp ?? "profile");
   const alonePassesBefore = model.engine.alonePasses;
   const clock = new Clock();
@@ -158,7 +161,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
     seed: o.seed + s, rng: new Random(o.seed + s), cache: model.newCache(capacity), generated: [], stopReason: "max-new-tokens",
   }));
   clock.stage("prefill", () => {
-    forwardAndPick(() => model.step(promptIds, sequences[0].cache).data, sequences, 0);
+    forwardAndPick(() => model.step(promptIds, sequences[0].cache, 1, logitsInto).data, sequences, 0);
     // The prompt's keys and values, computed once, continue in every sequence.
     for (const q of sequences.slice(1)) q.cache.copyFrom(sequences[0].cache);
   });
@@ -171,7 +174,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
         break;
       }
       const last = batch.map((q) => q.generated[q.generated.length - 1]);
-      clock.run(() => forwardAndPick(() => model.stepBatch(last, batch.map((q) => q.cache)).data, batch, steps.length));
+      clock.run(() => forwardAndPick(() => model.stepBatch(last, batch.map((q) => q.cache), logitsInto).data, batch, steps.length));
       await o.betweenTokens?.();
     }
   });
