@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ByteSource, SafetensorsFile, blobSource, fileSource, httpSource, loadModel, loadModelFrom, writeSafetensors } from "../src/node.ts";
+import { type ByteSource, Engine, SafetensorsFile, nodePlatform, blobSource, fileSource, httpSource, loadModel, loadModelFrom, writeSafetensors } from "../src/node.ts";
 import { playgroundServer } from "../src/playground/server.ts";
 import { FIXTURES } from "./helpers.ts";
 
@@ -167,6 +167,28 @@ describe("model loading", () => {
     ["heads that do not divide the width", () => withConfig("heads", { n_head: 5 }), /n_embd 48 is not divisible by n_head 5/],
   ])("rejects %s with one clear message", async (_, make, message) => {
     await expect(loadModel(make())).rejects.toThrow(message);
+  });
+
+  /** The fixture with every element of tensor `tensor` (F32) set to `value`. */
+  const withTensor = (name: string, tensor: string, value: number) => modelDir(name, (d) => {
+    const path = join(d, "model.safetensors");
+    const bytes = readFileSync(path);
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    const [begin, end] = JSON.parse(bytes.subarray(8, 8 + headerLength).toString("utf8"))[tensor].data_offsets;
+    for (let at = 8 + headerLength + begin; at < 8 + headerLength + end; at += 4) bytes.writeFloatLE(value, at);
+    writeFileSync(path, bytes);
+  });
+
+  it("stops a pass that overflows with finite weights, naming the first op and layer, and leaves the cache as it was", async () => {
+    // 3e38 is a finite float32; 48 products of it overflow in layer 1's MLP.
+    const model = await loadModel(withTensor("overflow", "h.1.mlp.c_fc.weight", 3e38));
+    const cache = model.newCache();
+    expect(() => model.step([1, 2, 3], cache)).toThrow(/^the forward pass produced (NaN|-?Infinity) first in matmul \(mlp up\) of layer 1: the weights or config.json hold values GPT-2 cannot compute with$/);
+    expect(cache.length).toBe(0);
+    // The same on the TypeScript kernels (the SIMD kernels' tuning skips what overflows).
+    const plain = await loadModel(join(dir, "overflow"), new Engine(nodePlatform, { kernel: "packed" }));
+    expect(() => plain.forward([1, 2, 3])).toThrow(/first in matmul \(mlp up\) of layer 1:/);
+    await plain.dispose();
   });
 
   it("reads a zero-size tensor at [0, 0] beside others (the format allows it)", async () => {

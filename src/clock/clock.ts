@@ -58,6 +58,8 @@ export class Clock {
   private stageName = "";
   private current: StageSpan | null = null;
   private layer = -1;
+  /** Called as each op ends (after its output is written, when the pass is not recorded). */
+  afterOp: ((entry: OpEntry) => void) | null = null;
   private step = -1;
   private recording: Recording | null = null;
   /** Entries of a recorded pass: their times are positions in it until `settle` (encoded −1 − position). */
@@ -150,6 +152,7 @@ export class Clock {
     };
     this.entries.push(entry);
     if (entry.startNs < 0) this.unsettled.push(entry);
+    this.afterOp?.(entry);
   }
 
   /** Ops from now on are recorded, not run: they stand at `recording`'s positions until settled. */

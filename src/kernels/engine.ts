@@ -1,5 +1,6 @@
-import { activeClock } from "../clock/clock.ts";
+import { Clock, type OpEntry, activeClock } from "../clock/clock.ts";
 import type { Platform } from "../platform/platform.ts";
+import { firstNonFinite } from "../tensor/finite.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { Ambient } from "../util/ambient.ts";
 import { WasmHeap, simdAvailable } from "../wasm/runtime.ts";
@@ -95,6 +96,8 @@ export class Engine implements Launcher {
   /** The pass being recorded (SIMD engine, inside `pass`), else null: ops run as they are called. */
   private recording: Plan | null = null;
   private readonly plan = new Plan();
+  /** Outputs carved since the last op ended, while a pass is checked (firstNonFiniteOp). */
+  private watched: Float32Array[] | null = null;
   /** The last pass's calls and barriers (for --verbose). */
   lastPass: PassShape = { calls: 0, barriers: 0, threads: 1, recordMs: 0, runMs: 0 };
 
@@ -188,7 +191,7 @@ export class Engine implements Launcher {
     this.arena.begin();
     const clock = activeClock();
     try {
-      if (this.heap === null) return this.run(fn);
+      if (this.heap === null || this.watched !== null) return this.run(fn);
       // Recorded first, then run as one parallel region (see plan.ts and threads.ts).
       const team = this.threadTeam();
       team.beginPass();
@@ -254,7 +257,31 @@ export class Engine implements Launcher {
    * but the scores and weights that causal attention masks, which no op reads.
    */
   floats(n: number): Float32Array {
-    return this.inPass ? this.arena.floats(n, this.recording === null) : new Float32Array(n);
+    const view = this.inPass ? this.arena.floats(n, this.recording === null) : new Float32Array(n);
+    this.watched?.push(view);
+    return view;
+  }
+
+  /**
+   * Runs a pass op by op on the calling thread (not recorded), checking each op's output as the op
+   * ends; returns the clock entry of the first op whose output holds a NaN or ±∞, or null. How a
+   * run that went non-finite names where it did.
+   */
+  firstNonFiniteOp(fn: () => unknown, sequences: boolean): OpEntry | null {
+    const clock = new Clock();
+    const watched: Float32Array[] = [];
+    let found: OpEntry | null = null;
+    clock.afterOp = (entry) => {
+      if (found === null && watched.some((view) => firstNonFinite(view) >= 0)) found = entry;
+      watched.length = 0;
+    };
+    this.watched = watched;
+    try {
+      clock.run(() => this.pass(fn, sequences));
+    } finally {
+      this.watched = null;
+    }
+    return found;
   }
 
   /** Stops the threads and drops the WebAssembly memory; the engine cannot run anything after. */

@@ -2,6 +2,7 @@ import { SafetensorsFile } from "../io/safetensors.ts";
 import type { Engine } from "../kernels/engine.ts";
 import type { PackedMatrix } from "../kernels/packed-matrix.ts";
 import type { ByteSource } from "../io/byte-source.ts";
+import { firstNonFinite } from "../tensor/finite.ts";
 import { Tensor, shapeSize } from "../tensor/tensor.ts";
 import { Random } from "../util/random.ts";
 import type { GPT2Config } from "./config.ts";
@@ -109,15 +110,6 @@ export async function loadCheckpoint(engine: Engine, config: GPT2Config, source:
   } finally {
     await file.close();
   }
-}
-
-/** Index of the first NaN or ±∞ in `values`, or −1. */
-function firstNonFinite(values: Float32Array): number {
-  for (let i = 0; i < values.length; i++) {
-    // x − x is 0 for every finite x, NaN for NaN and ±∞.
-    if (values[i] - values[i] !== 0) return i;
-  }
-  return -1;
 }
 
 /**

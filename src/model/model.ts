@@ -1,4 +1,5 @@
 import type { Engine } from "../kernels/engine.ts";
+import { firstNonFinite } from "../tensor/finite.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { GPT2Config } from "./config.ts";
 import { gpt2 } from "./gpt2.ts";
@@ -69,8 +70,10 @@ export class GPT2Model {
     if (!Number.isInteger(logitRows) || logitRows < 1 || logitRows > ids.length) throw new Error(`logitRows must be 1..${ids.length}, got ${logitRows}`);
     this.checkInto(into, logitRows);
     const params = this.params;
-    const logits = this.engine.pass(() => gpt2(params, this.config, ids, [cache], logitRows));
-    return copyOut(logits, into); // the pass's arena is reused by the next one: the logits leave it
+    const past = [cache.length];
+    const pass = () => gpt2(params, this.config, ids, [cache], logitRows);
+    // The pass's arena is reused by the next one: the logits leave it.
+    return this.finite(copyOut(this.engine.pass(pass), into), [cache], past, pass, false);
   }
 
   /**
@@ -83,8 +86,25 @@ export class GPT2Model {
     ids.forEach((id, s) => this.checkIds([id], caches[s].length));
     this.checkInto(into, ids.length);
     const params = this.params;
-    const logits = this.engine.pass(() => gpt2(params, this.config, ids, caches, ids.length), true);
-    return copyOut(logits, into);
+    const past = caches.map((cache) => cache.length);
+    const pass = () => gpt2(params, this.config, ids, caches, ids.length);
+    return this.finite(copyOut(this.engine.pass(pass, true), into), caches, past, pass, true);
+  }
+
+  /**
+   * The logits, if all are finite. Otherwise the pass is run again op by op from where it started
+   * to name the first op whose output went non-finite, the caches are left as they were before
+   * it, and the step throws: a NaN or ∞ would otherwise be sampled as token 0, silently.
+   */
+  private finite(logits: Tensor, caches: readonly KVCache[], past: number[], pass: () => unknown, sequences: boolean): Tensor {
+    const at = firstNonFinite(logits.data);
+    if (at < 0) return logits;
+    const rewind = () => caches.forEach((cache, s) => (cache.length = past[s]));
+    rewind();
+    const op = this.engine.firstNonFiniteOp(pass, sequences);
+    rewind();
+    const where = op === null ? "" : ` first in ${op.op}${op.role === "" ? "" : ` (${op.role})`} ${op.layer >= 0 ? `of layer ${op.layer}` : "outside the blocks"}`;
+    throw new Error(`the forward pass produced ${logits.data[at]}${where}: the weights or config.json hold values GPT-2 cannot compute with`);
   }
 
   private checkInto(into: Float32Array | undefined, rows: number): void {
