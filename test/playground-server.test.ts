@@ -3,7 +3,7 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { type Server, createServer, request } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -101,6 +101,51 @@ describe("the playground server", () => {
 
   it("405 for anything but GET and HEAD", async () => {
     expect((await get("/", {}, "POST")).status).toBe(405);
+  });
+
+  it("answers a corpus of malformed raw requests with a status code each, survives early disconnects, and keeps serving", async () => {
+    const port = (server.address() as AddressInfo).port;
+    /** Writes `raw` on a fresh connection; resolves with what came back before the server closed it (or 2 s passed). */
+    const send = (raw: string | Buffer, hangUp = false): Promise<string> => new Promise((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      let answer = "";
+      const done = () => { socket.destroy(); resolve(answer); };
+      socket.on("data", (c: Buffer) => (answer += c.toString("latin1")));
+      socket.on("error", done);
+      socket.on("close", done);
+      socket.setTimeout(2000, done);
+      socket.write(raw, () => { if (hangUp) socket.destroy(); });
+    });
+    const corpus: string[] = [
+      "GARBAGE\r\n\r\n",
+      "GET\r\n\r\n",
+      "GET / HTTP/9.9\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + "a".repeat(100_000) + "\r\n\r\n",
+      "GET /" + "a".repeat(70_000) + " HTTP/1.1\r\nHost: x\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\nBad\0Header: 1\r\n\r\n",
+      "GET /model/model.safetensors HTTP/1.1\r\nHost: x\r\nRange: bytes=99999999999999999999999-\r\nConnection: close\r\n\r\n",
+      "GET /model/model.safetensors HTTP/1.1\r\nHost: x\r\nRange: bytes=-0\r\nConnection: close\r\n\r\n",
+      "GET /model/model.safetensors HTTP/1.1\r\nHost: x\r\nRange: bytes=5-2,x-y\r\nConnection: close\r\n\r\n",
+      "GET /%00 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "GET /%ff%fe%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "GET /model/%2e%2e/secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "GET /model/../../../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "GET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "GET //[::1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+    ];
+    for (const raw of corpus) {
+      const answer = await send(raw);
+      expect(answer, JSON.stringify(raw.slice(0, 60))).toMatch(/^HTTP\/1\.1 [2-5]\d\d /);
+      expect(answer).not.toContain("outside the roots");
+    }
+    // Hanging up mid-request and mid-response.
+    await send("GET /model/model.safetensors HTTP/1.1\r\nHost: x\r\n", true);
+    await send("GET /model/model.safetensors HTTP/1.1\r\nHost: x\r\n\r\n", true);
+    expect((await get("/index.html")).status).toBe(200);
+    expect((await get("/model/model.safetensors", { range: "bytes=0-3" })).body).toEqual(bytes.subarray(0, 4));
   });
 
   it("400 for a request target that is no URL, and it keeps serving", async () => {
