@@ -1,9 +1,10 @@
 // generate.ts end to end, through the real command.
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { FIXTURES, readReference } from "./helpers.ts";
+import { FIXTURES, readReference, setTensor } from "./helpers.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const HOT = join(FIXTURES, "tiny-hot");
@@ -99,6 +100,16 @@ describe("generate.ts on the PyTorch fixture model", () => {
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(/--num-return-sequences 1000: the KV caches of at most \d+ sequences of 1002 positions fit in memory/);
+  });
+
+  it("a model whose pass overflows stops with one line naming the op and layer, exit 1, and no JSON", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "overflow-"));
+    for (const file of ["config.json", "model.safetensors"]) copyFileSync(join(HOT, file), join(dir, file));
+    setTensor(join(dir, "model.safetensors"), "h.0.mlp.c_proj.weight", 3e38);
+    const r = await run("--model", dir, "--input-ids", "1,2,3", "--max-new-tokens", "4", "--json");
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^generate: the forward pass produced (NaN|-?Infinity) first in matmul \(mlp down\) of layer 0: the weights or config.json hold values GPT-2 cannot compute with$/);
+    expect(r.stdout).toBe("");
   });
 
   it("--max-length counts the prompt, as Hugging Face's max_length does", async () => {

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ByteSource, Engine, SafetensorsFile, nodePlatform, blobSource, fileSource, httpSource, loadModel, loadModelFrom, writeSafetensors } from "../src/node.ts";
 import { playgroundServer } from "../src/playground/server.ts";
-import { FIXTURES } from "./helpers.ts";
+import { FIXTURES, setTensor } from "./helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "st-"));
 
@@ -170,14 +170,7 @@ describe("model loading", () => {
   });
 
   /** The fixture with every element of tensor `tensor` (F32) set to `value`. */
-  const withTensor = (name: string, tensor: string, value: number) => modelDir(name, (d) => {
-    const path = join(d, "model.safetensors");
-    const bytes = readFileSync(path);
-    const headerLength = Number(bytes.readBigUInt64LE(0));
-    const [begin, end] = JSON.parse(bytes.subarray(8, 8 + headerLength).toString("utf8"))[tensor].data_offsets;
-    for (let at = 8 + headerLength + begin; at < 8 + headerLength + end; at += 4) bytes.writeFloatLE(value, at);
-    writeFileSync(path, bytes);
-  });
+  const withTensor = (name: string, tensor: string, value: number) => modelDir(name, (d) => setTensor(join(d, "model.safetensors"), tensor, value));
 
   it("stops a pass that overflows with finite weights, naming the first op and layer, and leaves the cache as it was", async () => {
     // 3e38 is a finite float32; 48 products of it overflow in layer 1's MLP.
