@@ -99,7 +99,7 @@ describe("generate.ts on the PyTorch fixture model", () => {
     const r = await run("--random-weights", "--input-ids", "1,2", "--do-sample", "--num-return-sequences", "1000", "--max-new-tokens", "1000");
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toMatch(/--num-return-sequences 1000: the KV caches of at most \d+ sequences of 1002 positions fit in memory/);
+    expect(r.stderr).toMatch(/--num-return-sequences 1000: at most \d+ sequences of 1002 positions fit in memory \(their KV caches and a decode step.s activations\)/);
   });
 
   it("a model whose pass overflows stops with one line naming the op and layer, exit 1, and no JSON", async () => {

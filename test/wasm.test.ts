@@ -72,6 +72,22 @@ function random(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => rng.next() - 0.5);
 }
 
+describe("the kernels' memory past 2 GiB", () => {
+  it("views, writes and a kernel reach addresses above 2^31 (a signed shift made them negative)", () => {
+    const heap = new WasmHeap();
+    heap.allocate(2 ** 31 + 64); // address space only: pages never touched take no memory
+    const at = heap.allocate(64);
+    expect(at).toBeGreaterThan(2 ** 31);
+    heap.write(at, Float32Array.of(1.5, -2, 3));
+    expect(Array.from(heap.f32View(at, 3))).toEqual([1.5, -2, 3]);
+    expect(heap.f32View(at, 3).byteOffset).toBe(at);
+    expect(heap.u16View(at, 2).byteOffset).toBe(at);
+    // The copy kernel reads and writes there too (an address past 2^31 is a negative i32, which wasm reads unsigned).
+    heap.smallOps().exports.copy(at, 12, at + 16, 12, 1, 12);
+    expect(Array.from(heap.f32View(at + 16, 3))).toEqual([1.5, -2, 3]);
+  });
+});
+
 describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 769, 65], [1, 768, 3072], [1, 768, 50257], [128, 768, 2304]])("SIMD kernels on %i×%i×%i", (m, k, n) => {
   const a = random(m * k, 1);
   const b = random(k * n, 2);

@@ -13,7 +13,7 @@ import { PendingFile } from "../io/atomic-write.ts";
 import { htmlReport } from "../report/html.ts";
 import { terminalReport } from "../report/terminal.ts";
 import { chromeTrace } from "../report/trace.ts";
-import { generate } from "../run/generate-run.ts";
+import { generate, warmUpPositions } from "../run/generate-run.ts";
 import { renderUtf8 } from "../run/utf8-stream.ts";
 import { type MachineProfile, ProfileError, machineIdentity, profileKey, sameModelShape } from "../profile/machine-profile.ts";
 import { obtainProfile, readProfileFile } from "../profile/store.ts";
@@ -193,9 +193,9 @@ async function generateAndReport(f: ParsedFlags, outputs: Outputs): Promise<numb
     }
   }
   const maxNewTokens = newTokenCount(f, promptIds.length, plan.model.config.nPositions, notices);
-  const fit = plan.model.cachesThatFit(promptIds.length + maxNewTokens);
+  const fit = plan.model.sequencesThatFit(promptIds.length + maxNewTokens, warmUpPositions(plan.model.config.nPositions));
   if (sequences > fit) {
-    throw new UsageError(`--num-return-sequences ${sequences}: the KV caches of at most ${fit} sequences of ${promptIds.length + maxNewTokens} positions fit in memory; ask for fewer sequences or tokens`);
+    throw new UsageError(`--num-return-sequences ${sequences}: at most ${fit} sequences of ${promptIds.length + maxNewTokens} positions fit in memory (their KV caches and a decode step's activations); ask for fewer sequences or tokens`);
   }
   // Measuring this machine's profile (once per setting) comes after every check of the input.
   const own = obtainProfile(plan.model, key, (line) => process.stderr.write(`${line}\n`));

@@ -16,6 +16,8 @@
 const SLAB_BYTES = 1 << 22;
 /** Per generation; past this (a long prompt's prefill) outputs are plain arrays the collector takes back. */
 const GENERATION_BYTES = 64 * 2 ** 20;
+/** The most an arena holds of its memory, both generations. */
+export const ARENA_BYTES = 2 * GENERATION_BYTES;
 
 /** Zeroed floats for a slab, and how to give a replaced one back. */
 export interface SlabMemory {
@@ -42,6 +44,13 @@ export class PassArena {
 
   /** `memory`: where slabs come from (the engine's WebAssembly memory, so kernels read outputs in place). */
   constructor(private readonly memory: SlabMemory) {}
+
+  /** Bytes of the slabs made so far. */
+  get bytes(): number {
+    let total = 0;
+    for (const g of this.generations) for (const slab of g.slabs) total += slab.byteLength;
+    return total;
+  }
 
   /** A new pass: everything the last one carved may be overwritten. */
   begin(): void {

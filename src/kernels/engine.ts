@@ -4,7 +4,7 @@ import { firstNonFinite } from "../tensor/finite.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { Ambient } from "../util/ambient.ts";
 import { WasmHeap, simdAvailable } from "../wasm/runtime.ts";
-import { PassArena } from "./arena.ts";
+import { ARENA_BYTES, PassArena } from "./arena.ts";
 import { matmulDot } from "./dot.ts";
 import { matmulIkj } from "./ikj.ts";
 import { matvecPacked } from "./matvec.ts";
@@ -306,6 +306,11 @@ export class Engine implements Launcher {
    */
   memoryLeft(): number {
     return this.heap?.available() ?? 4 * 2 ** 30;
+  }
+
+  /** What the pass arena may still take of memoryLeft (its slabs, once a pass has made them, are no longer left). */
+  arenaBytesToCome(): number {
+    return this.heap === null ? 0 : Math.max(0, ARENA_BYTES - this.arena.bytes);
   }
 
   /** The SIMD kernels chosen per product shape (a machine profile stores them). */

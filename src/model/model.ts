@@ -1,6 +1,6 @@
 import type { Engine } from "../kernels/engine.ts";
 import { firstNonFinite } from "../tensor/finite.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { F32_BYTES, Tensor } from "../tensor/tensor.ts";
 import type { GPT2Config } from "./config.ts";
 import { gpt2 } from "./gpt2.ts";
 import { KVCache } from "./kv-cache.ts";
@@ -49,10 +49,19 @@ export class GPT2Model {
     this.engine.reserveCaches(2 * this.config.nLayer * count, Math.min(capacity, this.config.nPositions) * this.config.nEmbd);
   }
 
-  /** How many caches of `capacity` positions the engine's memory still has room for. */
-  cachesThatFit(capacity: number): number {
-    const bytes = 2 * this.config.nLayer * Math.min(capacity, this.config.nPositions) * this.config.nEmbd * 4;
-    return Math.floor(this.engine.memoryLeft() / bytes);
+  /**
+   * How many sequences of up to `capacity` positions a run can decode side by side in the memory
+   * the engine has left. Each holds its KV cache, and in every decode step a row of each block's
+   * activations (about 16·d floats, and its heads' scores and weights over `capacity` positions)
+   * and of logits; besides them the run holds a warm-up cache of `warmUpCapacity` positions and
+   * the pass arena's slabs.
+   */
+  sequencesThatFit(capacity: number, warmUpCapacity: number): number {
+    const { nLayer, nHead, nEmbd, nPositions, vocabSize } = this.config;
+    const cache = (positions: number) => 2 * nLayer * Math.min(positions, nPositions) * nEmbd * F32_BYTES;
+    const row = (16 * nEmbd + 2 * nHead * capacity + vocabSize) * F32_BYTES;
+    const left = this.engine.memoryLeft() - this.engine.arenaBytesToCome() - cache(warmUpCapacity);
+    return Math.max(0, Math.floor(left / (cache(capacity) + row)));
   }
 
   /** Logits of the last position for `ids`, from a fresh pass with no cache. */

@@ -74,7 +74,7 @@ function engineLabel(e: Engine): string {
  * profile did (which chose the kernels).
  */
 function warmUp(model: GPT2Model, sampling: SamplingOptions, picker: TokenPicker, kind: "profile" | "short"): void {
-  const { prefill, decode } = kind === "short" ? { prefill: Math.min(8, model.config.nPositions - 2), decode: 2 } : passShape(model.config.nPositions);
+  const { prefill, decode } = warmUpShape(model.config.nPositions, kind);
   const ids = Array.from({ length: prefill }, (_, i) => (i * 7919) % model.config.vocabSize);
   const cache = model.newCache(prefill + decode);
   const rng = new Random(0);
@@ -90,6 +90,17 @@ function warmUp(model: GPT2Model, sampling: SamplingOptions, picker: TokenPicker
     pass(ids);
     for (let i = 0; i < decode; i++) pass([ids[i]]);
   }
+}
+
+/** The warm-up's prompt and decode steps. */
+function warmUpShape(nPositions: number, kind: "profile" | "short"): { prefill: number; decode: number } {
+  return kind === "short" ? { prefill: Math.min(8, nPositions - 2), decode: 2 } : passShape(nPositions);
+}
+
+/** Positions of the warm-up's cache (a run holds it besides its sequences' caches). */
+export function warmUpPositions(nPositions: number, kind: "profile" | "short" = "profile"): number {
+  const { prefill, decode } = warmUpShape(nPositions, kind);
+  return prefill + decode;
 }
 
 /** The record's view of the profile a prediction used. */
@@ -113,7 +124,10 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   const count = o.sequences ?? 1;
   await model.engine.ready();
   // The warm-up's cache and the run's: none may grow the kernels' memory once the clock runs.
-  model.reserveCaches(count + 1);
+  // (The prompt is encoded here untimed for its length, and again in its stage, timed.)
+  const promptLength = o.inputIds?.length ?? tokenizer!.encode(o.prompt!).length;
+  model.reserveCaches(1, warmUpPositions(model.config.nPositions, o.warmUp));
+  model.reserveCaches(count, promptLength + o.maxNewTokens);
   const picker = new TokenPicker(model.config.vocabSize);
   // Every pass's logits land here (see GPT2Model.step).
   const logitsInto = new Float32Array(count * model.config.vocabSize);

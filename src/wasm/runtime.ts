@@ -200,13 +200,13 @@ export class WasmHeap {
     return address;
   }
 
-  /** Floats at a 4-byte-aligned address. */
+  /** Floats at a 4-byte-aligned address (divided, not shifted: a signed shift turns addresses past 2 GiB negative). */
   f32View(address: number, floats: number): Float32Array {
-    return this.f32All.subarray(address >> 2, (address >> 2) + floats);
+    return this.f32All.subarray(address / 4, address / 4 + floats);
   }
 
   u16View(address: number, count: number): Uint16Array {
-    return this.u16All.subarray(address >> 1, (address >> 1) + count);
+    return this.u16All.subarray(address / 2, address / 2 + count);
   }
 
   bytesView(address: number, count: number): Uint8Array {
@@ -219,7 +219,7 @@ export class WasmHeap {
 
   /** Copies floats into the memory at a 4-byte-aligned address (no view made). */
   write(address: number, values: Float32Array): void {
-    this.f32All.set(values, address >> 2);
+    this.f32All.set(values, address / 4);
   }
 
   /** Whether a typed array is a view into this memory (its byteOffset is then its address). */
