@@ -44,12 +44,12 @@ export function span(view: ArrayBufferView): Span {
  */
 export type Split =
   | { kind: "rows"; units: number; count: number; scale: number; steps: readonly number[]; work: number }
-  | { kind: "range"; units: number; scale: number; work: number; unitWrites?: readonly UnitSpan[] };
+  | { kind: "range"; units: number; scale: number; work: number; unitReads?: readonly UnitSpan[]; unitWrites?: readonly UnitSpan[] };
 
 /**
  * Bytes [base + step·u, base + step·(u+1)) for each unit u of a node. A rows node's arguments that
  * move with its units are its unit spans; a range node names the ones it has (a one-row product
- * writes 32 bytes of output per panel).
+ * writes 32 bytes of output per panel; attention's unit u reads and writes row u of its scores).
  */
 export type UnitSpan = readonly [base: number, step: number];
 
@@ -231,7 +231,7 @@ export class Plan {
 
 /** A node's unit spans, read and written: a rows node's moving arguments (written where they fall in a write span), a range node's as it names them. */
 function unitSpans(args: readonly number[], split: Split, writes: readonly Span[]): [UnitSpan[], UnitSpan[]] {
-  if (split.kind === "range") return [[], [...(split.unitWrites ?? [])]];
+  if (split.kind === "range") return [[...(split.unitReads ?? [])], [...(split.unitWrites ?? [])]];
   const reads: UnitSpan[] = [];
   const written: UnitSpan[] = [];
   split.steps.forEach((step, i) => {

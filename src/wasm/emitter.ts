@@ -48,7 +48,7 @@ export const op = {
   localTee: (i: number): Bytes => [0x22, ...uleb(i)],
   i32Const: (v: number): Bytes => [0x41, ...sleb(v)],
   i32Eqz: [0x45], i32Eq: [0x46], i32GtU: [0x4b], i32GeU: [0x4f],
-  i32Add: [0x6a], i32Sub: [0x6b], i32Mul: [0x6c], i32And: [0x71], i32Shl: [0x74],
+  i32Add: [0x6a], i32Sub: [0x6b], i32Mul: [0x6c], i32DivU: [0x6e], i32And: [0x71], i32Shl: [0x74],
   f32Store: (offset = 0): Bytes => [0x38, ...memarg(2, offset)],
   f32Add: [0x92], f32Sub: [0x93], f32Mul: [0x94], f32Div: [0x95], f32Max: [0x97], f32Sqrt: [0x91],
   f32ConvertI32S: [0xb2],
