@@ -112,32 +112,33 @@ describe("the choice between all threads and the calling thread alone", () => {
       return all;
     });
 
-  // Passes counted from 0. Pass 0 times all threads, pass 1 the calling thread alone; from then
-  // on the faster one runs, and the other is timed again for 3 passes after 16 passes, then after
-  // 32, 64 and 128 while it keeps losing.
+  // Passes counted from 0. Passes 0–3 run on all threads untimed (they warm up every thread's
+  // code), pass 4 times all threads, pass 5 the calling thread alone; from then on the faster one
+  // runs, and the other is timed again for 3 passes after 16 passes, then after 32, 64 and 128
+  // while it keeps losing.
   const ran = (passes: boolean[], all: boolean) => passes.map((a, i) => (a === all ? i : -1)).filter((i) => i >= 0);
 
   it("keeps all threads unless alone is 15% faster", () => {
     const quiet = drive(new ThreadChoice(), 80, 10, 11); // all threads faster
-    expect(ran(quiet, false)).toEqual([1, 17, 18, 19, 52, 53, 54]);
+    expect(ran(quiet, false)).toEqual([5, 21, 22, 23, 56, 57, 58]);
     const close = drive(new ThreadChoice(), 80, 10, 9); // alone 10% faster: not enough
-    expect(ran(close, false)).toEqual([1, 17, 18, 19, 52, 53, 54]);
+    expect(ran(close, false)).toEqual([5, 21, 22, 23, 56, 57, 58]);
   });
 
   it("on a busy machine runs alone, and tries all threads again less and less often while they keep losing", () => {
     const choice = new ThreadChoice();
     const busy = drive(choice, 200, 30, 10);
-    expect(ran(busy, true)).toEqual([0, 17, 18, 19, 52, 53, 54, 119, 120, 121]);
-    expect(choice.alonePasses).toBe(200 - 10 - 1); // every other pass but pass 1, which only timed it
+    expect(ran(busy, true)).toEqual([0, 1, 2, 3, 4, 21, 22, 23, 56, 57, 58, 123, 124, 125]);
+    expect(choice.alonePasses).toBe(200 - 14 - 1); // every other pass but pass 5, which only timed it
   });
 
   it("goes back to all threads when the machine quiets down", () => {
     const choice = new ThreadChoice();
     const busy = drive(choice, 30, 30, 10);
     const quiet = drive(choice, 60, 8, 10);
-    // The retry at passes 52–54 (22–24 here) finds all threads faster again: they stay, and the
-    // calling thread alone is timed again after 16 more (41–43 here), and loses.
-    expect(busy.slice(20)).toEqual(Array(10).fill(false));
-    expect(ran(quiet, false)).toEqual([...Array.from({ length: 22 }, (_, i) => i), 41, 42, 43]);
+    // The retry at passes 56–58 (26–28 here) finds all threads faster again: they stay, and the
+    // calling thread alone is timed again after 16 more (45–47 here), and loses.
+    expect(busy.slice(24)).toEqual(Array(6).fill(false));
+    expect(ran(quiet, false)).toEqual([...Array.from({ length: 26 }, (_, i) => i), 45, 46, 47]);
   });
 });

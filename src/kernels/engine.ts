@@ -194,8 +194,8 @@ export class Engine implements Launcher {
       if (this.heap === null || this.watched !== null) return this.run(fn);
       // Recorded first, then run as one parallel region (see plan.ts and threads.ts).
       const team = this.threadTeam();
-      team.beginPass();
       const plan = this.plan;
+      team.beginPass(plan);
       plan.clear();
       this.recording = plan;
       clock?.beginRecording({ position: () => plan.nodes });
@@ -235,14 +235,21 @@ export class Engine implements Launcher {
    */
   launch(ref: KernelRef, args: readonly number[], split: Split, reads: readonly Span[], writes: readonly Span[]): boolean {
     const plan = this.recording;
-    if (plan !== null) return plan.kernel(plan.functionIndex(ref), args, split, reads, writes, this.team?.participants ?? 1);
-    return immediately.launch(ref, args, split, reads, writes);
+    if (plan === null) return immediately.launch(ref, args, split, reads, writes);
+    const joined = plan.kernel(plan.functionIndex(ref), args, split, reads, writes, this.team?.participants ?? 1);
+    this.team?.publish(plan);
+    return joined;
   }
 
   /** TypeScript work on operands in this engine's memory: now, or inside a pass, in its place in the plan (on the calling thread). */
   compute(fn: () => void): void {
-    if (this.recording !== null) this.recording.typescript(fn);
-    else fn();
+    const plan = this.recording;
+    if (plan === null) fn();
+    else if (plan.nodes === 0) plan.ranFirst(fn);
+    else {
+      plan.typescript(fn);
+      this.team?.publish(plan);
+    }
   }
 
   /** Inside a pass: a new transformer block starts (only its input crosses from the blocks before). */

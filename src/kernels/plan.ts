@@ -102,6 +102,10 @@ export class Plan {
   private group: { units: number; per: number; unitWrites: UnitSpan[]; writesFrom: number } | null = null;
   /** Nodes that joined the node before them. */
   fused = 0;
+  /** Where the group still open starts: nodes before it are final (see ThreadTeam.publish). */
+  private head = 0;
+  /** When the first node ran, if it ran as it was recorded (ranFirst): [start, end], ms since the epoch. */
+  ran: [number, number] | null = null;
 
   constructor(capacity = 1024) {
     this.data = new Float64Array(new SharedArrayBuffer(8 * NODE * capacity));
@@ -114,6 +118,8 @@ export class Plan {
   /** Empties the plan for the next pass (the function table stays). */
   clear(): void {
     this.nodes = 0;
+    this.head = 0;
+    this.ran = null;
     this.barriers = 0;
     this.fused = 0;
     this.group = null;
@@ -148,6 +154,7 @@ export class Plan {
     } else {
       this.orderAfter(reads, writes);
       this.group = { units: split.units, per: chunkUnits(split.units, split.work, threads), unitWrites: [...unitWrites], writesFrom: this.pendingWrites.length - writes.length };
+      this.head = this.nodes;
     }
     this.work += split.work;
     const o = this.append();
@@ -176,6 +183,28 @@ export class Plan {
     this.data[o + JS] = this.js.length;
     this.js.push(fn);
     this.barrierAfterLast();
+    this.head = this.nodes;
+  }
+
+  /**
+   * TypeScript work that starts a pass runs as it is recorded (nothing is before it, and the last
+   * pass is over), so the threads need not wait for the recording to end to get past it: it
+   * stands in the plan as a node with nothing left to do (JS = −1), its times kept in `ran`.
+   */
+  ranFirst(fn: () => void): void {
+    if (this.nodes !== 0) throw new Error("only a pass's first node runs as it is recorded");
+    const start = performance.timeOrigin + performance.now();
+    fn();
+    const o = this.append();
+    this.data[o + KIND] = KIND_JS;
+    this.data[o + JS] = -1;
+    this.ran = [start, performance.timeOrigin + performance.now()];
+    this.head = this.nodes;
+  }
+
+  /** Nodes whose groups are closed: no later node joins them or changes their barriers. */
+  get closed(): number {
+    return this.head;
   }
 
   /** The last node waits for every thread (the end of a pass). */

@@ -25,7 +25,7 @@ import { ARGC, ARGS, BARRIER, COUNT, FN, FUSED, JS, KIND, KIND_JS, KIND_ROWS, MA
 const LAYOUT = {
   NODE, FN, KIND, UNITS, PER, BARRIER, COUNT, SCALE, ARGC, ARGS, STEPS, JS, FUSED, MAX_ARGS, KIND_ROWS, KIND_JS,
   // control block slots (Int32)
-  RUN: 0, STOP: 1, RECEIVE: 2, ACKS: 3, NODES: 4, PARTICIPANTS: 5, LEFT: 6, SLEEPERS: 8, ABORT: 9, PROGRESS: 10, WAKES: 11,
+  RUN: 0, STOP: 1, RECEIVE: 2, ACKS: 3, NODES: 4, PARTICIPANTS: 5, LEFT: 6, SLEEPERS: 8, ABORT: 9, PROGRESS: 10, WAKES: 11, PUBLISHED: 12,
   /** Polls of a counter before a thread sleeps: about 20–50 µs, more than a barrier takes when every thread has a core. */
   SPIN: 1 << 13,
   /**
@@ -45,14 +45,18 @@ const LAYOUT = {
 
 type Layout = typeof LAYOUT;
 
-/** Runs a plan's nodes as thread `self` of `participants`; false when the region was aborted. */
+/**
+ * Runs a plan's nodes as thread `self` of `participants`, as they are published; false when the
+ * region was aborted. `ends`: when each node's last chunk was done (ms since the epoch).
+ */
 type Execute = (plan: Float64Array, counters: Int32Array, control: Int32Array, fns: ((...a: number[]) => void)[], self: number, participants: number,
-  nodes: number, js: ((index: number) => void) | null, stamps: Float64Array | null, stallMs: number) => boolean;
+  js: ((index: number) => void) | null, ends: Float64Array, stallMs: number) => boolean;
 
 interface Executor {
   execute: Execute;
   fail: (control: Int32Array, message: string) => void;
   awaitCount: (c: Int32Array, counts: Int32Array, slot: number, target: number, stallMs: number) => boolean;
+  groupEnd: (plan: Float64Array, published: number, i: number) => number;
 }
 
 function makeExecutor(L: Layout): Executor {
@@ -100,6 +104,25 @@ function makeExecutor(L: Layout): Executor {
     if (Atomics.add(counts, slot, 1) === target - 1 && Atomics.load(c, L.SLEEPERS) !== 0) Atomics.notify(counts, slot);
   };
 
+  /** 1 once node i is published, 0 if the plan ended before it, −1 if the region was aborted. */
+  const awaitNode = (c: Int32Array, i: number): number => {
+    for (let s = 0; ; s++) {
+      const published = Atomics.load(c, L.PUBLISHED);
+      if (i < published) return 1;
+      const nodes = Atomics.load(c, L.NODES);
+      if (nodes >= 0 && i >= nodes) return 0;
+      if (Atomics.load(c, L.ABORT) !== 0) return -1;
+      if (s >= L.SPIN) {
+        Atomics.add(c, L.SLEEPERS, 1);
+        if (Atomics.load(c, L.PUBLISHED) === published && Atomics.load(c, L.NODES) === nodes) Atomics.wait(c, L.PUBLISHED, published, L.NAP_MS);
+        Atomics.sub(c, L.SLEEPERS, 1);
+      }
+    }
+  };
+
+  /** Milliseconds since the epoch: every thread's performance.now() has its own origin. */
+  const now = (): number => performance.timeOrigin + performance.now();
+
   const fail = (c: Int32Array, message: string): void => {
     const bytes = new TextEncoder().encode(message).subarray(0, L.MESSAGE_BYTES);
     new Uint8Array(c.buffer, 4 * L.CONTROL_INTS, L.MESSAGE_BYTES).set(bytes);
@@ -119,18 +142,23 @@ function makeExecutor(L: Layout): Executor {
     fns[plan[o + L.FN]](args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8]);
   };
 
-  /** The last node of the group that starts at node i: nodes that joined it run each of its chunks after it, on the same thread. */
-  const groupEnd = (plan: Float64Array, nodes: number, i: number): number => {
+  /**
+   * The last node of the group that starts at node i, of the nodes before `published` (whose
+   * groups are closed): nodes that joined it run each of its chunks after it, on the same thread.
+   */
+  const groupEnd = (plan: Float64Array, published: number, i: number): number => {
     let last = i;
-    while (last + 1 < nodes && plan[(last + 1) * L.NODE + L.FUSED] === 1) last++;
+    while (last + 1 < published && plan[(last + 1) * L.NODE + L.FUSED] === 1) last++;
     return last;
   };
 
-  const chunksOf = (plan: Float64Array, o: number): number => (plan[o + L.KIND] === L.KIND_JS ? 1 : Math.ceil(plan[o + L.UNITS] / plan[o + L.PER]));
+  /** A TypeScript node is one chunk, or none when it ran as it was recorded (JS < 0). */
+  const chunksOf = (plan: Float64Array, o: number): number =>
+    plan[o + L.KIND] === L.KIND_JS ? (plan[o + L.JS] < 0 ? 0 : 1) : Math.ceil(plan[o + L.UNITS] / plan[o + L.PER]);
 
   /** Waits until every chunk of the groups that start in [from, to] is done. */
-  const awaitGroups = (plan: Float64Array, counters: Int32Array, c: Int32Array, nodes: number, from: number, to: number, stallMs: number): boolean => {
-    for (let i = from; i <= to; i = groupEnd(plan, nodes, i) + 1) {
+  const awaitGroups = (plan: Float64Array, counters: Int32Array, c: Int32Array, published: number, from: number, to: number, stallMs: number): boolean => {
+    for (let i = from; i <= to; i = groupEnd(plan, published, i) + 1) {
       if (!awaitCount(c, counters, 2 * i + 1, chunksOf(plan, i * L.NODE), stallMs)) return false;
     }
     return true;
@@ -141,19 +169,24 @@ function makeExecutor(L: Layout): Executor {
    * work before it to be done, not for the threads to arrive: a thread that lost its core between
    * chunks holds nobody up, and catches up by finding the chunks taken. (So the calling thread may
    * finish a region while a worker still walks its nodes: the plan is not rewritten, nor the
-   * counters reset, until every worker has left — see ThreadTeam.beginPass.)
+   * counters reset, until every worker has left — see ThreadTeam.beginPass.) Nodes are taken as
+   * they are published: while the calling thread still records a pass, the others run what it
+   * has recorded so far.
    */
-  const execute: Execute = (plan, counters, c, fns, self, participants, nodes, js, stamps, stallMs) => {
+  const execute: Execute = (plan, counters, c, fns, self, participants, js, ends, stallMs) => {
     // The first group since the last barrier: a barrier waits for all of them.
     let since = 0;
-    for (let i = 0; i < nodes; ) {
+    for (let i = 0; ; ) {
+      const next = awaitNode(c, i);
+      if (next <= 0) return next === 0;
+      const published = Atomics.load(c, L.PUBLISHED);
       const o = i * L.NODE;
-      const start = stamps === null ? 0 : performance.now();
-      const last = groupEnd(plan, nodes, i);
+      const last = groupEnd(plan, published, i);
       const chunks = chunksOf(plan, o);
       if (plan[o + L.KIND] === L.KIND_JS) {
-        if (js !== null) {
+        if (js !== null && chunks === 1) {
           js(plan[o + L.JS]);
+          ends[i] = now();
           count(c, counters, 2 * i + 1, 1);
         }
       } else {
@@ -164,6 +197,7 @@ function makeExecutor(L: Layout): Executor {
             const u0 = chunk * per;
             const u1 = Math.min(units, u0 + per);
             for (let n = i; n <= last; n++) callChunk(plan, fns, n * L.NODE, u0, u1);
+            ends[i] = now();
             count(c, counters, 2 * i + 1, chunks);
             Atomics.add(c, L.PROGRESS, 1);
           }
@@ -173,22 +207,14 @@ function makeExecutor(L: Layout): Executor {
         }
       }
       if (plan[last * L.NODE + L.BARRIER] === 1) {
-        if (participants > 1 && !awaitGroups(plan, counters, c, nodes, since, i, stallMs)) return false;
+        if (participants > 1 && !awaitGroups(plan, counters, c, published, since, i, stallMs)) return false;
         since = last + 1;
-      }
-      if (stamps !== null) {
-        // The group's time is its first node's: the nodes that joined it take none of their own.
-        const end = performance.now();
-        stamps[2 * i] = start;
-        for (let n = i; n <= last; n++) stamps[2 * n + 1] = end;
-        for (let n = i + 1; n <= last; n++) stamps[2 * n] = end;
       }
       i = last + 1;
     }
-    return true;
   };
 
-  return { execute, fail, awaitCount };
+  return { execute, fail, awaitCount, groupEnd };
 }
 
 /*
@@ -205,7 +231,7 @@ const WORKER_MAIN = `(listen) => {
   const { execute, fail } = (${makeExecutor.toString()})(L);
   const fns = [];
   const instances = new Map();
-  let control = null, plan = null, counters = null, memory = null, index = 0, seen = 0;
+  let control = null, plan = null, counters = null, ends = null, memory = null, index = 0, seen = 0;
   const loop = () => {
     for (;;) {
       // A wake (a pass is being recorded) sends a sleeping worker back to spinning, and a
@@ -224,7 +250,7 @@ const WORKER_MAIN = `(listen) => {
       seen = Atomics.load(control, L.RUN);
       if (Atomics.load(control, L.STOP) === 1) return;
       if (control[L.RECEIVE] === 1) return;
-      execute(plan, counters, control, fns, index, control[L.PARTICIPANTS], control[L.NODES], null, null, 0);
+      execute(plan, counters, control, fns, index, control[L.PARTICIPANTS], null, ends, 0);
       // The calling thread returns once the work is done; it resets the counters for the next
       // region only after every worker has left this one.
       Atomics.add(control, L.LEFT, 1);
@@ -234,7 +260,7 @@ const WORKER_MAIN = `(listen) => {
   listen((d) => {
     try {
       if (d.control) [control, index, memory, seen] = [d.control, d.index, d.memory, d.seen];
-      if (d.plan) [plan, counters] = [d.plan, d.counters];
+      if (d.plan) [plan, counters, ends] = [d.plan, d.counters, d.ends];
       for (const f of d.functions ?? []) {
         let exports = instances.get(f.id);
         if (exports === undefined) instances.set(f.id, exports = new WebAssembly.Instance(f.module, { env: { memory } }).exports);
@@ -260,8 +286,16 @@ const WINDOW = 8;
  * are, and a pass that stalled once (V8 compiling on the other core, say) must not decide alone.
  */
 const ALONE_MARGIN = 0.85;
+/**
+ * Passes of a kind that run on all threads before any is timed: they compile the code every
+ * thread runs (a first pass also tunes its kernels). Timed from the start, all threads lost to a
+ * calling thread that alone had warmed up, and the workers, left idle, never did.
+ */
+const WARM_PASSES = 4;
 
 interface KindOfPass {
+  /** Passes of the kind so far, up to WARM_PASSES. */
+  warm: number;
   /** Recent times (ms) on the calling thread alone, and on all threads. */
   times: [number[], number[]];
   /** Passes until the count not in use is timed again, passes left of that, and which count that is. */
@@ -292,25 +326,36 @@ export class ThreadChoice {
     return ThreadChoice.mean(k.times[0]) < ALONE_MARGIN * ThreadChoice.mean(k.times[1]);
   }
 
-  /** Whether the next pass of this kind runs on all threads. */
-  allThreads(kind: number): boolean {
+  /** Whether the next pass of this kind should run on all threads, and whether that is a preference (not a pass that times a count). */
+  private decide(kind: number): { all: boolean; preferred: boolean } {
     const k = this.kinds.get(kind);
-    let all: boolean;
-    if (k === undefined || k.times[1].length === 0) all = true;
-    else if (k.times[0].length === 0) all = false;
-    else if (k.retrying > 0) all = k.retryAll;
-    else {
-      all = !ThreadChoice.aloneFaster(k);
-      if (!all) this.alonePasses++;
-    }
-    this.lastAll = all;
-    return all;
+    if (k === undefined || k.warm < WARM_PASSES || k.times[1].length === 0) return { all: true, preferred: false };
+    if (k.times[0].length === 0) return { all: false, preferred: false };
+    if (k.retrying > 0) return { all: k.retryAll, preferred: false };
+    return { all: !ThreadChoice.aloneFaster(k), preferred: true };
+  }
+
+  /** What allThreads would say, changing nothing (a pass's kind is known only once it is recorded: this asks with the last one's). */
+  peek(kind: number): boolean {
+    return this.decide(kind).all;
+  }
+
+  /** Whether the next pass of this kind runs on all threads; `started`: it already does (it ran as it was recorded). */
+  allThreads(kind: number, started = false): boolean {
+    const { all, preferred } = this.decide(kind);
+    if (!all && preferred && !started) this.alonePasses++;
+    this.lastAll = all || started;
+    return this.lastAll;
   }
 
   /** A pass's time. A count timed again starts its window anew: the machine changed, or the code has warmed up since. */
   observe(kind: number, all: boolean, ms: number): void {
     let k = this.kinds.get(kind);
-    if (k === undefined) this.kinds.set(kind, (k = { times: [[], []], untilRetry: RETRY_AFTER, retryAfter: RETRY_AFTER, retrying: 0, retryAll: false }));
+    if (k === undefined) this.kinds.set(kind, (k = { warm: 0, times: [[], []], untilRetry: RETRY_AFTER, retryAfter: RETRY_AFTER, retrying: 0, retryAll: false }));
+    if (k.warm < WARM_PASSES) {
+      k.warm++;
+      return;
+    }
     const times = k.times[all ? 1 : 0];
     times.push(ms);
     if (times.length > WINDOW) times.shift();
@@ -336,16 +381,18 @@ export interface RegionTimes {
 const mainExecutor = makeExecutor(LAYOUT);
 
 /**
- * The engine's worker threads, started once; `run` executes a plan with them and the calling
- * thread as one region. With one thread (or before the workers run) the same executor runs the
- * plan alone.
+ * The engine's worker threads, started once. A pass is a region of all of them and the calling
+ * thread: opened as the pass starts to be recorded (beginPass), fed node by node as the recording
+ * goes (publish), and run to its end by the calling thread once it is recorded (run). With one
+ * thread (or before the workers run) the same executor runs the plan alone.
  */
 export class ThreadTeam {
   private readonly control = new Int32Array(new SharedArrayBuffer(4 * LAYOUT.CONTROL_INTS + LAYOUT.MESSAGE_BYTES));
   private readonly workers: PoolThread[] = [];
   private acks: number;
-  /** Per node: chunks taken, chunks done (see the executor). */
+  /** Per node: chunks taken, chunks done (see the executor); and when its last chunk was done. */
   private counters = new Int32Array(new SharedArrayBuffer(4 * 2 * 1024));
+  private ends = new Float64Array(new SharedArrayBuffer(8 * 1024));
   /** Workers sent into regions so far; each counts LEFT as it leaves one. */
   private entered = 0;
   private sentPlan: Float64Array | null = null;
@@ -356,6 +403,16 @@ export class ThreadTeam {
   private ready = false;
   private broken: string | null = null;
   private readonly choice = new ThreadChoice();
+  /** The pass being recorded: whether all threads run it, whether they run it as it is recorded, and whether that had to stop. */
+  private all = false;
+  private streaming = false;
+  private frozen = false;
+  /** When the pass began (performance.now()), and when its region opened (ms since the epoch). */
+  private passStart = 0;
+  private regionStart = 0;
+  /** The last pass's kind (see run) and nodes. */
+  private lastKind = -1;
+  private lastNodes = 0;
   /** Threads the last region ran on. */
   lastParticipants = 1;
   /** Settles once every worker runs: a page's worker starts only after its creator yields, so this is awaited, never blocked on. */
@@ -403,27 +460,73 @@ export class ThreadTeam {
     c[LAYOUT.RECEIVE] = 0;
   }
 
-  /**
-   * A pass is about to be recorded. Workers may still be walking the last region's nodes, finding
-   * their chunks taken: the plan is rewritten only after they have left it. Workers that went to
-   * sleep start spinning again, so they are awake when it runs (recording takes longer than
-   * waking them).
-   */
-  beginPass(): void {
-    if (this.broken !== null) throw new Error(this.broken);
+  /** Waits until every worker has left the regions it entered (a late one may still be walking nodes whose chunks are taken). */
+  private awaitLeft(): void {
     if (!mainExecutor.awaitCount(this.control, this.control, LAYOUT.LEFT, this.entered, this.stallMs)) this.stopped();
-    if (this.participants > 1 && this.choice.lastAll) {
+  }
+
+  /** Sends the workers into a region of `participants` threads. */
+  private openRegion(participants: number, nodes: number, published: number): void {
+    const c = this.control;
+    c[LAYOUT.NODES] = nodes;
+    c[LAYOUT.PUBLISHED] = published;
+    c[LAYOUT.PARTICIPANTS] = participants;
+    this.entered += participants - 1;
+    Atomics.add(c, LAYOUT.RUN, 1);
+    Atomics.notify(c, LAYOUT.RUN);
+  }
+
+  /**
+   * A pass is about to be recorded into `plan`. Once every worker has left the last region (the
+   * plan is rewritten only then), the counters are cleared and, when all threads run this pass
+   * and already hold the plan's buffers, its region opens now: the workers run each node as it
+   * is published, while the calling thread records the rest.
+   */
+  beginPass(plan: Plan): void {
+    if (this.broken !== null) throw new Error(this.broken);
+    this.awaitLeft();
+    this.counters.fill(0, 0, 2 * this.lastNodes);
+    this.passStart = performance.now();
+    this.regionStart = performance.timeOrigin + this.passStart;
+    // Decided for real once the pass's kind is known (run); a pass that starts on all threads keeps them.
+    this.streaming = this.participants > 1 && this.choice.peek(this.lastKind) && this.sentPlan === plan.data && this.sentCounters === this.counters;
+    this.frozen = false;
+    if (this.streaming) this.openRegion(this.participants, -1, 0);
+    else if (this.participants > 1 && this.choice.lastAll) {
+      // Not run as recorded (a plan the workers lack): wake them, for the region after the recording.
       Atomics.add(this.control, LAYOUT.WAKES, 1);
       Atomics.notify(this.control, LAYOUT.RUN);
     }
   }
 
-  /** Makes sure the workers hold the plan's buffers and every function its table names. */
+  /** The workers may run the nodes recorded so far whose groups are closed (Plan.closed), unless one needs a buffer or function they lack. */
+  publish(plan: Plan): void {
+    if (!this.streaming || this.frozen) return;
+    if (plan.data !== this.sentPlan || plan.table.length > this.sentFunctions) {
+      this.frozen = true;
+      return;
+    }
+    const c = this.control;
+    Atomics.store(c, LAYOUT.PUBLISHED, plan.closed);
+    if (Atomics.load(c, LAYOUT.SLEEPERS) !== 0) Atomics.notify(c, LAYOUT.PUBLISHED);
+  }
+
+  /** Makes sure the workers hold the plan's buffers and every function its table names (between regions only). */
   private share(plan: Plan): void {
-    const message: { plan?: Float64Array; counters?: Int32Array; functions?: object[] } = {};
+    if (this.counters.length < 2 * plan.capacity) {
+      // Grown with what a stopped stream already did in it.
+      const counters = new Int32Array(new SharedArrayBuffer(4 * 2 * plan.capacity));
+      counters.set(this.counters);
+      this.counters = counters;
+      const ends = new Float64Array(new SharedArrayBuffer(8 * plan.capacity));
+      ends.set(this.ends);
+      this.ends = ends;
+    }
+    const message: { plan?: Float64Array; counters?: Int32Array; ends?: Float64Array; functions?: object[] } = {};
     if (this.sentPlan !== plan.data || this.sentCounters !== this.counters) {
       message.plan = plan.data;
       message.counters = this.counters;
+      message.ends = this.ends;
     }
     if (this.sentFunctions < plan.table.length) {
       message.functions = plan.table.slice(this.sentFunctions).map((ref, i) => ({ index: this.sentFunctions + i, id: ref.instance.id, module: ref.instance.module, name: ref.name }));
@@ -435,37 +538,43 @@ export class ThreadTeam {
     this.sentFunctions = plan.table.length;
   }
 
-  /** Runs the plan as one region; returns the calling thread's time stamps per node. Throws (and stays broken) if a thread failed or stalled. */
+  /**
+   * The pass is recorded: runs the rest of it on the calling thread too, and returns its time
+   * stamps per node. Throws (and stays broken) if a thread failed or stalled.
+   */
   run(plan: Plan): RegionTimes {
     if (this.broken !== null) throw new Error(this.broken);
     const nodes = plan.nodes;
     plan.barrierAfterLast();
     const kind = Math.round(4 * Math.log2(1 + plan.work));
-    const all = this.participants > 1 && this.choice.allThreads(kind);
-    const participants = all ? this.participants : 1;
     const c = this.control;
-    // Grown here, shared with the workers (share) before a region that uses them.
-    if (this.counters.length < 2 * plan.capacity) this.counters = new Int32Array(new SharedArrayBuffer(4 * 2 * plan.capacity));
-    if (participants > 1) this.share(plan);
-    const started = performance.now();
-    for (let i = this.mainFns.length; i < plan.table.length; i++) {
-      const ref = plan.table[i];
-      this.mainFns.push(ref.fn);
+    for (let i = this.mainFns.length; i < plan.table.length; i++) this.mainFns.push(plan.table[i].fn);
+    this.all = this.participants > 1 && this.choice.allThreads(kind, this.streaming);
+    if (this.streaming && this.frozen) {
+      // The stream stopped at a node the workers could not run: they finish what was published
+      // and leave; then they learn the new buffers and functions, and a second region runs the
+      // rest (the counters keep what the first did).
+      Atomics.store(c, LAYOUT.NODES, Atomics.load(c, LAYOUT.PUBLISHED));
+      Atomics.notify(c, LAYOUT.PUBLISHED);
+      this.awaitLeft();
+      this.streaming = false;
     }
-    if (this.stamps.length < 2 * nodes) this.stamps = new Float64Array(4 * nodes);
-    const counters = this.counters;
-    counters.fill(0, 0, 2 * nodes);
-    if (participants > 1) {
-      c[LAYOUT.NODES] = nodes;
-      c[LAYOUT.PARTICIPANTS] = participants;
-      this.entered += participants - 1;
-      Atomics.add(c, LAYOUT.RUN, 1);
-      Atomics.notify(c, LAYOUT.RUN);
+    const participants = this.all ? this.participants : 1;
+    if (this.streaming) {
+      Atomics.store(c, LAYOUT.NODES, nodes);
+      Atomics.store(c, LAYOUT.PUBLISHED, nodes);
+      if (Atomics.load(c, LAYOUT.SLEEPERS) !== 0) Atomics.notify(c, LAYOUT.PUBLISHED);
+    } else {
+      if (participants > 1) this.share(plan);
+      else if (this.counters.length < 2 * plan.capacity) this.share(plan);
+      this.regionStart = performance.timeOrigin + performance.now();
+      if (participants > 1) this.openRegion(participants, nodes, nodes);
+      else [c[LAYOUT.NODES], c[LAYOUT.PUBLISHED]] = [nodes, nodes];
     }
     const js = plan.js;
     let done: boolean;
     try {
-      done = mainExecutor.execute(plan.data, counters, c, this.mainFns, 0, participants, nodes, (i) => js[i](), this.stamps, this.stallMs);
+      done = mainExecutor.execute(plan.data, this.counters, c, this.mainFns, 0, participants, (i) => js[i](), this.ends, this.stallMs);
     } catch (err) {
       // A TypeScript node threw on this thread: the others are let go, the error stands.
       mainExecutor.fail(c, err instanceof Error ? err.message : String(err));
@@ -473,9 +582,36 @@ export class ThreadTeam {
       throw err;
     }
     if (!done) this.stopped();
-    if (this.participants > 1) this.choice.observe(kind, all, performance.now() - started);
+    if (this.participants > 1) this.choice.observe(kind, this.all, performance.now() - this.passStart);
     this.lastParticipants = participants;
-    return { stamps: this.stamps, nodes };
+    this.lastKind = kind;
+    this.lastNodes = nodes;
+    return { stamps: this.stampsOf(plan), nodes };
+  }
+
+  /**
+   * Each node's start and end on the calling thread's clock (performance.now() ms): a group runs
+   * from the end of the group before it (or the region's start) to when its last chunk was done
+   * (or that end, if it was done sooner, beside it); the nodes that joined it take no time. So
+   * the nodes' times add up to the region's, recording included where the threads ran beside it.
+   */
+  private stampsOf(plan: Plan): Float64Array {
+    const nodes = plan.nodes;
+    if (this.stamps.length < 2 * nodes) this.stamps = new Float64Array(4 * nodes);
+    const stamps = this.stamps;
+    const origin = performance.timeOrigin;
+    // A node that ran as it was recorded (Plan.ranFirst) may precede a region opened after the recording.
+    let previous = Math.min(this.regionStart, plan.ran?.[0] ?? Infinity);
+    for (let i = 0; i < nodes; ) {
+      const last = mainExecutor.groupEnd(plan.data, nodes, i);
+      const end = Math.max(previous, i === 0 && plan.ran !== null ? plan.ran[1] : this.ends[i]);
+      stamps[2 * i] = previous - origin;
+      for (let n = i; n <= last; n++) stamps[2 * n + 1] = end - origin;
+      for (let n = i + 1; n <= last; n++) stamps[2 * n] = end - origin;
+      previous = end;
+      i = last + 1;
+    }
+    return stamps;
   }
 
   /** A region was aborted: the team is broken from now on, with the reason. */

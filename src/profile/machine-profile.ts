@@ -9,7 +9,8 @@ import type { GPT2Config } from "../model/config.ts";
  * "wisdom": tuned once, then reused, so timed runs never tune and two runs use the same kernels).
  */
 
-export const PROFILE_VERSION = 8;
+/** 9: op times add up to their pass, recording included where the threads ran beside it (threads.ts). */
+export const PROFILE_VERSION = 9;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {
