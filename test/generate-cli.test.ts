@@ -1,6 +1,6 @@
 // generate.ts end to end, through the real command.
 import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -110,6 +110,16 @@ describe("generate.ts on the PyTorch fixture model", () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toMatch(/^generate: the forward pass produced (NaN|-?Infinity) first in matmul \(mlp down\) of layer 0: the weights or config.json hold values GPT-2 cannot compute with$/);
     expect(r.stdout).toBe("");
+  });
+
+  it("a config whose weights exceed the machine's memory is refused at once, naming the config and the dtype that would fit", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "huge-"));
+    copyFileSync(join(HOT, "model.safetensors"), join(dir, "model.safetensors"));
+    // 48·12·65536² + 50257·65536 matmul weights and 108,134,400 others: 2,477,302,939,648 parameters, 4 bytes each.
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ n_layer: 48, n_head: 16, n_embd: 65536, n_positions: 1024, vocab_size: 50257 }));
+    const r = await run("--model", dir, "--input-ids", "1,2");
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^generate: .*config\.json: 2477303 M parameters need 9228\.7 GiB as f32 weights, more than this machine's \d+\.\d GiB of memory$/);
   });
 
   it("--max-length counts the prompt, as Hugging Face's max_length does", async () => {

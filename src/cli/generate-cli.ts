@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
 import { randomInt } from "node:crypto";
-import { availableParallelism } from "node:os";
+import { availableParallelism, totalmem } from "node:os";
 import { Engine, KERNELS } from "../kernels/engine.ts";
-import type { WeightDtype } from "../kernels/packed-matrix.ts";
-import { GPT2_SMALL } from "../model/config.ts";
+import { type WeightDtype, bytesPerWeight } from "../kernels/packed-matrix.ts";
+import { GPT2_SMALL, type GPT2Config } from "../model/config.ts";
 import { randomModel } from "../model/load.ts";
 import { loadConfig, loadModel } from "../io/model-dir.ts";
 import { nodePlatform } from "../platform/node.ts";
@@ -76,6 +76,23 @@ interface Plan {
   notices: string[];
 }
 
+/**
+ * Refuses at once, before a byte of weights is read, a config whose weights cannot be held: more
+ * than this machine's memory, or (bf16, q8: the TypeScript kernels take f32 only) more than the
+ * 4 GiB the WebAssembly kernels address. (f32 past 4 GiB falls back to the TypeScript kernels.)
+ */
+function checkModelSize(configPath: string, c: GPT2Config, matmulParameters: number, engine: Engine): void {
+  const others = c.nPositions * c.nEmbd + c.nLayer * 13 * c.nEmbd + 2 * c.nEmbd;
+  const bytes = (dtype: WeightDtype) => matmulParameters * bytesPerWeight(dtype) + 4 * others;
+  const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+  const what = `${configPath}: ${((matmulParameters + others) / 1e6).toFixed(0)} M parameters need ${gib(bytes(engine.dtype))} as ${engine.dtype} weights`;
+  if (bytes(engine.dtype) > totalmem()) {
+    const smaller = engine.dtype !== "q8" && bytes("q8") <= totalmem() ? `: --dtype q8 needs ${gib(bytes("q8"))}` : "";
+    throw new Error(`${what}, more than this machine's ${gib(totalmem())} of memory${smaller}`);
+  }
+  if (engine.dtype !== "f32" && !engine.weightsFit(matmulParameters)) throw new Error(`${what}, more than the 4 GiB the WebAssembly kernels address`);
+}
+
 /** Loads the model onto `engine` (or falls back to random weights) and the tokenizer that goes with it. */
 async function loadPlan(f: ParsedFlags, engine: Engine): Promise<Plan> {
   const notices: string[] = [];
@@ -93,6 +110,7 @@ async function loadPlan(f: ParsedFlags, engine: Engine): Promise<Plan> {
   } else {
     const c = loadConfig(dir);
     const matmulParameters = c.nLayer * 12 * c.nEmbd * c.nEmbd + c.vocabSize * c.nEmbd;
+    checkModelSize(join(shown, "config.json"), c, matmulParameters, engine);
     if (engine.kernel === "auto" && !engine.weightsFit(matmulParameters)) {
       // bf16 halves the bytes and fits every GPT-2 size, so only fp32 weights get here.
       notices.push(`${shown}: ${((matmulParameters * 4) / 2 ** 30).toFixed(1)} GiB of f32 weights exceed the SIMD kernels' 4 GiB: using the TypeScript kernels (--dtype bf16 would fit).`);
