@@ -102,6 +102,15 @@ describe("generate.ts on the PyTorch fixture model", () => {
     expect(r.stderr).toMatch(/--num-return-sequences 1000: at most \d+ sequences of 1002 positions fit in memory \(their KV caches and a decode step.s activations\)/);
   });
 
+  it("--random-weights NAME runs that size's shapes, and the record and report name it", async () => {
+    const r = await run("--random-weights", "distilgpt2", "--input-ids", "1,2", "--max-new-tokens", "2", "--threads", "1", "--json");
+    expect(r.code, r.stderr).toBe(0);
+    const { model } = JSON.parse(r.stdout);
+    expect(model).toMatchObject({ name: "distilgpt2", nLayer: 6, nHead: 12, nEmbd: 768, parameters: 81_912_576 });
+    const report = await run("--random-weights", "distilgpt2", "--input-ids", "1,2", "--max-new-tokens", "2", "--threads", "1");
+    expect(report.stderr).toContain("distilgpt2 · 6 layers, 12 heads, d=768, context 1024, vocabulary 50257, 81.9M parameters");
+  });
+
   it("a model whose pass overflows stops with one line naming the op and layer, exit 1, and no JSON", async () => {
     const dir = mkdtempSync(join(tmpdir(), "overflow-"));
     for (const file of ["config.json", "model.safetensors"]) copyFileSync(join(HOT, file), join(dir, file));
@@ -177,6 +186,8 @@ describe("bad input: one clear line, a non-zero exit, no stack trace", () => {
     [[...ids, "1,x"], /--input-ids expects comma-separated token ids/],
     [["--model", HOT, "--prompt", "hi"], /no tokenizer files .* pass the prompt as --input-ids/],
     [["--model", join(FIXTURES, "missing")], /model directory .*missing does not exist/],
+    [["--random-weights", "gpt9"], /--random-weights gpt9: not a GPT-2 size; choose one of gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2/],
+    [["--model", "gpt2-large"], /--model gpt2-large: no weights in weights\/gpt2-large: run npm run fetch-weights -- --model gpt2-large \(or try --random-weights gpt2-large\)/],
     [["--model", join(ROOT, "README.md")], /README\.md is a file, not a model directory: pass the directory that holds config\.json/],
     // Output paths are checked before the work (the temporary file is made first).
     [[...ids, "1,2", "--trace", "/proc/no-such-dir/t.json"], /--trace \/proc\/no-such-dir\/t\.json: cannot write there \(ENOENT\): choose a file in a writable directory/],

@@ -1,7 +1,8 @@
 /** A mistake in how the command was called: reported as one line, exit code 2, no stack trace. */
 export class UsageError extends Error {}
 
-export type FlagKind = "boolean" | "string" | "int" | "number";
+/** "optional": a flag alone (true) or with a value (a string): `--random-weights [NAME]`. */
+export type FlagKind = "boolean" | "optional" | "string" | "int" | "number";
 
 export interface FlagSpec {
   kind: FlagKind;
@@ -28,6 +29,11 @@ export function parseFlags(argv: readonly string[], specs: Record<string, FlagSp
     if (spec.kind === "boolean") {
       if (eq >= 0) throw new UsageError(`--${name} takes no value`);
       out[name] = true;
+      continue;
+    }
+    if (spec.kind === "optional") {
+      const next = argv[i + 1];
+      out[name] = eq >= 0 ? arg.slice(eq + 1) : next !== undefined && !next.startsWith("--") ? argv[++i] : true;
       continue;
     }
     let raw: string;
@@ -57,7 +63,7 @@ function toNumber(name: string, raw: string, kind: "int" | "number"): number {
 
 /** The flag list for --help, aligned. */
 export function flagHelp(specs: Record<string, FlagSpec>): string {
-  const rows = Object.entries(specs).map(([name, s]) => [`--${name}${s.value ? ` ${s.value}` : ""}`, s.help]);
+  const rows = Object.entries(specs).map(([name, s]) => [`--${name}${s.value ? (s.kind === "optional" ? ` [${s.value}]` : ` ${s.value}`) : ""}`, s.help]);
   const width = Math.max(...rows.map(([f]) => f.length));
   return rows.map(([f, h]) => `  ${f.padEnd(width)}  ${h}`).join("\n");
 }

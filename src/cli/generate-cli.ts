@@ -5,6 +5,7 @@ import { availableParallelism, totalmem } from "node:os";
 import { Engine, KERNELS } from "../kernels/engine.ts";
 import { type WeightDtype, bytesPerWeight } from "../kernels/packed-matrix.ts";
 import { GPT2_SMALL, type GPT2Config } from "../model/config.ts";
+import { GPT2_FAMILY, familyMember, parameterCounts } from "../model/family.ts";
 import { randomModel } from "../model/load.ts";
 import { loadConfig, loadModel } from "../io/model-dir.ts";
 import { nodePlatform } from "../platform/node.ts";
@@ -41,8 +42,8 @@ const FLAGS: Record<string, FlagSpec> = {
   "top-p": { kind: "number", value: "P", help: "sample within the smallest set of probability ≥ P (default 1)" },
   seed: { kind: "int", value: "N", help: "seed for sampling (default: random, printed in the report)" },
   "ignore-eos": { kind: "boolean", help: "keep generating after <|endoftext|>" },
-  model: { kind: "string", value: "DIR", help: "model directory in the Hugging Face layout (default weights/gpt2)" },
-  "random-weights": { kind: "boolean", help: "GPT-2 small's shapes with seeded random weights, even if weights exist" },
+  model: { kind: "string", value: "DIR", help: "model directory (Hugging Face layout), or a size's name for weights/NAME (default gpt2)" },
+  "random-weights": { kind: "optional", value: "NAME", help: `seeded random weights of a size: ${GPT2_FAMILY.map((m) => m.name).join(", ")} (default gpt2)` },
   "input-ids": { kind: "string", value: "1,2,3", help: "prompt as token ids, skipping the tokenizer" },
   kernel: { kind: "string", value: "NAME", help: `matmul kernel: auto (default: fastest per shape), ${KERNELS.map((k) => k.name).join(", ")}` },
   dtype: { kind: "string", value: "f32|bf16|q8", help: "how weights are held: f32 (default), bf16 (half the memory) or q8 (8-bit, blocks of 32; SIMD kernels)" },
@@ -81,8 +82,8 @@ interface Plan {
  * than this machine's memory, or (bf16, q8: the TypeScript kernels take f32 only) more than the
  * 4 GiB the WebAssembly kernels address. (f32 past 4 GiB falls back to the TypeScript kernels.)
  */
-function checkModelSize(configPath: string, c: GPT2Config, matmulParameters: number, engine: Engine): void {
-  const others = c.nPositions * c.nEmbd + c.nLayer * 13 * c.nEmbd + 2 * c.nEmbd;
+function checkModelSize(configPath: string, c: GPT2Config, engine: Engine): void {
+  const { matmul: matmulParameters, others } = parameterCounts(c);
   const bytes = (dtype: WeightDtype) => matmulParameters * bytesPerWeight(dtype) + 4 * others;
   const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
   const what = `${configPath}: ${((matmulParameters + others) / 1e6).toFixed(0)} M parameters need ${gib(bytes(engine.dtype))} as ${engine.dtype} weights`;
@@ -93,30 +94,49 @@ function checkModelSize(configPath: string, c: GPT2Config, matmulParameters: num
   if (engine.dtype !== "f32" && !engine.weightsFit(matmulParameters)) throw new Error(`${what}, more than the 4 GiB the WebAssembly kernels address`);
 }
 
+/**
+ * The engine for a model of config `c` (`shown` names it): refused if it cannot be held, and f32
+ * weights past the SIMD kernels' 4 GiB move to the TypeScript kernels, with a notice.
+ */
+async function engineFor(shown: string, c: GPT2Config, engine: Engine, notices: string[]): Promise<Engine> {
+  checkModelSize(shown, c, engine);
+  const { matmul } = parameterCounts(c);
+  if (engine.kernel !== "auto" || engine.weightsFit(matmul)) return engine;
+  // bf16 halves the bytes and fits every GPT-2 size, so only fp32 weights get here.
+  notices.push(`${shown}: ${((matmul * 4) / 2 ** 30).toFixed(1)} GiB of f32 weights exceed the SIMD kernels' 4 GiB: using the TypeScript kernels (--dtype bf16 would fit).`);
+  await engine.dispose();
+  return new Engine(nodePlatform, { ...engine.settings, kernel: "packed" });
+}
+
+/** --model's directory: a GPT-2 size's name (that is not a path here) means weights/NAME, where fetch-weights puts it. */
+function modelDirOf(value: string): string {
+  if (familyMember(value) === undefined || existsSync(value)) return value;
+  const dir = join(PROJECT_ROOT, "weights", value);
+  if (!existsSync(dir)) throw new UsageError(`--model ${value}: no weights in ${relative(process.cwd(), dir)}: run npm run fetch-weights -- --model ${value} (or try --random-weights ${value})`);
+  return dir;
+}
+
 /** Loads the model onto `engine` (or falls back to random weights) and the tokenizer that goes with it. */
 async function loadPlan(f: ParsedFlags, engine: Engine): Promise<Plan> {
   const notices: string[] = [];
-  const dir = typeof f.model === "string" ? f.model : DEFAULT_MODEL_DIR;
+  const dir = typeof f.model === "string" ? modelDirOf(f.model) : DEFAULT_MODEL_DIR;
   const shown = relative(process.cwd(), dir) || ".";
+  const random = f["random-weights"];
   const t0 = performance.now();
   let model: GPT2Model;
-  if (f["random-weights"] === true) {
-    if (typeof f.model === "string") throw new UsageError("--random-weights and --model exclude each other: random weights have GPT-2 small's shapes");
-    model = await randomModel(engine, GPT2_SMALL);
+  if (random !== undefined) {
+    if (typeof f.model === "string") throw new UsageError("--random-weights and --model exclude each other: --random-weights NAME takes a GPT-2 size's shapes");
+    const member = familyMember(random === true ? "gpt2" : String(random));
+    if (member === undefined) throw new UsageError(`--random-weights ${String(random)}: not a GPT-2 size; choose one of ${GPT2_FAMILY.map((m) => m.name).join(", ")}`);
+    engine = await engineFor(`--random-weights ${member.name}`, member.config, engine, notices);
+    model = await randomModel(engine, member.config);
   } else if (typeof f.model !== "string" && !(existsSync(join(dir, "config.json")) && existsSync(join(dir, "model.safetensors")))) {
     notices.push(`no weights in ${shown}: run \`npm run fetch-weights\` to download GPT-2 small (548 MB).`);
     notices.push("Running GPT-2 small's shapes with seeded random weights: real cycles and timings, noise for text.");
     model = await randomModel(engine, GPT2_SMALL);
   } else {
     const c = loadConfig(dir);
-    const matmulParameters = c.nLayer * 12 * c.nEmbd * c.nEmbd + c.vocabSize * c.nEmbd;
-    checkModelSize(join(shown, "config.json"), c, matmulParameters, engine);
-    if (engine.kernel === "auto" && !engine.weightsFit(matmulParameters)) {
-      // bf16 halves the bytes and fits every GPT-2 size, so only fp32 weights get here.
-      notices.push(`${shown}: ${((matmulParameters * 4) / 2 ** 30).toFixed(1)} GiB of f32 weights exceed the SIMD kernels' 4 GiB: using the TypeScript kernels (--dtype bf16 would fit).`);
-      await engine.dispose();
-      engine = new Engine(nodePlatform, { ...engine.settings, kernel: "packed" });
-    }
+    engine = await engineFor(join(shown, "config.json"), c, engine, notices);
     model = await loadModel(dir, engine);
   }
   const loadMs = performance.now() - t0;

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "./atomic-write.ts";
 import { type DownloadOptions, DownloadError, download, isUpToDate, probe } from "./download.ts";
+import { familyMember } from "../model/family.ts";
 import { mb } from "./progress.ts";
 
 export const DEFAULT_HUB = "https://huggingface.co";
@@ -15,9 +16,9 @@ export const MODEL_FILES = [
   { name: "model.safetensors", required: true },
 ] as const;
 
-/** gpt2, gpt2-medium, gpt2-large, gpt2-xl are OpenAI's, now under openai-community/; owner/name is taken as is. */
+/** A GPT-2 size's repository (src/model/family.ts); another bare name is taken as OpenAI's (openai-community/), owner/name as is. */
 export function repositoryOf(model: string): string {
-  return model.includes("/") ? model : `openai-community/${model}`;
+  return familyMember(model)?.repository ?? (model.includes("/") ? model : `openai-community/${model}`);
 }
 
 export interface FetchOptions extends DownloadOptions {

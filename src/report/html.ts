@@ -104,7 +104,7 @@ function section(r: RunRecord, title: string): string {
   const prompt = r.prompt ?? `[${r.promptIds.join(", ")}]`;
   return `<section>
 <h1>${esc(title)}</h1>
-<p class="lead">GPT-2 · ${m.nLayer} layers, ${m.nHead} heads, d=${m.nEmbd}, ${(m.parameters / 1e6).toFixed(1)}M parameters · kernel ${esc(r.kernel)} · ${r.threads} thread${r.threads === 1 ? "" : "s"} · ${r.sampling.doSample ? `sampling, seed ${r.sampling.seed}` : "greedy"} · ${weights}</p>
+<p class="lead">${esc(m.name ?? "GPT-2")} · ${m.nLayer} layers, ${m.nHead} heads, d=${m.nEmbd}, ${(m.parameters / 1e6).toFixed(1)}M parameters · kernel ${esc(r.kernel)} · ${r.threads} thread${r.threads === 1 ? "" : "s"} · ${r.sampling.doSample ? `sampling, seed ${r.sampling.seed}` : "greedy"} · ${weights}</p>
 <pre class="text"><span class="prompt">${esc(prompt)}</span>${esc(r.text)}</pre>
 <p class="muted">${r.promptIds.length} prompt tokens, ${r.generatedIds.length} generated (${esc(STOP_REASONS[r.stopReason])}).</p>
 <div class="cards">${cards}</div>

@@ -17,7 +17,7 @@ export function terminalReport(r: RunRecord, verbose: boolean, showPath: (path: 
   const out: string[] = [];
   const weights = r.weights === "random" ? "RANDOM (seeded; the text is noise, the cycles and times are real)" : showPath(m.path);
   const s = r.sampling;
-  out.push(`GPT-2 · ${m.nLayer} layers, ${m.nHead} heads, d=${m.nEmbd}, context ${m.nPositions}, vocabulary ${m.vocabSize}, ${(m.parameters / 1e6).toFixed(1)}M parameters`);
+  out.push(`${m.name ?? "GPT-2"} · ${m.nLayer} layers, ${m.nHead} heads, d=${m.nEmbd}, context ${m.nPositions}, vocabulary ${m.vocabSize}, ${(m.parameters / 1e6).toFixed(1)}M parameters`);
   out.push(`weights ${weights}`);
   out.push(`${r.runtime.name} ${r.runtime.version}${r.runtime.relaxedSimd ? " · relaxed SIMD" : ""} · kernel ${r.kernel} · ${r.threads} thread${r.threads === 1 ? "" : "s"} · ${s.doSample ? `sampling: temperature ${s.temperature}, top-k ${s.topK || "off"}, top-p ${s.topP}, seed ${s.seed}` : "greedy"}`);
   out.push(r.sequences === undefined

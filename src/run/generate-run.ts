@@ -1,6 +1,7 @@
 import { Clock, type OpEntry } from "../clock/clock.ts";
 import type { Engine } from "../kernels/engine.ts";
 import type { KVCache } from "../model/kv-cache.ts";
+import { familyOf, parameterCounts } from "../model/family.ts";
 import type { GPT2Model } from "../model/model.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { runtimeInfo } from "../util/js-runtime.ts";
@@ -225,12 +226,14 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   const perSecond = (tokens: number) => (tokens > 0 ? (tokens * 1000) / stage("decode").durationMs : 0);
   const ops = opTable(clock.entries, profile);
   const c = model.config;
+  const parameters = parameterCounts(c);
   const where = runtimeInfo();
   const record: RunRecord = {
     model: {
       path: model.weights.kind === "file" ? model.weights.path : "(random weights)",
+      name: familyOf(c)?.name ?? null,
       nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, nPositions: c.nPositions, vocabSize: c.vocabSize,
-      parameters: c.vocabSize * c.nEmbd + c.nPositions * c.nEmbd + c.nLayer * (12 * c.nEmbd * c.nEmbd + 13 * c.nEmbd) + 2 * c.nEmbd,
+      parameters: parameters.matmul + parameters.others,
     },
     weights: model.weights.kind,
     kernel: engineLabel(model.engine),

@@ -96,7 +96,8 @@ export interface MachineRecord extends Omit<MachineProfile, "key" | "kernels" | 
 }
 
 export interface RunRecord {
-  model: { path: string; nLayer: number; nHead: number; nEmbd: number; nPositions: number; vocabSize: number; parameters: number };
+  /** `name`: the GPT-2 size whose shape it has (src/model/family.ts), or null. */
+  model: { path: string; name: string | null; nLayer: number; nHead: number; nEmbd: number; nPositions: number; vocabSize: number; parameters: number };
   weights: "file" | "random";
   kernel: string;
   threads: number;

@@ -1,0 +1,47 @@
+// The GPT-2 family: the published sizes' shapes and parameter counts, their hub repositories,
+// and the flag that asks for one.
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseFlags } from "../src/cli/args.ts";
+import { repositoryOf } from "../src/io/fetch-model.ts";
+import { GPT2_FAMILY, familyMember, familyOf, parameterCounts } from "../src/model/family.ts";
+
+const ROOT = join(import.meta.dirname, "..");
+
+describe("the GPT-2 family", () => {
+  // Parameter counts as Hugging Face's model cards and `sum(p.numel() for p in model.parameters())` give them.
+  it.each([
+    ["gpt2", 124_439_808], ["gpt2-medium", 354_823_168], ["gpt2-large", 774_030_080], ["gpt2-xl", 1_557_611_200], ["distilgpt2", 81_912_576],
+  ])("%s has %i parameters", (name, count) => {
+    const { config } = familyMember(name)!;
+    const { matmul, others } = parameterCounts(config);
+    expect(matmul + others).toBe(count);
+    expect(familyOf(config)?.name).toBe(name);
+  });
+
+  it("each size comes from its own repository; other names are taken as they are", () => {
+    expect(GPT2_FAMILY.map((m) => repositoryOf(m.name))).toEqual(["openai-community/gpt2", "openai-community/gpt2-medium", "openai-community/gpt2-large", "openai-community/gpt2-xl", "distilbert/distilgpt2"]);
+    expect(repositoryOf("someone/gpt2-finetuned")).toBe("someone/gpt2-finetuned");
+    expect(familyOf({ nLayer: 3, nHead: 4, nEmbd: 48, nPositions: 48, vocabSize: 320, layerNormEpsilon: 1e-5 })).toBeUndefined();
+  });
+
+  it("--random-weights takes a size or none", () => {
+    const specs = { "random-weights": { kind: "optional" as const, help: "" }, threads: { kind: "int" as const, help: "" } };
+    expect(parseFlags(["--random-weights"], specs)).toEqual({ "random-weights": true });
+    expect(parseFlags(["--random-weights", "gpt2-xl"], specs)).toEqual({ "random-weights": "gpt2-xl" });
+    expect(parseFlags(["--random-weights", "--threads", "2"], specs)).toEqual({ "random-weights": true, threads: 2 });
+    expect(parseFlags(["--random-weights=distilgpt2"], specs)).toEqual({ "random-weights": "distilgpt2" });
+  });
+
+  it("fetch-weights --list shows each size's parameters and the memory its weights take", async () => {
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ["--import", "tsx", "scripts/fetch-weights.ts", "--list"], { cwd: ROOT, encoding: "utf8" }, (err, out) => (err ? reject(err) : resolve(out)));
+    });
+    // gpt2-xl: 48·12·1600² + 50257·1600 = 1,554,971,200 matmul weights and 2,640,000 others (float32):
+    // f32 4 × 1,557,611,200 B = 5.80 GiB; bf16 2 × 1,554,971,200 + 4 × 2,640,000 = 2.91 GiB;
+    // q8 1.25 × 1,554,971,200 + 4 × 2,640,000 = 1.82 GiB.
+    expect(stdout).toMatch(/^gpt2-xl +openai-community\/gpt2-xl +48 +25 +1600 +1,557,611,200 +5\.80 GiB\* +2\.91 GiB +1\.82 GiB$/m);
+    expect(stdout).toMatch(/^distilgpt2 +distilbert\/distilgpt2 +6 +12 +768 +81,912,576 /m);
+  });
+});
