@@ -76,14 +76,15 @@ describe.skipIf(chromium === undefined)("the playground in headless Chromium", (
     }
   });
 
-  it("random weights and a text prompt: the tokenizer's ids, and the tokens of generate.ts --random-weights", { timeout: 120_000 }, async () => {
+  it("random weights of a size and a text prompt: the tokenizer's ids, and the tokens of generate.ts --random-weights", { timeout: 120_000 }, async () => {
     const prompt = "Hello, world!";
-    const terminal = JSON.parse(spawnSync(process.execPath, ["--import", "tsx", "src/generate.ts", "--random-weights", "--prompt", prompt, "--max-new-tokens", "3", "--threads", "1", "--json"], { cwd: ROOT, encoding: "utf8" }).stdout);
-    const page = await browser.open(`${bare.url}?weights=random&prompt=${encodeURIComponent(prompt)}&maxNewTokens=3&threads=1&autorun=1`);
+    const terminal = JSON.parse(spawnSync(process.execPath, ["--import", "tsx", "src/generate.ts", "--random-weights", "distilgpt2", "--prompt", prompt, "--max-new-tokens", "3", "--threads", "1", "--json"], { cwd: ROOT, encoding: "utf8" }).stdout);
+    const page = await browser.open(`${bare.url}?weights=random&randomSize=distilgpt2&prompt=${encodeURIComponent(prompt)}&maxNewTokens=3&threads=1&autorun=1`);
     expect(await page.waitFor(settled, 100_000)).toBe("done");
-    const run = await page.evaluate<{ prompt: string; promptIds: number[]; generatedIds: number[]; weights: string; totals: { cycles: number } }>("globalThis.lastRun");
+    const run = await page.evaluate<{ prompt: string; promptIds: number[]; generatedIds: number[]; weights: string; model: { name: string }; totals: { cycles: number } }>("globalThis.lastRun");
     expect(run.promptIds).toEqual([15496, 11, 995, 0]); // tiktoken's ids for the prompt
-    expect([run.prompt, run.weights]).toEqual([prompt, "random"]);
+    expect([run.prompt, run.weights, run.model.name]).toEqual([prompt, "random", "distilgpt2"]);
+    expect(await page.evaluate<string[]>(`[...document.getElementById("random-size").options].map((o) => o.value)`)).toEqual(["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "distilgpt2"]);
     expect(run.generatedIds).toEqual(terminal.generatedIds);
     expect(run.totals.cycles).toBe(terminal.totals.cycles);
     expect(page.errors).toEqual([]);

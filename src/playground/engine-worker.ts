@@ -1,6 +1,7 @@
 import { Engine } from "../kernels/engine.ts";
 import type { Clock } from "../clock/clock.ts";
 import { type GPT2Config, GPT2_SMALL, parseConfig } from "../model/config.ts";
+import { GPT2_FAMILY, familyMember } from "../model/family.ts";
 import { loadCheckpoint, randomModel } from "../model/load.ts";
 import type { GPT2Model } from "../model/model.ts";
 import { browserPlatform } from "../platform/browser.ts";
@@ -72,8 +73,10 @@ async function readConfig(text: string, name: string): Promise<GPT2Config> {
 
 async function load(weights: WeightsChoice, engine: Engine): Promise<GPT2Model> {
   if (weights.kind === "random") {
-    post({ type: "status", text: "making GPT-2 small's weights from a seed (the same as generate.ts --random-weights)…" });
-    return await randomModel(engine, GPT2_SMALL);
+    const member = familyMember(weights.size);
+    if (member === undefined) throw new Error(`${weights.size} is not a GPT-2 size: choose one of ${GPT2_FAMILY.map((m) => m.name).join(", ")}`);
+    post({ type: "status", text: `making ${member.name}'s weights from a seed (the same as generate.ts --random-weights ${member.name})…` });
+    return await randomModel(engine, member.config);
   }
   if (weights.kind === "server") {
     post({ type: "status", text: "reading the served model with HTTP Range requests…" });

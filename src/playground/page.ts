@@ -1,5 +1,6 @@
 import { Clock } from "../clock/clock.ts";
 import { KERNELS } from "../kernels/engine.ts";
+import { GPT2_FAMILY } from "../model/family.ts";
 import type { WeightDtype } from "../kernels/packed-matrix.ts";
 import { REPORT_CSS, STAGE_COLORS, htmlReport } from "../report/html.ts";
 import { cycles, ms } from "../report/format.ts";
@@ -14,7 +15,7 @@ import type { FromEngine, LiveOp, LiveStage, LiveStep, RunRequest, ToEngine, Wei
 /*
  * The playground page: a form, a live view of the run, the article's 2×2 widget, and the full
  * report at the end. The engine runs in a worker (engine-worker.ts); this thread only draws.
- * Hooks for automation and the console: query parameters (weights, prompt, inputIds,
+ * Hooks for automation and the console: query parameters (weights, randomSize, prompt, inputIds,
  * maxNewTokens, threads, kernel, dtype, doSample, seed, temperature, topK, topP, autorun=1),
  * document.body.dataset.state (idle, loading, running, done, error) and globalThis.lastRun
  * (the run record, as generate.ts --json prints it).
@@ -60,6 +61,8 @@ function fillSelects(params: URLSearchParams): void {
   const threads = select("threads");
   for (let t = 1; t <= Math.min(cores, 16); t++) threads.add(new Option(String(t), String(t)));
   threads.value = String(Math.min(cores, 16));
+  const size = select("random-size");
+  for (const m of GPT2_FAMILY) size.add(new Option(`${m.name} (${m.config.nLayer} layers, d=${m.config.nEmbd})`, m.name));
   const kernel = select("kernel");
   kernel.add(new Option(`auto (${simdAvailable ? "WebAssembly SIMD" : "TypeScript: no WebAssembly SIMD here"})`, "auto"));
   for (const k of KERNELS) kernel.add(new Option(`${k.name}: ${k.about}`, k.name));
@@ -68,6 +71,7 @@ function fillSelects(params: URLSearchParams): void {
     if (v !== null) ($(id) as HTMLInputElement | HTMLSelectElement).value = v;
   };
   set("threads", "threads");
+  set("random-size", "randomSize");
   set("kernel", "kernel");
   set("dtype", "dtype");
   set("prompt", "prompt");
@@ -84,7 +88,8 @@ function fillSelects(params: URLSearchParams): void {
 
 function weightsChoice(): WeightsChoice {
   const kind = document.querySelector<HTMLInputElement>("input[name=weights]:checked")!.value;
-  if (kind === "random" || kind === "server") return { kind };
+  if (kind === "random") return { kind, size: select("random-size").value };
+  if (kind === "server") return { kind };
   const files = [...(input("files").files ?? [])];
   const config = files.find((f) => f.name.endsWith(".json"));
   const weights = files.find((f) => f.name.endsWith(".safetensors"));
@@ -94,7 +99,7 @@ function weightsChoice(): WeightsChoice {
 
 /** What identifies a loaded model: the same key needs no reload. */
 function loadKey(w: WeightsChoice, dtype: string, kernel: string): string {
-  const file = w.kind === "files" ? `${w.weights.name}/${w.weights.size}/${w.weights.lastModified}/${w.config.name}/${w.config.size}` : "";
+  const file = w.kind === "files" ? `${w.weights.name}/${w.weights.size}/${w.weights.lastModified}/${w.config.name}/${w.config.size}` : w.kind === "random" ? w.size : "";
   return `${w.kind}|${file}|${dtype}|${kernel}`;
 }
 

@@ -8,7 +8,8 @@ import type { SamplingOptions } from "../run/sampling.ts";
  */
 
 /** Where the weights come from: seeded random numbers, the server's --model, or files picked from disk. */
-export type WeightsChoice = { kind: "random" } | { kind: "server" } | { kind: "files"; config: File; weights: File };
+/** `size`: a GPT-2 size's name (src/model/family.ts). */
+export type WeightsChoice = { kind: "random"; size: string } | { kind: "server" } | { kind: "files"; config: File; weights: File };
 
 export interface RunRequest {
   /** Text to tokenize, or null when `inputIds` are given. */
