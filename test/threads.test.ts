@@ -1,7 +1,7 @@
 // The threads: a pass gives the same bits on any thread count, and a thread that dies or throws
 // mid-pass ends the run with one clear error, the engine disposed, no thread left waiting.
 import { describe, expect, it } from "vitest";
-import { Engine, nodePlatform, randomModel } from "../src/node.ts";
+import { Engine, Tensor, add, nodePlatform, randomModel } from "../src/node.ts";
 import type { Platform } from "../src/platform/platform.ts";
 import { ThreadChoice } from "../src/kernels/threads.ts";
 
@@ -100,6 +100,25 @@ describe("a worker that fails mid-pass", () => {
     expect(error?.message).toMatch(/^a worker thread stopped responding \(no progress for 1 s\)/);
     expect(performance.now() - started).toBeLessThan(20_000);
     expect(() => model.step([1], model.newCache())).toThrow(/disposed/);
+  });
+});
+
+describe("a pass whose recording fails", () => {
+  it("ends the region it opened: the threads run what was published and leave, and the next pass runs", async () => {
+    // A 2 s stall limit: a worker left waiting for the rest of the failed pass would end the next one with an error.
+    const model = await randomModel(new Engine(nodePlatform, { threads: 2 }, 2000), CONFIG, 11);
+    await model.engine.ready();
+    const cache = model.newCache();
+    model.step(PROMPT, cache); // the workers now hold the plan: the next pass runs as it is recorded
+    const engine = model.engine;
+    expect(() => engine.pass(() => engine.run(() => {
+      const x = new Tensor(engine.floats(4096), [16, 256]);
+      add(add(x, x), x); // recorded and published
+      throw new Error("recording failed");
+    }))).toThrow("recording failed");
+    const next = model.step([42], cache).data;
+    expect(next.every(Number.isFinite)).toBe(true);
+    await model.dispose();
   });
 });
 

@@ -192,7 +192,7 @@ export class Engine implements Launcher {
     const clock = activeClock();
     try {
       if (this.heap === null || this.watched !== null) return this.run(fn);
-      // Recorded first, then run as one parallel region (see plan.ts and threads.ts).
+      // Recorded, and run as one parallel region while it is recorded (see plan.ts and threads.ts).
       const team = this.threadTeam();
       const plan = this.plan;
       team.beginPass(plan);
@@ -203,6 +203,10 @@ export class Engine implements Launcher {
       const recordStart = performance.now();
       try {
         result = this.run(fn);
+      } catch (err) {
+        // The threads finish what was published and leave; the error stands.
+        team.cancel();
+        throw err;
       } finally {
         this.recording = null;
       }

@@ -3,10 +3,11 @@ import { ARGC, ARGS, BARRIER, COUNT, FN, FUSED, JS, KIND, KIND_JS, KIND_ROWS, MA
 
 /*
  * The engine's threads, all of it in this file. A forward pass is one parallel region, as in
- * llama.cpp's ggml_graph_compute: the calling thread publishes the pass's plan (plan.ts), every
- * thread walks the same list of nodes, takes chunks of each node's work from a shared counter, and
- * meets the others at a barrier only where the plan put one. Chunks are taken, not assigned: a
- * thread that has lost its core to another program holds back one chunk, never a whole share.
+ * llama.cpp's ggml_graph_compute: the calling thread publishes the pass's plan (plan.ts) node by
+ * node as it records it, every thread walks the same list of nodes, takes chunks of each node's
+ * work from a shared counter, and waits only where the plan put a barrier — for the chunks before
+ * it to be done, not for the other threads to arrive. Chunks are taken, not assigned: a thread
+ * that has lost its core to another program holds back the chunk it is in, never a whole share.
  *
  * Waiting spins for a bounded number of polls, then sleeps (Atomics.wait), so a thread that is
  * waiting gives its core to the one being waited for. The calling thread may block: in a page the
@@ -511,6 +512,16 @@ export class ThreadTeam {
     if (Atomics.load(c, LAYOUT.SLEEPERS) !== 0) Atomics.notify(c, LAYOUT.PUBLISHED);
   }
 
+  /** The pass's recording failed: a region opened for it ends at what was published (those nodes run; the workers then leave). */
+  cancel(): void {
+    if (!this.streaming) return;
+    const c = this.control;
+    Atomics.store(c, LAYOUT.NODES, Atomics.load(c, LAYOUT.PUBLISHED));
+    Atomics.notify(c, LAYOUT.PUBLISHED);
+    this.streaming = false;
+    this.lastNodes = this.counters.length / 2;
+  }
+
   /** Makes sure the workers hold the plan's buffers and every function its table names (between regions only). */
   private share(plan: Plan): void {
     if (this.counters.length < 2 * plan.capacity) {
@@ -565,8 +576,8 @@ export class ThreadTeam {
       Atomics.store(c, LAYOUT.PUBLISHED, nodes);
       if (Atomics.load(c, LAYOUT.SLEEPERS) !== 0) Atomics.notify(c, LAYOUT.PUBLISHED);
     } else {
-      if (participants > 1) this.share(plan);
-      else if (this.counters.length < 2 * plan.capacity) this.share(plan);
+      // (The counters grow with the plan even for a region the calling thread runs alone.)
+      if (participants > 1 || this.counters.length < 2 * plan.capacity) this.share(plan);
       this.regionStart = performance.timeOrigin + performance.now();
       if (participants > 1) this.openRegion(participants, nodes, nodes);
       else [c[LAYOUT.NODES], c[LAYOUT.PUBLISHED]] = [nodes, nodes];
