@@ -47,11 +47,10 @@ export function quantizeActivations(a: Float32Array, m: number, k: number, bytes
     for (let b = 0; b < blocks; b++) {
       const from = i * k + b * Q8_BLOCK;
       const end = i * k + Math.min(k, (b + 1) * Q8_BLOCK);
+      // Math.max keeps a NaN (a comparison would skip it, and the block would quantize to
+      // zeros: a pass gone non-finite would give finite logits, as the SIMD quantizer does not).
       let amax = 0;
-      for (let p = from; p < end; p++) {
-        const v = Math.abs(a[p]);
-        if (v > amax) amax = v;
-      }
+      for (let p = from; p < end; p++) amax = Math.max(amax, Math.abs(a[p]));
       const scale = blockScale(amax, ACTIVATION_LEVELS);
       scales[i * blocks + b] = scale;
       let to = i * kp + b * Q8_BLOCK;
