@@ -561,6 +561,8 @@ export class ThreadTeam {
     const c = this.control;
     for (let i = this.mainFns.length; i < plan.table.length; i++) this.mainFns.push(plan.table[i].fn);
     this.all = this.participants > 1 && this.choice.allThreads(kind, this.streaming);
+    // A region that opened as the recording started keeps that start for its times.
+    const opened = this.streaming;
     if (this.streaming && this.frozen) {
       // The stream stopped at a node the workers could not run: they finish what was published
       // and leave; then they learn the new buffers and functions, and a second region runs the
@@ -578,7 +580,7 @@ export class ThreadTeam {
     } else {
       // (The counters grow with the plan even for a region the calling thread runs alone.)
       if (participants > 1 || this.counters.length < 2 * plan.capacity) this.share(plan);
-      this.regionStart = performance.timeOrigin + performance.now();
+      if (!opened) this.regionStart = performance.timeOrigin + performance.now();
       if (participants > 1) this.openRegion(participants, nodes, nodes);
       else [c[LAYOUT.NODES], c[LAYOUT.PUBLISHED]] = [nodes, nodes];
     }
