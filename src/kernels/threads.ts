@@ -404,8 +404,7 @@ export class ThreadTeam {
   private ready = false;
   private broken: string | null = null;
   private readonly choice = new ThreadChoice();
-  /** The pass being recorded: whether all threads run it, whether they run it as it is recorded, and whether that had to stop. */
-  private all = false;
+  /** The pass being recorded: whether the threads run it as it is recorded, and whether that had to stop. */
   private streaming = false;
   private frozen = false;
   /** When the pass began (performance.now()), and when its region opened (ms since the epoch). */
@@ -560,7 +559,7 @@ export class ThreadTeam {
     const kind = Math.round(4 * Math.log2(1 + plan.work));
     const c = this.control;
     for (let i = this.mainFns.length; i < plan.table.length; i++) this.mainFns.push(plan.table[i].fn);
-    this.all = this.participants > 1 && this.choice.allThreads(kind, this.streaming);
+    const all = this.participants > 1 && this.choice.allThreads(kind, this.streaming);
     // A region that opened as the recording started keeps that start for its times.
     const opened = this.streaming;
     if (this.streaming && this.frozen) {
@@ -572,7 +571,7 @@ export class ThreadTeam {
       this.awaitLeft();
       this.streaming = false;
     }
-    const participants = this.all ? this.participants : 1;
+    const participants = all ? this.participants : 1;
     if (this.streaming) {
       Atomics.store(c, LAYOUT.NODES, nodes);
       Atomics.store(c, LAYOUT.PUBLISHED, nodes);
@@ -595,7 +594,7 @@ export class ThreadTeam {
       throw err;
     }
     if (!done) this.stopped();
-    if (this.participants > 1) this.choice.observe(kind, this.all, performance.now() - this.passStart);
+    if (this.participants > 1) this.choice.observe(kind, all, performance.now() - this.passStart);
     this.lastParticipants = participants;
     this.lastKind = kind;
     this.lastNodes = nodes;
