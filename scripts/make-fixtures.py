@@ -115,23 +115,27 @@ def greedy(p, cfg, ids, n, act=lambda x: x):
     return out, margin
 
 
-def q8_blocks(x, levels):
+def q8_blocks(x, levels, half_scales=False):
     """Rows of x [R, K] in blocks of 32 along K (zero-padded), each scaled by its largest
-    magnitude / levels in float32 and rounded half to even: exactly src/kernels/q8.ts. Returns
-    the values the integers stand for, in float64 (q x scale is exact there)."""
+    magnitude / levels in float32 (rounded to float16 for weights), rounded half to even and held
+    to +-levels: exactly src/kernels/q8.ts. Returns the values the integers stand for, in float64
+    (q x scale is exact there)."""
     R, K = x.shape
     kp = -(-K // 32) * 32
     x32 = torch.zeros(R, kp, dtype=torch.float32)
     x32[:, :K] = x.to(torch.float32)
     blocks = x32.view(R, kp // 32, 32)
     scale = blocks.abs().amax(dim=2, keepdim=True) / levels
-    q = torch.where(scale == 0, torch.zeros_like(blocks), torch.round(blocks / scale))
+    if half_scales:
+        scale = scale.half().to(torch.float32)
+    q = torch.where(scale == 0, torch.zeros_like(blocks), torch.round(blocks / scale).clamp(-levels, levels))
     return (q.to(torch.float64) * scale.to(torch.float64)).view(R, kp)[:, :K]
 
 
 def q8_weight(w):
-    """A Conv1D weight [K, N] as `--dtype q8` holds it: blocks of 32 along K, per column, +-127."""
-    return q8_blocks(w.T, 127).T
+    """A Conv1D weight [K, N] as `--dtype q8` holds it: blocks of 32 along K, per column, +-127,
+    float16 scales."""
+    return q8_blocks(w.T, 127, half_scales=True).T
 
 
 def q8_activations(x):

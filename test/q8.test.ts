@@ -8,6 +8,7 @@ import { Clock, Engine, Tensor, loadModel, matmul, nodePlatform } from "../src/n
 import { matmulNaive } from "../src/kernels/naive.ts";
 import { PackedMatrix } from "../src/kernels/packed-matrix.ts";
 import { ACTIVATION_OFFSET, paddedK, quantizeActivations, roundHalfEven } from "../src/kernels/q8.ts";
+import { floatToHalf, halfToFloat } from "../src/io/half.ts";
 import { PANEL } from "../src/wasm/kernels.ts";
 import { WasmHeap, relaxedIntegerDotWorks } from "../src/wasm/runtime.ts";
 import { Random } from "../src/util/random.ts";
@@ -22,6 +23,17 @@ function random(n: number, seed: number): Float32Array {
 describe("q8 quantization", () => {
   it("rounds half to even, as torch.round does", () => {
     expect([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4999, 2.5001].map(roundHalfEven)).toEqual([0, 2, 2, -0, -2, -2, 2, 3]);
+  });
+
+  it("rounds a float to float16 bits as IEEE 754 does (published values, ties to even)", () => {
+    // 1, the largest half, the smallest subnormal and normal, 1/3, −2
+    expect([1, 65504, 2 ** -24, 2 ** -14, 0.333251953125, -2].map(floatToHalf)).toEqual([0x3c00, 0x7bff, 0x0001, 0x0400, 0x3555, 0xc000]);
+    // ties: 1 + 2^-11 sits halfway between 1 and the next half up (even: 1); 1 + 3·2^-11 rounds up
+    expect([1 + 2 ** -11, 1 + 3 * 2 ** -11, 2 ** -25, 3 * 2 ** -25].map(floatToHalf)).toEqual([0x3c00, 0x3c02, 0x0000, 0x0002]);
+    // past the largest half: 65519 rounds down to it, 65520 (the tie) up to infinity
+    expect([65519, 65520, Infinity].map(floatToHalf)).toEqual([0x7bff, 0x7c00, 0x7c00]);
+    // every finite half survives the round trip
+    for (let h = 0; h < 0x10000; h++) if ((h & 0x7c00) !== 0x7c00 && h !== 0x8000) expect(floatToHalf(halfToFloat(h))).toBe(h);
   });
 
   it("quantizes an activation block by hand: scale = max|x| / 63, stored plus 64", () => {
@@ -54,29 +66,45 @@ describe("q8 quantization", () => {
     expect([...bytes.subarray(96, 100)]).toEqual([96, 1, 66, 62]);
   });
 
-  it("packs weights in blocks of 32 along K per column: scale = max|w| / 127, sums × 64", () => {
+  it("packs weights in blocks of 32 along K per column: scale = max|w| / 127 as float16, sums × 64 apart", () => {
     // Column 0: rows 0..32 (two blocks, the second holding row 32 alone); column 1: all zeros.
     const k = 33;
     const w = new Float32Array(k * 2);
     for (let row = 0; row < k; row++) w[row * 2] = row === 32 ? -2 : (row - 16) / 16; // block 0: max 1
     const p = PackedMatrix.pack(new Tensor(w, [k, 2]), PANEL, "q8");
-    expect(p.elementBytes).toBe(1.25);
-    expect(p.data.length).toBe(2 * 320); // two block records of one panel
-    expect(p.scaleOf(0, 0)).toBe(Math.fround(1 / 127)); // block 0, column 0
-    expect(new Float32Array(p.data.buffer, p.data.byteOffset + 256, 2)).toEqual(Float32Array.of(Math.fround(1 / 127), 0)); // where the kernels read it
-    expect(p.scaleOf(32, 0)).toBe(Math.fround(2 / 127)); // block 1
+    // Decode streams 34 bytes per 32 weights (Q8_0's size); several rows also read 4 bytes of sums.
+    expect([p.bytesRead(1), p.bytesRead(4)]).toEqual([1.0625, 1.1875]);
+    expect(p.data.length).toBe(2 * 32 + 2 * 272); // the sums of two blocks, then their records
+    expect(p.kernelAddress).toBe(p.data.byteOffset + 64);
+    // 1/127 = 2^-7 × 1.007874…: 10 bits of significand keep 1032/1024 (1031.9 rounded), bits 0x2008
+    const scale0 = 2 ** -7 * (1032 / 1024);
+    expect(p.scaleOf(0, 0)).toBe(scale0); // block 0, column 0
+    expect(new Uint16Array(p.data.buffer, p.data.byteOffset + 64 + 256, 2)).toEqual(Uint16Array.of(0x2008, 0)); // where the kernels read it
+    expect(p.scaleOf(32, 0)).toBe(2 * scale0); // block 1: 2/127, one exponent up
     expect(p.scaleOf(0, 1)).toBe(0); // an all-zero column
-    expect(p.get(32, 0)).toBeCloseTo(-2, 6);
-    expect(p.data[p.index(8, 0)]).toBe(-64); // −0.5 ÷ float32(1/127) = −63.500002 → −64
-    expect(p.index(8, 0)).toBe(2 * 32 + 0); // step 2 of block 0, column 0, k 8 first of its four
-    expect(p.index(33, 5)).toBe(320 + 0 * 32 + 16 + 1 * 4 + 1); // block 1, step 0, columns 4–7, column 5, k 33
-    expect(p.get(8, 0)).toBe(-64 * p.scaleOf(8, 0));
-    // block 0 holds −16/16 … 15/16: Σq = 127·(−1) + Σ_{r=1..31} round((r−16)/16·127)
+    expect(p.data[p.index(0, 0)]).toBe(-127); // −1 ÷ 0.0078735 = −127.007 → −127
+    expect(p.data[p.index(8, 0)]).toBe(-64); // −0.5 ÷ 0.0078735 = −63.504 → −64
+    expect(p.index(8, 0)).toBe(64 + 2 * 32 + 0); // step 2 of block 0, column 0, k 8 first of its four
+    expect(p.index(33, 5)).toBe(64 + 272 + 0 * 32 + 16 + 1 * 4 + 1); // block 1, step 0, columns 4–7, column 5, k 33
+    expect(p.get(8, 0)).toBe(-64 * scale0);
+    // block 0 holds −16/16 … 15/16: Σq = Σ_r round((r−16)/16 ÷ scale0)
     let sum = 0;
-    for (let row = 0; row < 32; row++) sum += roundHalfEven(Math.fround(w[row * 2] / Math.fround(1 / 127)));
+    for (let row = 0; row < 32; row++) sum += roundHalfEven(Math.fround(w[row * 2] / scale0));
     expect(p.sumOf(0, 0)).toBe(64 * sum);
-    expect(new Int32Array(p.data.buffer, p.data.byteOffset + 288, 1)[0]).toBe(64 * sum);
+    // the table runs downwards by panel, blocks upwards: this one panel's block 0 sums, then block 1's
+    expect(new Int32Array(p.data.buffer, p.data.byteOffset, 9)[0]).toBe(64 * sum);
+    expect(new Int32Array(p.data.buffer, p.data.byteOffset, 9)[8]).toBe(64 * -127);
     for (let row = 0; row < k; row++) expect(Math.abs(p.get(row, 0) - w[row * 2])).toBeLessThanOrEqual(p.scaleOf(row, 0) / 2 + 1e-9);
+  });
+
+  it("holds a block whose largest weight rounds past 127 units to ±127, and refuses scales float16 cannot hold", () => {
+    // amax = 304.8 × 2^-24: amax / 127 = 2.4 units of 2^-24, a subnormal half that keeps 2 of
+    // them; amax is then 152.4 units → 152, held to 127; amax / 2 is 76.2 units → 76
+    const amax = 304.8 * 2 ** -24;
+    const p = PackedMatrix.pack(new Tensor(Float32Array.of(amax, -amax, amax / 2), [3, 1]), PANEL, "q8");
+    expect(p.scaleOf(0, 0)).toBe(2 ** -23);
+    expect([0, 1, 2].map((row) => p.data[p.index(row, 0)])).toEqual([127, -127, 76]);
+    expect(() => PackedMatrix.pack(new Tensor(Float32Array.of(1e7), [1, 1]), PANEL, "q8")).toThrow(/float16 scales.*--dtype bf16 or f32/);
   });
 
   it("reads a whole column (an embedding row, block by block) as its elements one by one", () => {
@@ -111,7 +139,7 @@ describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 7
 
   it.each(cases)("%s matches naive on the same quantized values", (_, fn, relaxed) => {
     const out = heap.f32View(outAt, m * ldo).fill(NaN);
-    heap.kernelsFor(k, relaxed).exports[`${fn}_q8`](aAt, packed.data.byteOffset, outAt, m, ldo, 0, ldo);
+    heap.kernelsFor(k, relaxed).exports[`${fn}_q8`](aAt, packed.kernelAddress, outAt, m, ldo, 0, ldo);
     let worst = 0;
     for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) worst = Math.max(worst, Math.abs(out[i * ldo + j] - ref[i * n + j]));
     expect(worst).toBeLessThanOrEqual(2e-7 * k + 1e-6); // NaN (an output never written) fails too
@@ -119,7 +147,7 @@ describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 7
 });
 
 describe("q8 through the engine", () => {
-  it.each([1, 2])("on %i thread(s): the quantized product, M·K·N cycles, 1.25 bytes per weight", async (threads) => {
+  it.each([1, 2])("on %i thread(s): the quantized product, M·K·N cycles, 1.0625 bytes per weight in decode, 1.1875 for rows", async (threads) => {
     const engine = new Engine(nodePlatform, { kernel: "simd", threads, dtype: "q8" });
     await engine.ready();
     for (const [m, k, n] of [[1, 300, 515], [37, 300, 515]]) {
@@ -130,7 +158,7 @@ describe("q8 through the engine", () => {
       const c = engine.run(() => clock.run(() => matmul(a, w)));
       expect(clock.cycles).toBe(m * k * n);
       expect(clock.entries[0].kernel).toMatch(/^simd (matvec|matmul)·dot(8|16)$/);
-      expect(clock.entries[0].bytes).toBe(4 * (m * k + m * n) + 1.25 * k * n);
+      expect(clock.entries[0].bytes).toBe(4 * (m * k + m * n) + (m === 1 ? 34 / 32 : 38 / 32) * k * n);
       // Against fp32 on the unquantized operands: off by the quantization only (the worst of
       // 19k sums of 300 products whose activations are each off by up to 1/126).
       const ref = new Float32Array(m * n);

@@ -24,3 +24,26 @@ export function floatToBfloat16(x: number): number {
   if ((bits & 0x7fffffff) > 0x7f800000) return 0x7fc0;
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
+
+/**
+ * float → IEEE 754 half bits, rounding to nearest even (as torch's .half()); magnitudes from
+ * 65520 up become infinity, NaN stays NaN.
+ */
+export function floatToHalf(x: number): number {
+  const v = Math.fround(x);
+  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
+  const a = Math.abs(v);
+  if (Number.isNaN(a)) return 0x7e00;
+  if (a >= 65520) return sign | 0x7c00;
+  if (a < 2 ** -14) return sign | roundHalfEven(a * 2 ** 24); // subnormal: units of 2^-24 (1024 carries into the smallest normal)
+  const exp = Math.floor(Math.log2(a));
+  // Math.log2 can land a hair off at exact powers of two: the significand a / 2^exp must be in [1, 2).
+  const e = a / 2 ** exp >= 2 ? exp + 1 : a / 2 ** exp < 1 ? exp - 1 : exp;
+  return sign | ((e + 15) * 1024 + roundHalfEven(a * 2 ** (10 - e)) - 1024); // a carry of the significand raises the exponent
+}
+
+/** x rounded to the nearest integer, ties to even (as torch.round and IEEE 754 rounding). */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && (r & 1) !== 0 ? r - 1 : r;
+}

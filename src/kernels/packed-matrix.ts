@@ -1,8 +1,8 @@
-import { bfloat16ToFloat, floatToBfloat16 } from "../io/half.ts";
+import { bfloat16ToFloat, floatToBfloat16, halfToFloat } from "../io/half.ts";
 import { Tensor, shapeError } from "../tensor/tensor.ts";
 import { transpose } from "../tensor/transpose.ts";
 import { BF16_LANE_ORDER } from "../wasm/kernels.ts";
-import { ACTIVATION_OFFSET, Q8_BLOCK, Q8_RECORD, Q8_SCALES, Q8_SUMS, WEIGHT_LEVELS, blockScale, paddedK, quantize } from "./q8.ts";
+import { ACTIVATION_OFFSET, Q8_BLOCK, Q8_RECORD, Q8_SCALES, Q8_SUMS_RECORD, WEIGHT_LEVELS, paddedK, quantize, weightScaleBits } from "./q8.ts";
 
 export type WeightDtype = "f32" | "bf16" | "q8";
 type PackedData = Float32Array | Uint16Array | Int8Array;
@@ -11,7 +11,7 @@ type PackedData = Float32Array | Uint16Array | Int8Array;
  * A [K,N] weight matrix — a matmul's B — stored as column panels: panel p holds columns
  * p·w … p·w+w−1 for every k, row after row, so a kernel reads `w` neighbouring outputs' weights
  * from one contiguous run. The last panel is padded with zeros. Values are float32, or bfloat16
- * (half the bytes; computed in float32), or q8: signed bytes in blocks of 32 k with one float32
+ * (half the bytes; computed in float32), or q8: signed bytes in blocks of 32 k with one float16
  * scale per block and column (src/kernels/q8.ts), for the integer SIMD kernels.
  *
  * With w = 1 the layout is Bᵀ row-major — exactly how GPT-2 stores wte [V,d]. That is how the
@@ -21,9 +21,11 @@ export class PackedMatrix {
   readonly dtype: WeightDtype;
   /** Where each column of a panel sits in a panel row (the bf16 SIMD kernels interleave them). */
   readonly laneOrder: readonly number[];
-  /** q8: the stored block records read as floats (for the scales) and as integers (for the sums). */
-  private readonly words: Float32Array;
+  /** q8: the stored bytes read as float16 bits (for the scales) and as integers (for the sums). */
+  private readonly halves: Uint16Array;
   private readonly ints: Int32Array;
+  /** q8: bytes of the sums table, which comes before the block records. */
+  private readonly sumsBytes: number;
 
   constructor(
     readonly data: PackedData,
@@ -37,16 +39,26 @@ export class PackedMatrix {
     if (this.dtype === "q8" && panelWidth !== 8) throw new Error("PackedMatrix: q8 weights come in panels of 8");
     if (data.length !== expected) throw new Error(`PackedMatrix: ${data.length} values, but [${k},${n}] in panels of ${panelWidth} needs ${expected}`);
     const q8 = this.dtype === "q8";
-    this.words = new Float32Array(data.buffer, q8 ? data.byteOffset : 0, q8 ? data.length / 4 : 0);
+    this.halves = new Uint16Array(data.buffer, q8 ? data.byteOffset : 0, q8 ? data.length / 2 : 0);
     this.ints = new Int32Array(data.buffer, q8 ? data.byteOffset : 0, q8 ? data.length / 4 : 0);
+    this.sumsBytes = q8 ? (Math.ceil(n / 8) * paddedK(k) * Q8_SUMS_RECORD) / Q8_BLOCK : 0;
   }
 
   /**
-   * Bytes one weight takes as stored: what a product must stream per multiply-accumulate of a
-   * row. q8: the byte, plus its block's scale and sum shared by 32.
+   * Where a kernel's B starts in its memory: for q8 the first block record, the sums table ending
+   * just below it (panel p's sums at that address − (p+1)·blocks·32: a kernel finds them from
+   * the panel and K alone).
    */
-  get elementBytes(): number {
-    return bytesPerWeight(this.dtype);
+  get kernelAddress(): number {
+    return this.data.byteOffset + this.sumsBytes;
+  }
+
+  /**
+   * Bytes a product of `rows` rows streams per weight: the weights as stored; for q8 the byte
+   * and its share of the block's scale, plus the sums table when several rows share the pass.
+   */
+  bytesRead(rows: number): number {
+    return this.dtype === "q8" && rows === 1 ? Q8_RECORD / 256 : bytesPerWeight(this.dtype);
   }
 
   get shape(): readonly number[] {
@@ -57,30 +69,35 @@ export class PackedMatrix {
    * Index of element (row, col) of the logical [K,N] matrix in `data`. q8 panels are a run of
    * block records (Q8_RECORD bytes each, one stream for a kernel to read): the 32 k × 8 columns
    * as 8 steps of 4 k — 16 bytes for columns 0–3 (each column's 4 k together), what one relaxed
-   * integer dot product takes, then 16 for columns 4–7 — then the 8 columns' float32 scales, then
-   * their sums.
+   * integer dot product takes, then 16 for columns 4–7 — then the 8 columns' float16 scales.
    */
   index(row: number, col: number): number {
     const w = this.panelWidth;
     const panel = Math.floor(col / w);
     const c = col - panel * w;
-    if (this.dtype === "q8") return this.record(row, col) + ((row & (Q8_BLOCK - 1)) >> 2) * 32 + (c >> 2) * 16 + (c & 3) * 4 + (row & 3);
+    if (this.dtype === "q8") return this.sumsBytes + this.record(row, col) + ((row & (Q8_BLOCK - 1)) >> 2) * 32 + (c >> 2) * 16 + (c & 3) * 4 + (row & 3);
     return panel * this.k * w + row * w + this.laneOrder[c];
   }
 
-  /** q8: the byte where the record of element (row, col)'s block starts. */
+  /** q8: where the record of element (row, col)'s block starts, from the first record. */
   private record(row: number, col: number): number {
     return ((col >> 3) * (paddedK(this.k) / Q8_BLOCK) + Math.floor(row / Q8_BLOCK)) * Q8_RECORD;
   }
 
   /** q8: the scale of element (row, col)'s block. */
   scaleOf(row: number, col: number): number {
-    return this.words[(this.record(row, col) + Q8_SCALES) / 4 + (col & 7)];
+    return halfToFloat(this.halves[(this.sumsBytes + this.record(row, col) + Q8_SCALES) / 2 + (col & 7)]);
   }
 
   /** q8: the sum of the quantized weights of element (row, col)'s block, × the activation offset. */
   sumOf(row: number, col: number): number {
-    return this.ints[(this.record(row, col) + Q8_SUMS) / 4 + (col & 7)];
+    return this.ints[this.sumAt(row, col)];
+  }
+
+  /** q8: the index in `ints` of element (row, col)'s block sum (the table runs panel by panel downwards). */
+  private sumAt(row: number, col: number): number {
+    const blocks = paddedK(this.k) / Q8_BLOCK;
+    return (this.sumsBytes - ((col >> 3) + 1) * blocks * Q8_SUMS_RECORD + Math.floor(row / Q8_BLOCK) * Q8_SUMS_RECORD) / 4 + (col & 7);
   }
 
   /** Element (row, col) as a float. */
@@ -98,8 +115,8 @@ export class PackedMatrix {
       // Block by block, as index() lays them out: a token's embedding each decode step.
       const lane = ((col & 7) >> 2) * 16 + (col & 3) * 4;
       for (let r0 = 0; r0 < this.k; r0 += Q8_BLOCK) {
-        const record = this.record(r0, col);
-        const scale = this.words[(record + Q8_SCALES) / 4 + (col & 7)];
+        const record = this.sumsBytes + this.record(r0, col);
+        const scale = this.scaleOf(r0, col);
         const end = Math.min(this.k, r0 + Q8_BLOCK);
         for (let row = r0; row < end; row++) out[at + row] = data[record + ((row & (Q8_BLOCK - 1)) >> 2) * 32 + lane + (row & 3)] * scale;
       }
@@ -167,16 +184,16 @@ export class PackedMatrix {
         const end = Math.min(k, r0 + Q8_BLOCK);
         let amax = 0;
         for (let row = r0; row < end; row++) amax = Math.max(amax, Math.abs(src[base + row * rowStride]));
-        const scale = blockScale(amax, WEIGHT_LEVELS);
+        const bits = weightScaleBits(amax);
+        const scale = halfToFloat(bits);
         let sum = 0;
         for (let row = r0; row < r0 + Q8_BLOCK; row++) {
-          const q = row < end ? quantize(src[base + row * rowStride], scale) : 0;
+          const q = row < end ? quantize(src[base + row * rowStride], scale, WEIGHT_LEVELS) : 0;
           data[this.index(row, col)] = q;
           sum += q;
         }
-        const at = this.record(r0, col) / 4 + (col & 7);
-        this.words[at + Q8_SCALES / 4] = scale;
-        this.ints[at + Q8_SUMS / 4] = ACTIVATION_OFFSET * sum;
+        this.halves[(this.sumsBytes + this.record(r0, col) + Q8_SCALES) / 2 + (col & 7)] = bits;
+        this.ints[this.sumAt(r0, col)] = ACTIVATION_OFFSET * sum;
       }
     }
   }
@@ -202,15 +219,15 @@ export class PackedMatrix {
 
 type Allocator = (count: number, dtype: WeightDtype) => PackedData;
 
-const BYTES_PER_WEIGHT: Record<WeightDtype, number> = { f32: 4, bf16: 2, q8: 1 + 8 / Q8_BLOCK };
+const BYTES_PER_WEIGHT: Record<WeightDtype, number> = { f32: 4, bf16: 2, q8: (Q8_RECORD + Q8_SUMS_RECORD) / 256 };
 
-/** Elements of `data` for [K,N] in panels of w: q8 counts bytes (weights, then scales and sums). */
+/** Elements of `data` for [K,N] in panels of w: q8 counts bytes (the sums table, then the records). */
 function storedCount(k: number, n: number, w: number, dtype: WeightDtype): number {
   const columns = Math.ceil(n / w) * w;
   return dtype === "q8" ? columns * paddedK(k) * BYTES_PER_WEIGHT.q8 : columns * k;
 }
 
-/** Bytes per weight as stored (q8: its share of the block's scale and sum too). */
+/** Bytes per weight as held in memory (q8: its share of the block's scale and sum too). */
 export const bytesPerWeight = (dtype: WeightDtype): number => BYTES_PER_WEIGHT[dtype];
 
 /** Bytes a [K,N] weight takes in panels of w as `dtype` (q8 with its scales and sums). */

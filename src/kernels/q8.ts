@@ -1,13 +1,19 @@
 /*
- * 8-bit quantization in blocks of 32 along K, each block with its own float32 scale: the
- * layout llama.cpp calls Q8_0, with round-half-to-even (as torch.round) so that a PyTorch
- * reference can apply exactly the same rounding.
+ * 8-bit quantization in blocks of 32 along K, each block with its own scale: the layout
+ * llama.cpp calls Q8_0, with round-half-to-even (as torch.round) so that a PyTorch reference
+ * can apply exactly the same rounding.
  *
- * Weights use ±127. Activations, quantized on the fly row by row before each q8 product, use
- * ±63 and are stored plus 64 (1..127): the relaxed integer dot product reads one operand as
+ * Weights use ±127 and a float16 scale: 34 bytes per 32 weights, as Q8_0 (decode streams every
+ * weight once per token, so every byte of a block record is a byte of its memory traffic).
+ * Activations, quantized on the fly row by row before each q8 product, use ±63 and are stored
+ * plus 64 (1..127): the relaxed integer dot product reads one operand as
  * unsigned on x86 and as signed on Arm, and only bytes below 128 mean the same to both. The
  * kernels take the offset back out exactly, in integers (see src/wasm/q8-kernels.ts).
  */
+
+import { floatToHalf, roundHalfEven } from "../io/half.ts";
+
+export { roundHalfEven };
 
 export const Q8_BLOCK = 32;
 export const WEIGHT_LEVELS = 127;
@@ -15,26 +21,43 @@ export const ACTIVATION_LEVELS = 63;
 export const ACTIVATION_OFFSET = 64;
 
 /**
- * A q8 weight block as stored, for 8 columns (one panel): 256 bytes of weights, then 8 float32
- * scales at Q8_SCALES, then 8 i32 sums (Σq × 64) at Q8_SUMS — 1.25 bytes per weight, one stream.
+ * A q8 weight block as stored, for 8 columns (one panel): 256 bytes of weights, then 8 float16
+ * scales at Q8_SCALES — 1.0625 bytes per weight, the one stream a decode step reads.
  */
-export const Q8_RECORD = 320;
+export const Q8_RECORD = 272;
 export const Q8_SCALES = 256;
-export const Q8_SUMS = 288;
+/**
+ * Per block record, 8 i32 sums (Σq × 64 per column) in a table apart from the records: what the
+ * many-row kernels subtract to take the activation offset back out. A one-row kernel sums the
+ * weights it already holds instead, so decode never reads the table.
+ */
+export const Q8_SUMS_RECORD = 32;
 
 /** K rounded up to whole blocks (the padding holds zeros). */
 export const paddedK = (k: number): number => Math.ceil(k / Q8_BLOCK) * Q8_BLOCK;
 
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && (r & 1) !== 0 ? r - 1 : r;
+/**
+ * A weight block's scale: amax / 127 rounded to float16 (to nearest even, as torch's .half()),
+ * as its bits. Scales past float16's range (weights beyond 8 million) have no q8 form.
+ */
+export function weightScaleBits(amax: number): number {
+  const bits = floatToHalf(blockScale(amax, WEIGHT_LEVELS));
+  if (bits >= 0x7c00) throw new Error(`q8 cannot hold a weight block whose largest magnitude is ${amax} (its float16 scales reach 8.3 million): use --dtype bf16 or f32`);
+  return bits;
 }
 
 /** The float32 scale of a block whose largest magnitude is `amax`. */
 export const blockScale = (amax: number, levels: number): number => Math.fround(amax / levels);
 
-/** x in units of `scale`, rounded (float32 division, as the reference does it). */
-export const quantize = (x: number, scale: number): number => (scale === 0 ? 0 : roundHalfEven(Math.fround(x / scale)));
+/**
+ * x in units of `scale`, rounded (float32 division, as the reference does it) and held to
+ * ±`levels` (a weight scale rounded down to float16 can put amax a hair past 127 units).
+ */
+export function quantize(x: number, scale: number, levels: number): number {
+  if (scale === 0) return 0;
+  const q = roundHalfEven(Math.fround(x / scale));
+  return q > levels ? levels : q < -levels ? -levels : q;
+}
 
 /**
  * Rows of a[M,K] as the q8 kernels read them: `bytes` [M, kp] of q + 64, then `scales`
@@ -54,7 +77,7 @@ export function quantizeActivations(a: Float32Array, m: number, k: number, bytes
       const scale = blockScale(amax, ACTIVATION_LEVELS);
       scales[i * blocks + b] = scale;
       let to = i * kp + b * Q8_BLOCK;
-      for (let p = from; p < end; p++, to++) bytes[to] = quantize(a[p], scale) + ACTIVATION_OFFSET;
+      for (let p = from; p < end; p++, to++) bytes[to] = quantize(a[p], scale, ACTIVATION_LEVELS) + ACTIVATION_OFFSET;
       for (let p = end - from; p < Q8_BLOCK; p++, to++) bytes[to] = ACTIVATION_OFFSET;
     }
   }

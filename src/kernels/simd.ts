@@ -136,14 +136,14 @@ export class SimdMatmul {
     let bestMs = Infinity;
     const out = this.heap.f32View(outAt, ldo);
     for (const c of candidates) {
-      this.call(immediately, c, at, b.data.byteOffset, outAt, rows, k, ldo);
+      this.call(immediately, c, at, b.kernelAddress, outAt, rows, k, ldo);
       let worst = 0;
       // Columns whose exact result does not fit a float32 (weights that overflow) judge no kernel:
       // the run itself names the op that goes non-finite (GPT2Model.step).
       for (let j = 0; j < cols; j++) if (Math.abs(reference[j]) <= F32_MAX) worst = Math.max(worst, Math.abs(out[j] - reference[j]));
       if (!(worst <= 1e-5 * k + 1e-5)) continue;
-      let ms = this.time(c, at, b.data.byteOffset, outAt, rows, k, ldo);
-      if (vector) ms += this.time(c, batchAt, b.data.byteOffset, outAt, BATCH_PROBE, k, ldo) / BATCH_PROBE;
+      let ms = this.time(c, at, b.kernelAddress, outAt, rows, k, ldo);
+      if (vector) ms += this.time(c, batchAt, b.kernelAddress, outAt, BATCH_PROBE, k, ldo) / BATCH_PROBE;
       if (ms < bestMs) [best, bestMs] = [c, ms];
     }
     if (best === null) throw new Error(`no WebAssembly kernel matches the reference for [${m},${k}]×[${k},${n}] ${b.dtype}: use a TypeScript kernel (--kernel packed)`);
@@ -182,7 +182,7 @@ export class SimdMatmul {
     const rows = out.subarray(0, m * n);
     const direct = ldo === n && heap.holds(rows);
     const outAt = direct ? rows.byteOffset : heap.scratch("matmul out", 4 * m * ldo);
-    this.call(run, choice, aAt, b.data.byteOffset, outAt, m, k, ldo);
+    this.call(run, choice, aAt, b.kernelAddress, outAt, m, k, ldo);
     if (direct) return choice.label;
     if (heap.holds(rows)) {
       const copy = kernel(heap.smallOps(), "copy");

@@ -10,7 +10,7 @@ import type { GPT2Config } from "../model/config.ts";
  */
 
 /** 9: op times add up to their pass, recording included where the threads ran beside it (threads.ts). */
-export const PROFILE_VERSION = 9;
+export const PROFILE_VERSION = 10;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {

@@ -48,7 +48,7 @@ export const op = {
   localTee: (i: number): Bytes => [0x22, ...uleb(i)],
   i32Const: (v: number): Bytes => [0x41, ...sleb(v)],
   i32Eqz: [0x45], i32Eq: [0x46], i32GtU: [0x4b], i32GeU: [0x4f],
-  i32Add: [0x6a], i32Sub: [0x6b], i32Mul: [0x6c], i32DivU: [0x6e], i32And: [0x71], i32Shl: [0x74],
+  i32Add: [0x6a], i32Sub: [0x6b], i32Mul: [0x6c], i32DivU: [0x6e], i32And: [0x71], i32Shl: [0x74], i32ShrU: [0x76],
   f32Store: (offset = 0): Bytes => [0x38, ...memarg(2, offset)],
   f32Add: [0x92], f32Sub: [0x93], f32Mul: [0x94], f32Div: [0x95], f32Max: [0x97], f32Sqrt: [0x91],
   f32ConvertI32S: [0xb2],
@@ -74,6 +74,8 @@ export const op = {
   v128Load: (offset = 0): Bytes => simd(0x00, ...memarg(4, offset)),
   v128Load32Splat: (offset = 0): Bytes => simd(0x09, ...memarg(2, offset)),
   v128Load64Splat: (offset = 0): Bytes => simd(0x0a, ...memarg(3, offset)),
+  /** Four u16 at the address, each widened to an i32 lane. */
+  v128Load16x4U: (offset = 0): Bytes => simd(0x04, ...memarg(3, offset)),
   v128Store: (offset = 0): Bytes => simd(0x0b, ...memarg(4, offset)),
   v128Zero: simd(0x0c, ...new Array(16).fill(0)),
   /** A v128 constant of four equal little-endian 32-bit lanes. */
@@ -95,6 +97,12 @@ export const op = {
   i16x8ExtendLowI8x16S: simd(0x87),
   i16x8ExtendHighI8x16S: simd(0x88),
   i16x8ExtendLowI8x16U: simd(0x89),
+  /** Lane i: a[2i] + a[2i+1], signed bytes summed in i16. */
+  i16x8ExtaddPairwiseI8x16S: simd(0x7c),
+  /** Lane i: a[2i] + a[2i+1], i16 lanes summed in i32. */
+  i32x4ExtaddPairwiseI16x8S: simd(0x7e),
+  i16x8Add: simd(0x8e),
+  i16x8Sub: simd(0x91),
   /** Lane i: a[2i]·b[2i] + a[2i+1]·b[2i+1], i16 products summed in i32. */
   i32x4DotI16x8S: simd(0xba),
   f32x4ConvertI32x4S: simd(0xfa),
