@@ -178,13 +178,25 @@ describe("model loading", () => {
     const cache = model.newCache();
     expect(() => model.step([1, 2, 3], cache)).toThrow(/^the forward pass produced (NaN|-?Infinity) first in matmul \(mlp up\) of layer 1: the weights or config.json hold values GPT-2 cannot compute with$/);
     expect(cache.length).toBe(0);
-    // The same on the TypeScript kernels, and in q8, whose quantizing of the next product's
-    // activations must carry the NaN on (the SIMD kernels' tuning skips what overflows).
-    for (const settings of [{ kernel: "packed" }, { dtype: "q8" as const }]) {
+    // The same on the TypeScript kernels, and in bf16 (the SIMD kernels' tuning skips what overflows).
+    for (const settings of [{ kernel: "packed" }, { dtype: "bf16" as const }]) {
       const other = await loadModel(join(dir, "overflow"), new Engine(nodePlatform, settings));
       expect(() => other.forward([1, 2, 3])).toThrow(/first in matmul \(mlp up\) of layer 1:/);
       await other.dispose();
     }
+    // q8's float16 block scales end at 65504 × 127: such weights are refused as they load.
+    const engine = new Engine(nodePlatform, { dtype: "q8" });
+    await expect(loadModel(join(dir, "overflow"), engine)).rejects.toThrow(/^q8 cannot hold a weight block whose largest magnitude is 3\.0+\d*e\+38 \(its float16 scales reach 8\.3 million\): use --dtype bf16 or f32$/);
+    await engine.dispose();
+  });
+
+  it("carries a NaN through q8's quantizing of activations to the op that made it", async () => {
+    // ln_1's gain of 1e30 (a float32 tensor q8 leaves as it is) makes queries and keys near 1e29:
+    // their scores overflow, and the NaN/∞ reaches the logits only if the q8 quantizer of the
+    // products after them carries it on rather than rounding it to a block of zeros.
+    const model = await loadModel(withTensor("overflow-q8", "h.1.ln_1.weight", 1e30), new Engine(nodePlatform, { dtype: "q8" }));
+    expect(() => model.forward([1, 2, 3])).toThrow(/first in matmul \(attn scores\) of layer 1:/);
+    await model.dispose();
   });
 
   it("reads a zero-size tensor at [0, 0] beside others (the format allows it)", async () => {

@@ -7,6 +7,7 @@ import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { runtimeInfo } from "../util/js-runtime.ts";
 import { Random } from "../util/random.ts";
 import { relaxedAvailable } from "../wasm/runtime.ts";
+import { type Drift, measureDrift, rescaled } from "../profile/drift.ts";
 import type { MachineProfile } from "../profile/machine-profile.ts";
 import { WARM_UPS, passShape } from "../profile/measure.ts";
 import { isVectorCall, passOverheadNs, predictCallNs } from "../profile/roofline.ts";
@@ -70,27 +71,31 @@ function engineLabel(e: Engine): string {
 }
 
 /**
- * The profile's warm-up rounds of passes (or one short round) on a throwaway cache, untimed, so
- * the JIT has compiled the hot code and the timed run measures steady-state speed, as the
- * profile did (which chose the kernels).
+ * The profile's warm-up rounds of passes (or one short round) on a throwaway cache, so the JIT
+ * has compiled the hot code and the timed run measures steady-state speed, as the profile did
+ * (which chose the kernels). The last round's op calls are returned: they say how fast the
+ * machine is today (see src/profile/drift.ts).
  */
-function warmUp(model: GPT2Model, sampling: SamplingOptions, picker: TokenPicker, kind: "profile" | "short"): void {
+function warmUp(model: GPT2Model, sampling: SamplingOptions, picker: TokenPicker, kind: "profile" | "short"): readonly OpEntry[] {
   const { prefill, decode } = warmUpShape(model.config.nPositions, kind);
   const ids = Array.from({ length: prefill }, (_, i) => (i * 7919) % model.config.vocabSize);
   const cache = model.newCache(prefill + decode);
   const rng = new Random(0);
   const into = new Float32Array(model.config.vocabSize);
+  const rounds = kind === "short" ? 1 : WARM_UPS;
+  const clock = new Clock();
   // Each pass picks a token as the run will, so that code is compiled too.
-  const pass = (tokens: number[]) => {
-    const logits = model.step(tokens, cache, 1, into).data;
+  const pass = (tokens: number[], timed: boolean) => {
+    const logits = (timed ? clock.run(() => model.step(tokens, cache, 1, into)) : model.step(tokens, cache, 1, into)).data;
     picker.pick(logits, sampling, rng);
     picker.top(logits, 5);
   };
-  for (let round = 0; round < (kind === "short" ? 1 : WARM_UPS); round++) {
+  for (let round = 0; round < rounds; round++) {
     cache.length = 0; // rewound: the next round writes over the same positions
-    pass(ids);
-    for (let i = 0; i < decode; i++) pass([ids[i]]);
+    pass(ids, round === rounds - 1);
+    for (let i = 0; i < decode; i++) pass([ids[i]], round === rounds - 1);
   }
+  return clock.entries;
 }
 
 /** The warm-up's prompt and decode steps. */
@@ -104,10 +109,11 @@ export function warmUpPositions(nPositions: number, kind: "profile" | "short" = 
   return prefill + decode;
 }
 
-/** The record's view of the profile a prediction used. */
-function machineRecord(m: MachineSelection): MachineRecord {
-  const { key: { model: _model, ...machine }, kernels: _kernels, version: _version, ...figures } = m.profile;
-  return { source: m.source, path: m.path, ...machine, ...figures };
+/** The record's view of the profile a prediction used: rescaled by `drift` (null: used as it is). */
+function machineRecord(m: MachineSelection, profile: MachineProfile, drift: Drift | null): MachineRecord {
+  const { key: { model: _model, ...machine }, kernels: _kernels, version: _version, ...figures } = profile;
+  const profiled = { memoryBytesPerSec: m.profile.memoryBytesPerSec, computeCyclesPerSec: m.profile.computeCyclesPerSec };
+  return { source: m.source, path: m.path, ...machine, ...figures, drift: drift === null ? null : { ...drift, profiled } };
 }
 
 /** One sequence's progress through a run. */
@@ -132,7 +138,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   const picker = new TokenPicker(model.config.vocabSize);
   // Every pass's logits land here (see GPT2Model.step).
   const logitsInto = new Float32Array(count * model.config.vocabSize);
-  warmUp(model, o.sampling, picker, o.warmUp ?? "profile");
+  const warmUpCalls = warmUp(model, o.sampling, picker, o.warmUp ?? "profile");
   const alonePassesBefore = model.engine.alonePasses;
   const clock = new Clock();
   const steps: StepRecord[] = [];
@@ -202,7 +208,10 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   });
 
   const machine = await o.machine();
-  const profile = machine.profile;
+  // This machine's profile, rescaled to how fast the warm-up found the machine today; another
+  // machine's (--machine) as it is.
+  const drift = machine.source === "file" ? null : measureDrift(machine.profile, warmUpCalls);
+  const profile = drift === null ? machine.profile : rescaled(machine.profile, drift);
   // The prediction: every op call on the roofline, plus each forward pass's time between ops.
   const sampler = o.sampling.doSample ? "sample" : "greedy";
   const stepNs = steps.map((step, i) => passOverheadNs(profile, i === 0 ? promptIds.length : step.rows, sampler, step.rows));
@@ -256,7 +265,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
     ops,
     opsByStage: { prefill: opTable(entriesOf("prefill"), profile), decode: opTable(entriesOf("decode"), profile) },
     layers: layerTable(clock.entries, c.nLayer),
-    machine: machineRecord(machine),
+    machine: machineRecord(machine, profile, drift),
     totals: {
       cycles: clock.cycles,
       bytes: clock.bytes,

@@ -93,6 +93,12 @@ export interface MachineRecord extends Omit<MachineProfile, "key" | "kernels" | 
   /** "cache" or "measured": this machine's profile; "file": another machine's (--machine). */
   source: "cache" | "measured" | "file";
   path: string;
+  /**
+   * This machine's profile is rescaled to the roofs its warm-up measured (src/profile/drift.ts):
+   * the factors, and the roofs as profiled (the record's own roofs are the rescaled ones). Null
+   * for another machine's profile, used as it is.
+   */
+  drift: { memory: number; compute: number; profiled: { memoryBytesPerSec: number; computeCyclesPerSec: number } } | null;
 }
 
 export interface RunRecord {

@@ -1,0 +1,77 @@
+// The drift correction's arithmetic on a synthetic profile (never a timing): the warm-up's calls
+// give the two roofs' factors, the profile is rescaled by them, and the rescaled profile then
+// predicts those calls as they were timed.
+import { describe, expect, it } from "vitest";
+import type { OpEntry } from "../src/clock/clock.ts";
+import { measureDrift, rescaled } from "../src/profile/drift.ts";
+import { type MachineProfile, PROFILE_VERSION } from "../src/profile/machine-profile.ts";
+import { predictCallNs } from "../src/profile/roofline.ts";
+
+// Profiled: memory 40 GB/s, products at 100 G cycles/s, 1 µs per call.
+const profile: MachineProfile = {
+  version: PROFILE_VERSION,
+  key: { cpu: "Synthetic CPU", cores: 2, runtime: "node 99", kernel: "auto", threads: 2, dtype: "f32", model: { nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024, vocabSize: 50257 } },
+  measuredAt: "2026-01-01T00:00:00.000Z",
+  measureSeconds: 1,
+  memoryBytesPerSec: 40e9,
+  computeCyclesPerSec: 100e9,
+  ops: {
+    "matmul(mlp up)": { callNs: 1000, cyclesPerSec: 100e9 },
+    kvAppend: { callNs: 500, cyclesPerSec: 100e9, bytesPerSec: 4e9 },
+    add: { callNs: 2000, cyclesPerSec: 1e9 },
+  },
+  passNs: { fixed: 8000, perToken: 400 },
+  samplingNs: { greedy: 3000, sample: 6000 },
+  kernels: {},
+};
+
+/** A call of mlp up (768 → 3072, f32 weights) on `rows` rows that took `ns`. */
+function call(rows: number, ns: number): OpEntry {
+  const [k, n] = [768, 3072];
+  return {
+    op: "matmul", role: "mlp up", inputs: [[rows, k], [k, n]], output: [rows, n], cycles: rows * k * n, bytes: 4 * (rows * k + rows * n + k * n),
+    startNs: 0, endNs: ns, stage: rows === 1 ? "decode" : "prefill", layer: 0, step: 0, kernel: "simd",
+  };
+}
+
+describe("drift", () => {
+  // One row, the largest stream: 9.45 MB at 40 GB/s = 236 µs; today it took 236/1.25 µs (memory
+  // 25% faster). 64 rows: 151 M cycles at 100 G/s = 1.51 ms; today 1 µs + 1.51/0.8 ms (compute
+  // 20% slower).
+  const one = call(1, 0);
+  const many = call(64, 0);
+  const memoryNs = (e: OpEntry) => (1e9 * e.bytes) / 40e9;
+  const computeNs = (e: OpEntry) => (1e9 * e.cycles) / 100e9;
+  one.endNs = memoryNs(one) / 1.25;
+  many.endNs = 1000 + computeNs(many) / 0.8;
+
+  it("measures each roof as the profile did: the largest one-row stream, the many-row products' ceilings", () => {
+    const smaller = { ...call(1, 0), bytes: one.bytes / 2, endNs: one.endNs }; // a stream at half the rate: not the roof
+    const d = measureDrift(profile, [one, smaller, many, { ...one, op: "add", role: "" }]);
+    expect(d.memory).toBeCloseTo(1.25, 12);
+    expect(d.compute).toBeCloseTo(0.8, 12);
+  });
+
+  it("keeps a roof no call measured at factor 1", () => {
+    expect(measureDrift(profile, [one])).toEqual({ memory: expect.closeTo(1.25, 12), compute: 1 });
+    expect(measureDrift(profile, [])).toEqual({ memory: 1, compute: 1 });
+  });
+
+  it("rescales bytes/s by the memory factor, cycles/s by the compute factor, processor times by its inverse", () => {
+    const r = rescaled(profile, { memory: 1.25, compute: 0.8 });
+    expect(r.memoryBytesPerSec).toBeCloseTo(50e9, 0);
+    expect(r.computeCyclesPerSec).toBeCloseTo(80e9, 0);
+    expect(r.ops.kvAppend).toEqual({ callNs: 625, cyclesPerSec: 80e9, bytesPerSec: 5e9 });
+    expect(r.ops.add.callNs).toBeCloseTo(2500, 9);
+    expect(r.passNs).toEqual({ fixed: 10000, perToken: 500 });
+    expect(r.samplingNs).toEqual({ greedy: 3750, sample: 7500 });
+    expect(profile.memoryBytesPerSec).toBe(40e9); // the cached profile itself is left as it was
+  });
+
+  it("then predicts the roof-bound parts of the warm-up's calls as they were timed", () => {
+    const r = rescaled(profile, measureDrift(profile, [one, many]));
+    // The call costs scale too (÷0.8: 1.25 µs): the stream was timed without one, the 64 rows with 1 µs.
+    expect(predictCallNs(r, "matmul(mlp up)", one.cycles, one.bytes, true)).toBeCloseTo(one.endNs + 1250, 3);
+    expect(predictCallNs(r, "matmul(mlp up)", many.cycles, many.bytes, false)).toBeCloseTo(many.endNs + 250, 3);
+  });
+});
