@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { Engine, type GPT2Model, loadModel, nodePlatform, randomModel } from "../src/node.ts";
 import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
 import { machineIdentity, profileKey } from "../src/profile/machine-profile.ts";
-import { measureProfile } from "../src/profile/measure.ts";
+import { TINY_LADDER, measureProfile } from "../src/profile/measure.ts";
 import { generate } from "../src/run/generate-run.ts";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { FIXTURES } from "./helpers.ts";
@@ -37,8 +37,8 @@ describe("stepBatch", () => {
 });
 
 describe("generate with several sequences", () => {
-  const run = (model: GPT2Model, sequences: number, seed: number, tokenizer: Tokenizer | null = null) => {
-    const profile = measureProfile(model, profileKey(model.config, model.engine.settings, machineIdentity(nodePlatform)));
+  const run = async (model: GPT2Model, sequences: number, seed: number, tokenizer: Tokenizer | null = null) => {
+    const profile = await measureProfile(() => new Engine(nodePlatform, model.engine.settings), profileKey(model.engine.settings, machineIdentity(nodePlatform)), () => {}, TINY_LADDER);
     return generate({
       model, tokenizer, prompt: null, inputIds: [17, 250, 3, 99, 64], maxNewTokens: 16, sampling: SAMPLING, seed, sequences,
       stopAtEndOfText: true, loadMs: 0, machine: async () => ({ profile, source: "measured", path: "" }), warmUp: "short",

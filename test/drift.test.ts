@@ -4,15 +4,11 @@
 import { describe, expect, it } from "vitest";
 import type { OpEntry } from "../src/clock/clock.ts";
 import { measureDrift, rescaled } from "../src/profile/drift.ts";
-import { type MachineProfile, PROFILE_VERSION } from "../src/profile/machine-profile.ts";
+import type { ModelCosts } from "../src/profile/machine-profile.ts";
 import { predictCallNs } from "../src/profile/roofline.ts";
 
-// Profiled: memory 40 GB/s, products at 100 G cycles/s, 1 µs per call.
-const profile: MachineProfile = {
-  version: PROFILE_VERSION,
-  key: { cpu: "Synthetic CPU", cores: 2, runtime: "node 99", kernel: "auto", threads: 2, dtype: "f32", model: { nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024, vocabSize: 50257 } },
-  measuredAt: "2026-01-01T00:00:00.000Z",
-  measureSeconds: 1,
+// Read for a model: memory 40 GB/s, products at 100 G cycles/s, 1 µs per call.
+const profile: ModelCosts = {
   memoryBytesPerSec: 40e9,
   computeCyclesPerSec: 100e9,
   ops: {
@@ -22,7 +18,7 @@ const profile: MachineProfile = {
   },
   passNs: { fixed: 8000, perToken: 400 },
   samplingNs: { greedy: 3000, sample: 6000 },
-  kernels: {},
+  extrapolated: null,
 };
 
 /** A call of mlp up (768 → 3072, f32 weights) on `rows` rows that took `ns`. */

@@ -43,7 +43,7 @@ describe.skipIf(chromium === undefined)("the playground in headless Chromium", (
   });
 
   it("runs the served model from the URL's hooks: lastRun is generate.ts --json's record, the stages show, the console is clean", async () => {
-    const page = await browser.open(`${served.url}?weights=server&inputIds=${IDS}&maxNewTokens=${NEW_TOKENS}&threads=2&autorun=1`);
+    const page = await browser.open(`${served.url}?weights=server&inputIds=${IDS}&maxNewTokens=${NEW_TOKENS}&threads=2&autorun=1&profileLadder=tiny`);
     expect(await page.waitFor(settled, 60_000)).toBe("done");
     const run = await page.evaluate<Record<string, unknown> & { generatedIds: number[]; totals: { cycles: number }; stages: { name: string }[] }>("globalThis.lastRun");
     expect(run.generatedIds).toEqual(cli.generatedIds);
@@ -59,7 +59,7 @@ describe.skipIf(chromium === undefined)("the playground in headless Chromium", (
     expect(page.errors).toEqual([]);
     // The machine profile was measured after the run and kept in IndexedDB: the next visit uses it.
     expect(await page.evaluate<string>("globalThis.lastRun.machine.source")).toBe("measured");
-    const again = await browser.open(`${served.url}?weights=server&inputIds=${IDS}&maxNewTokens=${NEW_TOKENS}&threads=2&autorun=1`);
+    const again = await browser.open(`${served.url}?weights=server&inputIds=${IDS}&maxNewTokens=${NEW_TOKENS}&threads=2&autorun=1&profileLadder=tiny`);
     expect(await again.waitFor(settled, 60_000)).toBe("done");
     expect(await again.evaluate<[string, string]>("[globalThis.lastRun.machine.source, globalThis.lastRun.machine.path]")).toEqual(["cache", "(this browser's IndexedDB)"]);
     expect(await again.evaluate<number[]>("globalThis.lastRun.generatedIds")).toEqual(cli.generatedIds);
@@ -68,7 +68,7 @@ describe.skipIf(chromium === undefined)("the playground in headless Chromium", (
 
   it("the kernel and dtype hooks choose the engine: other kernels, other times, the same cycles", async () => {
     for (const [kernel, dtype, label] of [["packed", "f32", "packed, f32 weights"], ["auto", "bf16", "auto (WebAssembly SIMD), bf16 weights"]]) {
-      const page = await browser.open(`${served.url}?weights=server&inputIds=${IDS}&maxNewTokens=${NEW_TOKENS}&threads=1&kernel=${kernel}&dtype=${dtype}&autorun=1`);
+      const page = await browser.open(`${served.url}?weights=server&inputIds=${IDS}&maxNewTokens=${NEW_TOKENS}&threads=1&kernel=${kernel}&dtype=${dtype}&autorun=1&profileLadder=tiny`);
       expect(await page.waitFor(settled, 60_000)).toBe("done");
       const run = await page.evaluate<{ kernel: string; threads: number; totals: { cycles: number } }>("globalThis.lastRun");
       expect([run.kernel, run.threads, run.totals.cycles]).toEqual([label, 1, cli.totals.cycles]);
@@ -79,7 +79,7 @@ describe.skipIf(chromium === undefined)("the playground in headless Chromium", (
   it("random weights of a size and a text prompt: the tokenizer's ids, and the tokens of generate.ts --random-weights", { timeout: 120_000 }, async () => {
     const prompt = "Hello, world!";
     const terminal = JSON.parse(spawnSync(process.execPath, ["--import", "tsx", "src/generate.ts", "--random-weights", "distilgpt2", "--prompt", prompt, "--max-new-tokens", "3", "--threads", "1", "--json"], { cwd: ROOT, encoding: "utf8" }).stdout);
-    const page = await browser.open(`${bare.url}?weights=random&randomSize=distilgpt2&prompt=${encodeURIComponent(prompt)}&maxNewTokens=3&threads=1&autorun=1`);
+    const page = await browser.open(`${bare.url}?weights=random&randomSize=distilgpt2&prompt=${encodeURIComponent(prompt)}&maxNewTokens=3&threads=1&autorun=1&profileLadder=tiny`);
     expect(await page.waitFor(settled, 100_000)).toBe("done");
     const run = await page.evaluate<{ prompt: string; promptIds: number[]; generatedIds: number[]; weights: string; model: { name: string }; totals: { cycles: number } }>("globalThis.lastRun");
     expect(run.promptIds).toEqual([15496, 11, 995, 0]); // tiktoken's ids for the prompt
@@ -118,7 +118,7 @@ describe.skipIf(chromium === undefined)("the playground in headless Chromium", (
   }
 
   it("a truncated served model is an error naming the file; the page keeps working with picked files", { timeout: 120_000 }, async () => {
-    const page = await browser.open(`${broken.url}?weights=server&inputIds=${IDS}&maxNewTokens=${NEW_TOKENS}&autorun=1`);
+    const page = await browser.open(`${broken.url}?weights=server&inputIds=${IDS}&maxNewTokens=${NEW_TOKENS}&autorun=1&profileLadder=tiny`);
     expect(await page.waitFor(settled, 60_000)).toBe("error");
     const message = await page.evaluate<string>(`document.getElementById("error").textContent`);
     expect(message).toMatch(/^model\.safetensors: tensor "[^"]+": data_offsets \[\d+, \d+\] fall outside the data section/);

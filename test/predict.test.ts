@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type MachineProfile, PROFILE_VERSION, parseProfile, profileFileName } from "../src/profile/machine-profile.ts";
+import { costsFor, interpolateLog, streamedWeightBytes } from "../src/profile/ladder.ts";
 import { fitProducts } from "../src/profile/measure.ts";
 import { boundOf, passOverheadNs, predictCallNs } from "../src/profile/roofline.ts";
 import { FIXTURES } from "./helpers.ts";
@@ -17,21 +18,31 @@ const TINY = { nLayer: 3, nHead: 4, nEmbd: 48, nPositions: 48, vocabSize: 320 };
 const KINDS = ["matmul(qkv)", "matmul(attn proj)", "matmul(mlp up)", "matmul(mlp down)", "matmul(lm head)", "matmul(attn scores)", "matmul(attn values)",
   "add", "layerNorm", "gelu", "softmax", "scale", "embed", "split", "kvAppend"];
 
-/** A profile with round numbers: every op 1 µs per call at `cyclesPerSec`, memory at `bytesPerSec`. */
-function synthetic(cyclesPerSec: number, bytesPerSec: number, model = TINY): MachineProfile {
+const PRODUCTS = KINDS.filter((k) => k.startsWith("matmul(") && !k.includes("attn scores") && !k.includes("attn values"));
+
+/**
+ * A profile with round numbers: every op 1 µs per call at `cyclesPerSec`, memory at `bytesPerSec`
+ * for every working set, the same on two rungs that span TINY's width.
+ */
+function synthetic(cyclesPerSec: number, bytesPerSec: number): MachineProfile {
+  const cost = { callNs: 1000, cyclesPerSec };
+  const products = Object.fromEntries(PRODUCTS.map((k) => [k, cost]));
   return {
     version: PROFILE_VERSION,
-    key: { cpu: "Synthetic CPU", cores: 8, runtime: "node 99", kernel: "auto", threads: 2, dtype: "f32", model },
+    key: { cpu: "Synthetic CPU", cores: 8, runtime: "node 99", kernel: "auto", threads: 2, dtype: "f32" },
     measuredAt: "2026-01-01T00:00:00.000Z",
     measureSeconds: 1,
-    memoryBytesPerSec: bytesPerSec,
-    computeCyclesPerSec: cyclesPerSec,
-    ops: Object.fromEntries(KINDS.map((k) => [k, { callNs: 1000, cyclesPerSec }])),
-    passNs: { fixed: 5000, perToken: 100 },
+    rungs: [16, 96].map((width) => ({ width, layers: 1, memoryBytesPerSec: bytesPerSec, weightBytes: 1e6, products })),
+    streams: [{ bytes: 1e5, bytesPerSec }, { bytes: 1e8, bytesPerSec }],
+    ops: Object.fromEntries(KINDS.filter((k) => !PRODUCTS.includes(k)).map((k) => [k, cost])),
+    passNs: { fixed: 5000, perLayer: 0, perToken: 100 },
     samplingNs: { greedy: 2000, sample: 9000 },
     kernels: {},
   };
 }
+
+/** The synthetic profile as read for TINY. */
+const costsOf = (p: MachineProfile) => costsFor(p, { ...TINY, layerNormEpsilon: 1e-5 });
 
 function run(args: string[], env: NodeJS.ProcessEnv = process.env) {
   const r = spawnSync(process.execPath, ["--import", "tsx", "src/generate.ts", ...args], { cwd: ROOT, encoding: "utf8", env, timeout: 120_000 });
@@ -48,7 +59,7 @@ interface Op { calls: number; cycles: number; bytes: number; bound: string; pred
 interface Doc { stages: { name: string; predictedMs: number; cycles: number }[]; opsByStage: Record<string, Op[]>; steps: { predictedMs: number }[]; promptIds: number[]; totals: { cycles: number }; machine: { source: string; path: string; cpu: string } }
 
 describe("the roofline", () => {
-  const p = synthetic(1e9, 1e10); // ridge at 0.1 cycles per byte
+  const p = costsOf(synthetic(1e9, 1e10)); // ridge at 0.1 cycles per byte
 
   it("takes the longer of compute and memory, plus the call", () => {
     expect(predictCallNs(p, "add", 1000, 1000)).toBe(1000 + 1000); // 1000 cycles at 1 G/s = 1 µs > 1000 B at 10 GB/s
@@ -67,6 +78,59 @@ describe("the roofline", () => {
   it("adds the time between ops and the token pick to each pass", () => {
     expect(passOverheadNs(p, 49, "greedy")).toBe(5000 + 4900 + 2000);
     expect(passOverheadNs(p, 1, "sample")).toBe(5000 + 100 + 9000);
+  });
+});
+
+describe("reading the profile for a model", () => {
+  // Rungs at widths 768 and 1600: qkv's ceiling 20 and 40 G cycles/s, call 30 and 50 µs; the LM
+  // heads streamed at 40 and 30 GB/s; the streams' curve falls from 50 GB/s at 100 MB to 25 at
+  // 10 GB (a cache, then memory).
+  const base = synthetic(1e9, 1e10);
+  const rung = (width: number, cyclesPerSec: number, callNs: number, memoryBytesPerSec: number, weightBytes: number) => ({
+    width, layers: 1, memoryBytesPerSec, weightBytes, products: { "matmul(qkv)": { callNs, cyclesPerSec, vectorCyclesPerSec: cyclesPerSec / 2 } },
+  });
+  const p: MachineProfile = {
+    ...base,
+    rungs: [rung(768, 20e9, 30_000, 40e9, 1e8), rung(1600, 40e9, 50_000, 30e9, 1e10)],
+    streams: [{ bytes: 1e8, bytesPerSec: 50e9 }, { bytes: 1e10, bytesPerSec: 25e9 }],
+    passNs: { fixed: 5000, perLayer: 1000, perToken: 100 },
+  };
+  const config = (nEmbd: number, nLayer: number) => ({ nLayer, nHead: 16, nEmbd, nPositions: 1024, vocabSize: 50257, layerNormEpsilon: 1e-5 });
+
+  it("interpolates linearly in the logarithm, and holds the ends beyond the points", () => {
+    const points = [{ x: 100, y: 1 }, { x: 10_000, y: 3 }];
+    expect(interpolateLog(points, 1000)).toBeCloseTo(2, 12); // halfway in log
+    expect([interpolateLog(points, 10), interpolateLog(points, 1e6)]).toEqual([1, 3]);
+  });
+
+  it("reads the products at the model's width between the rungs", () => {
+    const c = costsFor(p, config(1024, 24)); // gpt2-medium's width: log(1024/768) / log(1600/768) = 0.392 of the way
+    const t = Math.log(1024 / 768) / Math.log(1600 / 768);
+    expect(c.ops["matmul(qkv)"].cyclesPerSec).toBeCloseTo(20e9 + t * 20e9, 0);
+    expect(c.ops["matmul(qkv)"].vectorCyclesPerSec).toBeCloseTo((20e9 + t * 20e9) / 2, 0);
+    expect(c.ops["matmul(qkv)"].callNs).toBeCloseTo(30_000 + t * 20_000, 6);
+    expect(c.computeCyclesPerSec).toBe(c.ops["matmul(qkv)"].cyclesPerSec);
+    expect(c.ops.add).toEqual(base.ops.add); // the other ops as measured
+    expect(c.extrapolated).toBeNull();
+  });
+
+  it("moves each rung's memory rate along the streams to the model's working set", () => {
+    // gpt2-medium in f32 streams 4 × 353.6 M bytes = 1.41 GB: on the streams' curve 50 − 25·log(14.1)/log(100) GB/s.
+    const c = config(1024, 24);
+    const bytes = streamedWeightBytes(c, "f32");
+    expect(bytes).toBe(4 * (24 * 12 * 1024 * 1024 + 50257 * 1024));
+    const stream = (x: number) => 50e9 - (25e9 * Math.log(x / 1e8)) / Math.log(100);
+    const t = Math.log(1024 / 768) / Math.log(1600 / 768);
+    const small = (40e9 * stream(bytes)) / 50e9; // the 768 rung ran in cache (1e8 bytes)
+    const large = (30e9 * stream(bytes)) / 25e9; // the 1600 rung from memory (1e10 bytes)
+    expect(costsFor(p, c).memoryBytesPerSec).toBeCloseTo(small + t * (large - small), 0);
+  });
+
+  it("adds the time between ops per layer, and flags a width outside the ladder", () => {
+    expect(costsFor(p, config(768, 12)).passNs).toEqual({ fixed: 5000 + 12 * 1000, perToken: 100 });
+    const wide = costsFor(p, config(2048, 2));
+    expect(wide.ops["matmul(qkv)"].cyclesPerSec).toBe(40e9); // the nearest rung's
+    expect(wide.extrapolated).toBe("width 2048 outside the profile's ladder (768–1600)");
   });
 });
 
@@ -111,19 +175,24 @@ describe("the products' fit", () => {
 });
 
 describe("npm run profile", () => {
-  it("measures a model's profile, prints each product's two ceilings, and writes a file generate.ts takes", () => {
+  it("measures the machine on a ladder of widths, prints each product's ceilings per rung, and writes a file generate.ts takes", () => {
     const dir = mkdtempSync(join(tmpdir(), "profile-run-"));
     const out = join(dir, "m.json");
-    const r = spawnSync(process.execPath, ["--import", "tsx", "scripts/profile.ts", "--model", HOT, "--threads", "1", "--out", out], {
+    const r = spawnSync(process.execPath, ["--import", "tsx", "scripts/profile.ts", "--threads", "1", "--out", out], {
       cwd: ROOT, encoding: "utf8", env: { ...process.env, GPT2_CYCLES_CACHE: dir }, timeout: 120_000,
     });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^op kind +call +compute ceiling +in decode +memory ceiling$/m);
+    expect(r.stderr).toMatch(/^profile: rung 2 of 2: width 64, 1 layer, random weights…$/m); // vitest's env: the tiny ladder
+    expect(r.stdout).toMatch(/^product +width +call +compute ceiling +in decode$/m);
     const profile = parseProfile(readFileSync(out, "utf8"), out);
-    // Every weight product has the one-row kernel's ceiling too, from the profile's decode batch.
-    for (const kind of ["matmul(qkv)", "matmul(attn proj)", "matmul(mlp up)", "matmul(mlp down)", "matmul(lm head)"]) {
-      expect(profile.ops[kind].vectorCyclesPerSec, kind).toBeGreaterThan(0);
+    expect(profile.rungs.map((x) => [x.width, x.layers])).toEqual([[32, 2], [64, 1]]);
+    // Every weight product has the one-row kernel's ceiling too, from the rung's decode batch.
+    for (const rung of profile.rungs) {
+      for (const kind of ["matmul(qkv)", "matmul(attn proj)", "matmul(mlp up)", "matmul(mlp down)", "matmul(lm head)"]) {
+        expect(rung.products[kind].vectorCyclesPerSec, kind).toBeGreaterThan(0);
+      }
     }
+    expect(profile.streams.map((x) => x.bytes)).toEqual([...profile.streams.map((x) => x.bytes)].sort((a, b) => a - b));
     expect(profile.ops.stack, "the batch's rows are stacked").toBeDefined();
   });
 });
@@ -131,15 +200,17 @@ describe("npm run profile", () => {
 describe("profiles", () => {
   it("names cache files by the whole key", () => {
     const a = synthetic(1e9, 1e10).key;
-    const names = new Set([a, { ...a, threads: 1 }, { ...a, dtype: "bf16" }, { ...a, runtime: "bun 1.4.5" }, { ...a, model: { ...TINY, nLayer: 12 } }].map(profileFileName));
+    const names = new Set([a, { ...a, threads: 1 }, { ...a, dtype: "bf16" }, { ...a, runtime: "bun 1.4.5" }, { ...a, cpu: "Other CPU" }].map(profileFileName));
     expect(names.size).toBe(5);
-    expect(profileFileName(a)).toMatch(/^node-99_auto_f32_t2_3x48_[0-9a-f]{8}\.json$/);
+    expect(profileFileName(a)).toMatch(/^node-99_auto_f32_t2_[0-9a-f]{8}\.json$/);
   });
 
   it("rejects a file that is not JSON or lacks a field, naming the file", () => {
     expect(() => parseProfile("{", "m.json")).toThrow(/^m\.json is not valid JSON/);
-    const { memoryBytesPerSec: _, ...noRoof } = synthetic(1e9, 1e10);
-    expect(() => parseProfile(JSON.stringify(noRoof), "m.json")).toThrow("m.json lacks a valid memoryBytesPerSec");
+    const { streams: _, ...noStreams } = synthetic(1e9, 1e10);
+    expect(() => parseProfile(JSON.stringify(noStreams), "m.json")).toThrow("m.json lacks a valid streams");
+    const p = synthetic(1e9, 1e10);
+    expect(() => parseProfile(JSON.stringify({ ...p, rungs: [{ ...p.rungs[0], weightBytes: -1 }] }), "m.json")).toThrow("m.json lacks a valid rungs[0]");
     expect(() => parseProfile(JSON.stringify({ ...synthetic(1e9, 1e10), version: 1 }), "m.json")).toThrow(/lacks a valid version/);
   });
 });
@@ -190,7 +261,6 @@ describe("generate.ts --machine FILE", () => {
   it.each([
     ["not JSON", "{ nope", /is not valid JSON/],
     ["a missing field", { ...synthetic(1e9, 1e10), passNs: undefined }, /lacks a valid passNs/],
-    ["another model's shape", synthetic(1e9, 1e10, { ...TINY, nLayer: 12, nEmbd: 768 }), /is a profile for a 12-layer, d=768, 320-token model, not this one/],
   ])("a profile that is %s: one line naming the file, exit 2", (_, content, message) => {
     const path = profileFile(content);
     const r = run([...args, "--machine", path]);
@@ -208,7 +278,7 @@ describe("the profile cache", () => {
     const env = { ...process.env, GPT2_CYCLES_CACHE: mkdtempSync(join(tmpdir(), "cache-")) };
     const first = run(args, env);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^measuring this machine once for auto, \d+ thread\(s\), f32 \(a few seconds; then cached\)$/)]);
+    expect(first.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^measuring this machine once for auto, \d+ thread\(s\), f32 \(every GPT-2 size; ~20 s, then cached\)$/)]);
     expect(JSON.parse(first.stdout).machine.source).toBe("measured");
     const second = run(args, env);
     expect(second.stderr).toBe("");

@@ -16,7 +16,8 @@ import { terminalReport } from "../report/terminal.ts";
 import { chromeTrace } from "../report/trace.ts";
 import { generate, warmUpPositions } from "../run/generate-run.ts";
 import { renderUtf8 } from "../run/utf8-stream.ts";
-import { type MachineProfile, ProfileError, machineIdentity, profileKey, sameModelShape } from "../profile/machine-profile.ts";
+import { costsFor } from "../profile/ladder.ts";
+import { type MachineProfile, ProfileError, machineIdentity, profileKey } from "../profile/machine-profile.ts";
 import { obtainProfile, readProfileFile } from "../profile/store.ts";
 import { hasTokenizer, loadTokenizer } from "../io/tokenizer-dir.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -217,11 +218,6 @@ async function generateAndReport(f: ParsedFlags, outputs: Outputs): Promise<numb
     notices.push(`q8 on Node ${process.versions.node}: its relaxed integer dot is wrong, so prefill is ~3× slower than on Node 22+.`);
   }
   if (threads > 1 && !plan.model.engine.usesSimd) notices.push(`--threads ${threads}: the TypeScript kernels run on one thread; the WebAssembly SIMD kernels (--kernel auto) use them all.`);
-  const key = profileKey(plan.model.config, plan.model.engine.settings, machineIdentity(nodePlatform));
-  if (other !== null && !sameModelShape(other.key.model, key.model)) {
-    const m = other.key.model;
-    throw new UsageError(`${f.machine} is a profile for a ${m.nLayer}-layer, d=${m.nEmbd}, ${m.vocabSize}-token model, not this one: measure it with npm run profile -- --model DIR`);
-  }
   let promptIds = plan.promptIds;
   if (promptIds === null) {
     promptIds = plan.tokenizer!.encode(plan.prompt!);
@@ -235,9 +231,14 @@ async function generateAndReport(f: ParsedFlags, outputs: Outputs): Promise<numb
   if (sequences > fit) {
     throw new UsageError(`--num-return-sequences ${sequences}: at most ${fit} sequences of ${promptIds.length + maxNewTokens} positions fit in memory (their KV caches and a decode step's activations); ask for fewer sequences or tokens`);
   }
-  // Measuring this machine's profile (once per setting) comes after every check of the input.
-  const own = obtainProfile(plan.model, key, (line) => process.stderr.write(`${line}\n`));
-  const machine = other === null ? own : { profile: other, source: "file" as const, path: f.machine as string };
+  // Measuring this machine's profile (once per setting, for every size) comes after every check
+  // of the input; another machine's (--machine) is used as it is.
+  const settings = plan.model.engine.settings;
+  const machine = other !== null
+    ? { profile: other, source: "file" as const, path: f.machine as string }
+    : await obtainProfile(plan.model.engine, () => new Engine(nodePlatform, settings), profileKey(settings, machineIdentity(nodePlatform)), (line) => process.stderr.write(`${line}\n`));
+  const extrapolated = costsFor(machine.profile, plan.model.config).extrapolated;
+  if (extrapolated !== null) notices.push(`prediction extrapolates: ${extrapolated}`);
   const json = f.json === true;
   for (const n of notices) process.stderr.write(`${n}\n`);
 

@@ -58,7 +58,7 @@ export class PackedMatrix {
    * and its share of the block's scale, plus the sums table when several rows share the pass.
    */
   bytesRead(rows: number): number {
-    return this.dtype === "q8" && rows === 1 ? Q8_RECORD / 256 : bytesPerWeight(this.dtype);
+    return rows === 1 ? streamedBytesPerWeight(this.dtype) : bytesPerWeight(this.dtype);
   }
 
   get shape(): readonly number[] {
@@ -226,6 +226,9 @@ function storedCount(k: number, n: number, w: number, dtype: WeightDtype): numbe
   const columns = Math.ceil(n / w) * w;
   return dtype === "q8" ? columns * paddedK(k) * BYTES_PER_WEIGHT.q8 : columns * k;
 }
+
+/** Bytes per weight a one-row product (decode) streams: q8's byte and its share of the block's scale. */
+export const streamedBytesPerWeight = (dtype: WeightDtype): number => (dtype === "q8" ? Q8_RECORD / 256 : BYTES_PER_WEIGHT[dtype]);
 
 /** Bytes per weight as held in memory (q8: its share of the block's scale and sum too). */
 export const bytesPerWeight = (dtype: WeightDtype): number => BYTES_PER_WEIGHT[dtype];

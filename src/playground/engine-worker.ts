@@ -7,7 +7,7 @@ import type { GPT2Model } from "../model/model.ts";
 import { browserPlatform } from "../platform/browser.ts";
 import { blobSource, httpSource } from "../io/byte-source.ts";
 import { machineIdentity, profileKey } from "../profile/machine-profile.ts";
-import { measureProfile } from "../profile/measure.ts";
+import { FAMILY_LADDER, TINY_LADDER, measureProfile } from "../profile/measure.ts";
 import { type MachineSelection, generate } from "../run/generate-run.ts";
 import { opKind } from "../run/aggregate.ts";
 import type { StepRecord } from "../run/record.ts";
@@ -139,12 +139,12 @@ function live(clock: Clock, steps: readonly StepRecord[]): FromEngine {
 async function onRun(request: RunRequest): Promise<void> {
   const m = model;
   if (m === null) throw new Error("no model is loaded");
-  const key = profileKey(m.config, m.engine.settings, machineIdentity(browserPlatform));
-  const id = JSON.stringify(key);
+  const key = profileKey(m.engine.settings, machineIdentity(browserPlatform));
+  const id = `${JSON.stringify(key)}${request.tinyProfileLadder ? " tiny" : ""}`;
   if (!profiles.has(id)) {
     // A profile kept from an earlier visit: its kernel choices spare the tuning, and the run's
     // prediction needs no measuring afterwards.
-    const stored = await storedProfile(key);
+    const stored = await storedProfile(key, request.tinyProfileLadder);
     if (stored !== null) {
       m.engine.adoptKernelWisdom(stored.kernels);
       profiles.set(id, { profile: stored, source: "cache", path: "(this browser's IndexedDB)" });
@@ -175,13 +175,16 @@ async function onRun(request: RunRequest): Promise<void> {
     stopAtEndOfText: true,
     loadMs,
     machine: async () => {
-      let found = profiles.get(id);
-      if (found === undefined) {
-        post({ type: "status", text: "measuring this machine once for these settings, to predict the time (a few seconds)…" });
-        found = { profile: measureProfile(m, key), source: "measured", path: "(measured in this page)" };
-        profiles.set(id, found);
-        await storeProfile(found.profile);
-      }
+      const known = profiles.get(id);
+      if (known !== undefined) return known;
+      post({ type: "status", text: "measuring this machine once for these settings, for every GPT-2 size, to predict the time (~20 s)…" });
+      const settings = m.engine.settings;
+      const ladder = request.tinyProfileLadder ? TINY_LADDER : FAMILY_LADDER;
+      const profile = await measureProfile(() => new Engine(browserPlatform, settings), key, (line) => post({ type: "status", text: line }), ladder);
+      m.engine.adoptKernelWisdom(profile.kernels);
+      const found = { profile, source: "measured" as const, path: "(measured in this page)" };
+      profiles.set(id, found);
+      await storeProfile(profile, request.tinyProfileLadder);
       return found;
     },
     // The first token of a fresh page in seconds: a short warm-up (the engine stays warm after).

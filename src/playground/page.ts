@@ -128,6 +128,8 @@ function runRequest(): RunRequest {
       topP: number("top-p", "top-p must be in (0, 1]", (v) => v > 0 && v <= 1),
     },
     seed: number("seed", "the seed must be a whole number", (v) => Number.isInteger(v)),
+    // ?profileLadder=tiny: the machine profile measured on small shapes (the page's tests)
+    tinyProfileLadder: new URLSearchParams(location.search).get("profileLadder") === "tiny",
   };
 }
 

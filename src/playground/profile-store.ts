@@ -26,10 +26,13 @@ function transact<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => 
   }).finally(() => db.close()));
 }
 
+/** Where a key's profile is kept: one measured on the tests' tiny ladder apart from the real one. */
+const storeKey = (key: ProfileKey, tinyLadder: boolean): string => `${JSON.stringify(key)}${tinyLadder ? " (tiny ladder)" : ""}`;
+
 /** The stored profile for exactly this key, or null (none, unreadable, or an older format). */
-export async function storedProfile(key: ProfileKey): Promise<MachineProfile | null> {
+export async function storedProfile(key: ProfileKey, tinyLadder: boolean): Promise<MachineProfile | null> {
   try {
-    const text = await transact<string | undefined>("readonly", (s) => s.get(JSON.stringify(key)));
+    const text = await transact<string | undefined>("readonly", (s) => s.get(storeKey(key, tinyLadder)));
     if (typeof text !== "string") return null;
     const profile = parseProfile(text, "IndexedDB");
     return JSON.stringify(profile.key) === JSON.stringify(key) ? profile : null;
@@ -38,9 +41,9 @@ export async function storedProfile(key: ProfileKey): Promise<MachineProfile | n
   }
 }
 
-export async function storeProfile(profile: MachineProfile): Promise<void> {
+export async function storeProfile(profile: MachineProfile, tinyLadder: boolean): Promise<void> {
   try {
-    await transact("readwrite", (s) => s.put(JSON.stringify(profile), JSON.stringify(profile.key)));
+    await transact("readwrite", (s) => s.put(JSON.stringify(profile), storeKey(profile.key, tinyLadder)));
   } catch {
     // no storage here: the profile serves this page only
   }

@@ -18,6 +18,8 @@ export interface RunRequest {
   maxNewTokens: number;
   sampling: SamplingOptions;
   seed: number;
+  /** Measure a missing machine profile on small shapes instead of the family's (for tests: fast; kept apart). */
+  tinyProfileLadder: boolean;
 }
 
 export type ToEngine =

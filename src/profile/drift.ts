@@ -1,6 +1,6 @@
 import type { OpEntry } from "../clock/clock.ts";
 import { isWeightProduct, opKind } from "../run/aggregate.ts";
-import type { MachineProfile } from "./machine-profile.ts";
+import type { ModelCosts } from "./machine-profile.ts";
 import { isVectorCall } from "./roofline.ts";
 
 /*
@@ -27,7 +27,7 @@ export const NO_DRIFT: Drift = { memory: 1, compute: 1 };
  * beyond the fixed call cost, and the compute factor the median of those ceilings' factors. A
  * roof with no such calls keeps factor 1.
  */
-export function measureDrift(p: MachineProfile, entries: readonly OpEntry[]): Drift {
+export function measureDrift(p: ModelCosts, entries: readonly OpEntry[]): Drift {
   const products = entries.filter((e) => isWeightProduct(opKind(e)) && p.ops[opKind(e)] !== undefined);
   const streams = products.filter((e) => e.inputs[0]?.[0] === 1);
   const largest = Math.max(0, ...streams.map((e) => e.bytes));
@@ -52,7 +52,7 @@ export function measureDrift(p: MachineProfile, entries: readonly OpEntry[]): Dr
  * compute factor, and the times the processor spends between and around the kernels (fixed
  * call costs, a pass's time beyond its ops, token picks) ÷ the compute factor.
  */
-export function rescaled(p: MachineProfile, d: Drift): MachineProfile {
+export function rescaled(p: ModelCosts, d: Drift): ModelCosts {
   const ops = Object.fromEntries(Object.entries(p.ops).map(([kind, c]) => [kind, {
     callNs: c.callNs / d.compute,
     cyclesPerSec: c.cyclesPerSec * d.compute,

@@ -1,16 +1,17 @@
 import type { Platform } from "../platform/platform.ts";
 import { runtimeInfo } from "../util/js-runtime.ts";
-import type { GPT2Config } from "../model/config.ts";
 
 /*
- * What one machine does with one model shape under one setting of kernel, threads and dtype:
- * the roofs of a roofline (memory bytes/s; cycles/s per op kind), the fixed cost of an op call,
- * the time between ops, sampling, and the kernel the autotuner chose for each product (FFTW's
- * "wisdom": tuned once, then reused, so timed runs never tune and two runs use the same kernels).
+ * What one machine does under one setting of kernel, threads and dtype — for every GPT-2 size:
+ * measured on a ladder of GPT-2-shaped models spanning the family's widths (src/profile/measure.ts)
+ * and weight streams spanning its sizes, then read at any model's width and size
+ * (src/profile/ladder.ts). The roofs of a roofline (memory bytes/s by working set; cycles/s per op
+ * kind), the fixed cost of an op call, the time between ops, sampling, and the kernel the
+ * autotuner chose for each product measured (FFTW's "wisdom": tuned once, then reused).
  */
 
-/** 10: q8 streams 1.0625 bytes per weight in decode (float16 scales, no sums). */
-export const PROFILE_VERSION = 10;
+/** 11: a profile of the machine, not of one model: products per ladder rung, memory roof per working set. */
+export const PROFILE_VERSION = 11;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {
@@ -20,7 +21,6 @@ export interface ProfileKey {
   kernel: string;
   threads: number;
   dtype: string;
-  model: { nLayer: number; nHead: number; nEmbd: number; nPositions: number; vocabSize: number };
 }
 
 /** One op kind's costs: a fixed cost per call, its compute ceiling, and its own memory ceiling where lower than the roof. */
@@ -35,33 +35,60 @@ export interface OpCost {
   bytesPerSec?: number;
 }
 
+/** One rung of the ladder: a GPT-2-shaped model of this width and depth, and its weight products' costs. */
+export interface Rung {
+  width: number;
+  layers: number;
+  /**
+   * The rate at which its LM head streamed weights in decode (the products' call costs are what
+   * their one-row calls took beyond it), and the bytes of weights its decode pass streams.
+   */
+  memoryBytesPerSec: number;
+  weightBytes: number;
+  products: Record<string, OpCost>;
+}
+
 export interface MachineProfile {
   version: number;
   key: ProfileKey;
   measuredAt: string;
   measureSeconds: number;
-  /** The memory roof: bytes/s with which decode's products stream weights from memory. */
+  /** The weight products ("matmul(qkv)", …) at each rung's width, widths ascending. */
+  rungs: Rung[];
+  /**
+   * How the memory roof changes with the working set: decode's one-row products streaming
+   * `bytes` of weights per pass, over and over, at `bytesPerSec` (what fits a cache streams
+   * faster). Bytes ascending. Read as a ratio between two working sets (see ladder.ts).
+   */
+  streams: { bytes: number; bytesPerSec: number }[];
+  /** Every other op kind ("add", "matmul(attn scores)", …), fitted over all the rungs' calls. */
+  ops: Record<string, OpCost>;
+  /** A forward pass's time beyond its ops' predicted costs (JavaScript between them, pauses): fixed + per layer + per token. */
+  passNs: { fixed: number; perLayer: number; perToken: number };
+  /** Picking a token from V logits (with the top-5 the record keeps). */
+  samplingNs: { greedy: number; sample: number };
+  /** The kernel chosen for each SIMD product shape the ladder ran, by the autotuner's key. */
+  kernels: Record<string, { fn: string; relaxed: boolean }>;
+}
+
+/** A profile read for one model (src/profile/ladder.ts): the roofline's terms at its width and size. */
+export interface ModelCosts {
+  /** The memory roof for this model's working set. */
   memoryBytesPerSec: number;
   /** The compute roof: the best cycles/s of a product whose weights are reused across rows. */
   computeCyclesPerSec: number;
-  /** Per op kind ("matmul(qkv)", "add", …). */
+  /** Per op kind: the products at this width, the other ops as measured. */
   ops: Record<string, OpCost>;
-  /** A forward pass's time beyond its ops' predicted costs (JavaScript between them, pauses): fixed + per token. */
   passNs: { fixed: number; perToken: number };
-  /** Picking a token from V logits (with the top-5 the record keeps). */
   samplingNs: { greedy: number; sample: number };
-  /** The kernel chosen for each SIMD product shape, by the autotuner's key. */
-  kernels: Record<string, { fn: string; relaxed: boolean }>;
+  /** What the ladder did not span, where the prediction extrapolates; null when it spans the model. */
+  extrapolated: string | null;
 }
 
 export class ProfileError extends Error {}
 
-export function profileKey(c: GPT2Config, settings: { kernel: string; threads: number; dtype: string }, machine: { cpu: string; cores: number; runtime: string }): ProfileKey {
-  return {
-    ...machine,
-    kernel: settings.kernel, threads: settings.threads, dtype: settings.dtype,
-    model: { nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, nPositions: c.nPositions, vocabSize: c.vocabSize },
-  };
+export function profileKey(settings: { kernel: string; threads: number; dtype: string }, machine: { cpu: string; cores: number; runtime: string }): ProfileKey {
+  return { ...machine, kernel: settings.kernel, threads: settings.threads, dtype: settings.dtype };
 }
 
 /** This machine as a profile key names it. */
@@ -75,12 +102,7 @@ export function profileFileName(key: ProfileKey): string {
   const text = JSON.stringify(key);
   let hash = 2166136261;
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 16777619) >>> 0;
-  const m = key.model;
-  return `${key.runtime.replace(/[^\w.]+/g, "-")}_${key.kernel}_${key.dtype}_t${key.threads}_${m.nLayer}x${m.nEmbd}_${hash.toString(16).padStart(8, "0")}.json`;
-}
-
-export function sameModelShape(a: ProfileKey["model"], b: ProfileKey["model"]): boolean {
-  return a.nLayer === b.nLayer && a.nHead === b.nHead && a.nEmbd === b.nEmbd && a.nPositions === b.nPositions && a.vocabSize === b.vocabSize;
+  return `${key.runtime.replace(/[^\w.]+/g, "-")}_${key.kernel}_${key.dtype}_t${key.threads}_${hash.toString(16).padStart(8, "0")}.json`;
 }
 
 const positive = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v) && v > 0;
@@ -99,15 +121,16 @@ export function parseProfile(text: string, source: string): MachineProfile {
   if (p.version !== PROFILE_VERSION) throw missing(`version (${PROFILE_VERSION})`);
   const k = p.key;
   if (typeof k !== "object" || k === null || typeof k.cpu !== "string" || typeof k.runtime !== "string" || !positive(k.threads)) throw missing("key");
-  const m = k.model;
-  if (typeof m !== "object" || m === null || ![m.nLayer, m.nHead, m.nEmbd, m.nPositions, m.vocabSize].every(positive)) throw missing("key.model");
-  if (!positive(p.memoryBytesPerSec)) throw missing("memoryBytesPerSec");
-  if (!positive(p.computeCyclesPerSec)) throw missing("computeCyclesPerSec");
-  if (typeof p.ops !== "object" || p.ops === null || Object.keys(p.ops).length === 0) throw missing("ops");
-  for (const [kind, cost] of Object.entries(p.ops)) {
-    if (!nonNegative(cost?.callNs) || !positive(cost?.cyclesPerSec) || (cost.bytesPerSec !== undefined && !positive(cost.bytesPerSec)) || (cost.vectorCyclesPerSec !== undefined && !positive(cost.vectorCyclesPerSec))) throw missing(`ops["${kind}"]`);
+  const cost = (c: OpCost | undefined) => nonNegative(c?.callNs) && positive(c?.cyclesPerSec) && (c.bytesPerSec === undefined || positive(c.bytesPerSec)) && (c.vectorCyclesPerSec === undefined || positive(c.vectorCyclesPerSec));
+  if (!Array.isArray(p.rungs) || p.rungs.length === 0) throw missing("rungs");
+  for (const [i, r] of p.rungs.entries()) {
+    if (!positive(r?.width) || !positive(r?.layers) || !positive(r.memoryBytesPerSec) || !positive(r.weightBytes) || typeof r.products !== "object" || r.products === null || Object.keys(r.products).length === 0) throw missing(`rungs[${i}]`);
+    for (const [kind, c] of Object.entries(r.products)) if (!cost(c)) throw missing(`rungs[${i}].products["${kind}"]`);
   }
-  if (!nonNegative(p.passNs?.fixed) || !nonNegative(p.passNs?.perToken)) throw missing("passNs");
+  if (!Array.isArray(p.streams) || p.streams.length === 0 || !p.streams.every((x) => positive(x?.bytes) && positive(x?.bytesPerSec))) throw missing("streams");
+  if (typeof p.ops !== "object" || p.ops === null || Object.keys(p.ops).length === 0) throw missing("ops");
+  for (const [kind, c] of Object.entries(p.ops)) if (!cost(c)) throw missing(`ops["${kind}"]`);
+  if (!nonNegative(p.passNs?.fixed) || !nonNegative(p.passNs?.perLayer) || !nonNegative(p.passNs?.perToken)) throw missing("passNs");
   if (!nonNegative(p.samplingNs?.greedy) || !nonNegative(p.samplingNs?.sample)) throw missing("samplingNs");
   if (typeof p.kernels !== "object" || p.kernels === null) throw missing("kernels");
   return p;

@@ -1,24 +1,74 @@
 import { Clock, type OpEntry } from "../clock/clock.ts";
+import type { Engine } from "../kernels/engine.ts";
+import type { PackedMatrix } from "../kernels/packed-matrix.ts";
+import type { GPT2Config } from "../model/config.ts";
+import { randomModel } from "../model/load.ts";
 import type { GPT2Model } from "../model/model.ts";
+import { matmul } from "../tensor/matmul.ts";
+import { Tensor } from "../tensor/tensor.ts";
 import { isWeightProduct, opKind } from "../run/aggregate.ts";
 import { GREEDY, TokenPicker } from "../run/sampling.ts";
 import { Random } from "../util/random.ts";
 import { type MachineProfile, type OpCost, PROFILE_VERSION, type ProfileKey } from "./machine-profile.ts";
+import { streamedWeightBytes } from "./ladder.ts";
 import { type Roofline, isVectorCall, predictCallNs } from "./roofline.ts";
 
 /*
- * Measures a machine profile on the model itself: warm-up rounds (the first also makes the
- * autotuner choose every product's kernel), then a few timed rounds of a prefill, decode steps
+ * Measures a machine profile on a ladder of GPT-2-shaped models with random weights (rungs that
+ * span the family's widths, a layer or two each: the cost of a product depends on its shape, not
+ * on how many layers repeat it) and on a ladder of weight streams (the memory roof of a model
+ * depends on whether its weights fit a cache). On each rung: warm-up rounds (the first also makes
+ * the autotuner choose every product's kernel), then a few timed rounds of a prefill, decode steps
  * and a decode batch's steps. From their op calls it fits, per op kind, the roofline's terms:
- *  - the memory roof: the LM head's one-row product, which streams more weights than any cache
- *    holds; each product's fixed cost: what its one-row calls take beyond their bytes at that roof;
- *  - each product's compute ceiling: the prefill's many-row calls, less the fixed cost; and the
- *    one-row kernel's, from a decode batch's calls;
- *  - every other op: a line in its cycles over the shapes it ran at (intercept: the call);
- *  - the time a pass takes beyond its ops' fitted costs, and the token pick.
+ *  - per rung, each product's fixed cost and ceilings: the LM head's one-row stream sets the
+ *    rung's memory rate, what one-row calls take beyond it is their fixed cost, the prefill's
+ *    many-row calls give the compute ceiling and a decode batch's the one-row kernel's;
+ *  - every other op, over all rungs: a line in its cycles over the shapes it ran at;
+ *  - the memory roof per working set: one-row products over weights of that many bytes;
+ *  - the time a pass takes beyond its ops' fitted costs (fixed, per layer, per token), and the
+ *    token pick.
  */
 
+/** A rung of the ladder: a GPT-2-shaped model. */
+export interface LadderRung {
+  nEmbd: number;
+  nHead: number;
+  nLayer: number;
+}
+
+export interface Ladder {
+  rungs: LadderRung[];
+  vocabSize: number;
+  nPositions: number;
+  /** Working sets of the memory roof, in bytes of weights. */
+  streams: number[];
+}
+
+/**
+ * The family's ladder: widths 768 and 1600 (GPT-2 small's and XL's; inner dimensions 3072 and
+ * 6400), two depths (the time between ops grows with the layers), GPT-2's vocabulary (the LM head
+ * is the largest product), and weight streams from what a cache holds to past it.
+ */
+export const FAMILY_LADDER: Ladder = {
+  rungs: [{ nEmbd: 768, nHead: 12, nLayer: 2 }, { nEmbd: 1600, nHead: 25, nLayer: 1 }],
+  vocabSize: 50257,
+  nPositions: 1024,
+  streams: [64, 256, 1024, 1536].map((mib) => mib * 2 ** 20),
+};
+
+/** A ladder of small shapes with the same structure, for tests: milliseconds instead of seconds. */
+export const TINY_LADDER: Ladder = {
+  rungs: [{ nEmbd: 32, nHead: 4, nLayer: 2 }, { nEmbd: 64, nHead: 4, nLayer: 1 }],
+  vocabSize: 320,
+  nPositions: 96,
+  streams: [2 ** 20, 4 * 2 ** 20],
+};
+
 const PREFILL_TOKENS = 64;
+/** Each stream's weights are [STREAM_K, STREAM_N] matrices, as many as its bytes take. */
+const STREAM_K = 1600;
+const STREAM_N = 6400;
+const STREAM_ROUNDS = 4;
 const DECODE_STEPS = 16;
 /** Decode steps of a batch of sequences, for the one-row kernel's pace on several rows. */
 const BATCH = 8;
@@ -150,23 +200,98 @@ export function passShape(nPositions: number): { prefill: number; decode: number
   return { prefill: Math.min(PREFILL_TOKENS, nPositions - decode), decode };
 }
 
-export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: string) => void = () => {}): MachineProfile {
+const configOf = (rung: LadderRung, ladder: Ladder): GPT2Config => ({ ...rung, vocabSize: ladder.vocabSize, nPositions: ladder.nPositions, layerNormEpsilon: 1e-5 });
+
+/** A rung's timed calls and passes, kept until every rung has run (the other ops fit over all of them). */
+interface RungRun {
+  rung: LadderRung;
+  entries: OpEntry[];
+  passes: { tokens: number; ns: number; first: number; end: number }[];
+  products: { memoryBytesPerSec: number; ops: Record<string, OpCost> };
+}
+
+/**
+ * The machine's profile for `key`'s setting, measured on `ladder`. Each rung runs on an engine of
+ * its own, made by `newEngine` (the setting's kernel, threads and dtype) and disposed after.
+ */
+export async function measureProfile(newEngine: () => Engine, key: ProfileKey, log: (line: string) => void = () => {}, ladder: Ladder = FAMILY_LADDER): Promise<MachineProfile> {
   const started = performance.now();
+  const runs: RungRun[] = [];
+  let streams: MachineProfile["streams"] = [];
+  let samplingNs = { greedy: 0, sample: 0 };
+  const kernels: MachineProfile["kernels"] = {};
+  for (const [i, rung] of ladder.rungs.entries()) {
+    const config = configOf(rung, ladder);
+    log(`profile: rung ${i + 1} of ${ladder.rungs.length}: width ${rung.nEmbd}, ${rung.nLayer} layer${rung.nLayer === 1 ? "" : "s"}, random weights…`);
+    const model = await randomModel(newEngine(), config);
+    try {
+      await model.engine.ready();
+      const run = measureRung(model, log);
+      runs.push({ rung, ...run, products: fitProducts(groupsOf(run.entries)) });
+      Object.assign(kernels, model.engine.kernelWisdom());
+      if (i === ladder.rungs.length - 1) {
+        samplingNs = timeSampling(model, log);
+        streams = measureStreams(model.engine, ladder.streams, log);
+      }
+    } finally {
+      await model.dispose();
+    }
+  }
+
+  const all = runs.flatMap((r) => r.entries);
+  const groups = groupsOf(all);
+  const computeCyclesPerSec = Math.max(...runs.flatMap((r) => Object.values(r.products.ops).map((c) => c.cyclesPerSec)));
+  const ops: Record<string, OpCost> = {};
+  const memoryBytesPerSec = Math.max(...runs.map((r) => r.products.memoryBytesPerSec));
+  for (const [kind, gs] of groups) if (!isWeightProduct(kind)) ops[kind] = fitOp(gs, memoryBytesPerSec, computeCyclesPerSec);
+
+  // What each rung's passes took beyond their ops' predicted costs: JavaScript between the ops,
+  // and pauses. Per layer (the depths differ), per token, and the rest.
+  const gaps = runs.map((r) => {
+    const fitted: Roofline = { memoryBytesPerSec: r.products.memoryBytesPerSec, computeCyclesPerSec, ops: { ...ops, ...r.products.ops } };
+    const beyondOps = (p: RungRun["passes"][number]) => p.ns - r.entries.slice(p.first, p.end).reduce((s, e) => s + predictCallNs(fitted, opKind(e), e.cycles, e.bytes, isVectorCall(e)), 0);
+    const gap = (tokens: number) => mean(r.passes.filter((p) => p.tokens === tokens).map(beyondOps));
+    const prefill = Math.max(...r.passes.map((p) => p.tokens));
+    return { layers: r.rung.nLayer, one: gap(1), perToken: prefill > 1 ? Math.max(0, (gap(prefill) - gap(1)) / (prefill - 1)) : 0 };
+  });
+  const perToken = mean(gaps.map((g) => g.perToken));
+  const byDepth = line(gaps.map((g) => ({ x: g.layers, y: g.one - perToken })));
+  const perLayer = Math.max(0, byDepth.b);
+  const fixed = Math.max(0, mean(gaps.map((g) => g.one - perToken - perLayer * g.layers)));
+
+  return {
+    version: PROFILE_VERSION,
+    key,
+    measuredAt: new Date().toISOString(),
+    measureSeconds: (performance.now() - started) / 1000,
+    rungs: runs.map((r) => ({
+      width: r.rung.nEmbd, layers: r.rung.nLayer, memoryBytesPerSec: r.products.memoryBytesPerSec,
+      weightBytes: streamedWeightBytes(configOf(r.rung, ladder), key.dtype), products: r.products.ops,
+    })).sort((a, b) => a.width - b.width),
+    streams,
+    ops,
+    passNs: { fixed, perLayer, perToken },
+    samplingNs,
+    kernels,
+  };
+}
+
+/** One rung's warm-up and timed rounds (see the comment at the top). */
+function measureRung(model: GPT2Model, log: (line: string) => void): Pick<RungRun, "entries" | "passes"> {
   const { vocabSize, nPositions } = model.config;
   const { prefill, decode: decodeSteps } = passShape(nPositions);
   const ids = Array.from({ length: prefill + decodeSteps }, (_, i) => (i * 7919 + 13) % vocabSize);
-  const passes: { tokens: number; ns: number; first: number; end: number }[] = [];
-  let logits: Float32Array = new Float32Array(vocabSize);
+  const passes: RungRun["passes"] = [];
   const into = new Float32Array(BATCH * vocabSize);
 
   const run = (clock: Clock | null) => {
     const cache = model.newCache(prefill + decodeSteps);
-    const forward = (tokens: number[]) => {
-      if (clock === null) return void (logits = model.step(tokens, cache, 1, into).data);
+    const forward = (ids: number[]) => {
+      if (clock === null) return void model.step(ids, cache, 1, into);
       const first = clock.entries.length;
       const t0 = clock.now();
-      logits = clock.run(() => model.step(tokens, cache, 1, into)).data;
-      passes.push({ tokens: tokens.length, ns: clock.now() - t0, first, end: clock.entries.length });
+      clock.run(() => model.step(ids, cache, 1, into));
+      passes.push({ tokens: ids.length, ns: clock.now() - t0, first, end: clock.entries.length });
     };
     forward(ids.slice(0, prefill));
     for (let i = 0; i < decodeSteps; i++) forward([ids[prefill + i]]);
@@ -183,29 +308,20 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
   // Every pass's cache, reserved now: no pass may grow the kernels' memory (as no run does).
   model.reserveCaches(REPEATS + WARM_UPS, prefill + decodeSteps);
   model.reserveCaches(BATCH * (REPEATS + WARM_UPS), BATCH_STEPS);
-  log(`profile: warm-up (${WARM_UPS} × a ${prefill}-token prefill and ${decodeSteps} decode steps), choosing each product's kernel…`);
+  log(`profile:   warm-up (${WARM_UPS} × a ${prefill}-token prefill and ${decodeSteps} decode steps), choosing each product's kernel…`);
   for (let w = 0; w < WARM_UPS; w++) run(null);
   const clock = new Clock();
-  for (let r = 0; r < REPEATS; r++) {
-    log(`profile: timed pass ${r + 1} of ${REPEATS}…`);
-    run(clock);
-  }
+  log(`profile:   ${REPEATS} timed rounds…`);
+  for (let r = 0; r < REPEATS; r++) run(clock);
+  return { entries: clock.entries, passes };
+}
 
-  const groups = groupsOf(clock.entries);
-  const products = fitProducts(groups);
-  const computeCyclesPerSec = Math.max(...Object.values(products.ops).map((c) => c.cyclesPerSec));
-  const ops: Record<string, OpCost> = { ...products.ops };
-  for (const [kind, gs] of groups) if (ops[kind] === undefined) ops[kind] = fitOp(gs, products.memoryBytesPerSec, computeCyclesPerSec);
-
-  // What each pass took beyond its ops' predicted costs: JavaScript between the ops, and pauses.
-  const fitted: Roofline = { memoryBytesPerSec: products.memoryBytesPerSec, computeCyclesPerSec, ops };
-  const beyondOps = (p: (typeof passes)[number]) => p.ns - clock.entries.slice(p.first, p.end).reduce((s, e) => s + predictCallNs(fitted, opKind(e), e.cycles, e.bytes, isVectorCall(e)), 0);
-  const gap = (tokens: number) => mean(passes.filter((p) => p.tokens === tokens).map(beyondOps));
-  const perToken = prefill > 1 ? Math.max(0, (gap(prefill) - gap(1)) / (prefill - 1)) : 0;
-  const passNs = { fixed: Math.max(0, gap(1) - perToken), perToken };
-
+/** The token pick's time, greedy and sampling (with the top-5 the record keeps). */
+function timeSampling(model: GPT2Model, log: (line: string) => void): MachineProfile["samplingNs"] {
   log("profile: timing token picks…");
-  const picker = new TokenPicker(vocabSize);
+  const logits = new Float32Array(model.config.vocabSize);
+  new Random(2).fillUniform(logits, 8);
+  const picker = new TokenPicker(model.config.vocabSize);
   const timePick = (doSample: boolean) => {
     const rng = new Random(1);
     const ns: number[] = [];
@@ -217,18 +333,47 @@ export function measureProfile(model: GPT2Model, key: ProfileKey, log: (line: st
     }
     return mean(ns);
   };
-  const samplingNs = { greedy: timePick(false), sample: timePick(true) };
+  return { greedy: timePick(false), sample: timePick(true) };
+}
 
-  return {
-    version: PROFILE_VERSION,
-    key,
-    measuredAt: new Date().toISOString(),
-    measureSeconds: (performance.now() - started) / 1000,
-    memoryBytesPerSec: products.memoryBytesPerSec,
-    computeCyclesPerSec,
-    ops,
-    passNs,
-    samplingNs,
-    kernels: model.engine.kernelWisdom(),
-  };
+/**
+ * The memory roof by working set: one-row products, one after another in one pass as decode runs
+ * them, over [STREAM_K, STREAM_N] weights adding up to each stream's bytes, round after round (a
+ * stream that fits a cache is read from it from the second round on). The weights' values do not
+ * matter to the time, only that every page is written: they are filled, not drawn.
+ */
+function measureStreams(engine: Engine, sizes: readonly number[], log: (line: string) => void): MachineProfile["streams"] {
+  const [k, n] = sizes[sizes.length - 1] < 16 * 2 ** 20 ? [64, 1024] : [STREAM_K, STREAM_N];
+  const one = engine.allocHead(n, k);
+  const perMatrix = one.data.byteLength;
+  const room = engine.memoryLeft() - engine.arenaBytesToCome() - 64 * 2 ** 20;
+  const count = Math.max(1, Math.min(Math.ceil(sizes[sizes.length - 1] / perMatrix), Math.floor(room / perMatrix)));
+  const weights = [one, ...Array.from({ length: count - 1 }, () => engine.allocHead(n, k))];
+  for (const w of weights) fillForTiming(w);
+  const a = new Tensor(new Float32Array(k).fill(0.5), [1, k]);
+  const out: MachineProfile["streams"] = [];
+  for (const bytes of sizes) {
+    const used = weights.slice(0, Math.min(count, Math.max(1, Math.round(bytes / perMatrix))));
+    log(`profile: streaming ${((used.length * streamedBytes(used[0])) / 2 ** 20).toFixed(0)} MiB of weights…`);
+    const pass = () => engine.pass(() => {
+      for (const w of used) matmul(a, w);
+    });
+    for (let r = 0; r < WARM_UPS; r++) pass();
+    const t0 = performance.now();
+    for (let r = 0; r < STREAM_ROUNDS; r++) pass();
+    const ns = ((performance.now() - t0) * 1e6) / STREAM_ROUNDS;
+    const streamed = used.length * streamedBytes(used[0]);
+    out.push({ bytes: streamed, bytesPerSec: (1e9 * streamed) / ns });
+  }
+  return out.sort((x, y) => x.bytes - y.bytes).filter((s, i, all) => i === 0 || s.bytes > all[i - 1].bytes);
+}
+
+/** Bytes one one-row product over `w` streams. */
+const streamedBytes = (w: PackedMatrix): number => w.bytesRead(1) * w.k * w.n;
+
+/** Every byte of a weight written with a value of ordinary size (q8 scales and bf16 alike read as small normal numbers). */
+function fillForTiming(w: PackedMatrix): void {
+  if (w.data instanceof Float32Array) w.data.fill(0.001);
+  else if (w.data instanceof Uint16Array) w.data.fill(0x1111);
+  else w.data.fill(0x11);
 }

@@ -1,5 +1,5 @@
 import type { OpEntry } from "../clock/clock.ts";
-import type { MachineProfile, OpCost } from "./machine-profile.ts";
+import type { ModelCosts, OpCost } from "./machine-profile.ts";
 
 /*
  * The article's processing delay, made to predict: each op call takes its fixed cost plus the
@@ -14,7 +14,7 @@ import type { MachineProfile, OpCost } from "./machine-profile.ts";
 export type Bound = "compute" | "memory" | "call";
 
 /** The part of a profile the roofline reads. */
-export type Roofline = Pick<MachineProfile, "memoryBytesPerSec" | "computeCyclesPerSec" | "ops">;
+export type Roofline = Pick<ModelCosts, "memoryBytesPerSec" | "computeCyclesPerSec" | "ops">;
 
 /**
  * Whether a product runs on the kernel tuned for one row: every decode pass (one row, or one row
@@ -49,6 +49,6 @@ export function boundOf(p: Roofline, kind: string, cycles: number, bytes: number
 }
 
 /** Nanoseconds a forward pass of `tokens` spends outside the ops, picking its `picks` tokens (one per sequence) included. */
-export function passOverheadNs(p: MachineProfile, tokens: number, sampling: "greedy" | "sample", picks = 1): number {
+export function passOverheadNs(p: ModelCosts, tokens: number, sampling: "greedy" | "sample", picks = 1): number {
   return p.passNs.fixed + p.passNs.perToken * tokens + p.samplingNs[sampling] * picks;
 }

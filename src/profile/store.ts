@@ -2,9 +2,9 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { userCacheDir } from "../io/cache-dir.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
-import type { GPT2Model } from "../model/model.ts";
+import type { Engine } from "../kernels/engine.ts";
 import { type MachineProfile, ProfileError, type ProfileKey, parseProfile, profileFileName } from "./machine-profile.ts";
-import { measureProfile } from "./measure.ts";
+import { FAMILY_LADDER, type Ladder, TINY_LADDER, measureProfile } from "./measure.ts";
 
 export function readProfileFile(path: string): MachineProfile {
   let text: string;
@@ -34,26 +34,33 @@ export interface ObtainedProfile {
   path: string;
 }
 
+/** The ladder a profile is measured on: the family's, or (GPT2_CYCLES_PROFILE_LADDER=tiny, for tests) small shapes. */
+export function ladderFromEnvironment(): Ladder {
+  return process.env.GPT2_CYCLES_PROFILE_LADDER === "tiny" ? TINY_LADDER : FAMILY_LADDER;
+}
+
 /**
  * This machine's profile for `key`: from the per-user cache when one was stored for exactly
- * this key, else measured now on `model` and stored (a cache that cannot be written only costs
- * a notice). Its kernel choices are adopted, so no product is tuned again.
+ * this key, else measured now on the ladder (engines from `newEngine`) and stored (a cache that
+ * cannot be written only costs a notice). Its kernel choices are adopted by `engine`, so no
+ * product of a shape the ladder ran is tuned again.
  */
-export function obtainProfile(model: GPT2Model, key: ProfileKey, notice: (line: string) => void, progress: (line: string) => void = () => {}): ObtainedProfile {
+export async function obtainProfile(engine: Engine, newEngine: () => Engine, key: ProfileKey, notice: (line: string) => void, progress: (line: string) => void = () => {}): Promise<ObtainedProfile> {
   const path = cachedProfilePath(key);
   if (existsSync(path)) {
     try {
       const profile = readProfileFile(path);
       if (JSON.stringify(profile.key) !== JSON.stringify(key)) throw new ProfileError(`${path} was measured for other settings`);
-      model.engine.adoptKernelWisdom(profile.kernels);
+      engine.adoptKernelWisdom(profile.kernels);
       return { profile, source: "cache", path };
     } catch {
       notice("the cached machine profile is out of date or damaged: measuring it again");
     }
   } else {
-    notice(`measuring this machine once for ${key.kernel}, ${key.threads} thread(s), ${key.dtype} (a few seconds; then cached)`);
+    notice(`measuring this machine once for ${key.kernel}, ${key.threads} thread(s), ${key.dtype} (every GPT-2 size; ~20 s, then cached)`);
   }
-  const profile = measureProfile(model, key, progress);
+  const profile = await measureProfile(newEngine, key, progress, ladderFromEnvironment());
+  engine.adoptKernelWisdom(profile.kernels);
   try {
     writeProfileFile(path, profile);
   } catch (err) {

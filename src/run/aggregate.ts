@@ -1,5 +1,5 @@
 import type { OpEntry } from "../clock/clock.ts";
-import type { MachineProfile } from "../profile/machine-profile.ts";
+import type { ModelCosts } from "../profile/machine-profile.ts";
 import { boundOf, isVectorCall, predictCallNs } from "../profile/roofline.ts";
 import type { LayerRecord, OpRecord } from "./record.ts";
 
@@ -18,7 +18,7 @@ export function opKind(e: OpEntry): string {
 }
 
 /** Calls, cycles, bytes, time and the roofline's predicted time per op kind, most cycles first (then most time). */
-export function opTable(entries: readonly OpEntry[], profile: MachineProfile): OpRecord[] {
+export function opTable(entries: readonly OpEntry[], profile: ModelCosts): OpRecord[] {
   const byKind = new Map<string, OpRecord>();
   const vectorCalls = new Map<string, number>();
   for (const e of entries) {

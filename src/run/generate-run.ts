@@ -8,7 +8,8 @@ import { runtimeInfo } from "../util/js-runtime.ts";
 import { Random } from "../util/random.ts";
 import { relaxedAvailable } from "../wasm/runtime.ts";
 import { type Drift, measureDrift, rescaled } from "../profile/drift.ts";
-import type { MachineProfile } from "../profile/machine-profile.ts";
+import { costsFor } from "../profile/ladder.ts";
+import type { MachineProfile, ModelCosts } from "../profile/machine-profile.ts";
 import { WARM_UPS, passShape } from "../profile/measure.ts";
 import { isVectorCall, passOverheadNs, predictCallNs } from "../profile/roofline.ts";
 import { ATTENTION_ROLES, layerTable, opKind, opTable } from "./aggregate.ts";
@@ -109,11 +110,10 @@ export function warmUpPositions(nPositions: number, kind: "profile" | "short" = 
   return prefill + decode;
 }
 
-/** The record's view of the profile a prediction used: rescaled by `drift` (null: used as it is). */
-function machineRecord(m: MachineSelection, profile: MachineProfile, drift: Drift | null): MachineRecord {
-  const { key: { model: _model, ...machine }, kernels: _kernels, version: _version, ...figures } = profile;
-  const profiled = { memoryBytesPerSec: m.profile.memoryBytesPerSec, computeCyclesPerSec: m.profile.computeCyclesPerSec };
-  return { source: m.source, path: m.path, ...machine, ...figures, drift: drift === null ? null : { ...drift, profiled } };
+/** The record's view of the profile a prediction used: read for the model (`read`), then rescaled by `drift` (null: as read). */
+function machineRecord(m: MachineSelection, read: ModelCosts, costs: ModelCosts, drift: Drift | null): MachineRecord {
+  const profiled = { memoryBytesPerSec: read.memoryBytesPerSec, computeCyclesPerSec: read.computeCyclesPerSec };
+  return { source: m.source, path: m.path, ...m.profile.key, measuredAt: m.profile.measuredAt, measureSeconds: m.profile.measureSeconds, ...costs, drift: drift === null ? null : { ...drift, profiled } };
 }
 
 /** One sequence's progress through a run. */
@@ -210,8 +210,9 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   const machine = await o.machine();
   // This machine's profile, rescaled to how fast the warm-up found the machine today; another
   // machine's (--machine) as it is.
-  const drift = machine.source === "file" ? null : measureDrift(machine.profile, warmUpCalls);
-  const profile = drift === null ? machine.profile : rescaled(machine.profile, drift);
+  const read = costsFor(machine.profile, model.config);
+  const drift = machine.source === "file" ? null : measureDrift(read, warmUpCalls);
+  const profile = drift === null ? read : rescaled(read, drift);
   // The prediction: every op call on the roofline, plus each forward pass's time between ops.
   const sampler = o.sampling.doSample ? "sample" : "greedy";
   const stepNs = steps.map((step, i) => passOverheadNs(profile, i === 0 ? promptIds.length : step.rows, sampler, step.rows));
@@ -265,7 +266,7 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
     ops,
     opsByStage: { prefill: opTable(entriesOf("prefill"), profile), decode: opTable(entriesOf("decode"), profile) },
     layers: layerTable(clock.entries, c.nLayer),
-    machine: machineRecord(machine, profile, drift),
+    machine: machineRecord(machine, read, profile, drift),
     totals: {
       cycles: clock.cycles,
       bytes: clock.bytes,

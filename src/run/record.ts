@@ -1,4 +1,4 @@
-import type { MachineProfile, ProfileKey } from "../profile/machine-profile.ts";
+import type { ModelCosts, ProfileKey } from "../profile/machine-profile.ts";
 import type { Bound } from "../profile/roofline.ts";
 
 /*
@@ -89,7 +89,10 @@ export interface LayerRecord {
 }
 
 /** The profile's figures, with its key's machine and settings (not the model shape) flattened in. */
-export interface MachineRecord extends Omit<MachineProfile, "key" | "kernels" | "version">, Omit<ProfileKey, "model"> {
+/** The profile a prediction used, as read for the run's model (src/profile/ladder.ts). */
+export interface MachineRecord extends ModelCosts, ProfileKey {
+  measuredAt: string;
+  measureSeconds: number;
   /** "cache" or "measured": this machine's profile; "file": another machine's (--machine). */
   source: "cache" | "measured" | "file";
   path: string;
