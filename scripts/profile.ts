@@ -31,7 +31,8 @@ function summary(p: MachineProfile): string {
   const small = costsFor(p, GPT2_SMALL);
   const products = Object.keys(p.rungs[0].products);
   const lines = [
-    `memory roof   ${p.streams.map((s) => `${byteSize(s.bytesPerSec)}/s over ${byteSize(s.bytes)}`).join(" · ")} (one-row products streaming weights)`,
+    `memory roof   ${p.rungs.map((r) => `${byteSize(r.memoryBytesPerSec)}/s at width ${r.width}`).join(" · ")} (the LM head streaming its weights, one row)`,
+    `by size       ${p.streams.map((s) => `${byteSize(s.bytesPerSec)}/s over ${byteSize(s.bytes)}`).join(" · ")}`,
     `compute roof  ${rate(small.computeCyclesPerSec, "cycles")} at width 768 (the best product ceiling, many rows)`,
     `between ops   ${(p.passNs.fixed / 1e3).toFixed(0)} µs per forward pass + ${(p.passNs.perLayer / 1e3).toFixed(0)} µs per layer + ${(p.passNs.perToken / 1e3).toFixed(1)} µs per token (JavaScript, pauses)`,
     `token pick    ${(p.samplingNs.greedy / 1e3).toFixed(0)} µs greedy, ${(p.samplingNs.sample / 1e3).toFixed(0)} µs sampling`,
