@@ -39,6 +39,7 @@ const FLAGS: Record<string, FlagSpec> = {
   json: { kind: "boolean", help: "print the results as one JSON document on stdout (tables go to stderr)" },
   predict: { kind: "boolean", help: "only check the roofline prediction against runs of generate.ts (eight settings, three runs each)" },
   "cached-profiles": { kind: "boolean", help: "with --predict: measure each setting's profile once, then reuse it (as a cache would)" },
+  family: { kind: "boolean", help: "with --predict: six settings across the GPT-2 sizes, on profiles measured with a core busy" },
   playground: { kind: "boolean", help: "only the playground against the terminal: decode tokens/s and first token, headless Chromium" },
   sampling: { kind: "boolean", help: "only the token picker: ms per pick on GPT-2 small's vocabulary" },
   threads: { kind: "boolean", help: "only the threads: decode and prefill on 1 and 2 threads, and on 2 with another program keeping a core busy" },
@@ -313,8 +314,10 @@ async function main(): Promise<void> {
   const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${availableParallelism()} cores, Node ${process.version}`;
   log(`machine: ${machine}`);
   if (f.predict === true) {
-    const rows = predictBenchmark((line) => process.stderr.write(`${line}\n`), f["cached-profiles"] === true);
-    log(`\nThe roofline prediction against the run it predicts (GPT-2 small, random weights; greedy unless --do-sample)\n${predictTable(rows)}`);
+    const family = f.family === true;
+    const rows = predictBenchmark((line) => process.stderr.write(`${line}\n`), f["cached-profiles"] === true, family);
+    const about = family ? "the GPT-2 family, random weights, profiles measured with a core busy, runs on a quiet machine" : "GPT-2 small, random weights; greedy unless --do-sample";
+    log(`\nThe roofline prediction against the run it predicts (${about})\n${predictTable(rows, family ? 11 : 10)}`);
     if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, predict: rows }, null, 1)}\n`);
     return;
   }

@@ -28,7 +28,7 @@ function run(dtype: WeightDtype, threads: number, quick: boolean): Run {
 }
 
 /** fn() while a child process spins on one core (it stops itself after 10 minutes at most). */
-function withBusyCore<T>(fn: () => T): T {
+export function withBusyCore<T>(fn: () => T): T {
   const busy = spawn(process.execPath, ["-e", "const end = Date.now() + 600000; while (Date.now() < end);"], { stdio: "ignore" });
   try {
     return fn();
