@@ -28,7 +28,7 @@ const FLAGS: Record<string, FlagSpec> = {
 };
 
 function summary(p: MachineProfile): string {
-  const small = costsFor(p, GPT2_SMALL);
+  const small = costsFor(p, GPT2_SMALL, p.key.dtype);
   const products = Object.keys(p.rungs[0].products);
   const lines = [
     `memory roof   ${p.rungs.map((r) => `${byteSize(r.memoryBytesPerSec)}/s at width ${r.width}`).join(" · ")} (the LM head streaming its weights, one row)`,

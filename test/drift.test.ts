@@ -48,13 +48,22 @@ describe("drift", () => {
     expect(d.compute).toBeCloseTo(0.8, 12);
   });
 
-  it("keeps a roof no call measured at factor 1", () => {
-    expect(measureDrift(profile, [one])).toEqual({ memory: expect.closeTo(1.25, 12), compute: 1 });
-    expect(measureDrift(profile, [])).toEqual({ memory: 1, compute: 1 });
+  it("measures the calls' factor: the ops' time beyond their work at today's roofs, over the profile's fixed costs", () => {
+    // The stream took no more than its bytes, the 64 rows 1 µs more than their cycles: 1 µs of
+    // the 2 µs the profile's fixed costs say.
+    expect(measureDrift(profile, [one, many]).calls).toBeCloseTo(0.5, 9);
+    // An add of 1000 cycles (1 µs of work at 1 G/s, 2 µs fixed) that took 100 µs: ×49.5, held to 20.
+    const add: OpEntry = { ...one, op: "add", role: "", cycles: 1000, bytes: 12_000, endNs: 100_000 };
+    expect(measureDrift(profile, [add]).calls).toBe(20);
   });
 
-  it("rescales bytes/s by the memory factor, cycles/s by the compute factor, processor times by its inverse", () => {
-    const r = rescaled(profile, { memory: 1.25, compute: 0.8 });
+  it("keeps a roof no call measured at factor 1", () => {
+    expect(measureDrift(profile, [one])).toMatchObject({ memory: expect.closeTo(1.25, 12), compute: 1 });
+    expect(measureDrift(profile, [])).toEqual({ memory: 1, compute: 1, calls: 1 });
+  });
+
+  it("rescales bytes/s by the memory factor, cycles/s and token picks by the compute factor, fixed costs by the calls' factor", () => {
+    const r = rescaled(profile, { memory: 1.25, compute: 0.8, calls: 1.25 });
     expect(r.memoryBytesPerSec).toBeCloseTo(50e9, 0);
     expect(r.computeCyclesPerSec).toBeCloseTo(80e9, 0);
     expect(r.ops.kvAppend).toEqual({ callNs: 625, cyclesPerSec: 80e9, bytesPerSec: 5e9 });
@@ -64,10 +73,12 @@ describe("drift", () => {
     expect(profile.memoryBytesPerSec).toBe(40e9); // the cached profile itself is left as it was
   });
 
-  it("then predicts the roof-bound parts of the warm-up's calls as they were timed", () => {
+  it("then predicts the warm-up's calls as they took, in all", () => {
     const r = rescaled(profile, measureDrift(profile, [one, many]));
-    // The call costs scale too (÷0.8: 1.25 µs): the stream was timed without one, the 64 rows with 1 µs.
-    expect(predictCallNs(r, "matmul(mlp up)", one.cycles, one.bytes, true)).toBeCloseTo(one.endNs + 1250, 3);
-    expect(predictCallNs(r, "matmul(mlp up)", many.cycles, many.bytes, false)).toBeCloseTo(many.endNs + 250, 3);
+    // Each call's work as timed, and half a µs of fixed cost each: the 1 µs they took beyond their work.
+    const [a, b] = [predictCallNs(r, "matmul(mlp up)", one.cycles, one.bytes, true), predictCallNs(r, "matmul(mlp up)", many.cycles, many.bytes, false)];
+    expect(a).toBeCloseTo(one.endNs + 500, 3);
+    expect(b).toBeCloseTo(many.endNs - 500, 3);
+    expect(a + b).toBeCloseTo(one.endNs + many.endNs, 3);
   });
 });

@@ -42,7 +42,7 @@ function synthetic(cyclesPerSec: number, bytesPerSec: number): MachineProfile {
 }
 
 /** The synthetic profile as read for TINY. */
-const costsOf = (p: MachineProfile) => costsFor(p, { ...TINY, layerNormEpsilon: 1e-5 });
+const costsOf = (p: MachineProfile) => costsFor(p, { ...TINY, layerNormEpsilon: 1e-5 }, "f32");
 
 function run(args: string[], env: NodeJS.ProcessEnv = process.env) {
   const r = spawnSync(process.execPath, ["--import", "tsx", "src/generate.ts", ...args], { cwd: ROOT, encoding: "utf8", env, timeout: 120_000 });
@@ -104,7 +104,7 @@ describe("reading the profile for a model", () => {
   });
 
   it("reads the products at the model's width between the rungs", () => {
-    const c = costsFor(p, config(1024, 24)); // gpt2-medium's width: log(1024/768) / log(1600/768) = 0.392 of the way
+    const c = costsFor(p, config(1024, 24), "f32"); // gpt2-medium's width: log(1024/768) / log(1600/768) = 0.392 of the way
     const t = Math.log(1024 / 768) / Math.log(1600 / 768);
     expect(c.ops["matmul(qkv)"].cyclesPerSec).toBeCloseTo(20e9 + t * 20e9, 0);
     expect(c.ops["matmul(qkv)"].vectorCyclesPerSec).toBeCloseTo((20e9 + t * 20e9) / 2, 0);
@@ -123,12 +123,12 @@ describe("reading the profile for a model", () => {
     const t = Math.log(1024 / 768) / Math.log(1600 / 768);
     const small = (40e9 * stream(bytes)) / 50e9; // the 768 rung ran in cache (1e8 bytes)
     const large = (30e9 * stream(bytes)) / 25e9; // the 1600 rung from memory (1e10 bytes)
-    expect(costsFor(p, c).memoryBytesPerSec).toBeCloseTo(small + t * (large - small), 0);
+    expect(costsFor(p, c, "f32").memoryBytesPerSec).toBeCloseTo(small + t * (large - small), 0);
   });
 
   it("adds the time between ops per layer, and flags a width outside the ladder", () => {
-    expect(costsFor(p, config(768, 12)).passNs).toEqual({ fixed: 5000 + 12 * 1000, perToken: 100 });
-    const wide = costsFor(p, config(2048, 2));
+    expect(costsFor(p, config(768, 12), "f32").passNs).toEqual({ fixed: 5000 + 12 * 1000, perToken: 100 });
+    const wide = costsFor(p, config(2048, 2), "f32");
     expect(wide.ops["matmul(qkv)"].cyclesPerSec).toBe(40e9); // the nearest rung's
     expect(wide.extrapolated).toBe("width 2048 outside the profile's ladder (768–1600)");
   });
@@ -267,6 +267,55 @@ describe("generate.ts --machine FILE", () => {
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toContain(path);
+    expect(r.stderr).toMatch(message);
+  });
+});
+
+describe("generate.ts --predict-only", () => {
+  const common = ["--model", HOT, "--input-ids", "5,17,250,3", "--max-new-tokens", "6", "--ignore-eos", "--json"];
+
+  it("predicts what a run predicts, stage for stage and op for op, from the same counts", () => {
+    const path = profileFile(synthetic(1e9, 1e10));
+    const ran = JSON.parse(run([...common, "--machine", path]).stdout) as Doc & { ops: Op[] };
+    const only = run([...common, "--machine", path, "--predict-only"]);
+    expect(only.code, only.stderr).toBe(0);
+    const predicted = JSON.parse(only.stdout) as { stages: { name: string; tokens: number; cycles: number; predictedMs: number }[]; ops: (Op & { op: string })[] };
+    for (const stage of ["prefill", "decode"]) {
+      const [p, r] = [predicted.stages.find((s) => s.name === stage)!, ran.stages.find((s) => s.name === stage)!];
+      expect(p.cycles).toBe(r.cycles);
+      expect(p.predictedMs).toBeCloseTo(r.predictedMs, 9);
+    }
+    expect(predicted.stages.map((s) => s.tokens)).toEqual([4, 5]);
+    const counts = (ops: readonly (Op & { op?: string })[]) => ops.map((o) => `${(o as { op: string }).op} ${o.calls} ${o.cycles} ${o.bytes}`).sort();
+    expect(counts(predicted.ops)).toEqual(counts(ran.ops));
+  });
+
+  it("predicts gpt2-xl without its weights: its cycles from its shapes, the size named, the extrapolation said", () => {
+    const r = run(["--random-weights", "gpt2-xl", "--dtype", "q8", "--input-ids", "1,2", "--max-new-tokens", "2", "--predict-only", "--json", "--machine", profileFile(synthetic(1e9, 1e10))]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { model: { name: string; parameters: number }; stages: { name: string; cycles: number }[]; machine: { extrapolated: string } };
+    expect(doc.model).toMatchObject({ name: "gpt2-xl", parameters: 1_557_611_200 });
+    // The prompt's pass: 2 rows through 48 blocks of 12·1600² weight MACs, attention over 1 + 2
+    // visible pairs × 1600 per block (scores and values), the LM head's one row, the 2 rows' adds,
+    // norms, GELU and the rest: at least the products, and less than 1% more.
+    const products = 2 * 48 * 12 * 1600 * 1600 + 1600 * 50257;
+    const prefill = doc.stages.find((s) => s.name === "prefill")!.cycles;
+    expect(prefill).toBeGreaterThan(products);
+    expect(prefill).toBeLessThan(products * 1.01);
+    // q8 streams 1.0625 bytes per weight: 1,554,971,200 × 1.0625 B = 1.54 GiB, past the synthetic profile's 100 MB
+    expect(doc.machine.extrapolated).toBe("width 1600 outside the profile's ladder (16–96); 1.54 GiB past its streams");
+  });
+
+  it.each([
+    ["--trace", ["--trace", "t.json"], /--predict-only runs nothing, so there is no trace or report of a run/],
+    ["--report", ["--report", "r.html"], /--predict-only runs nothing, so there is no trace or report of a run/],
+    ["several sequences", ["--num-return-sequences", "2", "--do-sample"], /--predict-only predicts one sequence/],
+    ["a prompt past the context", ["--max-new-tokens", "60"], /exceed|context/],
+  ])("with %s: one line, exit 2", (_, extra, message) => {
+    const dir = mkdtempSync(join(tmpdir(), "predict-only-"));
+    const r = spawnSync(process.execPath, ["--import", "tsx", "src/generate.ts", ...common, "--predict-only", ...extra.map((x) => (x.includes(".") ? join(dir, x) : x))], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toMatch(message);
   });
 });

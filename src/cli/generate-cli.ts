@@ -2,19 +2,21 @@ import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
 import { randomInt } from "node:crypto";
 import { availableParallelism, totalmem } from "node:os";
-import { Engine, KERNELS } from "../kernels/engine.ts";
+import { Engine, type EngineSettings, KERNELS } from "../kernels/engine.ts";
 import { type WeightDtype, bytesPerWeight } from "../kernels/packed-matrix.ts";
 import { GPT2_SMALL, type GPT2Config } from "../model/config.ts";
 import { GPT2_FAMILY, familyMember, parameterCounts } from "../model/family.ts";
-import { randomModel } from "../model/load.ts";
+import { countingModel, randomModel } from "../model/load.ts";
 import { loadConfig, loadModel } from "../io/model-dir.ts";
 import { nodePlatform } from "../platform/node.ts";
 import type { GPT2Model } from "../model/model.ts";
 import { PendingFile } from "../io/atomic-write.ts";
 import { htmlReport } from "../report/html.ts";
+import { predictionReport } from "../report/prediction.ts";
 import { terminalReport } from "../report/terminal.ts";
 import { chromeTrace } from "../report/trace.ts";
 import { generate, warmUpPositions } from "../run/generate-run.ts";
+import { predictOnly } from "../run/predict-only.ts";
 import { renderUtf8 } from "../run/utf8-stream.ts";
 import { costsFor } from "../profile/ladder.ts";
 import { type MachineProfile, ProfileError, machineIdentity, profileKey } from "../profile/machine-profile.ts";
@@ -54,6 +56,7 @@ const FLAGS: Record<string, FlagSpec> = {
   json: { kind: "boolean", help: "print one JSON document on stdout (the report as data) instead of text" },
   verbose: { kind: "boolean", help: "add a per-layer breakdown to the report" },
   machine: { kind: "string", value: "FILE", help: "predict the time with another machine's profile (npm run profile -- --out FILE)" },
+  "predict-only": { kind: "boolean", help: "print the prediction only: no weights loaded, nothing generated (any size, any machine's profile)" },
   help: { kind: "boolean", help: "show this help" },
 };
 
@@ -117,47 +120,71 @@ function modelDirOf(value: string): string {
   return dir;
 }
 
-/** Loads the model onto `engine` (or falls back to random weights) and the tokenizer that goes with it. */
-async function loadPlan(f: ParsedFlags, engine: Engine): Promise<Plan> {
-  const notices: string[] = [];
+/** Where a run's model comes from: a size's shapes with random weights, or a model directory. */
+type ModelSource =
+  | { kind: "random"; config: GPT2Config; shown: string; notices: string[] }
+  | { kind: "dir"; config: GPT2Config; shown: string; dir: string; notices: string[] };
+
+/** The model the flags name, its config read (weights are not): --random-weights NAME, --model, or weights/gpt2 if fetched. */
+function modelSource(f: ParsedFlags): ModelSource {
   const dir = typeof f.model === "string" ? modelDirOf(f.model) : DEFAULT_MODEL_DIR;
   const shown = relative(process.cwd(), dir) || ".";
   const random = f["random-weights"];
-  const t0 = performance.now();
-  let model: GPT2Model;
   if (random !== undefined) {
     if (typeof f.model === "string") throw new UsageError("--random-weights and --model exclude each other: --random-weights NAME takes a GPT-2 size's shapes");
     const member = familyMember(random === true ? "gpt2" : String(random));
     if (member === undefined) throw new UsageError(`--random-weights ${String(random)}: not a GPT-2 size; choose one of ${GPT2_FAMILY.map((m) => m.name).join(", ")}`);
-    engine = await engineFor(`--random-weights ${member.name}`, member.config, engine, notices);
-    model = await randomModel(engine, member.config);
-  } else if (typeof f.model !== "string" && !(existsSync(join(dir, "config.json")) && existsSync(join(dir, "model.safetensors")))) {
-    notices.push(`no weights in ${shown}: run \`npm run fetch-weights\` to download GPT-2 small (548 MB).`);
-    notices.push("Running GPT-2 small's shapes with seeded random weights: real cycles and timings, noise for text.");
-    model = await randomModel(engine, GPT2_SMALL);
-  } else {
-    const c = loadConfig(dir);
-    engine = await engineFor(join(shown, "config.json"), c, engine, notices);
-    model = await loadModel(dir, engine);
+    return { kind: "random", config: member.config, shown: `--random-weights ${member.name}`, notices: [] };
   }
-  const loadMs = performance.now() - t0;
+  if (typeof f.model !== "string" && !(existsSync(join(dir, "config.json")) && existsSync(join(dir, "model.safetensors")))) {
+    return {
+      kind: "random", config: GPT2_SMALL, shown, notices: [
+        `no weights in ${shown}: run \`npm run fetch-weights\` to download GPT-2 small (548 MB).`,
+        "Running GPT-2 small's shapes with seeded random weights: real cycles and timings, noise for text.",
+      ],
+    };
+  }
+  return { kind: "dir", config: loadConfig(dir), shown: join(shown, "config.json"), dir, notices: [] };
+}
 
-  let tokenizer: Tokenizer | null = null;
-  if (model.weights.kind === "file" && hasTokenizer(dir)) tokenizer = await loadTokenizer(dir);
-  else if (model.config.vocabSize === GPT2_SMALL.vocabSize) tokenizer = await loadTokenizer();
+/** The tokenizer that goes with the model: its directory's, or GPT-2's for GPT-2's vocabulary. */
+async function tokenizerFor(source: ModelSource): Promise<Tokenizer | null> {
+  if (source.kind === "dir" && hasTokenizer(source.dir)) return loadTokenizer(source.dir);
+  return source.config.vocabSize === GPT2_SMALL.vocabSize ? loadTokenizer() : null;
+}
 
-  let promptIds: number[] | null = null;
-  let prompt: string | null = null;
+/** The prompt the flags give: as token ids (--input-ids), or as text (--prompt, or the article's). */
+function promptFrom(f: ParsedFlags, source: ModelSource, tokenizer: Tokenizer | null): { promptIds: number[] | null; prompt: string | null } {
   if (typeof f["input-ids"] === "string") {
     if (typeof f.prompt === "string") throw new UsageError("give --prompt or --input-ids, not both");
-    promptIds = parseIds(f["input-ids"], model.config.vocabSize);
-  } else {
-    prompt = typeof f.prompt === "string" ? f.prompt : ARTICLE_PROMPT;
-    if (tokenizer === null) {
-      throw new UsageError(`${shown} has no tokenizer files and a ${model.config.vocabSize}-token vocabulary (not GPT-2's): pass the prompt as --input-ids`);
-    }
+    return { promptIds: parseIds(f["input-ids"], source.config.vocabSize), prompt: null };
   }
-  return { model, tokenizer, promptIds, prompt, loadMs, notices };
+  if (tokenizer === null) {
+    const where = source.kind === "dir" ? source.dir : source.shown;
+    throw new UsageError(`${relative(process.cwd(), where) || "."} has no tokenizer files and a ${source.config.vocabSize}-token vocabulary (not GPT-2's): pass the prompt as --input-ids`);
+  }
+  return { promptIds: null, prompt: typeof f.prompt === "string" ? f.prompt : ARTICLE_PROMPT };
+}
+
+/** The prompt's token ids: an empty prompt starts from <|endoftext|>, as GPT-2 does. */
+function encodePrompt(plan: { promptIds: number[] | null; prompt: string | null }, tokenizer: Tokenizer | null, notices: string[]): number[] {
+  if (plan.promptIds !== null) return plan.promptIds;
+  const ids = tokenizer!.encode(plan.prompt!);
+  if (ids.length > 0) return ids;
+  notices.push("empty prompt: starting from <|endoftext|>, as GPT-2 does.");
+  return [tokenizer!.endOfText];
+}
+
+/** Loads the model onto `engine` (or falls back to random weights) and the tokenizer that goes with it. */
+async function loadPlan(f: ParsedFlags, engine: Engine): Promise<Plan> {
+  const source = modelSource(f);
+  const notices = [...source.notices];
+  const t0 = performance.now();
+  engine = await engineFor(source.shown, source.config, engine, notices);
+  const model = source.kind === "random" ? await randomModel(engine, source.config) : await loadModel(source.dir, engine);
+  const loadMs = performance.now() - t0;
+  const tokenizer = await tokenizerFor(source);
+  return { model, tokenizer, ...promptFrom(f, source, tokenizer), loadMs, notices };
 }
 
 /** The output files a run writes, reserved before it starts (see PendingFile). */
@@ -207,6 +234,7 @@ async function generateAndReport(f: ParsedFlags, outputs: Outputs): Promise<numb
     throw new UsageError((err as Error).message);
   }
   const other = typeof f.machine === "string" ? otherMachine(f.machine) : null;
+  if (f["predict-only"] === true) return predictOnlyAndReport(f, engine, other, outputs, sequences, sampling.doSample ? "sample" : "greedy", notices);
   const plan = await loadPlan(f, engine);
   await plan.model.engine.ready();
   notices.unshift(...plan.notices);
@@ -218,14 +246,7 @@ async function generateAndReport(f: ParsedFlags, outputs: Outputs): Promise<numb
     notices.push(`q8 on Node ${process.versions.node}: its relaxed integer dot is wrong, so prefill is ~3× slower than on Node 22+.`);
   }
   if (threads > 1 && !plan.model.engine.usesSimd) notices.push(`--threads ${threads}: the TypeScript kernels run on one thread; the WebAssembly SIMD kernels (--kernel auto) use them all.`);
-  let promptIds = plan.promptIds;
-  if (promptIds === null) {
-    promptIds = plan.tokenizer!.encode(plan.prompt!);
-    if (promptIds.length === 0) {
-      notices.push("empty prompt: starting from <|endoftext|>, as GPT-2 does.");
-      promptIds = [plan.tokenizer!.endOfText];
-    }
-  }
+  const promptIds = encodePrompt(plan, plan.tokenizer, notices);
   const maxNewTokens = newTokenCount(f, promptIds.length, plan.model.config.nPositions, notices);
   const fit = plan.model.sequencesThatFit(promptIds.length + maxNewTokens, warmUpPositions(plan.model.config.nPositions));
   if (sequences > fit) {
@@ -237,7 +258,7 @@ async function generateAndReport(f: ParsedFlags, outputs: Outputs): Promise<numb
   const machine = other !== null
     ? { profile: other, source: "file" as const, path: f.machine as string }
     : await obtainProfile(plan.model.engine, () => new Engine(nodePlatform, settings), profileKey(settings, machineIdentity(nodePlatform)), (line) => process.stderr.write(`${line}\n`));
-  const extrapolated = costsFor(machine.profile, plan.model.config).extrapolated;
+  const extrapolated = costsFor(machine.profile, plan.model.config, plan.model.engine.dtype).extrapolated;
   if (extrapolated !== null) notices.push(`prediction extrapolates: ${extrapolated}`);
   const json = f.json === true;
   for (const n of notices) process.stderr.write(`${n}\n`);
@@ -283,6 +304,36 @@ async function generateAndReport(f: ParsedFlags, outputs: Outputs): Promise<numb
     if (!json) process.stderr.write(`report written to ${outputs.report.path}: open it in a browser\n`);
   }
   return interrupted ? 130 : 0;
+}
+
+/**
+ * --predict-only: the model's passes counted on an engine that only counts (no weights, no
+ * kernels) and priced on this machine's profile (measured first if there is none) or another's.
+ */
+async function predictOnlyAndReport(f: ParsedFlags, engine: Engine, other: MachineProfile | null, outputs: Outputs, sequences: number, sampling: "greedy" | "sample", notices: string[]): Promise<number> {
+  // `engine` has the settings asked for and holds no weights: it only says whether they would fit.
+  await engine.dispose();
+  if (outputs.trace !== null || outputs.report !== null) throw new UsageError("--predict-only runs nothing, so there is no trace or report of a run: drop --trace and --report");
+  if (sequences > 1) throw new UsageError("--predict-only predicts one sequence: drop --num-return-sequences");
+  const source = modelSource(f);
+  notices.unshift(...source.notices.filter((n) => !n.startsWith("Running")));
+  const tokenizer = await tokenizerFor(source);
+  const promptIds = encodePrompt(promptFrom(f, source, tokenizer), tokenizer, notices);
+  const maxNewTokens = newTokenCount(f, promptIds.length, source.config.nPositions, notices);
+  // As a run would: f32 weights past the SIMD kernels' 4 GiB run on the TypeScript kernels.
+  const asked = engine.settings;
+  const settings: EngineSettings = asked.kernel === "auto" && asked.dtype === "f32" && !engine.weightsFit(parameterCounts(source.config).matmul) ? { ...asked, kernel: "packed" } : asked;
+  const counting = new Engine(nodePlatform, { ...settings, countsOnly: true });
+  if (settings !== asked) notices.push(`${source.shown}: f32 weights past the SIMD kernels' 4 GiB run on the TypeScript kernels: predicting kernel packed.`);
+  const model = countingModel(counting, source.config, settings.dtype);
+  const machine = other !== null
+    ? { profile: other, source: "file" as const, path: f.machine as string }
+    : await obtainProfile(counting, () => new Engine(nodePlatform, settings), profileKey(settings, machineIdentity(nodePlatform)), (line) => process.stderr.write(`${line}\n`));
+  for (const n of notices) process.stderr.write(`${n}\n`);
+  const record = predictOnly(model, settings, machine, promptIds, maxNewTokens, sampling);
+  if (f.json === true) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
+  else process.stderr.write(`${predictionReport(record)}\n`);
+  return 0;
 }
 
 /** Another machine's saved profile (--machine): unusable files are the user's to fix. */

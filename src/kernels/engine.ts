@@ -81,6 +81,12 @@ export function activeEngine(): Engine | null {
 export class Engine implements Launcher {
   readonly kernel: string;
   readonly dtype: WeightDtype;
+  /**
+   * The ops only count: every op reports its cycles and bytes from its shapes, and no kernel runs
+   * (weights are valueless, see PackedMatrix.valueless). How a pass is predicted without running
+   * it (generate.ts --predict-only): the same forward pass, the same counts.
+   */
+  readonly countsOnly: boolean;
   /** The WebAssembly memory, when the SIMD kernels run this engine's products. */
   readonly heap: WasmHeap | null;
   private threadCount: number;
@@ -102,7 +108,8 @@ export class Engine implements Launcher {
   lastPass: PassShape = { calls: 0, barriers: 0, threads: 1, recordMs: 0, runMs: 0 };
 
   /** `stallMs`: how long a pass waits on a thread that makes no progress before it gives up (see ThreadTeam). */
-  constructor(readonly platform: Platform, options: Partial<EngineSettings> = {}, private readonly stallMs = 30_000) {
+  constructor(readonly platform: Platform, options: Partial<EngineSettings> & { countsOnly?: boolean } = {}, private readonly stallMs = 30_000) {
+    this.countsOnly = options.countsOnly === true;
     const kernel = options.kernel ?? "auto";
     const threads = options.threads ?? platform.cores();
     const dtype = options.dtype ?? "f32";
@@ -112,8 +119,8 @@ export class Engine implements Launcher {
     Engine.checkThreads(threads);
     if (dtype !== "f32" && dtype !== "bf16" && dtype !== "q8") throw new Error(`dtype must be f32, bf16 or q8, got ${String(dtype)}`);
     if (kernel === "simd" && !simdAvailable) throw new Error("this runtime has no WebAssembly SIMD: choose a TypeScript kernel");
-    const simd = kernel === "simd" || (kernel === "auto" && simdAvailable);
-    if (dtype !== "f32" && !simd) {
+    const simd = !this.countsOnly && (kernel === "simd" || (kernel === "auto" && simdAvailable));
+    if (dtype !== "f32" && !simd && !this.countsOnly) {
       throw new Error(simdAvailable
         ? `${dtype} weights need the WebAssembly SIMD kernels (kernel auto or simd), not ${kernel}`
         : `${dtype} weights need WebAssembly SIMD, which this runtime lacks: use --dtype f32`);
@@ -247,6 +254,7 @@ export class Engine implements Launcher {
 
   /** TypeScript work on operands in this engine's memory: now, or inside a pass, in its place in the plan (on the calling thread). */
   compute(fn: () => void): void {
+    if (this.countsOnly) return;
     const plan = this.recording;
     if (plan === null) fn();
     else if (plan.nodes === 0) plan.ranFirst(fn);
@@ -403,6 +411,7 @@ export class Engine implements Launcher {
 
   /** Runs out[M,N] = a × B on the chosen kernel (inside a pass, across the threads); returns the kernel's name. */
   matmulInto(a: Float32Array, b: Tensor | PackedMatrix, out: Float32Array, m: number, k: number, n: number): string {
+    if (this.countsOnly) return "";
     const layout = layoutOf(b);
     if (layout === "simd-panels") {
       if (this.simd === null) throw new Error("a weight packed for the SIMD kernels reached an engine without them");

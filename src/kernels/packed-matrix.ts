@@ -27,17 +27,19 @@ export class PackedMatrix {
   /** q8: bytes of the sums table, which comes before the block records. */
   private readonly sumsBytes: number;
 
-  constructor(
+  /** `valueless`: the shape and dtype alone, no values (see PackedMatrix.valueless). */
+  private constructor(
     readonly data: PackedData,
     readonly k: number,
     readonly n: number,
     readonly panelWidth: number,
+    valueless = false,
   ) {
     this.dtype = data instanceof Uint16Array ? "bf16" : data instanceof Int8Array ? "q8" : "f32";
     this.laneOrder = laneOrder(this.dtype, panelWidth);
     const expected = storedCount(k, n, panelWidth, this.dtype);
     if (this.dtype === "q8" && panelWidth !== 8) throw new Error("PackedMatrix: q8 weights come in panels of 8");
-    if (data.length !== expected) throw new Error(`PackedMatrix: ${data.length} values, but [${k},${n}] in panels of ${panelWidth} needs ${expected}`);
+    if (!valueless && data.length !== expected) throw new Error(`PackedMatrix: ${data.length} values, but [${k},${n}] in panels of ${panelWidth} needs ${expected}`);
     const q8 = this.dtype === "q8";
     this.halves = new Uint16Array(data.buffer, q8 ? data.byteOffset : 0, q8 ? data.length / 2 : 0);
     this.ints = new Int32Array(data.buffer, q8 ? data.byteOffset : 0, q8 ? data.length / 4 : 0);
@@ -196,6 +198,15 @@ export class PackedMatrix {
         this.ints[this.sumAt(r0, col)] = ACTIVATION_OFFSET * sum;
       }
     }
+  }
+
+  /**
+   * A [K,N] weight of `dtype` with no values: what a pass that only counts its cycles and bytes
+   * multiplies by (an Engine with countsOnly), so predicting GPT-2 XL needs none of its memory.
+   */
+  static valueless(k: number, n: number, dtype: WeightDtype): PackedMatrix {
+    const empty = dtype === "q8" ? new Int8Array(0) : dtype === "bf16" ? new Uint16Array(0) : new Float32Array(0);
+    return new PackedMatrix(empty, k, n, 8, true);
   }
 
   /** A [N,K] row-major tensor read as the [K,N] matrix it is the transpose of (panel width 1, no copy). */

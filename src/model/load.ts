@@ -1,6 +1,6 @@
 import { SafetensorsFile } from "../io/safetensors.ts";
 import type { Engine } from "../kernels/engine.ts";
-import type { PackedMatrix } from "../kernels/packed-matrix.ts";
+import { PackedMatrix, type WeightDtype } from "../kernels/packed-matrix.ts";
 import type { ByteSource } from "../io/byte-source.ts";
 import { firstNonFinite } from "../tensor/finite.ts";
 import { Tensor, shapeSize } from "../tensor/tensor.ts";
@@ -110,6 +110,22 @@ export async function loadCheckpoint(engine: Engine, config: GPT2Config, source:
   } finally {
     await file.close();
   }
+}
+
+/**
+ * A model of the given shape whose passes only count (an Engine with countsOnly): its matmul
+ * weights are valueless `dtype` matrices and its other parameters zeros, so a pass of GPT-2 XL
+ * reports every op's cycles and bytes without its 6 GB of weights.
+ */
+export function countingModel(engine: Engine, config: GPT2Config, dtype: WeightDtype): GPT2Model {
+  if (!engine.countsOnly) throw new Error("countingModel: the engine must only count (countsOnly)");
+  const placed = new Map<string, Tensor | PackedMatrix>();
+  for (const [name, shape] of parameterShapes(config)) {
+    if (name === "wte.weight") placed.set(name, PackedMatrix.valueless(shape[1], shape[0], dtype));
+    else if (isLinearWeight(name)) placed.set(name, PackedMatrix.valueless(shape[0], shape[1], dtype));
+    else placed.set(name, new Tensor(new Float32Array(shapeSize(shape)), shape));
+  }
+  return new GPT2Model(config, assembleParams(config.nLayer, (n) => placed.get(n)!), { kind: "random", seed: 0 }, engine);
 }
 
 /**

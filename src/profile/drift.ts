@@ -1,24 +1,25 @@
 import type { OpEntry } from "../clock/clock.ts";
 import { isWeightProduct, opKind } from "../run/aggregate.ts";
 import type { ModelCosts } from "./machine-profile.ts";
-import { isVectorCall } from "./roofline.ts";
+import { isVectorCall, predictCallNs } from "./roofline.ts";
 
 /*
  * A profile is measured once and kept; the machine it describes does not keep still (a power
  * mode, a neighbour on a shared core, another day: memory roofs 30–54 GB/s were measured here
- * within one session). A run warms up before it is timed, and its warm-up passes re-measure the
- * machine's two roofs: how long the weight products took against what the profile predicts for
- * them, on the roof that bounds each. The profile is then rescaled by those two factors alone —
- * nothing is fitted to the run's own shapes, so a prediction stays a prediction.
+ * within one session; a profile measured while another program held a core pays twice for every
+ * hand-off between threads). A run warms up before it is timed, and its warm-up passes
+ * re-measure the machine: its two roofs, found as the profile found them, and the fixed cost of
+ * a call (hand-offs, JavaScript between kernels), as the share of the ops' time the roofs do not
+ * explain. The profile is then rescaled by those three factors alone — nothing is fitted to the
+ * run's own shapes, so a prediction stays a prediction.
  */
 
-/** Today's roofs as multiples of the profile's (1: as measured). */
+/** Today's machine as multiples of the profile's (1: as measured): its roofs, and its fixed costs per call. */
 export interface Drift {
   memory: number;
   compute: number;
+  calls: number;
 }
-
-export const NO_DRIFT: Drift = { memory: 1, compute: 1 };
 
 /**
  * The two roofs' factors from a warm-up's op calls, each roof found as the profile found it
@@ -28,6 +29,30 @@ export const NO_DRIFT: Drift = { memory: 1, compute: 1 };
  * roof with no such calls keeps factor 1.
  */
 export function measureDrift(p: ModelCosts, entries: readonly OpEntry[]): Drift {
+  const roofs = measureRoofs(p, entries);
+  return { ...roofs, calls: measureCalls(rescaled(p, { ...roofs, calls: 1 }), entries) };
+}
+
+/**
+ * The calls' factor: what the warm-up's ops took beyond their work at today's roofs, over what
+ * the profile's fixed costs say they should (clamped to 1/20…20; 1 with no fixed costs to scale).
+ */
+function measureCalls(p: ModelCosts, entries: readonly OpEntry[]): number {
+  let took = 0;
+  let work = 0;
+  let calls = 0;
+  for (const e of entries) {
+    const kind = opKind(e);
+    const callNs = p.ops[kind]?.callNs ?? 0;
+    took += e.endNs - e.startNs;
+    work += predictCallNs(p, kind, e.cycles, e.bytes, isVectorCall(e)) - callNs;
+    calls += callNs;
+  }
+  return calls > 0 ? Math.min(20, Math.max(0.05, (took - work) / calls)) : 1;
+}
+
+/** The roofs' factors (see measureDrift). */
+function measureRoofs(p: ModelCosts, entries: readonly OpEntry[]): Omit<Drift, "calls"> {
   const products = entries.filter((e) => isWeightProduct(opKind(e)) && p.ops[opKind(e)] !== undefined);
   const streams = products.filter((e) => e.inputs[0]?.[0] === 1);
   const largest = Math.max(0, ...streams.map((e) => e.bytes));
@@ -48,13 +73,13 @@ export function measureDrift(p: ModelCosts, entries: readonly OpEntry[]): Drift 
 }
 
 /**
- * The profile on today's machine: bytes/s ceilings × the memory factor, cycles/s ceilings × the
- * compute factor, and the times the processor spends between and around the kernels (fixed
- * call costs, a pass's time beyond its ops, token picks) ÷ the compute factor.
+ * The profile on today's machine: bytes/s ceilings × the memory factor, cycles/s ceilings and the
+ * token pick's speed × the compute factor, fixed call costs and a pass's time beyond its ops ×
+ * the calls' factor.
  */
 export function rescaled(p: ModelCosts, d: Drift): ModelCosts {
   const ops = Object.fromEntries(Object.entries(p.ops).map(([kind, c]) => [kind, {
-    callNs: c.callNs / d.compute,
+    callNs: c.callNs * d.calls,
     cyclesPerSec: c.cyclesPerSec * d.compute,
     ...(c.vectorCyclesPerSec === undefined ? {} : { vectorCyclesPerSec: c.vectorCyclesPerSec * d.compute }),
     ...(c.bytesPerSec === undefined ? {} : { bytesPerSec: c.bytesPerSec * d.memory }),
@@ -64,7 +89,7 @@ export function rescaled(p: ModelCosts, d: Drift): ModelCosts {
     memoryBytesPerSec: p.memoryBytesPerSec * d.memory,
     computeCyclesPerSec: p.computeCyclesPerSec * d.compute,
     ops,
-    passNs: { fixed: p.passNs.fixed / d.compute, perToken: p.passNs.perToken / d.compute },
+    passNs: { fixed: p.passNs.fixed * d.calls, perToken: p.passNs.perToken * d.calls },
     samplingNs: { greedy: p.samplingNs.greedy / d.compute, sample: p.samplingNs.sample / d.compute },
   };
 }

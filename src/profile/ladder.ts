@@ -33,8 +33,11 @@ export function streamedWeightBytes(c: GPT2Config, dtype: string): number {
   return parameterCounts(c).matmul * streamedBytesPerWeight(dtype as WeightDtype);
 }
 
-/** The profile's costs for a model of shape `c`: products at its width, memory at its working set. */
-export function costsFor(p: MachineProfile, c: GPT2Config): ModelCosts {
+/**
+ * The profile's costs for a model of shape `c` held as `dtype`: products at its width, memory at
+ * its working set (the bytes its decode pass streams as `dtype`, whatever setting the profile's was).
+ */
+export function costsFor(p: MachineProfile, c: GPT2Config, dtype: string): ModelCosts {
   const width = c.nEmbd;
   const rungs = p.rungs;
   const at = (pick: (r: MachineProfile["rungs"][number]) => number | undefined): number | undefined => {
@@ -56,7 +59,7 @@ export function costsFor(p: MachineProfile, c: GPT2Config): ModelCosts {
   }
   // Each rung's LM-head rate (its products' call costs were fitted against it), moved from the
   // rung's working set to the model's along the streams' curve; then read at the model's width.
-  const bytes = streamedWeightBytes(c, p.key.dtype);
+  const bytes = streamedWeightBytes(c, dtype);
   const stream = (x: number) => interpolateLog(p.streams.map((s) => ({ x: s.bytes, y: s.bytesPerSec })), x);
   const memoryBytesPerSec = at((r) => (r.memoryBytesPerSec * stream(bytes)) / stream(r.weightBytes))!;
   const [low, high] = [rungs[0].width, rungs[rungs.length - 1].width];

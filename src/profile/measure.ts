@@ -19,7 +19,8 @@ import { type Roofline, isVectorCall, predictCallNs } from "./roofline.ts";
  * on how many layers repeat it) and on a ladder of weight streams (the memory roof of a model
  * depends on whether its weights fit a cache). On each rung: warm-up rounds (the first also makes
  * the autotuner choose every product's kernel), then a few timed rounds of a prefill, decode steps
- * and a decode batch's steps. From their op calls it fits, per op kind, the roofline's terms:
+ * and a decode batch's steps, and a long prefill for attention at long contexts. From their op
+ * calls it fits, per op kind, the roofline's terms:
  *  - per rung, each product's fixed cost and ceilings: the LM head's one-row stream sets the
  *    rung's memory rate, what one-row calls take beyond it is their fixed cost, the prefill's
  *    many-row calls give the compute ceiling and a decode batch's the one-row kernel's;
@@ -65,6 +66,8 @@ export const TINY_LADDER: Ladder = {
 };
 
 const PREFILL_TOKENS = 64;
+/** Tokens of each rung's long prefill (see longPrefill). */
+const LONG_PREFILL = 512;
 /** Each stream's weights are [STREAM_K, STREAM_N] matrices, as many as its bytes take. */
 const STREAM_K = 1600;
 const STREAM_N = 6400;
@@ -206,6 +209,8 @@ const configOf = (rung: LadderRung, ladder: Ladder): GPT2Config => ({ ...rung, v
 interface RungRun {
   rung: LadderRung;
   entries: OpEntry[];
+  /** The long prefill's context-bound calls (see longPrefill). */
+  long: OpEntry[];
   passes: { tokens: number; ns: number; first: number; end: number }[];
   products: { memoryBytesPerSec: number; ops: Record<string, OpCost> };
 }
@@ -238,7 +243,7 @@ export async function measureProfile(newEngine: () => Engine, key: ProfileKey, l
     }
   }
 
-  const all = runs.flatMap((r) => r.entries);
+  const all = runs.flatMap((r) => [...r.entries, ...r.long]);
   const groups = groupsOf(all);
   const computeCyclesPerSec = Math.max(...runs.flatMap((r) => Object.values(r.products.ops).map((c) => c.cyclesPerSec)));
   const ops: Record<string, OpCost> = {};
@@ -277,7 +282,7 @@ export async function measureProfile(newEngine: () => Engine, key: ProfileKey, l
 }
 
 /** One rung's warm-up and timed rounds (see the comment at the top). */
-function measureRung(model: GPT2Model, log: (line: string) => void): Pick<RungRun, "entries" | "passes"> {
+function measureRung(model: GPT2Model, log: (line: string) => void): Pick<RungRun, "entries" | "passes" | "long"> {
   const { vocabSize, nPositions } = model.config;
   const { prefill, decode: decodeSteps } = passShape(nPositions);
   const ids = Array.from({ length: prefill + decodeSteps }, (_, i) => (i * 7919 + 13) % vocabSize);
@@ -313,7 +318,26 @@ function measureRung(model: GPT2Model, log: (line: string) => void): Pick<RungRu
   const clock = new Clock();
   log(`profile:   ${REPEATS} timed rounds…`);
   for (let r = 0; r < REPEATS; r++) run(clock);
-  return { entries: clock.entries, passes };
+  return { entries: clock.entries, passes, long: longPrefill(model, log) };
+}
+
+/**
+ * The ops whose work grows with the context (a query row against every earlier key): the long
+ * prefill's calls join their fits, so a 1000-token prompt reads costs measured near its size.
+ */
+const CONTEXT_KINDS: ReadonlySet<string> = new Set(["matmul(attn scores)", "matmul(attn values)", "softmax"]);
+
+/** A prefill of LONG_PREFILL tokens (or the context), warmed up once and timed once: its context-bound ops' calls. */
+function longPrefill(model: GPT2Model, log: (line: string) => void): OpEntry[] {
+  const tokens = Math.min(LONG_PREFILL, model.config.nPositions);
+  log(`profile:   a ${tokens}-token prefill (attention at long contexts)…`);
+  const ids = Array.from({ length: tokens }, (_, i) => (i * 7919 + 13) % model.config.vocabSize);
+  const into = new Float32Array(model.config.vocabSize);
+  model.reserveCaches(2, tokens);
+  model.step(ids, model.newCache(tokens), 1, into);
+  const clock = new Clock();
+  clock.run(() => model.step(ids, model.newCache(tokens), 1, into));
+  return clock.entries.filter((e) => CONTEXT_KINDS.has(opKind(e)));
 }
 
 /** The token pick's time, greedy and sampling (with the top-5 the record keeps). */

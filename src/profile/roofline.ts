@@ -1,4 +1,5 @@
 import type { OpEntry } from "../clock/clock.ts";
+import { opKind } from "../run/aggregate.ts";
 import type { ModelCosts, OpCost } from "./machine-profile.ts";
 
 /*
@@ -51,4 +52,15 @@ export function boundOf(p: Roofline, kind: string, cycles: number, bytes: number
 /** Nanoseconds a forward pass of `tokens` spends outside the ops, picking its `picks` tokens (one per sequence) included. */
 export function passOverheadNs(p: ModelCosts, tokens: number, sampling: "greedy" | "sample", picks = 1): number {
   return p.passNs.fixed + p.passNs.perToken * tokens + p.samplingNs[sampling] * picks;
+}
+
+/**
+ * Predicted nanoseconds of each forward pass of a run: the pass's overhead (`steps[i]`: its tokens,
+ * and the tokens it picks, one per sequence) plus every op call it made on the roofline. Entries
+ * carry their pass's index in `step`; those outside a pass (step −1) belong to none.
+ */
+export function predictStepsNs(p: ModelCosts, entries: readonly OpEntry[], steps: readonly { tokens: number; picks: number }[], sampling: "greedy" | "sample"): number[] {
+  const ns = steps.map((s) => passOverheadNs(p, s.tokens, sampling, s.picks));
+  for (const e of entries) if (e.step >= 0) ns[e.step] += predictCallNs(p, opKind(e), e.cycles, e.bytes, isVectorCall(e));
+  return ns;
 }

@@ -2,6 +2,7 @@ import { Clock, type OpEntry } from "../clock/clock.ts";
 import type { Engine } from "../kernels/engine.ts";
 import type { KVCache } from "../model/kv-cache.ts";
 import { familyOf, parameterCounts } from "../model/family.ts";
+import type { GPT2Config } from "../model/config.ts";
 import type { GPT2Model } from "../model/model.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import { runtimeInfo } from "../util/js-runtime.ts";
@@ -11,8 +12,8 @@ import { type Drift, measureDrift, rescaled } from "../profile/drift.ts";
 import { costsFor } from "../profile/ladder.ts";
 import type { MachineProfile, ModelCosts } from "../profile/machine-profile.ts";
 import { WARM_UPS, passShape } from "../profile/measure.ts";
-import { isVectorCall, passOverheadNs, predictCallNs } from "../profile/roofline.ts";
-import { ATTENTION_ROLES, layerTable, opKind, opTable } from "./aggregate.ts";
+import { predictStepsNs } from "../profile/roofline.ts";
+import { ATTENTION_ROLES, layerTable, opTable } from "./aggregate.ts";
 import type { MachineRecord, RunRecord, StageName, StageRecord, StepRecord } from "./record.ts";
 import { type SamplingOptions, TokenPicker } from "./sampling.ts";
 import { Utf8Stream, renderUtf8 } from "./utf8-stream.ts";
@@ -116,6 +117,16 @@ function machineRecord(m: MachineSelection, read: ModelCosts, costs: ModelCosts,
   return { source: m.source, path: m.path, ...m.profile.key, measuredAt: m.profile.measuredAt, measureSeconds: m.profile.measureSeconds, ...costs, drift: drift === null ? null : { ...drift, profiled } };
 }
 
+/** The record's model: its shape, its size's name (if it has one's shape) and its parameters. */
+export function modelRecord(c: GPT2Config, path: string): RunRecord["model"] {
+  const parameters = parameterCounts(c);
+  return {
+    path, name: familyOf(c)?.name ?? null,
+    nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, nPositions: c.nPositions, vocabSize: c.vocabSize,
+    parameters: parameters.matmul + parameters.others,
+  };
+}
+
 /** One sequence's progress through a run. */
 interface Sequence {
   seed: number;
@@ -210,13 +221,12 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   const machine = await o.machine();
   // This machine's profile, rescaled to how fast the warm-up found the machine today; another
   // machine's (--machine) as it is.
-  const read = costsFor(machine.profile, model.config);
+  const read = costsFor(machine.profile, model.config, model.engine.dtype);
   const drift = machine.source === "file" ? null : measureDrift(read, warmUpCalls);
   const profile = drift === null ? read : rescaled(read, drift);
   // The prediction: every op call on the roofline, plus each forward pass's time between ops.
   const sampler = o.sampling.doSample ? "sample" : "greedy";
-  const stepNs = steps.map((step, i) => passOverheadNs(profile, i === 0 ? promptIds.length : step.rows, sampler, step.rows));
-  for (const e of clock.entries) if (e.step >= 0) stepNs[e.step] += predictCallNs(profile, opKind(e), e.cycles, e.bytes, isVectorCall(e));
+  const stepNs = predictStepsNs(profile, clock.entries, steps.map((step, i) => ({ tokens: i === 0 ? promptIds.length : step.rows, picks: step.rows })), sampler);
   steps.forEach((s, i) => (s.predictedMs = stepNs[i] / 1e6));
   // Step 0 is the prefill's pass; every later step is a decode step.
   const predictedStageMs = (name: string) => (name === "prefill" ? steps[0].predictedMs : steps.slice(1).reduce((sum, s) => sum + s.predictedMs, 0));
@@ -236,15 +246,9 @@ export async function generate(o: GenerateOptions): Promise<{ record: RunRecord;
   const perSecond = (tokens: number) => (tokens > 0 ? (tokens * 1000) / stage("decode").durationMs : 0);
   const ops = opTable(clock.entries, profile);
   const c = model.config;
-  const parameters = parameterCounts(c);
   const where = runtimeInfo();
   const record: RunRecord = {
-    model: {
-      path: model.weights.kind === "file" ? model.weights.path : "(random weights)",
-      name: familyOf(c)?.name ?? null,
-      nLayer: c.nLayer, nHead: c.nHead, nEmbd: c.nEmbd, nPositions: c.nPositions, vocabSize: c.vocabSize,
-      parameters: parameters.matmul + parameters.others,
-    },
+    model: modelRecord(c, model.weights.kind === "file" ? model.weights.path : "(random weights)"),
     weights: model.weights.kind,
     kernel: engineLabel(model.engine),
     threads: model.engine.threads,

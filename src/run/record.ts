@@ -97,11 +97,11 @@ export interface MachineRecord extends ModelCosts, ProfileKey {
   source: "cache" | "measured" | "file";
   path: string;
   /**
-   * This machine's profile is rescaled to the roofs its warm-up measured (src/profile/drift.ts):
-   * the factors, and the roofs as profiled (the record's own roofs are the rescaled ones). Null
+   * This machine's profile is rescaled to the roofs and call costs its warm-up measured
+   * (src/profile/drift.ts): the factors, and the roofs as profiled (the record's own roofs are the rescaled ones). Null
    * for another machine's profile, used as it is.
    */
-  drift: { memory: number; compute: number; profiled: { memoryBytesPerSec: number; computeCyclesPerSec: number } } | null;
+  drift: { memory: number; compute: number; calls: number; profiled: { memoryBytesPerSec: number; computeCyclesPerSec: number } } | null;
 }
 
 export interface RunRecord {
