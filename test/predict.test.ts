@@ -32,7 +32,8 @@ function synthetic(cyclesPerSec: number, bytesPerSec: number): MachineProfile {
     key: { cpu: "Synthetic CPU", cores: 8, runtime: "node 99", kernel: "auto", threads: 2, dtype: "f32" },
     measuredAt: "2026-01-01T00:00:00.000Z",
     measureSeconds: 1,
-    rungs: [16, 96].map((width) => ({ width, layers: 1, memoryBytesPerSec: bytesPerSec, weightBytes: 1e6, products })),
+    rungs: [16, 96].map((width) => ({ width, heads: 4, layers: 1, memoryBytesPerSec: bytesPerSec, weightBytes: 1e6, products })),
+    ladder: { vocabSize: 320, nPositions: 64 },
     streams: [{ bytes: 1e5, bytesPerSec }, { bytes: 1e8, bytesPerSec }],
     ops: Object.fromEntries(KINDS.filter((k) => !PRODUCTS.includes(k)).map((k) => [k, cost])),
     passNs: { fixed: 5000, perLayer: 0, perToken: 100 },
@@ -87,7 +88,7 @@ describe("reading the profile for a model", () => {
   // 10 GB (a cache, then memory).
   const base = synthetic(1e9, 1e10);
   const rung = (width: number, cyclesPerSec: number, callNs: number, memoryBytesPerSec: number, weightBytes: number) => ({
-    width, layers: 1, memoryBytesPerSec, weightBytes, products: { "matmul(qkv)": { callNs, cyclesPerSec, vectorCyclesPerSec: cyclesPerSec / 2 } },
+    width, heads: width / 64, layers: 1, memoryBytesPerSec, weightBytes, products: { "matmul(qkv)": { callNs, cyclesPerSec, vectorCyclesPerSec: cyclesPerSec / 2 } },
   });
   const p: MachineProfile = {
     ...base,
@@ -304,6 +305,20 @@ describe("generate.ts --predict-only", () => {
     expect(prefill).toBeLessThan(products * 1.01);
     // q8 streams 1.0625 bytes per weight: 1,554,971,200 × 1.0625 B = 1.54 GiB, past the synthetic profile's 100 MB
     expect(doc.machine.extrapolated).toBe("width 1600 outside the profile's ladder (16–96); 1.54 GiB past its streams");
+  });
+
+  it("on this machine's profile, rescales it by a calibration on the nearest rung (its memory roof as profiled), and says so", () => {
+    const env = { ...process.env, GPT2_CYCLES_CACHE: mkdtempSync(join(tmpdir(), "cache-")) };
+    const r = run([...common, "--predict-only"], env);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { machine: { source: string; drift: { memory: number; compute: number; calls: number } } };
+    expect(doc.machine.source).toBe("measured");
+    expect(doc.machine.drift.memory).toBe(1);
+    expect(doc.machine.drift.compute).toBeGreaterThan(0);
+    const text = run(common.filter((a) => a !== "--json").concat("--predict-only"), env);
+    expect(text.stderr).toMatch(/^PREDICTED ONLY: no weights loaded, nothing generated · f32 weights/m);
+    expect(text.stderr).toMatch(/rescaled by a calibration on its nearest rung$/m);
+    for (const line of text.stderr.split("\n")) expect(line.length, line).toBeLessThanOrEqual(100);
   });
 
   it.each([

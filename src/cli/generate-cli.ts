@@ -18,6 +18,7 @@ import { chromeTrace } from "../report/trace.ts";
 import { generate, warmUpPositions } from "../run/generate-run.ts";
 import { predictOnly } from "../run/predict-only.ts";
 import { renderUtf8 } from "../run/utf8-stream.ts";
+import { calibrate } from "../profile/calibrate.ts";
 import { costsFor } from "../profile/ladder.ts";
 import { type MachineProfile, ProfileError, machineIdentity, profileKey } from "../profile/machine-profile.ts";
 import { obtainProfile, readProfileFile } from "../profile/store.ts";
@@ -330,7 +331,10 @@ async function predictOnlyAndReport(f: ParsedFlags, engine: Engine, other: Machi
     ? { profile: other, source: "file" as const, path: f.machine as string }
     : await obtainProfile(counting, () => new Engine(nodePlatform, settings), profileKey(settings, machineIdentity(nodePlatform)), (line) => process.stderr.write(`${line}\n`));
   for (const n of notices) process.stderr.write(`${n}\n`);
-  const record = predictOnly(model, settings, machine, promptIds, maxNewTokens, sampling);
+  // This machine's profile is rescaled to how fast the machine is now (a few seconds on the
+  // profile's nearest rung); another machine's is used as it is.
+  const drift = machine.source === "file" ? null : await calibrate(machine.profile, source.config.nEmbd, () => new Engine(nodePlatform, settings));
+  const record = predictOnly(model, settings, machine, promptIds, maxNewTokens, sampling, drift);
   if (f.json === true) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
   else process.stderr.write(`${predictionReport(record)}\n`);
   return 0;

@@ -38,6 +38,7 @@ export interface OpCost {
 /** One rung of the ladder: a GPT-2-shaped model of this width and depth, and its weight products' costs. */
 export interface Rung {
   width: number;
+  heads: number;
   layers: number;
   /**
    * The rate at which its LM head streamed weights in decode (the products' call costs are what
@@ -55,6 +56,8 @@ export interface MachineProfile {
   measureSeconds: number;
   /** The weight products ("matmul(qkv)", …) at each rung's width, widths ascending. */
   rungs: Rung[];
+  /** The rungs' vocabulary and context (see src/profile/measure.ts). */
+  ladder: { vocabSize: number; nPositions: number };
   /**
    * How the memory roof changes with the working set: decode's one-row products streaming
    * `bytes` of weights per pass, over and over, at `bytesPerSec` (what fits a cache streams
@@ -124,9 +127,10 @@ export function parseProfile(text: string, source: string): MachineProfile {
   const cost = (c: OpCost | undefined) => nonNegative(c?.callNs) && positive(c?.cyclesPerSec) && (c.bytesPerSec === undefined || positive(c.bytesPerSec)) && (c.vectorCyclesPerSec === undefined || positive(c.vectorCyclesPerSec));
   if (!Array.isArray(p.rungs) || p.rungs.length === 0) throw missing("rungs");
   for (const [i, r] of p.rungs.entries()) {
-    if (!positive(r?.width) || !positive(r?.layers) || !positive(r.memoryBytesPerSec) || !positive(r.weightBytes) || typeof r.products !== "object" || r.products === null || Object.keys(r.products).length === 0) throw missing(`rungs[${i}]`);
+    if (!positive(r?.width) || !positive(r?.heads) || !positive(r?.layers) || !positive(r.memoryBytesPerSec) || !positive(r.weightBytes) || typeof r.products !== "object" || r.products === null || Object.keys(r.products).length === 0) throw missing(`rungs[${i}]`);
     for (const [kind, c] of Object.entries(r.products)) if (!cost(c)) throw missing(`rungs[${i}].products["${kind}"]`);
   }
+  if (!positive(p.ladder?.vocabSize) || !positive(p.ladder?.nPositions)) throw missing("ladder");
   if (!Array.isArray(p.streams) || p.streams.length === 0 || !p.streams.every((x) => positive(x?.bytes) && positive(x?.bytesPerSec))) throw missing("streams");
   if (typeof p.ops !== "object" || p.ops === null || Object.keys(p.ops).length === 0) throw missing("ops");
   for (const [kind, c] of Object.entries(p.ops)) if (!cost(c)) throw missing(`ops["${kind}"]`);

@@ -270,9 +270,10 @@ export async function measureProfile(newEngine: () => Engine, key: ProfileKey, l
     measuredAt: new Date().toISOString(),
     measureSeconds: (performance.now() - started) / 1000,
     rungs: runs.map((r) => ({
-      width: r.rung.nEmbd, layers: r.rung.nLayer, memoryBytesPerSec: r.products.memoryBytesPerSec,
+      width: r.rung.nEmbd, heads: r.rung.nHead, layers: r.rung.nLayer, memoryBytesPerSec: r.products.memoryBytesPerSec,
       weightBytes: streamedWeightBytes(configOf(r.rung, ladder), key.dtype), products: r.products.ops,
     })).sort((a, b) => a.width - b.width),
+    ladder: { vocabSize: ladder.vocabSize, nPositions: ladder.nPositions },
     streams,
     ops,
     passNs: { fixed, perLayer, perToken },

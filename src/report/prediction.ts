@@ -12,7 +12,9 @@ export function predictionReport(r: PredictionRecord): string {
   out.push(`prompt ${r.promptIds.length} tokens · ${r.maxNewTokens} new tokens (the prompt's pass picks the first)`);
   const source = mp.source === "file" ? `another machine's profile (${mp.path})` : `this machine's profile, ${mp.source === "cache" ? "cached" : "measured now"}`;
   out.push(`machine: ${mp.cpu}, ${mp.cores} cores, ${mp.runtime}, ${mp.threads} thread${mp.threads === 1 ? "" : "s"} · ${source}`);
-  out.push(`memory roof ${byteSize(mp.memoryBytesPerSec)}/s · compute roof ${rate(mp.computeCyclesPerSec, "cycles")} (read for this model from the profile's ladder)`);
+  const times = (f: number | undefined) => (f === undefined ? "" : ` (×${f.toFixed(2)})`);
+  out.push(`memory roof ${byteSize(mp.memoryBytesPerSec)}/s${times(mp.drift?.memory)} · compute roof ${rate(mp.computeCyclesPerSec, "cycles")}${times(mp.drift?.compute)} · calls${times(mp.drift?.calls) || " as profiled"}`);
+  out.push(mp.drift === null ? "read for this model from the profile's ladder" : "read for this model from the profile's ladder, rescaled by a calibration on its nearest rung");
   if (mp.extrapolated !== null) out.push(`extrapolated: ${mp.extrapolated}`);
   out.push("", "Stages — the article's \"encoder\" is our prefill of the prompt, its \"decoder\" our decode loop");
   out.push(table(

@@ -78,7 +78,7 @@ function engineLabel(e: Engine): string {
  * (which chose the kernels). The last round's op calls are returned: they say how fast the
  * machine is today (see src/profile/drift.ts).
  */
-function warmUp(model: GPT2Model, sampling: SamplingOptions, picker: TokenPicker, kind: "profile" | "short"): readonly OpEntry[] {
+export function warmUp(model: GPT2Model, sampling: SamplingOptions, picker: TokenPicker, kind: "profile" | "short"): readonly OpEntry[] {
   const { prefill, decode } = warmUpShape(model.config.nPositions, kind);
   const ids = Array.from({ length: prefill }, (_, i) => (i * 7919) % model.config.vocabSize);
   const cache = model.newCache(prefill + decode);

@@ -1,6 +1,7 @@
 import { Clock } from "../clock/clock.ts";
 import type { EngineSettings } from "../kernels/engine.ts";
 import type { GPT2Model } from "../model/model.ts";
+import { type Drift, rescaled } from "../profile/drift.ts";
 import { costsFor } from "../profile/ladder.ts";
 import type { ProfileKey } from "../profile/machine-profile.ts";
 import { type Bound, predictStepsNs } from "../profile/roofline.ts";
@@ -40,7 +41,8 @@ export interface PredictionRecord {
   model: RunRecord["model"];
   /** The setting predicted. */
   settings: EngineSettings;
-  machine: ProfileKey & { source: MachineSelection["source"]; path: string; measuredAt: string; memoryBytesPerSec: number; computeCyclesPerSec: number; extrapolated: string | null };
+  /** The profile read for the model, rescaled by `drift` (this machine's, measured by a calibration) or as it is (another's). */
+  machine: ProfileKey & { source: MachineSelection["source"]; path: string; measuredAt: string; memoryBytesPerSec: number; computeCyclesPerSec: number; extrapolated: string | null; drift: Drift | null };
   promptIds: number[];
   maxNewTokens: number;
   stages: PredictedStage[];
@@ -51,9 +53,10 @@ export interface PredictionRecord {
 
 /**
  * Counts the passes of generating `maxNewTokens` tokens after `promptIds` (the prompt's pass picks
- * the first) on `model`, whose engine must only count, and predicts them on `machine`.
+ * the first) on `model`, whose engine must only count, and predicts them on `machine`'s profile
+ * rescaled by `drift` (see src/profile/calibrate.ts; null: as it is).
  */
-export function predictOnly(model: GPT2Model, settings: EngineSettings, machine: MachineSelection, promptIds: readonly number[], maxNewTokens: number, sampling: "greedy" | "sample"): PredictionRecord {
+export function predictOnly(model: GPT2Model, settings: EngineSettings, machine: MachineSelection, promptIds: readonly number[], maxNewTokens: number, sampling: "greedy" | "sample", drift: Drift | null): PredictionRecord {
   if (!model.engine.countsOnly) throw new Error("predictOnly: the model's engine must only count (countsOnly)");
   const clock = new Clock();
   const cache = model.newCache(promptIds.length + maxNewTokens);
@@ -68,7 +71,8 @@ export function predictOnly(model: GPT2Model, settings: EngineSettings, machine:
   });
   clock.setStep(-1);
 
-  const costs = costsFor(machine.profile, model.config, settings.dtype);
+  const read = costsFor(machine.profile, model.config, settings.dtype);
+  const costs = drift === null ? read : rescaled(read, drift);
   const stepNs = predictStepsNs(costs, clock.entries, Array.from({ length: maxNewTokens }, (_, i) => ({ tokens: i === 0 ? promptIds.length : 1, picks: 1 })), sampling);
   const stages = (["prefill", "decode"] as const).map((name): PredictedStage => {
     const entries = clock.entries.filter((e) => e.stage === name);
@@ -86,7 +90,7 @@ export function predictOnly(model: GPT2Model, settings: EngineSettings, machine:
   return {
     model: modelRecord(model.config, "(no weights: predicted)"),
     settings,
-    machine: { ...machine.profile.key, source: machine.source, path: machine.path, measuredAt: machine.profile.measuredAt, memoryBytesPerSec: costs.memoryBytesPerSec, computeCyclesPerSec: costs.computeCyclesPerSec, extrapolated: costs.extrapolated },
+    machine: { ...machine.profile.key, source: machine.source, path: machine.path, measuredAt: machine.profile.measuredAt, memoryBytesPerSec: costs.memoryBytesPerSec, computeCyclesPerSec: costs.computeCyclesPerSec, extrapolated: costs.extrapolated, drift },
     promptIds: [...promptIds],
     maxNewTokens,
     stages,
