@@ -45,3 +45,20 @@ describe("the GPT-2 family", () => {
     expect(stdout).toMatch(/^distilgpt2 +distilbert\/distilgpt2 +6 +12 +768 +81,912,576 /m);
   });
 });
+
+describe("npm run sweep", () => {
+  const sweep = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, ["--import", "tsx", "scripts/sweep.ts", ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr });
+    });
+  });
+
+  it("lists its flags; a bad dtype is one line and exit 2", async () => {
+    const help = await sweep(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/--quick +distilgpt2 and gpt2 at prompts of 1 and 64 tokens/);
+    const bad = await sweep(["--dtype", "f8"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split("\n")).toEqual(["sweep: dtype must be f32, bf16 or q8, got f8"]);
+  });
+});
