@@ -51,9 +51,9 @@ export function terminalReport(r: RunRecord, verbose: boolean, showPath: (path: 
   out.push("cycle time is the roofline's: (call + max(cycles ÷ compute roof, bytes ÷ memory roof)) ÷ cycles");
   const source = mp.source === "cache" ? "profile cached" : mp.source === "measured" ? "profile measured now" : "";
   out.push(`${forOther ? `PREDICTED FOR ANOTHER MACHINE (${mp.path}): ` : "machine: "}${mp.cpu}, ${mp.cores} cores, ${mp.runtime}, ${mp.threads} thread${mp.threads === 1 ? "" : "s"}${source === "" ? "" : ` · ${source}`}`);
-  const times = (f: number | undefined) => (f === undefined ? "" : ` (×${f.toFixed(2)} the profile's)`);
+  const times = (f: number | undefined) => (f === undefined ? "" : ` (×${f.toFixed(2)})`);
   out.push(`memory roof ${byteSize(mp.memoryBytesPerSec)}/s${times(mp.drift?.memory)} · compute roof ${rate(mp.computeCyclesPerSec, "cycles")}${times(mp.drift?.compute)}`);
-  out.push(`product calls ${productCalls(r)}${times(mp.drift?.calls)}${mp.drift ? " · all three remeasured by the warm-up" : ""}`);
+  out.push(`product calls ${productCalls(r)}${times(mp.drift?.calls)}${mp.drift ? " · (×): the warm-up's remeasure of the profile's" : ""}`);
   out.push(table(
     ["stage", "cycles", "bytes", "cyc/B", "ns/cyc", "predicted", forOther ? "measured here" : "measured", "error", "bound"],
     r.stages.filter((s) => s.cycles > 0).map((s) => [s.name, cycles(s.cycles), byteSize(s.bytes), perByte(s.cycles, s.bytes), nsPerCycle(s.predictedMs, s.cycles), ms(s.predictedMs), ms(s.durationMs), signedPercent((100 * (s.predictedMs - s.durationMs)) / s.durationMs), stageBound(r.opsByStage[s.name] ?? [])]),
