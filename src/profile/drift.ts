@@ -1,6 +1,7 @@
 import type { OpEntry } from "../clock/clock.ts";
 import { isWeightProduct, opKind } from "../run/aggregate.ts";
 import type { ModelCosts } from "./machine-profile.ts";
+import { median } from "./measure.ts";
 import { isVectorCall, predictCallNs } from "./roofline.ts";
 
 /*
@@ -21,13 +22,7 @@ export interface Drift {
   calls: number;
 }
 
-/**
- * The two roofs' factors from a warm-up's op calls, each roof found as the profile found it
- * (src/profile/measure.ts): the memory roof is the rate at which the largest one-row product
- * streams its weights; a product's compute ceiling is its many-row calls' cycles over their time
- * beyond the fixed call cost, and the compute factor the median of those ceilings' factors. A
- * roof with no such calls keeps factor 1.
- */
+/** Today's machine against the profile `p`, from a warm-up's op calls: the roofs' factors, then the calls'. */
 export function measureDrift(p: ModelCosts, entries: readonly OpEntry[]): Drift {
   const roofs = measureRoofs(p, entries);
   return { ...roofs, calls: measureCalls(rescaled(p, { ...roofs, calls: 1 }), entries) };
@@ -51,7 +46,12 @@ function measureCalls(p: ModelCosts, entries: readonly OpEntry[]): number {
   return calls > 0 ? Math.min(20, Math.max(0.05, (took - work) / calls)) : 1;
 }
 
-/** The roofs' factors (see measureDrift). */
+/**
+ * The two roofs' factors, each roof found as the profile found it (src/profile/measure.ts): the
+ * memory roof is the rate at which the largest one-row product streams its weights; a product's
+ * compute ceiling is its many-row calls' cycles over their time beyond the fixed call cost, and
+ * the compute factor the median of those ceilings' factors. A roof with no such calls keeps 1.
+ */
 function measureRoofs(p: ModelCosts, entries: readonly OpEntry[]): Omit<Drift, "calls"> {
   const products = entries.filter((e) => isWeightProduct(opKind(e)) && p.ops[opKind(e)] !== undefined);
   const streams = products.filter((e) => e.inputs[0]?.[0] === 1);
@@ -67,8 +67,8 @@ function measureRoofs(p: ModelCosts, entries: readonly OpEntry[]): Omit<Drift, "
     sum.ns += Math.max(e.endNs - e.startNs - p.ops[kind].callNs, (e.endNs - e.startNs) / 2);
     many.set(kind, sum);
   }
-  const factors = [...many].map(([kind, s]) => (1e9 * s.cycles) / s.ns / p.ops[kind].cyclesPerSec).sort((a, b) => a - b);
-  const compute = factors.length === 0 ? 1 : factors.length % 2 === 1 ? factors[(factors.length - 1) / 2] : (factors[factors.length / 2 - 1] + factors[factors.length / 2]) / 2;
+  const factors = [...many].map(([kind, s]) => (1e9 * s.cycles) / s.ns / p.ops[kind].cyclesPerSec);
+  const compute = factors.length === 0 ? 1 : median(factors);
   return { memory, compute };
 }
 
