@@ -15,7 +15,7 @@ import { htmlReport } from "../report/html.ts";
 import { predictionReport } from "../report/prediction.ts";
 import { terminalReport } from "../report/terminal.ts";
 import { chromeTrace } from "../report/trace.ts";
-import { generate, warmUpPositions } from "../run/generate-run.ts";
+import { type MachineSelection, generate, warmUpPositions } from "../run/generate-run.ts";
 import { predictOnly } from "../run/predict-only.ts";
 import { renderUtf8 } from "../run/utf8-stream.ts";
 import { calibrate } from "../profile/calibrate.ts";
@@ -121,10 +121,13 @@ function modelDirOf(value: string): string {
   return dir;
 }
 
-/** Where a run's model comes from: a size's shapes with random weights, or a model directory. */
+/**
+ * Where a run's model comes from: a size's shapes with random weights (`missing`: the notice that
+ * the default weights are not fetched, when that is why), or a model directory.
+ */
 type ModelSource =
-  | { kind: "random"; config: GPT2Config; shown: string; notices: string[] }
-  | { kind: "dir"; config: GPT2Config; shown: string; dir: string; notices: string[] };
+  | { kind: "random"; config: GPT2Config; shown: string; missing: string | null }
+  | { kind: "dir"; config: GPT2Config; shown: string; dir: string };
 
 /** The model the flags name, its config read (weights are not): --random-weights NAME, --model, or weights/gpt2 if fetched. */
 function modelSource(f: ParsedFlags): ModelSource {
@@ -135,17 +138,12 @@ function modelSource(f: ParsedFlags): ModelSource {
     if (typeof f.model === "string") throw new UsageError("--random-weights and --model exclude each other: --random-weights NAME takes a GPT-2 size's shapes");
     const member = familyMember(random === true ? "gpt2" : String(random));
     if (member === undefined) throw new UsageError(`--random-weights ${String(random)}: not a GPT-2 size; choose one of ${GPT2_FAMILY.map((m) => m.name).join(", ")}`);
-    return { kind: "random", config: member.config, shown: `--random-weights ${member.name}`, notices: [] };
+    return { kind: "random", config: member.config, shown: `--random-weights ${member.name}`, missing: null };
   }
   if (typeof f.model !== "string" && !(existsSync(join(dir, "config.json")) && existsSync(join(dir, "model.safetensors")))) {
-    return {
-      kind: "random", config: GPT2_SMALL, shown, notices: [
-        `no weights in ${shown}: run \`npm run fetch-weights\` to download GPT-2 small (548 MB).`,
-        "Running GPT-2 small's shapes with seeded random weights: real cycles and timings, noise for text.",
-      ],
-    };
+    return { kind: "random", config: GPT2_SMALL, shown, missing: `no weights in ${shown}: run \`npm run fetch-weights\` to download GPT-2 small (548 MB).` };
   }
-  return { kind: "dir", config: loadConfig(dir), shown: join(shown, "config.json"), dir, notices: [] };
+  return { kind: "dir", config: loadConfig(dir), shown: join(shown, "config.json"), dir };
 }
 
 /** The tokenizer that goes with the model: its directory's, or GPT-2's for GPT-2's vocabulary. */
@@ -179,7 +177,10 @@ function encodePrompt(plan: { promptIds: number[] | null; prompt: string | null 
 /** Loads the model onto `engine` (or falls back to random weights) and the tokenizer that goes with it. */
 async function loadPlan(f: ParsedFlags, engine: Engine): Promise<Plan> {
   const source = modelSource(f);
-  const notices = [...source.notices];
+  const notices: string[] = [];
+  if (source.kind === "random" && source.missing !== null) {
+    notices.push(source.missing, "Running GPT-2 small's shapes with seeded random weights: real cycles and timings, noise for text.");
+  }
   const t0 = performance.now();
   engine = await engineFor(source.shown, source.config, engine, notices);
   const model = source.kind === "random" ? await randomModel(engine, source.config) : await loadModel(source.dir, engine);
@@ -255,10 +256,7 @@ async function generateAndReport(f: ParsedFlags, outputs: Outputs): Promise<numb
   }
   // Measuring this machine's profile (once per setting, for every size) comes after every check
   // of the input; another machine's (--machine) is used as it is.
-  const settings = plan.model.engine.settings;
-  const machine = other !== null
-    ? { profile: other, source: "file" as const, path: f.machine as string }
-    : await obtainProfile(plan.model.engine, () => new Engine(nodePlatform, settings), profileKey(settings, machineIdentity(nodePlatform)), (line) => process.stderr.write(`${line}\n`));
+  const machine = await machineFor(f, other, plan.model.engine, plan.model.engine.settings);
   const extrapolated = costsFor(machine.profile, plan.model.config, plan.model.engine.dtype).extrapolated;
   if (extrapolated !== null) notices.push(`prediction extrapolates: ${extrapolated}`);
   const json = f.json === true;
@@ -317,7 +315,7 @@ async function predictOnlyAndReport(f: ParsedFlags, engine: Engine, other: Machi
   if (outputs.trace !== null || outputs.report !== null) throw new UsageError("--predict-only runs nothing, so there is no trace or report of a run: drop --trace and --report");
   if (sequences > 1) throw new UsageError("--predict-only predicts one sequence: drop --num-return-sequences");
   const source = modelSource(f);
-  notices.unshift(...source.notices.filter((n) => !n.startsWith("Running")));
+  if (source.kind === "random" && source.missing !== null) notices.unshift(source.missing);
   const tokenizer = await tokenizerFor(source);
   const promptIds = encodePrompt(promptFrom(f, source, tokenizer), tokenizer, notices);
   const maxNewTokens = newTokenCount(f, promptIds.length, source.config.nPositions, notices);
@@ -327,9 +325,7 @@ async function predictOnlyAndReport(f: ParsedFlags, engine: Engine, other: Machi
   const counting = new Engine(nodePlatform, { ...settings, countsOnly: true });
   if (settings !== asked) notices.push(`${source.shown}: f32 weights past the SIMD kernels' 4 GiB run on the TypeScript kernels: predicting kernel packed.`);
   const model = countingModel(counting, source.config, settings.dtype);
-  const machine = other !== null
-    ? { profile: other, source: "file" as const, path: f.machine as string }
-    : await obtainProfile(counting, () => new Engine(nodePlatform, settings), profileKey(settings, machineIdentity(nodePlatform)), (line) => process.stderr.write(`${line}\n`));
+  const machine = await machineFor(f, other, counting, settings);
   for (const n of notices) process.stderr.write(`${n}\n`);
   // This machine's profile is rescaled to how fast the machine is now (a few seconds on the
   // profile's nearest rung); another machine's is used as it is.
@@ -338,6 +334,16 @@ async function predictOnlyAndReport(f: ParsedFlags, engine: Engine, other: Machi
   if (f.json === true) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
   else process.stderr.write(`${predictionReport(record)}\n`);
   return 0;
+}
+
+/**
+ * The profile a prediction uses: another machine's (--machine, read as `other`), or this
+ * machine's for `settings` from the cache, measured now if there is none (its kernel choices
+ * adopted by `engine`).
+ */
+async function machineFor(f: ParsedFlags, other: MachineProfile | null, engine: Engine, settings: EngineSettings): Promise<MachineSelection> {
+  if (other !== null) return { profile: other, source: "file", path: f.machine as string };
+  return obtainProfile(engine, () => new Engine(nodePlatform, settings), profileKey(settings, machineIdentity(nodePlatform)), (line) => process.stderr.write(`${line}\n`));
 }
 
 /** Another machine's saved profile (--machine): unusable files are the user's to fix. */

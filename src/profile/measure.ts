@@ -41,8 +41,9 @@ export interface Ladder {
   rungs: LadderRung[];
   vocabSize: number;
   nPositions: number;
-  /** Working sets of the memory roof, in bytes of weights. */
+  /** Working sets of the memory roof, in bytes of weights, streamed as [K, N] matrices of `streamShape`. */
   streams: number[];
+  streamShape: [number, number];
 }
 
 /**
@@ -55,6 +56,7 @@ export const FAMILY_LADDER: Ladder = {
   vocabSize: 50257,
   nPositions: 1024,
   streams: [64, 256, 1024, 1536].map((mib) => mib * 2 ** 20),
+  streamShape: [1600, 6400],
 };
 
 /** A ladder of small shapes with the same structure, for tests: milliseconds instead of seconds. */
@@ -63,14 +65,12 @@ export const TINY_LADDER: Ladder = {
   vocabSize: 320,
   nPositions: 96,
   streams: [2 ** 20, 4 * 2 ** 20],
+  streamShape: [64, 1024],
 };
 
 const PREFILL_TOKENS = 64;
 /** Tokens of each rung's long prefill (see longPrefill). */
 const LONG_PREFILL = 512;
-/** Each stream's weights are [STREAM_K, STREAM_N] matrices, as many as its bytes take. */
-const STREAM_K = 1600;
-const STREAM_N = 6400;
 const STREAM_ROUNDS = 4;
 const DECODE_STEPS = 16;
 /** Decode steps of a batch of sequences, for the one-row kernel's pace on several rows. */
@@ -203,6 +203,9 @@ export function passShape(nPositions: number): { prefill: number; decode: number
   return { prefill: Math.min(PREFILL_TOKENS, nPositions - decode), decode };
 }
 
+/** `count` token ids spread over the vocabulary, the same every time (what the profile's passes take in). */
+const tokenIds = (count: number, vocabSize: number): number[] => Array.from({ length: count }, (_, i) => (i * 7919 + 13) % vocabSize);
+
 const configOf = (rung: LadderRung, ladder: Ladder): GPT2Config => ({ ...rung, vocabSize: ladder.vocabSize, nPositions: ladder.nPositions, layerNormEpsilon: 1e-5 });
 
 /** A rung's timed calls and passes, kept until every rung has run (the other ops fit over all of them). */
@@ -236,7 +239,7 @@ export async function measureProfile(newEngine: () => Engine, key: ProfileKey, l
       Object.assign(kernels, model.engine.kernelWisdom());
       if (i === ladder.rungs.length - 1) {
         samplingNs = timeSampling(model, log);
-        streams = measureStreams(model.engine, ladder.streams, log);
+        streams = measureStreams(model.engine, ladder, log);
       }
     } finally {
       await model.dispose();
@@ -286,7 +289,7 @@ export async function measureProfile(newEngine: () => Engine, key: ProfileKey, l
 function measureRung(model: GPT2Model, log: (line: string) => void): Pick<RungRun, "entries" | "passes" | "long"> {
   const { vocabSize, nPositions } = model.config;
   const { prefill, decode: decodeSteps } = passShape(nPositions);
-  const ids = Array.from({ length: prefill + decodeSteps }, (_, i) => (i * 7919 + 13) % vocabSize);
+  const ids = tokenIds(prefill + decodeSteps, vocabSize);
   const passes: RungRun["passes"] = [];
   const into = new Float32Array(BATCH * vocabSize);
 
@@ -332,7 +335,7 @@ const CONTEXT_KINDS: ReadonlySet<string> = new Set(["matmul(attn scores)", "matm
 function longPrefill(model: GPT2Model, log: (line: string) => void): OpEntry[] {
   const tokens = Math.min(LONG_PREFILL, model.config.nPositions);
   log(`profile:   a ${tokens}-token prefill (attention at long contexts)…`);
-  const ids = Array.from({ length: tokens }, (_, i) => (i * 7919 + 13) % model.config.vocabSize);
+  const ids = tokenIds(tokens, model.config.vocabSize);
   const into = new Float32Array(model.config.vocabSize);
   model.reserveCaches(2, tokens);
   model.step(ids, model.newCache(tokens), 1, into);
@@ -363,12 +366,13 @@ function timeSampling(model: GPT2Model, log: (line: string) => void): MachinePro
 
 /**
  * The memory roof by working set: one-row products, one after another in one pass as decode runs
- * them, over [STREAM_K, STREAM_N] weights adding up to each stream's bytes, round after round (a
+ * them, over weights of the ladder's stream shape adding up to each stream's bytes, round after round (a
  * stream that fits a cache is read from it from the second round on). The weights' values do not
  * matter to the time, only that every page is written: they are filled, not drawn.
  */
-function measureStreams(engine: Engine, sizes: readonly number[], log: (line: string) => void): MachineProfile["streams"] {
-  const [k, n] = sizes[sizes.length - 1] < 16 * 2 ** 20 ? [64, 1024] : [STREAM_K, STREAM_N];
+function measureStreams(engine: Engine, ladder: Ladder, log: (line: string) => void): MachineProfile["streams"] {
+  const sizes = ladder.streams;
+  const [k, n] = ladder.streamShape;
   const one = engine.allocHead(n, k);
   const perMatrix = one.data.byteLength;
   const room = engine.memoryLeft() - engine.arenaBytesToCome() - 64 * 2 ** 20;
@@ -379,7 +383,8 @@ function measureStreams(engine: Engine, sizes: readonly number[], log: (line: st
   const out: MachineProfile["streams"] = [];
   for (const bytes of sizes) {
     const used = weights.slice(0, Math.min(count, Math.max(1, Math.round(bytes / perMatrix))));
-    log(`profile: streaming ${((used.length * streamedBytes(used[0])) / 2 ** 20).toFixed(0)} MiB of weights…`);
+    const streamed = used.length * streamedBytes(used[0]);
+    log(`profile: streaming ${(streamed / 2 ** 20).toFixed(0)} MiB of weights…`);
     const pass = () => engine.pass(() => {
       for (const w of used) matmul(a, w);
     });
@@ -387,7 +392,6 @@ function measureStreams(engine: Engine, sizes: readonly number[], log: (line: st
     const t0 = performance.now();
     for (let r = 0; r < STREAM_ROUNDS; r++) pass();
     const ns = ((performance.now() - t0) * 1e6) / STREAM_ROUNDS;
-    const streamed = used.length * streamedBytes(used[0]);
     out.push({ bytes: streamed, bytesPerSec: (1e9 * streamed) / ns });
   }
   return out.sort((x, y) => x.bytes - y.bytes).filter((s, i, all) => i === 0 || s.bytes > all[i - 1].bytes);
