@@ -34,6 +34,18 @@ describe("q8 quantization", () => {
     expect([65519, 65520, Infinity].map(floatToHalf)).toEqual([0x7bff, 0x7c00, 0x7c00]);
     // every finite half survives the round trip
     for (let h = 0; h < 0x10000; h++) if ((h & 0x7c00) !== 0x7c00 && h !== 0x8000) expect(floatToHalf(halfToFloat(h))).toBe(h);
+    // between every two neighbouring halves of either sign: the midpoint goes to the even one, a
+    // float32 step either side of it to the nearer (float32 has 13 more fraction bits, so all are exact)
+    const below = (x: number) => x - Math.abs(x) * 2 ** -22, above = (x: number) => x + Math.abs(x) * 2 ** -22;
+    let wrong = 0;
+    for (let h = 0; h < 0x7bff; h++) {
+      for (const s of [0, 0x8000]) {
+        const lo = halfToFloat(h | s), hi = halfToFloat((h + 1) | s), mid = (lo + hi) / 2;
+        const [near, far] = s === 0 ? [below(mid), above(mid)] : [above(mid), below(mid)];
+        if (floatToHalf(mid) !== ((h & 1) === 0 ? h : h + 1) + s || floatToHalf(near) !== (h | s) || floatToHalf(far) !== ((h + 1) | s)) wrong++;
+      }
+    }
+    expect(wrong).toBe(0);
   });
 
   it("quantizes an activation block by hand: scale = max|x| / 63, stored plus 64", () => {

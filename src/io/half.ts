@@ -30,16 +30,27 @@ export function floatToBfloat16(x: number): number {
  * 65520 up become infinity, NaN stays NaN.
  */
 export function floatToHalf(x: number): number {
-  const v = Math.fround(x);
-  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
-  const a = Math.abs(v);
-  if (Number.isNaN(a)) return 0x7e00;
-  if (a >= 65520) return sign | 0x7c00;
-  if (a < 2 ** -14) return sign | roundHalfEven(a * 2 ** 24); // subnormal: units of 2^-24 (1024 carries into the smallest normal)
-  const exp = Math.floor(Math.log2(a));
-  // Math.log2 can land a hair off at exact powers of two: the significand a / 2^exp must be in [1, 2).
-  const e = a / 2 ** exp >= 2 ? exp + 1 : a / 2 ** exp < 1 ? exp - 1 : exp;
-  return sign | ((e + 15) * 1024 + roundHalfEven(a * 2 ** (10 - e)) - 1024); // a carry of the significand raises the exponent
+  // From the float32 bits (as floatToBfloat16): a quantizer calls this once per weight block.
+  f32[0] = x;
+  const bits = u32[0];
+  const sign = (bits >>> 16) & 0x8000;
+  const exp = (bits >>> 23) & 0xff;
+  const mantissa = bits & 0x7fffff;
+  if (exp === 0xff) return mantissa !== 0 ? 0x7e00 : sign | 0x7c00;
+  if (exp > 112) {
+    // Normal: keep 10 of the 23 fraction bits; a carry out of them raises the exponent (to infinity from 65520 up).
+    const half = ((exp - 112) << 10) | (mantissa >>> 13);
+    const rest = mantissa & 0x1fff;
+    return sign | (rest > 0x1000 || (rest === 0x1000 && (half & 1) !== 0) ? half + 1 : half);
+  }
+  // Subnormal: the value in units of 2^-24 is the significand (implicit bit included) shifted right.
+  const shift = 126 - exp;
+  if (shift > 24) return sign;
+  const significand = exp === 0 ? mantissa : mantissa | 0x800000;
+  const units = significand >>> shift;
+  const rest = significand & ((1 << shift) - 1);
+  const tie = 1 << (shift - 1);
+  return sign | (rest > tie || (rest === tie && (units & 1) !== 0) ? units + 1 : units);
 }
 
 /** x rounded to the nearest integer, ties to even (as torch.round and IEEE 754 rounding). */

@@ -158,45 +158,52 @@ export class PackedMatrix {
 
   /** Writes columns [col0, col0+cols) of B, where B[row, col0+c] = src[row·rowStride + c·colStride]. */
   private fill(src: Float32Array, col0: number, cols: number, rowStride: number, colStride: number): void {
-    if (this.dtype === "q8") return this.fillQ8(src, col0, cols, rowStride, colStride);
     const { data, k, panelWidth: w, laneOrder: order } = this;
-    const f32 = this.dtype === "f32";
-    // Panel by panel, row by row: the writes run in order through memory and the reads take the
-    // panel's few columns of a row together (column by column, every read of a row-major source
-    // would land on another cache line).
-    for (let panel = Math.floor(col0 / w); panel * w < col0 + cols; panel++) {
-      const first = Math.max(col0, panel * w);
-      const end = Math.min(col0 + cols, (panel + 1) * w);
-      for (let row = 0; row < k; row++) {
-        const to = panel * k * w + row * w;
-        let from = row * rowStride + (first - col0) * colStride;
-        if (f32) for (let lane = first - panel * w; lane < end - panel * w; lane++, from += colStride) data[to + order[lane]] = src[from];
-        else for (let lane = first - panel * w; lane < end - panel * w; lane++, from += colStride) data[to + order[lane]] = floatToBfloat16(src[from]);
+    // A band of 32 rows (q8's block) at a time across every panel: the band's rows stay in cache
+    // while each panel takes its few columns of them, and q8 finds each block's values together.
+    for (let r0 = 0; r0 < paddedK(k); r0 += Q8_BLOCK) {
+      const r1 = Math.min(k, r0 + Q8_BLOCK);
+      for (let panel = Math.floor(col0 / w); panel * w < col0 + cols; panel++) {
+        const first = Math.max(col0, panel * w);
+        const lanes = Math.min(col0 + cols, (panel + 1) * w) - first;
+        const from = (first - col0) * colStride;
+        const lane0 = first - panel * w;
+        if (data instanceof Int8Array) this.fillQ8Block(src, from, rowStride, colStride, panel, r0, lane0, lanes);
+        else if (data instanceof Float32Array) {
+          for (let lane = 0; lane < lanes; lane++) copyLane(src, from + lane * colStride + r0 * rowStride, rowStride, data, (panel * k + r0) * w + order[lane0 + lane], w, r1 - r0);
+        } else {
+          for (let lane = 0; lane < lanes; lane++) roundLane(src, from + lane * colStride + r0 * rowStride, rowStride, data, (panel * k + r0) * w + order[lane0 + lane], w, r1 - r0);
+        }
       }
     }
   }
 
-  /** fill for q8: each column's blocks of 32 rows get a scale from their largest magnitude. */
-  private fillQ8(src: Float32Array, col0: number, cols: number, rowStride: number, colStride: number): void {
-    const { data, k } = this;
-    const kp = paddedK(k);
-    for (let col = col0; col < col0 + cols; col++) {
-      const base = (col - col0) * colStride;
-      for (let r0 = 0; r0 < kp; r0 += Q8_BLOCK) {
-        const end = Math.min(k, r0 + Q8_BLOCK);
-        let amax = 0;
-        for (let row = r0; row < end; row++) amax = Math.max(amax, Math.abs(src[base + row * rowStride]));
-        const bits = weightScaleBits(amax);
-        const scale = halfToFloat(bits);
-        let sum = 0;
-        for (let row = r0; row < r0 + Q8_BLOCK; row++) {
-          const q = row < end ? quantize(src[base + row * rowStride], scale, WEIGHT_LEVELS) : 0;
-          data[this.index(row, col)] = q;
-          sum += q;
-        }
-        this.halves[(this.sumsBytes + this.record(r0, col) + Q8_SCALES) / 2 + (col & 7)] = bits;
-        this.ints[this.sumAt(r0, col)] = ACTIVATION_OFFSET * sum;
+  /**
+   * q8: block r0 of `lanes` columns of one panel (from lane0), each with a scale from its largest
+   * magnitude, written where index() puts them, with the block's sums.
+   */
+  private fillQ8Block(src: Float32Array, from: number, rowStride: number, colStride: number, panel: number, r0: number, lane0: number, lanes: number): void {
+    const data = this.data as Int8Array;
+    const record = this.sumsBytes + this.record(r0, panel * 8);
+    const sums = this.sumAt(r0, panel * 8);
+    const end = Math.min(this.k, r0 + Q8_BLOCK);
+    for (let lane = 0; lane < lanes; lane++) {
+      const c = lane0 + lane;
+      const base = from + lane * colStride;
+      let amax = 0;
+      for (let row = r0; row < end; row++) amax = Math.max(amax, Math.abs(src[base + row * rowStride]));
+      const bits = weightScaleBits(amax);
+      const scale = halfToFloat(bits);
+      const at = record + (c >> 2) * 16 + (c & 3) * 4;
+      let sum = 0;
+      for (let row = r0; row < end; row++) {
+        const q = quantize(src[base + row * rowStride], scale, WEIGHT_LEVELS);
+        data[at + ((row - r0) >> 2) * 32 + (row & 3)] = q;
+        sum += q;
       }
+      for (let row = end; row < r0 + Q8_BLOCK; row++) data[at + ((row - r0) >> 2) * 32 + (row & 3)] = 0;
+      this.halves[(record + Q8_SCALES) / 2 + c] = bits;
+      this.ints[sums + c] = ACTIVATION_OFFSET * sum;
     }
   }
 
@@ -229,6 +236,16 @@ export class PackedMatrix {
 }
 
 type Allocator = (count: number, dtype: WeightDtype) => PackedData;
+
+/** to[at + i·step] = src[from + i·stride] for i < count: one column of a panel. */
+function copyLane(src: Float32Array, from: number, stride: number, to: Float32Array, at: number, step: number, count: number): void {
+  for (let i = 0; i < count; i++) to[at + i * step] = src[from + i * stride];
+}
+
+/** copyLane, rounding to bfloat16. */
+function roundLane(src: Float32Array, from: number, stride: number, to: Uint16Array, at: number, step: number, count: number): void {
+  for (let i = 0; i < count; i++) to[at + i * step] = floatToBfloat16(src[from + i * stride]);
+}
 
 const BYTES_PER_WEIGHT: Record<WeightDtype, number> = { f32: 4, bf16: 2, q8: (Q8_RECORD + Q8_SUMS_RECORD) / 256 };
 
