@@ -1,19 +1,20 @@
 // The article's "task complexity" across the GPT-2 family: sizes × prompt lengths, each run
 // generated and predicted, one table.
 //
-//   npm run sweep [-- --dtype f32|bf16|q8] [--threads N] [--quick] [--json]
+//   npm run sweep [-- --dtype f32|bf16|q8] [--threads N] [--quick] [--json] [--report FILE.html]
 //
 // One random-weights model per size (loaded once, run at every prompt length), this machine's
 // profile (measured once if there is none), greedy decoding of NEW_TOKENS tokens per run.
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from "../src/cli/args.ts";
-import { Engine } from "../src/kernels/engine.ts";
+import { Engine, type EngineSettings } from "../src/kernels/engine.ts";
 import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
-import { GPT2_FAMILY, parameterCounts } from "../src/model/family.ts";
+import { type FamilyMember, GPT2_FAMILY, parameterCounts } from "../src/model/family.ts";
 import { randomModel } from "../src/model/load.ts";
 import { nodePlatform } from "../src/platform/node.ts";
 import { machineIdentity, profileKey } from "../src/profile/machine-profile.ts";
-import { obtainProfile } from "../src/profile/store.ts";
-import { byteSize, cycles, ms, signedPercent, table } from "../src/report/format.ts";
+import { type ObtainedProfile, obtainProfile } from "../src/profile/store.ts";
+import { type SweepRow, sweepHtml, sweepTable } from "../src/report/sweep.ts";
+import { reserveOutput } from "../src/cli/generate-cli.ts";
 import { generate } from "../src/run/generate-run.ts";
 import { GREEDY } from "../src/run/sampling.ts";
 
@@ -22,42 +23,15 @@ const FLAGS: Record<string, FlagSpec> = {
   threads: { kind: "int", value: "N", help: "threads (default: available cores)" },
   quick: { kind: "boolean", help: "distilgpt2 and gpt2 at prompts of 1 and 64 tokens (about a minute)" },
   json: { kind: "boolean", help: "print the rows as JSON on stdout (the table goes to stderr)" },
+  report: { kind: "string", value: "FILE.html", help: "also draw the results: cycles and time against parameters and prompt length, prediction beside each point" },
   help: { kind: "boolean", help: "show this help" },
 };
 
 const NEW_TOKENS = 16;
 const PROMPTS = [1, 64, 512, 1000];
 
-export interface SweepRow {
-  model: string;
-  parameters: number;
-  prompt: number;
-  decodeCyclesPerToken: number;
-  decodeBytesPerToken: number;
-  predictedMsPerToken: number;
-  measuredMsPerToken: number;
-  prefillTokensPerSec: number;
-}
-
-async function main(argv: string[]): Promise<number> {
-  const f = parseFlags(argv, FLAGS);
-  if (f.help === true) {
-    process.stdout.write(`The GPT-2 family's cost, size by size and prompt by prompt: predicted and measured.\n\nusage: npm run sweep -- [flags]\n\n${flagHelp(FLAGS)}\n`);
-    return 0;
-  }
-  const settings = { dtype: (f.dtype ?? "q8") as WeightDtype, threads: f.threads as number | undefined };
-  const log = (line: string) => process.stderr.write(`${line}\n`);
-  let probe: Engine;
-  try {
-    probe = new Engine(nodePlatform, settings);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const key = profileKey(probe.settings, machineIdentity(nodePlatform));
-  const machine = await obtainProfile(probe, () => new Engine(nodePlatform, settings), key, log);
-  await probe.dispose();
-  const sizes = f.quick === true ? GPT2_FAMILY.filter((m) => m.name === "distilgpt2" || m.name === "gpt2") : GPT2_FAMILY;
-  const prompts = f.quick === true ? PROMPTS.slice(0, 2) : PROMPTS;
+/** Each size (smallest first) loaded once, then run at every prompt length. */
+async function sweep(sizes: readonly FamilyMember[], prompts: readonly number[], settings: Partial<EngineSettings>, machine: ObtainedProfile, log: (line: string) => void): Promise<SweepRow[]> {
   const rows: SweepRow[] = [];
   for (const member of [...sizes].sort((a, b) => parameterCounts(a.config).matmul - parameterCounts(b.config).matmul)) {
     log(`sweep: ${member.name}, random ${settings.dtype} weights…`);
@@ -88,15 +62,42 @@ async function main(argv: string[]): Promise<number> {
       await model.dispose();
     }
   }
-  log(`\nThe GPT-2 family, random ${settings.dtype} weights, ${key.threads} thread(s), ${NEW_TOKENS} new tokens each (decode per token; ${key.runtime})`);
-  log(table(
-    ["model", "parameters", "prompt", "cycles/token", "bytes/token", "predicted", "measured", "error", "prefill tok/s"],
-    rows.map((r) => [
-      r.model, `${(r.parameters / 1e6).toFixed(0)} M`, String(r.prompt), cycles(r.decodeCyclesPerToken), byteSize(r.decodeBytesPerToken),
-      ms(r.predictedMsPerToken), ms(r.measuredMsPerToken), signedPercent((100 * (r.predictedMsPerToken - r.measuredMsPerToken)) / r.measuredMsPerToken), r.prefillTokensPerSec.toFixed(0),
-    ]),
-  ));
-  if (f.json === true) process.stdout.write(`${JSON.stringify(rows, null, 1)}\n`);
+  return rows;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const f = parseFlags(argv, FLAGS);
+  if (f.help === true) {
+    process.stdout.write(`The GPT-2 family's cost, size by size and prompt by prompt: predicted and measured.\n\nusage: npm run sweep -- [flags]\n\n${flagHelp(FLAGS)}\n`);
+    return 0;
+  }
+  const report = reserveOutput("report", f.report);
+  try {
+    const settings = { dtype: (f.dtype ?? "q8") as WeightDtype, threads: f.threads as number | undefined };
+    const log = (line: string) => process.stderr.write(`${line}\n`);
+    let probe: Engine;
+    try {
+      probe = new Engine(nodePlatform, settings);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const key = profileKey(probe.settings, machineIdentity(nodePlatform));
+    const machine = await obtainProfile(probe, () => new Engine(nodePlatform, settings), key, log);
+    await probe.dispose();
+    const sizes = f.quick === true ? GPT2_FAMILY.filter((m) => m.name === "distilgpt2" || m.name === "gpt2") : GPT2_FAMILY;
+    const prompts = f.quick === true ? PROMPTS.slice(0, 2) : PROMPTS;
+    const rows = await sweep(sizes, prompts, settings, machine, log);
+    const about = `The GPT-2 family, random ${settings.dtype} weights, ${key.threads} thread(s), ${NEW_TOKENS} new tokens each (decode per token; ${key.runtime})`;
+    log(`\n${about}`);
+    log(sweepTable(rows));
+    if (report !== null) {
+      report.commit(sweepHtml(rows, `${about}: npm run sweep -- ${argv.join(" ")}`));
+      log(`report: ${report.path}`);
+    }
+    if (f.json === true) process.stdout.write(`${JSON.stringify(rows, null, 1)}\n`);
+  } finally {
+    report?.discard(); // nothing, once committed
+  }
   return 0;
 }
 

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { parseFlags } from "../src/cli/args.ts";
 import { repositoryOf } from "../src/io/fetch-model.ts";
 import { GPT2_FAMILY, familyMember, familyOf, parameterCounts } from "../src/model/family.ts";
+import { type SweepRow, sweepHtml } from "../src/report/sweep.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 
@@ -60,5 +61,29 @@ describe("npm run sweep", () => {
     const bad = await sweep(["--dtype", "f8"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split("\n")).toEqual(["sweep: dtype must be f32, bf16 or q8, got f8"]);
+    // a report that cannot be written fails before anything is measured
+    const unwritable = await sweep(["--quick", "--report", "/nonexistent-dir/sweep.html"]);
+    expect(unwritable.code).toBe(2);
+    expect(unwritable.stderr.trim().split("\n")).toEqual(["sweep: --report /nonexistent-dir/sweep.html: cannot write there (ENOENT): choose a file in a writable directory"]);
+  });
+
+  it("draws the prediction beside every measured point, and counts the predictions within 15 %", () => {
+    // Two sizes at two prompt lengths: errors +10 %, −20 %, +5 %, 0 % (worked by hand).
+    const row = (model: string, parameters: number, prompt: number, predicted: number, measured: number): SweepRow => ({
+      model, parameters, prompt, decodeCyclesPerToken: parameters, decodeBytesPerToken: 4 * parameters, predictedMsPerToken: predicted, measuredMsPerToken: measured, prefillTokensPerSec: 100,
+    });
+    const rows = [row("distilgpt2", 81.9e6, 1, 5.5, 5), row("distilgpt2", 81.9e6, 64, 4.8, 6), row("gpt2", 124.4e6, 1, 8.4, 8), row("gpt2", 124.4e6, 64, 9, 9)];
+    const html = sweepHtml(rows, "two sizes <by hand>");
+    expect(html).toContain("two sizes &lt;by hand&gt;");
+    expect(html).toContain("3 of 4 predictions within ±15 %, the worst 20 % off");
+    const charts = html.split("<svg").slice(1);
+    expect(charts.length).toBe(3);
+    // cycles: one series per prompt length, a point per size; time: each measured point and its prediction
+    const points = (svg: string) => [...svg.matchAll(/<circle [^>]*>/g)].map((m) => (m[0].includes('fill="white"') ? "predicted" : "measured"));
+    expect(points(charts[0])).toEqual(["measured", "measured", "measured", "measured"]);
+    for (const chart of charts.slice(1)) expect(points(chart).sort()).toEqual(["measured", "measured", "measured", "measured", "predicted", "predicted", "predicted", "predicted"]);
+    expect(charts[1]).toContain("<title>64-token prompt, predicted: 124.4, 9.00</title>");
+    expect(charts[2]).toContain("<title>distilgpt2, measured: 64, 6.00</title>");
+    expect(html).toMatch(/<td>distilgpt2<\/td><td>82 M<\/td><td>64<\/td>.*<td>-20\.0%<\/td>/);
   });
 });

@@ -196,7 +196,7 @@ interface Outputs {
 }
 
 /** Reserves the file a flag names, or says in one line why it cannot be written. */
-function reserve(flag: string, path: unknown): PendingFile | null {
+export function reserveOutput(flag: string, path: unknown): PendingFile | null {
   if (typeof path !== "string") return null;
   try {
     return new PendingFile(path);
@@ -213,7 +213,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   // Before any work: an output path that cannot be written fails now, not after the run.
-  const outputs: Outputs = { trace: reserve("trace", f.trace), report: reserve("report", f.report) };
+  const outputs: Outputs = { trace: reserveOutput("trace", f.trace), report: reserveOutput("report", f.report) };
   try {
     return await generateAndReport(f, outputs);
   } finally {

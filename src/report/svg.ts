@@ -23,6 +23,8 @@ export interface Series {
   label: string;
   color: string;
   points: [number, number][];
+  /** Drawn dashed with hollow points: a prediction beside the measured series of its colour. */
+  dashed?: boolean;
 }
 
 const W = 760;
@@ -51,8 +53,9 @@ export function lineChart(series: Series[], xLabel: string, yLabel: string, titl
   const y = (v: number) => H - M.bottom - ((H - M.top - M.bottom) * v) / yMax;
   const body = series.map((s) => {
     const path = s.points.map(([px, py], i) => `${i === 0 ? "M" : "L"}${x(px).toFixed(1)} ${y(py).toFixed(1)}`).join(" ");
-    const dots = s.points.map(([px, py]) => `<circle cx="${x(px).toFixed(1)}" cy="${y(py).toFixed(1)}" r="2.5" fill="${s.color}"/>`).join("");
-    return `<path d="${path}" fill="none" stroke="${s.color}" stroke-width="1.5"/>${dots}`;
+    const fill = s.dashed === true ? `fill="white" stroke="${s.color}"` : `fill="${s.color}"`;
+    const dots = s.points.map(([px, py]) => `<circle cx="${x(px).toFixed(1)}" cy="${y(py).toFixed(1)}" r="2.5" ${fill}><title>${escapeXml(`${s.label}: ${compact(px)}, ${py.toPrecision(3)}`)}</title></circle>`).join("");
+    return `<path d="${path}" fill="none" stroke="${s.color}" stroke-width="1.5"${s.dashed === true ? ` stroke-dasharray="5 3"` : ""}/>${dots}`;
   }).join("");
   return svg(title, frame(xLabel, yLabel, xTicks, yTicks, x, y, compact) + body);
 }
