@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 
 export function startPlayground(args: readonly string[] = []): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/playground/serve.ts", "--port", "0", ...args], { cwd: join(import.meta.dirname, "..") });
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "playground", "--port", "0", ...args], { cwd: join(import.meta.dirname, "..") });
   return new Promise((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (chunk) => {

@@ -1,13 +1,5 @@
-// CLI entry: npx tsx src/generate.ts [flags]  (npm start -- [flags]; --help lists them)
-import { UsageError } from "./cli/args.ts";
-import { main } from "./cli/generate-cli.ts";
+// CLI entry: npx tsx src/generate.ts [flags]  (npm start -- [flags]; --help lists them).
+// The same as the package's `gpt2-cycles [flags]`: generate, its default command.
+import { runCommand } from "./cli/commands.ts";
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (err) {
-  // Bad flags and bad input files are the user's to fix: one line, no stack trace.
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`generate: ${message}\n`);
-  if (process.env.DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-  process.exitCode = err instanceof UsageError ? 2 : 1;
-}
+process.exitCode = await runCommand("generate", process.argv.slice(2));

@@ -37,7 +37,7 @@ describe("the GPT-2 family", () => {
 
   it("fetch-weights --list shows each size's parameters and the memory its weights take", async () => {
     const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, ["--import", "tsx", "scripts/fetch-weights.ts", "--list"], { cwd: ROOT, encoding: "utf8" }, (err, out) => (err ? reject(err) : resolve(out)));
+      execFile(process.execPath, ["--import", "tsx", "src/cli/main.ts", "fetch-weights", "--list"], { cwd: ROOT, encoding: "utf8" }, (err, out) => (err ? reject(err) : resolve(out)));
     });
     // gpt2-xl: 48·12·1600² + 50257·1600 = 1,554,971,200 matmul weights and 2,640,000 others (float32):
     // f32 4 × 1,557,611,200 B = 5.80 GiB; bf16 2 × 1,554,971,200 + 4 × 2,640,000 = 2.91 GiB;
@@ -49,7 +49,7 @@ describe("the GPT-2 family", () => {
 
 describe("npm run sweep", () => {
   const sweep = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ["--import", "tsx", "scripts/sweep.ts", ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, ["--import", "tsx", "src/cli/main.ts", "sweep", ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === "number" ? err.code : -1, stdout, stderr });
     });
   });

@@ -1,4 +1,4 @@
-// scripts/fetch-weights.ts against a local stand-in for the hub: no internet needed.
+// gpt2-cycles fetch-weights (src/cli/fetch-weights.ts) against a local stand-in for the hub: no internet needed.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -30,7 +30,7 @@ function fetchWeights(dir: string, env: Record<string, string> = {}, ...args: st
 /** Runs the script; `interruptWhen` is polled and, once true, the script gets a Ctrl-C (SIGINT). */
 function fetchWeightsUntil(dir: string, env: Record<string, string>, args: string[], interruptWhen?: () => boolean): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/fetch-weights.ts", "--dir", dir, ...args], {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "fetch-weights", "--dir", dir, ...args], {
       cwd: ROOT,
       env: { ...process.env, HF_ENDPOINT: hub.endpoint, FETCH_RETRY_DELAY_MS: "1", HF_TOKEN: "", ...env },
     });

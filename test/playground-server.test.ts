@@ -157,7 +157,7 @@ describe("the playground server", () => {
 describe("npm run playground", () => {
   function playground(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      const child = spawn(process.execPath, ["--import", "tsx", "src/playground/serve.ts", ...args], { cwd: ROOT });
+      const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "playground", ...args], { cwd: ROOT });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (c) => (stdout += c));

@@ -179,7 +179,7 @@ describe("npm run profile", () => {
   it("measures the machine on a ladder of widths, prints each product's ceilings per rung, and writes a file generate.ts takes", () => {
     const dir = mkdtempSync(join(tmpdir(), "profile-run-"));
     const out = join(dir, "m.json");
-    const r = spawnSync(process.execPath, ["--import", "tsx", "scripts/profile.ts", "--threads", "1", "--out", out], {
+    const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "profile", "--threads", "1", "--out", out], {
       cwd: ROOT, encoding: "utf8", env: { ...process.env, GPT2_CYCLES_CACHE: dir }, timeout: 120_000,
     });
     expect(r.status, r.stderr).toBe(0);

@@ -11,6 +11,8 @@ import { loadConfig, loadModel } from "../io/model-dir.ts";
 import { nodePlatform } from "../platform/node.ts";
 import type { GPT2Model } from "../model/model.ts";
 import { PendingFile } from "../io/atomic-write.ts";
+import { weightsDir } from "./weights-dir.ts";
+import { COMMANDS_HELP } from "./commands.ts";
 import { htmlReport } from "../report/html.ts";
 import { predictionReport } from "../report/prediction.ts";
 import { terminalReport } from "../report/terminal.ts";
@@ -31,8 +33,7 @@ import { relaxedIntegerDotWorks } from "../wasm/runtime.ts";
 /** The article's section 5 prompt. */
 export const ARTICLE_PROMPT = "我是AI，我可以帮您解决问题。请告诉我您的疑问：";
 
-const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
-export const DEFAULT_MODEL_DIR = join(PROJECT_ROOT, "weights", "gpt2");
+export const DEFAULT_MODEL_DIR = join(weightsDir(), "gpt2");
 
 const FLAGS: Record<string, FlagSpec> = {
   prompt: { kind: "string", value: "TEXT", help: `text to continue (default: the article's "${ARTICLE_PROMPT}")` },
@@ -63,7 +64,7 @@ const FLAGS: Record<string, FlagSpec> = {
 
 const HELP = `Generate text with GPT-2 and report what it cost, stage by stage and op by op.
 
-usage: npx tsx src/generate.ts [flags]      (or: npm start -- [flags])
+usage: gpt2-cycles [flags]        (in a clone: npx tsx src/generate.ts [flags], or npm start -- [flags])
 
 Text streams to stdout as it is generated; the report goes to stderr (with --json, stdout
 carries only the JSON document). GPT-2 is decoder-only: the article's "encoder" stage is our
@@ -71,7 +72,8 @@ prefill of the prompt, its "decoder" stage our token-by-token generation.
 
 flags:
 ${flagHelp(FLAGS)}
-`;
+
+${COMMANDS_HELP}`;
 
 interface Plan {
   model: GPT2Model;
@@ -116,7 +118,7 @@ async function engineFor(shown: string, c: GPT2Config, engine: Engine, notices: 
 /** --model's directory: a GPT-2 size's name (that is not a path here) means weights/NAME, where fetch-weights puts it. */
 function modelDirOf(value: string): string {
   if (familyMember(value) === undefined || existsSync(value)) return value;
-  const dir = join(PROJECT_ROOT, "weights", value);
+  const dir = join(weightsDir(), value);
   if (!existsSync(dir)) throw new UsageError(`--model ${value}: no weights in ${relative(process.cwd(), dir)}: run npm run fetch-weights -- --model ${value} (or try --random-weights ${value})`);
   return dir;
 }

@@ -101,7 +101,8 @@ export class Engine implements Launcher {
   private inPass = false;
   /** The pass being recorded (SIMD engine, inside `pass`), else null: ops run as they are called. */
   private recording: Plan | null = null;
-  private readonly plan = new Plan();
+  /** The pass recorded for the thread team (SIMD engines: their kernels are what a plan calls). */
+  private readonly plan: Plan | null;
   /** Outputs carved since the last op ended, while a pass is checked (firstNonFiniteOp). */
   private watched: Float32Array[] | null = null;
   /** The last pass's calls and barriers (for --verbose). */
@@ -130,6 +131,7 @@ export class Engine implements Launcher {
     this.threadCount = threads;
     this.heap = simd ? new WasmHeap() : null;
     this.simd = this.heap === null ? null : new SimdMatmul(this.heap);
+    this.plan = this.heap === null ? null : new Plan();
     const heap = this.heap;
     // Op outputs in the kernels' memory: the next op's kernel reads them where they are.
     this.arena = new PassArena(heap === null
@@ -198,7 +200,7 @@ export class Engine implements Launcher {
     this.arena.begin();
     const clock = activeClock();
     try {
-      if (this.heap === null || this.watched !== null) return this.run(fn);
+      if (this.plan === null || this.watched !== null) return this.run(fn);
       // Recorded, and run as one parallel region while it is recorded (see plan.ts and threads.ts).
       const team = this.threadTeam();
       const plan = this.plan;

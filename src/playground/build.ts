@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const PROJECT_ROOT = join(import.meta.dirname, "..", "..");
@@ -14,12 +15,16 @@ export function buildPlayground(outDir: string): void {
   if (run.status !== 0) throw new Error(`the browser build failed (tsc -p src/playground/tsconfig.json):\n${run.stdout}${run.stderr}`);
 }
 
-/** What the server serves: the page, its build, the vendored tokenizer, and a model directory if any. */
-export function playgroundRoots(buildDir: string, modelDir: string | null): Record<string, string> {
-  return {
-    "": join(PROJECT_ROOT, "src", "playground", "static"),
-    "/build": buildDir,
-    "/tokenizer": join(PROJECT_ROOT, "src", "tokenizer", "gpt2"),
-    ...(modelDir === null ? {} : { "/model": modelDir }),
-  };
+/**
+ * The playground as a static site in `outDir`, for any host: the page, its service worker (which
+ * makes it cross-origin isolated where the host sends no such headers), its modules under build/,
+ * the vendored tokenizer under tokenizer/, and an info.json that serves no model. Every URL in it
+ * is relative, so it works from any path.
+ */
+export function buildSite(outDir: string): void {
+  mkdirSync(outDir, { recursive: true });
+  cpSync(join(PROJECT_ROOT, "src", "playground", "static"), outDir, { recursive: true });
+  cpSync(join(PROJECT_ROOT, "src", "tokenizer", "gpt2"), join(outDir, "tokenizer"), { recursive: true });
+  writeFileSync(join(outDir, "info.json"), `${JSON.stringify({ model: null })}\n`);
+  buildPlayground(join(outDir, "build"));
 }

@@ -49,7 +49,9 @@ async function fetchText(url: string): Promise<string> {
 }
 
 // The vocabulary's files are fetched as soon as the worker starts, while the weights load.
-const tokenizerFiles = Promise.all([fetchText("/tokenizer/encoder.json"), fetchText("/tokenizer/vocab.bpe")]);
+// (URLs from this module's, which sits at build/playground/ in the site: the site may live under any path.)
+const siteUrl = (path: string) => new URL(`../../${path}`, import.meta.url).href;
+const tokenizerFiles = Promise.all([fetchText(siteUrl("tokenizer/encoder.json")), fetchText(siteUrl("tokenizer/vocab.bpe"))]);
 tokenizerFiles.catch(() => {}); // a failure is reported when the tokenizer is asked for
 
 /** GPT-2's vocabulary, as vendored with the project (the server serves it). */
@@ -80,8 +82,8 @@ async function load(weights: WeightsChoice, engine: Engine): Promise<GPT2Model> 
   }
   if (weights.kind === "server") {
     post({ type: "status", text: "reading the served model with HTTP Range requests…" });
-    const config = await readConfig(await fetchText("/model/config.json"), "config.json");
-    const source = await httpSource("/model/model.safetensors", "model.safetensors");
+    const config = await readConfig(await fetchText(siteUrl("model/config.json")), "config.json");
+    const source = await httpSource(siteUrl("model/model.safetensors"), "model.safetensors");
     return (await loadCheckpoint(engine, config, source)).model;
   }
   if (!weights.config.name.endsWith(".json")) throw new Error(`${weights.config.name}: choose the model's config.json here`);

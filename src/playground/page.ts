@@ -24,6 +24,8 @@ import type { FromEngine, LiveOp, LiveStage, LiveStep, RunRequest, ToEngine, Wei
 interface PageGlobals {
   /** Started by index.html before this module graph loads, so the two load side by side. */
   engineWorker?: Worker;
+  /** Set by index.html while a service worker is installed to isolate the page, which then reloads. */
+  reloading?: Promise<void>;
   lastRun?: RunRecord;
   lastError?: string;
   /** ms from navigation start to the first generated text of this page's first run. */
@@ -292,9 +294,29 @@ function matrixWidget(): void {
   update();
 }
 
+/**
+ * Without cross-origin isolation there is no SharedArrayBuffer: no worker threads and no shared
+ * WebAssembly memory, so the engine runs on one thread with the TypeScript kernels (float32).
+ */
+function singleThreaded(): void {
+  for (const [id, keep] of [["threads", "1"], ["dtype", "f32"]]) {
+    const s = select(id);
+    for (const option of [...s.options]) option.disabled = option.value !== keep;
+    s.value = keep;
+  }
+  const note = document.createElement("p");
+  note.id = "isolation-note";
+  note.className = "note";
+  note.textContent = "This page is not cross-origin isolated (its host sends no COOP/COEP headers and no service worker could add them), " +
+    "so it has no SharedArrayBuffer: it runs on one thread with the TypeScript kernels and float32 weights. " +
+    "Serve it over http(s) — any static host works — or run gpt2-cycles playground for threads and SIMD.";
+  $("controls").before(note);
+}
+
 // ---- start -------------------------------------------------------------------------------------
 
 function start(): void {
+  if (hooks.reloading !== undefined) return;
   const style = document.createElement("style");
   style.textContent = REPORT_CSS;
   document.head.prepend(style);
@@ -306,14 +328,11 @@ function start(): void {
     void run();
   });
   $("stop").addEventListener("click", () => send({ type: "stop" }));
-  void fetch("/info.json").then((r) => r.json()).then((info: { model: string | null }) => {
+  void fetch("info.json").then((r) => r.json()).then((info: { model: string | null }) => {
     $("served-note").textContent = info.model === null ? "(none: start the server with --model DIR)" : `(${info.model}, the server's --model)`;
-  });
+  }, () => { $("served-note").textContent = "(none here)"; });
   setState("idle");
-  if (!crossOriginIsolated) {
-    showError("this page is not cross-origin isolated, so it has no SharedArrayBuffer for the engine: open it through npm run playground");
-    return;
-  }
+  if (!crossOriginIsolated) singleThreaded();
   if (params.get("autorun") === "1") void run();
 }
 

@@ -6,13 +6,13 @@
 // HF_ENDPOINT points at a mirror (default https://huggingface.co); HF_TOKEN is sent as a
 // Bearer token to that host only.
 import { basename, join, relative } from "node:path";
-import { type FlagSpec, UsageError, flagHelp, parseFlags } from "../src/cli/args.ts";
-import { DownloadError } from "../src/io/download.ts";
-import { DEFAULT_HUB, fetchModel, repositoryOf } from "../src/io/fetch-model.ts";
-import { checkModelDir } from "../src/io/model-dir.ts";
-import { bytesPerWeight } from "../src/kernels/packed-matrix.ts";
-import { GPT2_FAMILY, parameterCounts } from "../src/model/family.ts";
-import { table } from "../src/report/format.ts";
+import { weightsDir } from "./weights-dir.ts";
+import { type FlagSpec, UsageError, flagHelp, parseFlags } from "./args.ts";
+import { DEFAULT_HUB, fetchModel, repositoryOf } from "../io/fetch-model.ts";
+import { checkModelDir } from "../io/model-dir.ts";
+import { bytesPerWeight } from "../kernels/packed-matrix.ts";
+import { GPT2_FAMILY, parameterCounts } from "../model/family.ts";
+import { table } from "../report/format.ts";
 
 /**
  * The sizes, and what their weights take in memory per dtype (matmul weights at the dtype's
@@ -42,7 +42,7 @@ const FLAGS: Record<string, FlagSpec> = {
   help: { kind: "boolean", help: "show this help" },
 };
 
-async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   const f = parseFlags(argv, FLAGS);
   if (f.help === true) {
     process.stdout.write(`Download a GPT-2 checkpoint from the Hugging Face hub.\n\nusage: npm run fetch-weights -- [flags]\n\n${flagHelp(FLAGS)}\n\nenvironment: HF_ENDPOINT (a mirror), HF_TOKEN (for gated or private models)\n`);
@@ -55,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
   const model = typeof f.model === "string" ? f.model : "gpt2";
   const repository = repositoryOf(model);
   if (!/^[\w.-]+\/[\w.-]+$/.test(repository)) throw new UsageError(`--model "${model}" is not a model name like gpt2 or owner/name`);
-  const dir = typeof f.dir === "string" ? f.dir : join(import.meta.dirname, "..", "weights", basename(repository));
+  const dir = typeof f.dir === "string" ? f.dir : join(weightsDir(), basename(repository));
   const quiet = f.quiet === true;
   const log = (line: string) => quiet || process.stderr.write(`${line}\n`);
   const endpoint = process.env.HF_ENDPOINT || DEFAULT_HUB;
@@ -82,10 +82,3 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (err) {
-  process.stderr.write(`fetch-weights: ${err instanceof Error ? err.message : String(err)}\n`);
-  if (process.env.DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-  process.exitCode = err instanceof UsageError ? 2 : err instanceof DownloadError && err.message.startsWith("interrupted") ? 130 : 1;
-}

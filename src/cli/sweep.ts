@@ -5,18 +5,18 @@
 //
 // One random-weights model per size (loaded once, run at every prompt length), this machine's
 // profile (measured once if there is none), greedy decoding of NEW_TOKENS tokens per run.
-import { type FlagSpec, UsageError, flagHelp, parseFlags } from "../src/cli/args.ts";
-import { Engine, type EngineSettings } from "../src/kernels/engine.ts";
-import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
-import { type FamilyMember, GPT2_FAMILY, parameterCounts } from "../src/model/family.ts";
-import { randomModel } from "../src/model/load.ts";
-import { nodePlatform } from "../src/platform/node.ts";
-import { machineIdentity, profileKey } from "../src/profile/machine-profile.ts";
-import { type ObtainedProfile, obtainProfile } from "../src/profile/store.ts";
-import { type SweepRow, sweepHtml, sweepTable } from "../src/report/sweep.ts";
-import { reserveOutput } from "../src/cli/generate-cli.ts";
-import { generate } from "../src/run/generate-run.ts";
-import { GREEDY } from "../src/run/sampling.ts";
+import { type FlagSpec, UsageError, flagHelp, parseFlags } from "./args.ts";
+import { Engine, type EngineSettings } from "../kernels/engine.ts";
+import type { WeightDtype } from "../kernels/packed-matrix.ts";
+import { type FamilyMember, GPT2_FAMILY, parameterCounts } from "../model/family.ts";
+import { randomModel } from "../model/load.ts";
+import { nodePlatform } from "../platform/node.ts";
+import { machineIdentity, profileKey } from "../profile/machine-profile.ts";
+import { type ObtainedProfile, obtainProfile } from "../profile/store.ts";
+import { type SweepRow, sweepHtml, sweepTable } from "../report/sweep.ts";
+import { reserveOutput } from "./generate-cli.ts";
+import { generate } from "../run/generate-run.ts";
+import { GREEDY } from "../run/sampling.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   dtype: { kind: "string", value: "f32|bf16|q8", help: "how weights are held (default q8: every size on the SIMD kernels)" },
@@ -65,7 +65,7 @@ async function sweep(sizes: readonly FamilyMember[], prompts: readonly number[],
   return rows;
 }
 
-async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   const f = parseFlags(argv, FLAGS);
   if (f.help === true) {
     process.stdout.write(`The GPT-2 family's cost, size by size and prompt by prompt: predicted and measured.\n\nusage: npm run sweep -- [flags]\n\n${flagHelp(FLAGS)}\n`);
@@ -101,9 +101,3 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (err) {
-  process.stderr.write(`sweep: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = err instanceof UsageError ? 2 : 1;
-}

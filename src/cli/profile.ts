@@ -8,16 +8,16 @@
 // generate.ts finds it for any model; --out also writes it to FILE, for
 // `generate.ts --machine FILE` on another machine.
 import { relative } from "node:path";
-import { type FlagSpec, UsageError, flagHelp, parseFlags } from "../src/cli/args.ts";
-import { Engine } from "../src/kernels/engine.ts";
-import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
-import { GPT2_SMALL } from "../src/model/config.ts";
-import { nodePlatform } from "../src/platform/node.ts";
-import { type MachineProfile, machineIdentity, profileKey } from "../src/profile/machine-profile.ts";
-import { measureProfile } from "../src/profile/measure.ts";
-import { costsFor } from "../src/profile/ladder.ts";
-import { cachedProfilePath, ladderFromEnvironment, writeProfileFile } from "../src/profile/store.ts";
-import { byteSize, rate, table } from "../src/report/format.ts";
+import { type FlagSpec, UsageError, flagHelp, parseFlags } from "./args.ts";
+import { Engine } from "../kernels/engine.ts";
+import type { WeightDtype } from "../kernels/packed-matrix.ts";
+import { GPT2_SMALL } from "../model/config.ts";
+import { nodePlatform } from "../platform/node.ts";
+import { type MachineProfile, machineIdentity, profileKey } from "../profile/machine-profile.ts";
+import { measureProfile } from "../profile/measure.ts";
+import { costsFor } from "../profile/ladder.ts";
+import { cachedProfilePath, ladderFromEnvironment, writeProfileFile } from "../profile/store.ts";
+import { byteSize, rate, table } from "../report/format.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   threads: { kind: "int", value: "N", help: "threads for matmul (default: available cores)" },
@@ -49,7 +49,7 @@ function summary(p: MachineProfile): string {
   return lines.join("\n");
 }
 
-async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   const f = parseFlags(argv, FLAGS);
   if (f.help === true) {
     process.stdout.write(`Measure this machine's profile (roofline and kernel choices) for generate.ts's prediction.\n\nusage: npm run profile -- [flags]\n\n${flagHelp(FLAGS)}\n`);
@@ -82,10 +82,3 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (err) {
-  process.stderr.write(`profile: ${err instanceof Error ? err.message : String(err)}\n`);
-  if (process.env.DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-  process.exitCode = err instanceof UsageError ? 2 : 1;
-}

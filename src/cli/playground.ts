@@ -2,11 +2,11 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { type FlagSpec, UsageError, flagHelp, parseFlags } from "../cli/args.ts";
-import { buildPlayground, playgroundRoots } from "./build.ts";
-import { playgroundServer } from "./server.ts";
+import { DEFAULT_MODEL_DIR } from "./generate-cli.ts";
+import { type FlagSpec, UsageError, flagHelp, parseFlags } from "./args.ts";
+import { buildSite } from "../playground/build.ts";
+import { type Roots, playgroundServer } from "../playground/server.ts";
 
-const DEFAULT_MODEL_DIR = join(import.meta.dirname, "..", "..", "weights", "gpt2");
 
 const FLAGS: Record<string, FlagSpec> = {
   port: { kind: "int", value: "N", help: "port to listen on (default 8080; 0: any free port)" },
@@ -16,11 +16,11 @@ const FLAGS: Record<string, FlagSpec> = {
   help: { kind: "boolean", help: "show this help" },
 };
 
-async function main(argv: readonly string[]): Promise<void> {
+export async function main(argv: readonly string[]): Promise<number> {
   const f = parseFlags(argv, FLAGS);
   if (f.help === true) {
     process.stdout.write(`Serve the playground: GPT-2 in a browser tab, on the same engine, with live costs.\n\nusage: npm run playground -- [flags]\n\n${flagHelp(FLAGS)}\n`);
-    return;
+    return 0;
   }
   const port = (f.port as number | undefined) ?? 8080;
   if (port < 0 || port > 65535) throw new UsageError(`--port must be 0..65535, got ${port}`);
@@ -35,13 +35,7 @@ async function main(argv: readonly string[]): Promise<void> {
     modelDir = f.model;
   } else if (f["no-model"] !== true && existsSync(join(DEFAULT_MODEL_DIR, "model.safetensors"))) modelDir = DEFAULT_MODEL_DIR;
 
-  const buildDir = mkdtempSync(join(tmpdir(), "gpt2-cycles-playground-"));
-  const cleanUp = () => rmSync(buildDir, { recursive: true, force: true });
-  process.once("exit", cleanUp);
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(0));
-  buildPlayground(buildDir);
-  const served = modelDir === null ? null : relative(process.cwd(), modelDir) || ".";
-  const server = playgroundServer(playgroundRoots(buildDir, modelDir), { model: served });
+  const server = playgroundServer({ ...siteRoots(), ...(modelDir === null ? {} : { "/model": modelDir }) }, { model: modelDir === null ? null : relative(process.cwd(), modelDir) || "." });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) => {
       if (err.code === "EADDRINUSE") reject(new UsageError(`port ${port} on ${host} is in use: choose another with --port N`));
@@ -54,13 +48,18 @@ async function main(argv: readonly string[]): Promise<void> {
   const actual = typeof address === "object" && address !== null ? address.port : port;
   const shownHost = host.includes(":") ? `[${host}]` : host;
   process.stdout.write(`playground: http://${shownHost}:${actual}/\n`);
-  process.stdout.write(`  model served: ${served ?? "none (random weights and files from disk still work; --model DIR serves one)"}\n`);
+  process.stdout.write(`  model served: ${modelDir === null ? "none (random weights and files from disk still work; --model DIR serves one)" : relative(process.cwd(), modelDir) || "."}\n`);
   process.stdout.write("  Ctrl-C stops the server\n");
+  return 0;
 }
 
-try {
-  await main(process.argv.slice(2));
-} catch (err) {
-  process.stderr.write(`playground: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(err instanceof UsageError ? 2 : 1);
+/** The page's files: the built site an installed package ships (dist/site), or in a clone a fresh build. */
+function siteRoots(): Roots {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(0));
+  const shipped = join(import.meta.dirname, "..", "site");
+  if (existsSync(join(shipped, "index.html"))) return { "": shipped };
+  const site = mkdtempSync(join(tmpdir(), "gpt2-cycles-playground-"));
+  process.once("exit", () => rmSync(site, { recursive: true, force: true }));
+  buildSite(site);
+  return { "": site };
 }

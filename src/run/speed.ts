@@ -1,0 +1,55 @@
+import type { GPT2Model } from "../model/model.ts";
+
+/** Prefill and decode speed of a model, as `gpt2-cycles bench` and npm run bench measure it. */
+export interface Speed {
+  prefillTokens: number;
+  prefillMs: number;
+  prefillTokensPerSec: number;
+  decodeSteps: number;
+  decodeTokensPerSec: number;
+  /** Synchronisations of the last prefill pass and of the last decode step (SIMD engines). */
+  prefillBarriers: number;
+  barriersPerToken: number;
+}
+
+/** Token ids spread over the vocabulary: random weights make any ids alike, and no tokenizer is needed. */
+export const spreadIds = (count: number, offset: number, vocabSize: number): number[] => Array.from({ length: count }, (_, i) => (offset + i * 7919) % vocabSize);
+
+/** Runs a short prefill and 30 decode steps; returns an array that holds 16 rows of logits. */
+export function warmUp(model: GPT2Model): Float32Array {
+  const vocab = model.config.vocabSize;
+  const into = new Float32Array(16 * vocab);
+  const warm = model.newCache(40);
+  model.step(spreadIds(8, 1, vocab), warm, 1, into);
+  for (let i = 0; i < 30; i++) model.step([i], warm, 1, into);
+  return into;
+}
+
+/**
+ * A prefill of `prefillTokens` and `decodeSteps` decode steps after a 16-token prompt, timed
+ * after the code paths have warmed up (until V8 has optimised the code between the kernels, on
+ * every thread, passes run slower and stall now and then: see warmUp). Caches are made, and their memory
+ * touched, before each clock starts, as generate does.
+ */
+export function measureSpeed(model: GPT2Model, prefillTokens: number, decodeSteps: number): Speed {
+  const vocab = model.config.vocabSize;
+  const into = warmUp(model);
+
+  const prefillCache = model.newCache(prefillTokens);
+  let t0 = performance.now();
+  model.step(spreadIds(prefillTokens, 3, vocab), prefillCache, 1, into);
+  const prefillMs = performance.now() - t0;
+  const prefillBarriers = model.engine.lastPass.barriers;
+
+  const prompt = 16;
+  const cache = model.newCache(prompt + decodeSteps);
+  model.step(spreadIds(prompt, 5, vocab), cache, 1, into);
+  t0 = performance.now();
+  for (let i = 0; i < decodeSteps; i++) model.step([(i * 31) % vocab], cache, 1, into);
+  const decodeMs = performance.now() - t0;
+  return {
+    prefillTokens, prefillMs, prefillTokensPerSec: (prefillTokens * 1000) / prefillMs,
+    decodeSteps, decodeTokensPerSec: (decodeSteps * 1000) / decodeMs,
+    prefillBarriers, barriersPerToken: model.engine.lastPass.barriers,
+  };
+}
