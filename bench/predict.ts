@@ -70,7 +70,7 @@ function measureBusy(cache: string, settings: readonly { args: string[] }[], log
     for (const key of keys) {
       const [dtype, threads] = key.split(" ");
       log(`predict: measuring the ${dtype}, ${threads}-thread profile while another program keeps a core busy…`);
-      const p = spawnSync(process.execPath, ["--import", "tsx", "scripts/profile.ts", "--dtype", dtype, "--threads", threads], { cwd: ROOT, env: { ...process.env, GPT2_CYCLES_CACHE: cache }, encoding: "utf8" });
+      const p = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "profile", "--dtype", dtype, "--threads", threads], { cwd: ROOT, env: { ...process.env, GPT2_CYCLES_CACHE: cache }, encoding: "utf8" });
       if (p.status !== 0) throw new Error(`npm run profile -- --dtype ${dtype} --threads ${threads} failed: ${p.stderr.trim().split("\n").at(-1)}`);
     }
   });
