@@ -124,7 +124,10 @@ export class Chromium {
       this.workers.push({ sessionId: child, url: (params.targetInfo as { url: string }).url });
       const owner = this.pageOf(m.sessionId);
       if (owner !== undefined) this.pages.set(child, owner);
-      void this.watch(child).then(() => this.send("Runtime.runIfWaitingForDebugger", {}, child));
+      // Messages to a session are handled in order, so it is watched before it runs; not awaiting
+      // the watch matters for a service worker, which answers nothing until it runs.
+      this.watch(child).catch(() => {});
+      this.send("Runtime.runIfWaitingForDebugger", {}, child).catch(() => {});
     } else if (page !== undefined && m.method === "Runtime.consoleAPICalled" && params.type === "error") {
       page.errors.push((params.args as { value?: unknown; description?: string }[]).map((a) => String(a.value ?? a.description)).join(" "));
     } else if (page !== undefined && m.method === "Runtime.exceptionThrown") {
