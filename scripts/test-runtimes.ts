@@ -5,7 +5,8 @@
 // Node 22, 24 and 26, Bun and Deno come from the npm registry (fetched once into the per-user
 // cache). Each Node line runs the whole test suite; every runtime, the default Node included,
 // runs the end-to-end checks: the same ids and cycles as the default Node on a fixture and on
-// random GPT-2 small, one stderr line and exit 2 for a bad flag, valid --trace/--report files.
+// random GPT-2 small, one stderr line and exit 2 for a bad flag, valid --trace/--report files,
+// and the packed package's CLI (npm pack, installed offline; plain JavaScript) giving the same.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import { join } from "node:path";
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from "../src/cli/args.ts";
 import { userCacheDir } from "../src/io/cache-dir.ts";
 import { table } from "../src/report/format.ts";
+import { packAndInstall } from "./packed.ts";
 import { FetchError, RUNTIME_PACKAGES, type RuntimePackage, ensureRuntime } from "./runtime-packages.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -32,6 +34,8 @@ interface Runtime {
   version: string;
   /** argv that runs a TypeScript file of this project. */
   tsCommand: string[];
+  /** argv that runs a JavaScript file (the packed package's). */
+  jsCommand: string[];
   /** Directory to put first on PATH, so `node` in child processes is this one (Node lines). */
   nodeBinDir: string | null;
 }
@@ -45,6 +49,8 @@ interface Result {
 
 /** Machine profiles for the checks' runs: measured afresh by each runtime's first run, kept out of the user's cache. */
 const PROFILES = mkdtempSync(join(tmpdir(), "runtimes-profiles-"));
+/** Where the package is packed and installed, once for every runtime. */
+const PACKED = mkdtempSync(join(tmpdir(), "runtimes-package-"));
 
 function run(command: string[], env: NodeJS.ProcessEnv = { ...process.env, GPT2_CYCLES_CACHE: PROFILES }, timeoutMs = 300_000): Result {
   const r = spawnSync(command[0], command.slice(1), { cwd: ROOT, env, encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 * 2 ** 20 });
@@ -55,6 +61,10 @@ function run(command: string[], env: NodeJS.ProcessEnv = { ...process.env, GPT2_
 /** stderr less the notices a first run gives (measuring the profile; the tiny fixture is far below the profile's ladder). */
 function noise(stderr: string): string {
   return stderr.split("\n").filter((l) => l !== "" && !l.startsWith("measuring this machine once") && !l.startsWith("prediction extrapolates:")).join("\n");
+}
+
+function jsCommand(kind: RuntimePackage["kind"], bin: string): string[] {
+  return kind === "deno" ? [bin, "run", "-A"] : [bin];
 }
 
 function tsCommand(kind: RuntimePackage["kind"], bin: string): string[] {
@@ -76,7 +86,7 @@ interface Reference {
 }
 
 /** The end-to-end checks on one runtime, against the default Node's results. */
-function endToEnd(rt: Runtime, ref: Reference | null): Checks & { ref: Reference } {
+function endToEnd(rt: Runtime, ref: Reference | null, packedBin: string): Checks & { ref: Reference } {
   const failures: string[] = [];
   let passed = 0;
   const check = (name: string, ok: boolean, detail: string) => (ok ? passed++ : failures.push(`${name}: ${detail}`));
@@ -95,6 +105,10 @@ function endToEnd(rt: Runtime, ref: Reference | null): Checks & { ref: Reference
   const expected = ref?.fixture ?? got;
   check("fixture --json", fixture.code === 0 && noise(fixture.stderr) === "" && JSON.stringify(got) === JSON.stringify(expected),
     `exit ${fixture.code}, stderr ${JSON.stringify(fixture.stderr.slice(0, 200))}, ids ${JSON.stringify(got.ids)} cycles ${got.cycles} (expected ${JSON.stringify(expected.ids)} ${expected.cycles})`);
+
+  const packed = json(run([...rt.jsCommand, packedBin, ...FIXTURE, "--json"]));
+  const packedGot = { ids: packed?.generatedIds ?? [], cycles: packed?.totals?.cycles ?? -1 };
+  check("packed CLI", JSON.stringify(packedGot) === JSON.stringify(expected), `ids ${JSON.stringify(packedGot.ids)} cycles ${packedGot.cycles} (expected ${JSON.stringify(expected.ids)} ${expected.cycles})`);
 
   const bogus = generate("--bogus");
   const lines = bogus.stderr.split("\n").filter((l) => l !== "");
@@ -158,11 +172,13 @@ function main(argv: string[]): number {
   const cacheDir = typeof f.cache === "string" ? f.cache : userCacheDir("runtimes");
   const log = (line: string) => process.stderr.write(`${line}\n`);
 
-  const runtimes: Runtime[] = [{ label: "node (default)", version: process.versions.node, tsCommand: [process.execPath, "--import", "tsx"], nodeBinDir: null }];
+  const runtimes: Runtime[] = [{ label: "node (default)", version: process.versions.node, tsCommand: [process.execPath, "--import", "tsx"], jsCommand: [process.execPath], nodeBinDir: null }];
   for (const p of RUNTIME_PACKAGES.filter((x) => only.includes(x.label))) {
     const { bin, version } = ensureRuntime(p, cacheDir, log);
-    runtimes.push({ label: p.label, version, tsCommand: tsCommand(p.kind, bin), nodeBinDir: p.kind === "node" ? join(bin, "..") : null });
+    runtimes.push({ label: p.label, version, tsCommand: tsCommand(p.kind, bin), jsCommand: jsCommand(p.kind, bin), nodeBinDir: p.kind === "node" ? join(bin, "..") : null });
   }
+  log("the package: built, packed, installed offline…");
+  const { bin: packedBin } = packAndInstall(PACKED);
 
   const rows: string[][] = [];
   let ref: Reference | null = null;
@@ -181,7 +197,7 @@ function main(argv: string[]): number {
       }
     }
     log(`${rt.label} ${rt.version}: end-to-end checks…`);
-    const e = endToEnd(rt, ref);
+    const e = endToEnd(rt, ref, packedBin);
     ref ??= e.ref;
     for (const why of e.failures) log(`  ${rt.label}: ${why}`);
     if (e.failures.length > 0) failed = true;
@@ -201,4 +217,5 @@ try {
   if (!(err instanceof UsageError || err instanceof FetchError) && err instanceof Error) process.stderr.write(`${err.stack}\n`);
 } finally {
   rmSync(PROFILES, { recursive: true, force: true });
+  rmSync(PACKED, { recursive: true, force: true });
 }
