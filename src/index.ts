@@ -31,3 +31,15 @@ export { Tokenizer, END_OF_TEXT, tokenizerFromFiles } from "./tokenizer/tokenize
 export type { Platform } from "./platform/platform.ts";
 export type { ByteSource } from "./io/byte-source.ts";
 export { blobSource, httpSource } from "./io/byte-source.ts";
+export { GPT2_FAMILY, familyMember, parameterCounts } from "./model/family.ts";
+export type { FamilyMember } from "./model/family.ts";
+export { generate } from "./run/generate-run.ts";
+export type { GenerateOptions, MachineSelection } from "./run/generate-run.ts";
+export { GREEDY } from "./run/sampling.ts";
+export type { SamplingOptions } from "./run/sampling.ts";
+export type { RunRecord, StageRecord, StepRecord } from "./run/record.ts";
+export { measuredMachine } from "./run/machine.ts";
+export { terminalReport } from "./report/terminal.ts";
+export { htmlReport } from "./report/html.ts";
+export { chromeTrace } from "./report/trace.ts";
+export { browserPlatform } from "./platform/browser.ts";

@@ -103,6 +103,24 @@ describe("the package, packed and installed", () => {
     expect(bad.stdout).toMatch(/consumer\.ts\(2,14\): error TS2322: Type 'number\[\]' is not assignable to type 'string'/);
   });
 
+  it("runs docs/library.md's example as written under Node, Bun and Deno: the CLI's tokens, the report, the files", () => {
+    const example = docsExample("node,bun,deno");
+    writeFileSync(join(installed.project, "example.mjs"), example);
+    const cli = JSON.parse(bin(process.execPath, ["--random-weights", "distilgpt2", "--prompt", "The meaning of life is", "--max-new-tokens", "8", "--json"]).stdout);
+    const runtime = (label: string) => ensureRuntime(RUNTIME_PACKAGES.find((p) => p.label === label)!, userCacheDir("runtimes"), () => {}).bin;
+    for (const command of [[process.execPath], [runtime("bun")], [runtime("deno"), "run", "-A"]]) {
+      rmSync(join(installed.project, "report.html"), { force: true });
+      const run = spawnSync(command[0], [...command.slice(1), "example.mjs"], { cwd: installed.project, encoding: "utf8", env, timeout: 180_000 });
+      expect(run.status, `${command[0]}: ${run.stderr}`).toBe(0);
+      const [ids, ...report] = run.stdout.split("\n");
+      expect(JSON.parse(ids)).toEqual(cli.generatedIds);
+      expect(report.join("\n")).toMatch(/^distilgpt2 · 6 layers, 12 heads, d=768/m);
+      expect(run.stderr).toContain(cli.text.slice(0, 10));
+      expect(readFileSync(join(installed.project, "report.html"), "utf8")).toMatch(/^<!doctype html>[\s\S]*<svg[\s\S]*<\/html>\n$/);
+      expect(JSON.parse(readFileSync(join(installed.project, "trace.json"), "utf8")).traceEvents.length).toBeGreaterThan(0);
+    }
+  }, 600_000);
+
   describe.skipIf(chromium === undefined)("in Chromium, from a plain static server (python3 -m http.server)", () => {
     let browser: Chromium;
     let server: ChildProcess;
@@ -131,6 +149,15 @@ describe("the package, packed and installed", () => {
       expect(page.errors).toEqual([]);
     });
 
+    it("runs docs/library.md's browser example as written: the CLI's tokens, on one thread without isolation", async () => {
+      writeFileSync(join(installed.project, "example.html"), docsExample("browser"));
+      const cli = JSON.parse(bin(process.execPath, ["--random-weights", "distilgpt2", "--prompt", "The meaning of life is", "--max-new-tokens", "8", "--json"]).stdout);
+      const page = await browser.open(`http://127.0.0.1:${port}/example.html`);
+      expect(await page.waitFor("globalThis.generatedIds", 120_000)).toEqual(cli.generatedIds);
+      expect(await page.evaluate<string>(`document.getElementById("out").textContent`)).toMatch(/ cycles$/);
+      expect(page.errors.filter((e) => !e.includes("favicon.ico"))).toEqual([]);
+    }, 180_000);
+
     it("runs the built site on 2 threads: a service worker isolates it, and its tokens are the CLI's", async () => {
       const ids = "464,3290,318";
       const cli = JSON.parse(bin(process.execPath, ["--random-weights", "distilgpt2", "--input-ids", ids, "--max-new-tokens", "3", "--threads", "1", "--json"]).stdout);
@@ -157,6 +184,14 @@ describe("the package, packed and installed", () => {
     });
   });
 });
+
+/** The code block of docs/library.md marked `example=<labels>`, as written there. */
+function docsExample(labels: string): string {
+  const doc = readFileSync(join(ROOT, "docs", "library.md"), "utf8");
+  const block = new RegExp("```\\w+ example=" + labels + "\\n([\\s\\S]*?)```").exec(doc);
+  if (block === null) throw new Error(`docs/library.md has no example=${labels} block`);
+  return block[1];
+}
 
 /** python3 -m http.server on any free port of every address, serving `dir`; resolves once it listens. */
 function staticServer(dir: string): Promise<[ChildProcess, number]> {

@@ -7,7 +7,7 @@ import type { GPT2Model } from "../model/model.ts";
 import { browserPlatform } from "../platform/browser.ts";
 import { blobSource, httpSource } from "../io/byte-source.ts";
 import { machineIdentity, profileKey } from "../profile/machine-profile.ts";
-import { FAMILY_LADDER, TINY_LADDER, measureProfile } from "../profile/measure.ts";
+import { measuredMachine } from "../run/machine.ts";
 import { type MachineSelection, generate } from "../run/generate-run.ts";
 import { opKind } from "../run/aggregate.ts";
 import type { StepRecord } from "../run/record.ts";
@@ -180,13 +180,9 @@ async function onRun(request: RunRequest): Promise<void> {
       const known = profiles.get(id);
       if (known !== undefined) return known;
       post({ type: "status", text: "measuring this machine once for these settings, for every GPT-2 size, to predict the time (~20 s)…" });
-      const settings = m.engine.settings;
-      const ladder = request.tinyProfileLadder ? TINY_LADDER : FAMILY_LADDER;
-      const profile = await measureProfile(() => new Engine(browserPlatform, settings), key, (line) => post({ type: "status", text: line }), ladder);
-      m.engine.adoptKernelWisdom(profile.kernels);
-      const found = { profile, source: "measured" as const, path: "(measured in this page)" };
+      const found = await measuredMachine(m.engine, { ladder: request.tinyProfileLadder ? "tiny" : "family", progress: (line) => post({ type: "status", text: line }) })();
       profiles.set(id, found);
-      await storeProfile(profile, request.tinyProfileLadder);
+      await storeProfile(found.profile, request.tinyProfileLadder);
       return found;
     },
     // The first token of a fresh page in seconds: a short warm-up (the engine stays warm after).

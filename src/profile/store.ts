@@ -2,8 +2,8 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { userCacheDir } from "../io/cache-dir.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
-import type { Engine } from "../kernels/engine.ts";
-import { type MachineProfile, ProfileError, type ProfileKey, parseProfile, profileFileName } from "./machine-profile.ts";
+import { Engine } from "../kernels/engine.ts";
+import { type MachineProfile, ProfileError, type ProfileKey, machineIdentity, parseProfile, profileFileName, profileKey } from "./machine-profile.ts";
 import { FAMILY_LADDER, type Ladder, TINY_LADDER, measureProfile } from "./measure.ts";
 
 export function readProfileFile(path: string): MachineProfile {
@@ -67,4 +67,12 @@ export async function obtainProfile(engine: Engine, newEngine: () => Engine, key
     notice(`cannot write ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the profile serves this run only`);
   }
   return { profile, source: "measured", path };
+}
+
+/**
+ * What a run predicts with in Node: `engine`'s machine profile as the CLI keeps it — from the
+ * per-user cache, or measured once now and cached (see obtainProfile). `notice` hears when it measures.
+ */
+export function thisMachine(engine: Engine, notice: (line: string) => void = () => {}): () => Promise<ObtainedProfile> {
+  return () => obtainProfile(engine, () => new Engine(engine.platform, engine.settings), profileKey(engine.settings, machineIdentity(engine.platform)), notice);
 }

@@ -15,28 +15,30 @@ import { WARM_UPS, passShape } from "../profile/measure.ts";
 import { predictStepsNs } from "../profile/roofline.ts";
 import { ATTENTION_ROLES, layerTable, opTable } from "./aggregate.ts";
 import type { MachineRecord, RunRecord, StageName, StageRecord, StepRecord } from "./record.ts";
-import { type SamplingOptions, TokenPicker } from "./sampling.ts";
+import { GREEDY, type SamplingOptions, TokenPicker } from "./sampling.ts";
 import { Utf8Stream, renderUtf8 } from "./utf8-stream.ts";
 
 export interface GenerateOptions {
   model: GPT2Model;
-  /** null: no tokenizer for this model; the prompt must come as ids and text is shown as ids. */
-  tokenizer: Tokenizer | null;
+  /** null (the default): no tokenizer for this model; the prompt must come as ids and text is shown as ids. */
+  tokenizer?: Tokenizer | null;
   /** Text to tokenize, or null when `inputIds` are given. */
-  prompt: string | null;
-  inputIds: number[] | null;
+  prompt?: string | null;
+  inputIds?: number[] | null;
   maxNewTokens: number;
-  sampling: SamplingOptions;
-  /** Sequence s samples with the seed stream `seed + s`. */
-  seed: number;
+  /** How each token is picked (default GREEDY). */
+  sampling?: SamplingOptions;
+  /** Sequence s samples with the seed stream `seed + s` (default 0). */
+  seed?: number;
   /**
    * Sequences to generate from the prompt (default 1): its prefill runs once, and they decode
    * together, one row each in every product, until each stops.
    */
   sequences?: number;
-  /** Stop when the model emits <|endoftext|>, as Hugging Face's generate does. */
-  stopAtEndOfText: boolean;
-  loadMs: number;
+  /** Stop when the model emits <|endoftext|>, as Hugging Face's generate does (default true). */
+  stopAtEndOfText?: boolean;
+  /** How long loading the model took, for the record (default 0). */
+  loadMs?: number;
   /**
    * The machine profile that predicts the run's time (this machine's, or another's from a file),
    * asked for once the run is over: a page that has none yet measures it then, so the first
@@ -137,7 +139,9 @@ interface Sequence {
 }
 
 /** One generation run: the article's four stages, every op on the clock, one record out. */
-export async function generate(o: GenerateOptions): Promise<{ record: RunRecord; clock: Clock }> {
+export async function generate(options: GenerateOptions): Promise<{ record: RunRecord; clock: Clock }> {
+  const o: Required<Pick<GenerateOptions, "tokenizer" | "prompt" | "inputIds" | "sampling" | "seed" | "stopAtEndOfText" | "loadMs">> & GenerateOptions =
+    { tokenizer: null, prompt: null, inputIds: null, sampling: GREEDY, seed: 0, stopAtEndOfText: true, loadMs: 0, ...options };
   const { model, tokenizer } = o;
   const count = o.sequences ?? 1;
   await model.engine.ready();
