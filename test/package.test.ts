@@ -63,6 +63,36 @@ describe("the package, packed and installed", () => {
     expect(linked.stderr).toMatch(/^generate: .*--version-of-nothing/);
   }, 300_000);
 
+  it("its other commands from the package: playground serves the shipped site, bench measures, an unwritable cache is a notice", async () => {
+    const server = spawn(process.execPath, [installed.bin, "playground", "--port", "0", "--no-model"], { cwd: installed.project, env });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        server.stdout!.on("data", (chunk: Buffer) => {
+          out += chunk.toString();
+          const m = /^playground: (http:\S+)$/m.exec(out);
+          if (m !== null) resolve(m[1]);
+        });
+        server.once("exit", (code) => reject(new Error(`playground exited (${code})`)));
+      });
+      const page = await fetch(url);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("cross-origin-embedder-policy")).toBe("require-corp");
+      expect(await page.text()).toContain("build/playground/page.js");
+      expect((await fetch(`${url}build/playground/engine-worker.js`)).status).toBe(200);
+      expect((await fetch(`${url}tokenizer/vocab.bpe`)).status).toBe(200);
+    } finally {
+      server.kill();
+    }
+    const bench = bin(process.execPath, ["bench", "--model", "distilgpt2", "--quick", "--threads", "1"]);
+    expect(bench.status, bench.stderr).toBe(0);
+    expect(bench.stdout).toMatch(/^threads +decode tok\/s +prefill tok\/s +barriers\/token\n1 +\d+\.\d +\d+ \(32 tokens\) +\d+\n$/m);
+    // a cache "directory" that is a file: nothing can be written under it
+    const noCache = spawnSync(process.execPath, [installed.bin, ...FIXTURE], { cwd: installed.project, encoding: "utf8", env: { ...env, GPT2_CYCLES_CACHE: installed.tarball } });
+    expect(noCache.status).toBe(0);
+    expect(noCache.stderr).toMatch(/cannot write .*: the profile serves this run only/);
+  }, 120_000);
+
   it("imports from Node ESM: GPT-2's published ids from the shipped tokenizer, the article's 2×2 product", () => {
     writeFileSync(join(installed.project, "consumer.mjs"), [
       `import { loadTokenizer, Tensor, matmul, Clock } from "gpt2-cycles";`,
