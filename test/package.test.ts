@@ -84,6 +84,10 @@ describe("the package, packed and installed", () => {
     } finally {
       server.kill();
     }
+    // outside a clone, the fixes it names are the package's commands
+    const missing = bin(process.execPath, ["--model", "gpt2-large"]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toBe("generate: --model gpt2-large: no weights in weights/gpt2-large: run gpt2-cycles fetch-weights --model gpt2-large (or try --random-weights gpt2-large)\n");
     const bench = bin(process.execPath, ["bench", "--model", "distilgpt2", "--quick", "--threads", "1"]);
     expect(bench.status, bench.stderr).toBe(0);
     expect(bench.stdout).toMatch(/^threads +decode tok\/s +prefill tok\/s +barriers\/token\n1 +\d+\.\d +\d+ \(32 tokens\) +\d+\n$/m);

@@ -5,6 +5,7 @@
 //
 // HF_ENDPOINT points at a mirror (default https://huggingface.co); HF_TOKEN is sent as a
 // Bearer token to that host only.
+import { commandLine } from "./command-line.ts";
 import { basename, join, relative } from "node:path";
 import { weightsDir } from "./weights-dir.ts";
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from "./args.ts";
@@ -45,7 +46,7 @@ const FLAGS: Record<string, FlagSpec> = {
 export async function main(argv: string[]): Promise<number> {
   const f = parseFlags(argv, FLAGS);
   if (f.help === true) {
-    process.stdout.write(`Download a GPT-2 checkpoint from the Hugging Face hub.\n\nusage: npm run fetch-weights -- [flags]\n\n${flagHelp(FLAGS)}\n\nenvironment: HF_ENDPOINT (a mirror), HF_TOKEN (for gated or private models)\n`);
+    process.stdout.write(`Download a GPT-2 checkpoint from the Hugging Face hub.\n\nusage: ${commandLine("fetch-weights", "[flags]")}\n\n${flagHelp(FLAGS)}\n\nenvironment: HF_ENDPOINT (a mirror), HF_TOKEN (for gated or private models)\n`);
     return 0;
   }
   if (f.list === true) {
@@ -78,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
   const fetched = files.filter((x) => x.status === "downloaded" || x.status === "resumed");
   if (fetched.length === 0) log(`everything in ${shown} is already downloaded and verified: nothing fetched`);
   log(`${shown} loads: ${c.nLayer} layers, ${c.nHead} heads, d=${c.nEmbd}, context ${c.nPositions}, vocabulary ${c.vocabSize}`);
-  log(`next: npx tsx src/generate.ts${typeof f.dir === "string" || model !== "gpt2" ? ` --model ${shown}` : ""}`);
+  log(`next: ${commandLine("generate", typeof f.dir === "string" || model !== "gpt2" ? `--model ${shown}` : "")}`);
   return 0;
 }
 

@@ -1,3 +1,4 @@
+import { commandLine } from "./command-line.ts";
 import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
 import { randomInt } from "node:crypto";
@@ -57,7 +58,7 @@ const FLAGS: Record<string, FlagSpec> = {
   report: { kind: "string", value: "FILE", help: "write a self-contained HTML report with charts" },
   json: { kind: "boolean", help: "print one JSON document on stdout (the report as data) instead of text" },
   verbose: { kind: "boolean", help: "add a per-layer breakdown to the report" },
-  machine: { kind: "string", value: "FILE", help: "predict the time with another machine's profile (npm run profile -- --out FILE)" },
+  machine: { kind: "string", value: "FILE", help: `predict the time with another machine's profile (${commandLine("profile", "--out FILE")})` },
   "predict-only": { kind: "boolean", help: "print the prediction only: no weights loaded, nothing generated (any size, any machine's profile)" },
   help: { kind: "boolean", help: "show this help" },
 };
@@ -119,7 +120,7 @@ async function engineFor(shown: string, c: GPT2Config, engine: Engine, notices: 
 function modelDirOf(value: string): string {
   if (familyMember(value) === undefined || existsSync(value)) return value;
   const dir = join(weightsDir(), value);
-  if (!existsSync(dir)) throw new UsageError(`--model ${value}: no weights in ${relative(process.cwd(), dir)}: run npm run fetch-weights -- --model ${value} (or try --random-weights ${value})`);
+  if (!existsSync(dir)) throw new UsageError(`--model ${value}: no weights in ${relative(process.cwd(), dir)}: run ${commandLine("fetch-weights", `--model ${value}`)} (or try --random-weights ${value})`);
   return dir;
 }
 
@@ -143,7 +144,7 @@ function modelSource(f: ParsedFlags): ModelSource {
     return { kind: "random", config: member.config, shown: `--random-weights ${member.name}`, missing: null };
   }
   if (typeof f.model !== "string" && !(existsSync(join(dir, "config.json")) && existsSync(join(dir, "model.safetensors")))) {
-    return { kind: "random", config: GPT2_SMALL, shown, missing: `no weights in ${shown}: run \`npm run fetch-weights\` to download GPT-2 small (548 MB).` };
+    return { kind: "random", config: GPT2_SMALL, shown, missing: `no weights in ${shown}: run \`${commandLine("fetch-weights")}\` to download GPT-2 small (548 MB).` };
   }
   return { kind: "dir", config: loadConfig(dir), shown: join(shown, "config.json"), dir };
 }

@@ -1,4 +1,5 @@
 // npm run playground [-- --port N --host H --model DIR]: build the page, serve it, print its URL.
+import { commandLine } from "./command-line.ts";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -19,7 +20,7 @@ const FLAGS: Record<string, FlagSpec> = {
 export async function main(argv: readonly string[]): Promise<number> {
   const f = parseFlags(argv, FLAGS);
   if (f.help === true) {
-    process.stdout.write(`Serve the playground: GPT-2 in a browser tab, on the same engine, with live costs.\n\nusage: npm run playground -- [flags]\n\n${flagHelp(FLAGS)}\n`);
+    process.stdout.write(`Serve the playground: GPT-2 in a browser tab, on the same engine, with live costs.\n\nusage: ${commandLine("playground", "[flags]")}\n\n${flagHelp(FLAGS)}\n`);
     return 0;
   }
   const port = (f.port as number | undefined) ?? 8080;
@@ -30,7 +31,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (typeof f.model === "string") {
     if (!existsSync(f.model) || !statSync(f.model).isDirectory()) throw new UsageError(`--model ${f.model}: no such directory (a model directory holds config.json and model.safetensors)`);
     if (!existsSync(join(f.model, "config.json")) || !existsSync(join(f.model, "model.safetensors"))) {
-      throw new UsageError(`--model ${f.model}: needs config.json and model.safetensors (npm run fetch-weights downloads GPT-2 small)`);
+      throw new UsageError(`--model ${f.model}: needs config.json and model.safetensors (${commandLine("fetch-weights")} downloads GPT-2 small)`);
     }
     modelDir = f.model;
   } else if (f["no-model"] !== true && existsSync(join(DEFAULT_MODEL_DIR, "model.safetensors"))) modelDir = DEFAULT_MODEL_DIR;

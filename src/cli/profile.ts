@@ -7,6 +7,7 @@
 // the other ops' costs, the kernel chosen for each product) is stored in the per-user cache, where
 // generate.ts finds it for any model; --out also writes it to FILE, for
 // `generate.ts --machine FILE` on another machine.
+import { commandLine } from "./command-line.ts";
 import { relative } from "node:path";
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from "./args.ts";
 import { Engine } from "../kernels/engine.ts";
@@ -52,7 +53,7 @@ function summary(p: MachineProfile): string {
 export async function main(argv: string[]): Promise<number> {
   const f = parseFlags(argv, FLAGS);
   if (f.help === true) {
-    process.stdout.write(`Measure this machine's profile (roofline and kernel choices) for generate.ts's prediction.\n\nusage: npm run profile -- [flags]\n\n${flagHelp(FLAGS)}\n`);
+    process.stdout.write(`Measure this machine's profile (roofline and kernel choices) for generate.ts's prediction.\n\nusage: ${commandLine("profile", "[flags]")}\n\n${flagHelp(FLAGS)}\n`);
     return 0;
   }
   const settings = { kernel: f.kernel as string | undefined, threads: f.threads as number | undefined, dtype: f.dtype as WeightDtype | undefined };

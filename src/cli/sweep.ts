@@ -5,6 +5,7 @@
 //
 // One random-weights model per size (loaded once, run at every prompt length), this machine's
 // profile (measured once if there is none), greedy decoding of NEW_TOKENS tokens per run.
+import { commandLine } from "./command-line.ts";
 import { type FlagSpec, UsageError, flagHelp, parseFlags } from "./args.ts";
 import { Engine, type EngineSettings } from "../kernels/engine.ts";
 import type { WeightDtype } from "../kernels/packed-matrix.ts";
@@ -68,7 +69,7 @@ async function sweep(sizes: readonly FamilyMember[], prompts: readonly number[],
 export async function main(argv: string[]): Promise<number> {
   const f = parseFlags(argv, FLAGS);
   if (f.help === true) {
-    process.stdout.write(`The GPT-2 family's cost, size by size and prompt by prompt: predicted and measured.\n\nusage: npm run sweep -- [flags]\n\n${flagHelp(FLAGS)}\n`);
+    process.stdout.write(`The GPT-2 family's cost, size by size and prompt by prompt: predicted and measured.\n\nusage: ${commandLine("sweep", "[flags]")}\n\n${flagHelp(FLAGS)}\n`);
     return 0;
   }
   const report = reserveOutput("report", f.report);
@@ -91,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     log(`\n${about}`);
     log(sweepTable(rows));
     if (report !== null) {
-      report.commit(sweepHtml(rows, `${about}: npm run sweep -- ${argv.join(" ")}`));
+      report.commit(sweepHtml(rows, `${about}: ${commandLine("sweep", argv.join(" "))}`));
       log(`report: ${report.path}`);
     }
     if (f.json === true) process.stdout.write(`${JSON.stringify(rows, null, 1)}\n`);

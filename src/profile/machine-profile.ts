@@ -117,9 +117,9 @@ export function parseProfile(text: string, source: string): MachineProfile {
   try {
     p = JSON.parse(text);
   } catch (err) {
-    throw new ProfileError(`${source} is not valid JSON (${(err as Error).message}): measure one with npm run profile -- --out FILE`);
+    throw new ProfileError(`${source} is not valid JSON (${(err as Error).message}): measure one with gpt2-cycles profile --out FILE (in a clone: npm run profile -- --out FILE)`);
   }
-  const missing = (field: string) => new ProfileError(`${source} lacks a valid ${field}: measure it again with npm run profile -- --out FILE`);
+  const missing = (field: string) => new ProfileError(`${source} lacks a valid ${field}: measure it again with gpt2-cycles profile --out FILE (in a clone: npm run profile -- --out FILE)`);
   if (typeof p !== "object" || p === null) throw missing("profile object");
   if (p.version !== PROFILE_VERSION) throw missing(`version (${PROFILE_VERSION})`);
   const k = p.key;
