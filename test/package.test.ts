@@ -155,6 +155,14 @@ describe("the package, packed and installed", () => {
     }
   }, 600_000);
 
+  it("runs docs/library.md's model-directory example as written: the CLI's ids and cycles on a PyTorch fixture", () => {
+    writeFileSync(join(installed.project, "directory.mjs"), docsExample("directory"));
+    const cli = JSON.parse(bin(process.execPath, ["--model", join(FIXTURES, "tiny-hot"), "--input-ids", "5,17,250,3", "--max-new-tokens", "8", "--json"]).stdout);
+    const run = spawnSync(process.execPath, ["directory.mjs", join(FIXTURES, "tiny-hot")], { cwd: installed.project, encoding: "utf8", env });
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({ ids: cli.generatedIds, cycles: cli.totals.cycles });
+  });
+
   describe.skipIf(chromium === undefined)("in Chromium, from a plain static server (python3 -m http.server)", () => {
     let browser: Chromium;
     let server: ChildProcess;
