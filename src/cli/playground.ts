@@ -36,6 +36,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     modelDir = f.model;
   } else if (f["no-model"] !== true && existsSync(join(DEFAULT_MODEL_DIR, "model.safetensors"))) modelDir = DEFAULT_MODEL_DIR;
 
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(0)); // "exit" removes a built site
   const server = playgroundServer({ ...siteRoots(), ...(modelDir === null ? {} : { "/model": modelDir }) }, { model: modelDir === null ? null : relative(process.cwd(), modelDir) || "." });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) => {
@@ -56,7 +57,6 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 /** The page's files: the built site an installed package ships (dist/site), or in a clone a fresh build. */
 function siteRoots(): Roots {
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(0));
   const shipped = join(import.meta.dirname, "..", "site");
   if (existsSync(join(shipped, "index.html"))) return { "": shipped };
   const site = mkdtempSync(join(tmpdir(), "gpt2-cycles-playground-"));

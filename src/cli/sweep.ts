@@ -17,7 +17,7 @@ import { type ObtainedProfile, obtainProfile } from "../profile/store.ts";
 import { type SweepRow, sweepHtml, sweepTable } from "../report/sweep.ts";
 import { reserveOutput } from "./generate-cli.ts";
 import { generate } from "../run/generate-run.ts";
-import { GREEDY } from "../run/sampling.ts";
+import { spreadIds } from "../run/speed.ts";
 
 const FLAGS: Record<string, FlagSpec> = {
   dtype: { kind: "string", value: "f32|bf16|q8", help: "how weights are held (default q8: every size on the SIMD kernels)" },
@@ -43,8 +43,7 @@ async function sweep(sizes: readonly FamilyMember[], prompts: readonly number[],
       for (const prompt of prompts) {
         log(`sweep: ${member.name}, ${prompt}-token prompt…`);
         const { record } = await generate({
-          model, tokenizer: null, prompt: null, inputIds: Array.from({ length: prompt }, (_, i) => (464 + i * 7919) % member.config.vocabSize),
-          maxNewTokens: NEW_TOKENS, sampling: GREEDY, seed: 1, stopAtEndOfText: false, loadMs: 0, machine: async () => machine,
+          model, inputIds: spreadIds(prompt, 464, member.config.vocabSize), maxNewTokens: NEW_TOKENS, seed: 1, stopAtEndOfText: false, machine: async () => machine,
         });
         const decode = record.stages.find((s) => s.name === "decode")!;
         const tokens = record.totals.decodeTokens;
