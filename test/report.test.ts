@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { cycles } from "../src/report/format.ts";
+import { cycles, nsPerCycle } from "../src/report/format.ts";
 import { FIXTURES } from "./helpers.ts";
 import { readPng } from "./png.ts";
 import { findChromium, headlessFlags } from "../scripts/chromium.ts";
@@ -17,6 +17,15 @@ const run = spawnSync(process.execPath, ["--import", "tsx", "src/generate.ts", "
 const doc = JSON.parse(run.stdout);
 
 interface Event { name: string; ph: string; ts: number; dur: number; tid: number; cat: string; args: Record<string, number> }
+
+describe("the terminal tables' units", () => {
+  it("ns per cycle: hand-worked values, never wider than five characters up to 9 s a cycle (a call stalled on a busy machine)", () => {
+    // (ms × 10⁶) ÷ cycles: 1 ms over 1000 cycles is 1000 ns each; 0.1 ms on one cycle, 100,000 ns.
+    expect([nsPerCycle(1, 1000), nsPerCycle(0.0123, 1), nsPerCycle(0.1, 1), nsPerCycle(1.5, 1), nsPerCycle(200, 1)]).toEqual(["1000", "12.3k", "100k", "1.5M", "200M"]);
+    expect([nsPerCycle(0.0099996, 1000), nsPerCycle(0.00042, 1000), nsPerCycle(1, 0)]).toEqual(["10.00", "0.420", "—"]);
+    for (let x = 1e-7; x < 9000; x *= 1.0007) expect(nsPerCycle(x, 1).length, String(x)).toBeLessThanOrEqual(5);
+  });
+});
 
 describe("--trace", () => {
   const trace = JSON.parse(readFileSync(tracePath, "utf8")) as { traceEvents: Event[] };

@@ -26,13 +26,16 @@ export function perByte(cycles: number, bytes: number): string {
 
 /**
  * Nanoseconds per cycle (the article's cycle_time) for `msTotal` over `cycles`: three decimals
- * where they tell something, fewer for an op whose fixed cost dwarfs its few cycles (the column
- * stays narrow); "—" for no cycles.
+ * where they tell something, fewer for an op whose fixed cost dwarfs its few cycles, and k/M
+ * beyond four digits, so a call stalled on a busy machine cannot widen the column past five
+ * characters; "—" for no cycles.
  */
 export function nsPerCycle(msTotal: number, cycles: number): string {
   if (cycles <= 0) return "—";
   const x = (msTotal * 1e6) / cycles;
-  return x.toFixed(x >= 1000 ? 0 : x >= 100 ? 1 : x >= 10 ? 2 : 3);
+  if (x >= 999_500) return `${(x / 1e6).toFixed(x >= 99.95e6 ? 0 : 1)}M`;
+  if (x >= 9999.5) return `${(x / 1e3).toFixed(x >= 99_950 ? 0 : 1)}k`;
+  return x.toFixed(x >= 999.95 ? 0 : x >= 99.995 ? 1 : x >= 9.9995 ? 2 : 3);
 }
 
 /** Milliseconds, with a precision that suits the size. */
