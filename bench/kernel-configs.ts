@@ -7,7 +7,7 @@ import type { ThreadTeam } from "../src/kernels/threads.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { PANEL } from "../src/wasm/kernels.ts";
 import { type WasmFunction, WasmHeap, relaxedAvailable, relaxedIntegerDotWorks, simdAvailable } from "../src/wasm/runtime.ts";
-import { paddedK, quantizeActivations } from "../src/kernels/q8.ts";
+import { activationBytes, paddedK, quantizeActivations } from "../src/kernels/q8.ts";
 
 /** Runs out = a × B[copy]; `out` is row-major [M,N]. */
 export type Runner = (a: Float32Array, out: Float32Array, copy: number) => void;
@@ -91,11 +91,12 @@ function simdConfig(fn: "matvec" | "matmul", relaxed: boolean, dtype: WeightDtyp
       return (a, out, c) => {
         const m = a.length / k;
         const [aAt, outAt] = once(prepared, `scratch/${m}`, () => [arena.take(4 * m * k), arena.take(4 * m * ldo)] as [number, number]);
-        const [qAt] = once(prepared, `q8 scratch/${m}`, () => [dtype === "q8" ? arena.take(m * kp + (4 * m * kp) / 32) : 0]);
+        const [qAt] = once(prepared, `q8 scratch/${m}`, () => [dtype === "q8" ? arena.take(activationBytes(m, k)) : 0]);
+        const [scalesAt, sumsAt, blocks] = [qAt + m * kp, qAt + m * kp + (4 * m * kp) / 32, (m * kp) / 32];
         heap.f32View(aAt, m * k).set(a);
         // q8: the activations are quantized on every call, as the engine does (part of the product's cost)
-        if (dtype === "q8" && k === kp) heap.smallOps().exports.quantize(aAt, qAt, qAt + m * kp, (m * kp) / 32);
-        else if (dtype === "q8") quantizeActivations(a, m, k, heap.bytesView(qAt, m * kp), heap.f32View(qAt + m * kp, (m * kp) / 32));
+        if (dtype === "q8" && k === kp) heap.smallOps().exports.quantize(aAt, qAt, scalesAt, sumsAt, blocks);
+        else if (dtype === "q8") quantizeActivations(a, m, k, heap.i8View(qAt, m * kp), heap.f32View(scalesAt, blocks), heap.i32View(sumsAt, blocks));
         const input = dtype === "q8" ? qAt : aAt;
         if (threads > 1) {
           plan.clear();

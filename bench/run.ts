@@ -20,7 +20,7 @@ import { type FlagSpec, flagHelp, parseFlags } from "../src/cli/args.ts";
 import { floatToBfloat16, bfloat16ToFloat } from "../src/io/half.ts";
 import { KERNELS } from "../src/kernels/engine.ts";
 import { PackedMatrix, type WeightDtype, bytesPerWeight } from "../src/kernels/packed-matrix.ts";
-import { ACTIVATION_OFFSET, Q8_BLOCK, paddedK, quantizeActivations } from "../src/kernels/q8.ts";
+import { Q8_BLOCK, paddedK, quantizeActivations } from "../src/kernels/q8.ts";
 import { ThreadTeam } from "../src/kernels/threads.ts";
 import { arena, configsFor, heap } from "./kernel-configs.ts";
 import { nodePlatform } from "../src/platform/node.ts";
@@ -87,12 +87,12 @@ function random(n: number, seed: number): Float32Array {
 /** Rows of a as the q8 kernels see them: quantized per block of 32, then scaled back. */
 function quantizedActivations(a: Float32Array, m: number, k: number): Float32Array {
   const kp = paddedK(k);
-  const bytes = new Uint8Array(m * kp);
+  const bytes = new Int8Array(m * kp);
   const scales = new Float32Array((m * kp) / Q8_BLOCK);
-  quantizeActivations(a, m, k, bytes, scales);
+  quantizeActivations(a, m, k, bytes, scales, new Int32Array(scales.length));
   return Float32Array.from({ length: m * k }, (_, e) => {
     const [i, p] = [Math.floor(e / k), e % k];
-    return (bytes[i * kp + p] - ACTIVATION_OFFSET) * scales[(i * kp) / Q8_BLOCK + Math.floor(p / Q8_BLOCK)];
+    return bytes[i * kp + p] * scales[(i * kp) / Q8_BLOCK + Math.floor(p / Q8_BLOCK)];
   });
 }
 

@@ -7,10 +7,10 @@ import { describe, expect, it } from "vitest";
 import { Clock, Engine, Tensor, loadModel, matmul, nodePlatform } from "../src/node.ts";
 import { matmulNaive } from "../src/kernels/naive.ts";
 import { PackedMatrix } from "../src/kernels/packed-matrix.ts";
-import { ACTIVATION_OFFSET, paddedK, quantizeActivations, roundHalfEven } from "../src/kernels/q8.ts";
+import { activationBytes, flipWeight, paddedK, quantizeActivations, roundHalfEven } from "../src/kernels/q8.ts";
 import { floatToHalf, halfToFloat } from "../src/io/half.ts";
 import { PANEL } from "../src/wasm/kernels.ts";
-import { WasmHeap, relaxedIntegerDotWorks } from "../src/wasm/runtime.ts";
+import { WasmHeap, relaxedIntegerDot, relaxedIntegerDotWorks } from "../src/wasm/runtime.ts";
 import { Random } from "../src/util/random.ts";
 import { FIXTURES, type ReferenceCase, maxAbsDiff, readReference } from "./helpers.ts";
 
@@ -48,65 +48,72 @@ describe("q8 quantization", () => {
     expect(wrong).toBe(0);
   });
 
-  it("quantizes an activation block by hand: scale = max|x| / 63, stored plus 64", () => {
+  it("quantizes an activation block by hand: scale = max|x| / 63, and the block's sum", () => {
     // max |x| = 63 → scale 1: 31.5 → 32 and 2.5 → 2 (ties to even), 15.75 → 16
     const a = Float32Array.from([31.5, -63, 15.75, 2.5]);
-    const bytes = new Uint8Array(32);
+    const bytes = new Int8Array(32);
     const scales = new Float32Array(1);
-    quantizeActivations(a, 1, 4, bytes, scales);
+    const sums = new Int32Array(1);
+    quantizeActivations(a, 1, 4, bytes, scales, sums);
     expect(scales[0]).toBe(1);
-    expect([...bytes.subarray(0, 5)]).toEqual([64 + 32, 64 - 63, 64 + 16, 64 + 2, 64]);
-    expect([...bytes.subarray(4)].every((b) => b === ACTIVATION_OFFSET)).toBe(true); // padding to 32
+    expect([...bytes.subarray(0, 5)]).toEqual([32, -63, 16, 2, 0]);
+    expect([...bytes.subarray(4)].every((b) => b === 0)).toBe(true); // padding to 32
+    expect(sums[0]).toBe(32 - 63 + 16 + 2);
+    expect(activationBytes(1, 4)).toBe(32 + 4 + 4); // the bytes, one scale, one sum
   });
 
-  it("quantizes the same bytes and scales in WebAssembly SIMD as in TypeScript", () => {
+  it("quantizes the same bytes, scales and sums in WebAssembly SIMD as in TypeScript", () => {
     const [m, k] = [3, 96];
     const a = random(m * k, 5).map((v, i) => (i % 7 === 0 ? v * 1e4 : v));
-    a.fill(0, 32, 64); // a block of zeros: scale 0, bytes 64
+    a.fill(0, 32, 64); // a block of zeros: scale 0, bytes 0
     a.fill(0, 96, 128).set([31.5, -63, 2.5, -2.5], 96); // ties, in a block whose scale is 1
-    const bytes = new Uint8Array(m * k);
+    const bytes = new Int8Array(m * k);
     const scales = new Float32Array((m * k) / 32);
-    quantizeActivations(a, m, k, bytes, scales);
+    const sums = new Int32Array(scales.length);
+    quantizeActivations(a, m, k, bytes, scales, sums);
     const heap = new WasmHeap();
     const src = heap.allocate(4 * m * k);
-    const dst = heap.allocate(m * k + scales.byteLength);
+    const dst = heap.allocate(activationBytes(m, k));
     heap.write(src, a);
-    heap.smallOps().exports.quantize(src, dst, dst + m * k, scales.length);
-    expect(heap.bytesView(dst, m * k)).toEqual(bytes);
+    heap.smallOps().exports.quantize(src, dst, dst + m * k, dst + m * k + scales.byteLength, scales.length);
+    expect(heap.i8View(dst, m * k)).toEqual(bytes);
     expect(heap.f32View(dst + m * k, scales.length)).toEqual(scales);
-    expect(scales[1]).toBe(0);
-    expect([...bytes.subarray(96, 100)]).toEqual([96, 1, 66, 62]);
+    expect(heap.i32View(dst + m * k + scales.byteLength, sums.length)).toEqual(sums);
+    expect([scales[1], sums[1]]).toEqual([0, 0]);
+    expect([...bytes.subarray(96, 100)]).toEqual([32, -63, 2, -2]);
+    expect(sums[3]).toBe(32 - 63 + 2 - 2);
   });
 
-  it("packs weights in blocks of 32 along K per column: scale = max|w| / 127 as float16, sums × 64 apart", () => {
+  it("packs weights in blocks of 32 along K per column: scale = max|w| / 127 as float16, each stored as q + 128", () => {
     // Column 0: rows 0..32 (two blocks, the second holding row 32 alone); column 1: all zeros.
     const k = 33;
     const w = new Float32Array(k * 2);
     for (let row = 0; row < k; row++) w[row * 2] = row === 32 ? -2 : (row - 16) / 16; // block 0: max 1
     const p = PackedMatrix.pack(new Tensor(w, [k, 2]), PANEL, "q8");
-    // Decode streams 34 bytes per 32 weights (Q8_0's size); several rows also read 4 bytes of sums.
-    expect([p.bytesRead(1), p.bytesRead(4)]).toEqual([1.0625, 1.1875]);
-    expect(p.data.length).toBe(2 * 32 + 2 * 272); // the sums of two blocks, then their records
-    expect(p.kernelAddress).toBe(p.data.byteOffset + 64);
+    // 34 bytes per 32 weights (Q8_0's size), whatever the rows: nothing else is stored.
+    expect(p.bytesPerWeight).toBe(1.0625);
+    expect(p.data.length).toBe(2 * 272); // two block records
+    expect(p.kernelAddress).toBe(p.data.byteOffset);
     // 1/127 = 2^-7 × 1.007874…: 10 bits of significand keep 1032/1024 (1031.9 rounded), bits 0x2008
     const scale0 = 2 ** -7 * (1032 / 1024);
     expect(p.scaleOf(0, 0)).toBe(scale0); // block 0, column 0
-    expect(new Uint16Array(p.data.buffer, p.data.byteOffset + 64 + 256, 2)).toEqual(Uint16Array.of(0x2008, 0)); // where the kernels read it
+    expect(new Uint16Array(p.data.buffer, p.data.byteOffset + 256, 2)).toEqual(Uint16Array.of(0x2008, 0)); // where the kernels read it
     expect(p.scaleOf(32, 0)).toBe(2 * scale0); // block 1: 2/127, one exponent up
     expect(p.scaleOf(0, 1)).toBe(0); // an all-zero column
-    expect(p.data[p.index(0, 0)]).toBe(-127); // −1 ÷ 0.0078735 = −127.007 → −127
-    expect(p.data[p.index(8, 0)]).toBe(-64); // −0.5 ÷ 0.0078735 = −63.504 → −64
-    expect(p.index(8, 0)).toBe(64 + 2 * 32 + 0); // step 2 of block 0, column 0, k 8 first of its four
-    expect(p.index(33, 5)).toBe(64 + 272 + 0 * 32 + 16 + 1 * 4 + 1); // block 1, step 0, columns 4–7, column 5, k 33
+    const stored = (row: number, col: number) => new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.length)[p.index(row, col)];
+    // −1 ÷ 0.0078735 = −127.007 → −127, stored as 1; −0.5 ÷ 0.0078735 = −63.504 → −64, stored as 64
+    expect([p.quantized(0, 0), stored(0, 0), p.quantized(8, 0), stored(8, 0)]).toEqual([-127, 1, -64, 64]);
+    expect([p.quantized(0, 1), stored(0, 1), stored(33, 0)]).toEqual([0, 128, 128]); // zeros, and K's padding
+    expect(p.index(8, 0)).toBe(2 * 32 + 0); // step 2 of block 0, column 0, k 8 first of its four
+    expect(p.index(33, 5)).toBe(272 + 0 * 32 + 16 + 1 * 4 + 1); // block 1, step 0, columns 4–7, column 5, k 33
     expect(p.get(8, 0)).toBe(-64 * scale0);
-    // block 0 holds −16/16 … 15/16: Σq = Σ_r round((r−16)/16 ÷ scale0)
-    let sum = 0;
-    for (let row = 0; row < 32; row++) sum += roundHalfEven(Math.fround(w[row * 2] / scale0));
-    expect(p.sumOf(0, 0)).toBe(64 * sum);
-    // the table runs downwards by panel, blocks upwards: this one panel's block 0 sums, then block 1's
-    expect(new Int32Array(p.data.buffer, p.data.byteOffset, 9)[0]).toBe(64 * sum);
-    expect(new Int32Array(p.data.buffer, p.data.byteOffset, 9)[8]).toBe(64 * -127);
+    expect([-127, -1, 0, 1, 127].map(flipWeight).map((b) => b & 255)).toEqual([1, 127, 128, 129, 255]);
     for (let row = 0; row < k; row++) expect(Math.abs(p.get(row, 0) - w[row * 2])).toBeLessThanOrEqual(p.scaleOf(row, 0) / 2 + 1e-9);
+  });
+
+  // (Node 20's relaxed dot product is broken: its q8 kernels use the i16 one, checked below.)
+  it.skipIf(!relaxedIntegerDotWorks())("reads the relaxed integer dot product's stored weights as this CPU does (x86 unsigned, Arm signed)", () => {
+    expect(relaxedIntegerDot()).toBe(process.arch === "x64" || process.arch === "ia32" ? "unsigned" : "signed");
   });
 
   it("holds a block whose largest weight rounds past 127 units to ±127, and refuses scales float16 cannot hold", () => {
@@ -115,7 +122,7 @@ describe("q8 quantization", () => {
     const amax = 304.8 * 2 ** -24;
     const p = PackedMatrix.pack(new Tensor(Float32Array.of(amax, -amax, amax / 2), [3, 1]), PANEL, "q8");
     expect(p.scaleOf(0, 0)).toBe(2 ** -23);
-    expect([0, 1, 2].map((row) => p.data[p.index(row, 0)])).toEqual([127, -127, 76]);
+    expect([0, 1, 2].map((row) => p.quantized(row, 0))).toEqual([127, -127, 76]);
     expect(() => PackedMatrix.pack(new Tensor(Float32Array.of(1e7), [1, 1]), PANEL, "q8")).toThrow(/float16 scales.*--dtype bf16 or f32/);
   });
 
@@ -135,14 +142,14 @@ describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 7
   const kp = paddedK(k);
   const ldo = Math.ceil(n / PANEL) * PANEL;
   const packed = PackedMatrix.pack(new Tensor(random(k * n, 2), [k, n]), PANEL, "q8", (count) => heap.i8View(heap.allocate(count), count));
-  const aAt = heap.allocate(m * kp + (4 * m * kp) / 32);
-  const bytes = heap.bytesView(aAt, m * kp);
+  const aAt = heap.allocate(activationBytes(m, k));
+  const bytes = heap.i8View(aAt, m * kp);
   const scales = heap.f32View(aAt + m * kp, (m * kp) / 32);
-  quantizeActivations(random(m * k, 1), m, k, bytes, scales);
+  quantizeActivations(random(m * k, 1), m, k, bytes, scales, heap.i32View(aAt + m * kp + 4 * scales.length, scales.length));
   // The naive kernel on the values the integers stand for.
   const a = Float32Array.from({ length: m * k }, (_, e) => {
     const [i, p] = [Math.floor(e / k), e % k];
-    return (bytes[i * kp + p] - ACTIVATION_OFFSET) * scales[(i * kp) / 32 + Math.floor(p / 32)];
+    return bytes[i * kp + p] * scales[(i * kp) / 32 + Math.floor(p / 32)];
   });
   const ref = new Float32Array(m * n);
   matmulNaive(a, packed.unpack().data, ref, m, k, n, 0, n);
@@ -159,7 +166,7 @@ describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 7
 });
 
 describe("q8 through the engine", () => {
-  it.each([1, 2])("on %i thread(s): the quantized product, M·K·N cycles, 1.0625 bytes per weight in decode, 1.1875 for rows", async (threads) => {
+  it.each([1, 2])("on %i thread(s): the quantized product, M·K·N cycles, 1.0625 bytes per weight", async (threads) => {
     const engine = new Engine(nodePlatform, { kernel: "simd", threads, dtype: "q8" });
     await engine.ready();
     for (const [m, k, n] of [[1, 300, 515], [37, 300, 515]]) {
@@ -170,7 +177,7 @@ describe("q8 through the engine", () => {
       const c = engine.run(() => clock.run(() => matmul(a, w)));
       expect(clock.cycles).toBe(m * k * n);
       expect(clock.entries[0].kernel).toMatch(/^simd (matvec|matmul)·dot(8|16)$/);
-      expect(clock.entries[0].bytes).toBe(4 * (m * k + m * n) + (m === 1 ? 34 / 32 : 38 / 32) * k * n);
+      expect(clock.entries[0].bytes).toBe(4 * (m * k + m * n) + (34 / 32) * k * n);
       // Against fp32 on the unquantized operands: off by the quantization only (the worst of
       // 19k sums of 300 products whose activations are each off by up to 1/126).
       const ref = new Float32Array(m * n);

@@ -2,7 +2,7 @@ import { bfloat16ToFloat, floatToBfloat16, halfToFloat } from "../io/half.ts";
 import { Tensor, shapeError } from "../tensor/tensor.ts";
 import { transpose } from "../tensor/transpose.ts";
 import { BF16_LANE_ORDER } from "../wasm/kernels.ts";
-import { ACTIVATION_OFFSET, Q8_BLOCK, Q8_RECORD, Q8_SCALES, Q8_SUMS_RECORD, WEIGHT_LEVELS, paddedK, quantize, weightScaleBits } from "./q8.ts";
+import { Q8_BLOCK, Q8_RECORD, Q8_SCALES, WEIGHT_LEVELS, flipWeight, paddedK, quantize, weightScaleBits } from "./q8.ts";
 
 export type WeightDtype = "f32" | "bf16" | "q8";
 type PackedData = Float32Array | Uint16Array | Int8Array;
@@ -21,11 +21,8 @@ export class PackedMatrix {
   readonly dtype: WeightDtype;
   /** Where each column of a panel sits in a panel row (the bf16 SIMD kernels interleave them). */
   readonly laneOrder: readonly number[];
-  /** q8: the stored bytes read as float16 bits (for the scales) and as integers (for the sums). */
+  /** q8: the stored bytes read as float16 bits (for the scales). */
   private readonly halves: Uint16Array;
-  private readonly ints: Int32Array;
-  /** q8: bytes of the sums table, which comes before the block records. */
-  private readonly sumsBytes: number;
 
   /** `valueless`: the shape and dtype alone, no values (see PackedMatrix.valueless). */
   private constructor(
@@ -42,25 +39,16 @@ export class PackedMatrix {
     if (!valueless && data.length !== expected) throw new Error(`PackedMatrix: ${data.length} values, but [${k},${n}] in panels of ${panelWidth} needs ${expected}`);
     const q8 = this.dtype === "q8";
     this.halves = new Uint16Array(data.buffer, q8 ? data.byteOffset : 0, q8 ? data.length / 2 : 0);
-    this.ints = new Int32Array(data.buffer, q8 ? data.byteOffset : 0, q8 ? data.length / 4 : 0);
-    this.sumsBytes = q8 ? (Math.ceil(n / 8) * paddedK(k) * Q8_SUMS_RECORD) / Q8_BLOCK : 0;
   }
 
-  /**
-   * Where a kernel's B starts in its memory: for q8 the first block record, the sums table ending
-   * just below it (panel p's sums at that address − (p+1)·blocks·32: a kernel finds them from
-   * the panel and K alone).
-   */
+  /** Where a kernel's B starts in its memory. */
   get kernelAddress(): number {
-    return this.data.byteOffset + this.sumsBytes;
+    return this.data.byteOffset;
   }
 
-  /**
-   * Bytes a product of `rows` rows streams per weight: the weights as stored; for q8 the byte
-   * and its share of the block's scale, plus the sums table when several rows share the pass.
-   */
-  bytesRead(rows: number): number {
-    return rows === 1 ? streamedBytesPerWeight(this.dtype) : bytesPerWeight(this.dtype);
+  /** Bytes a product streams per weight: the weights as stored (for q8 the byte and its share of the block's scale). */
+  get bytesPerWeight(): number {
+    return bytesPerWeight(this.dtype);
   }
 
   get shape(): readonly number[] {
@@ -77,7 +65,7 @@ export class PackedMatrix {
     const w = this.panelWidth;
     const panel = Math.floor(col / w);
     const c = col - panel * w;
-    if (this.dtype === "q8") return this.sumsBytes + this.record(row, col) + ((row & (Q8_BLOCK - 1)) >> 2) * 32 + (c >> 2) * 16 + (c & 3) * 4 + (row & 3);
+    if (this.dtype === "q8") return this.record(row, col) + ((row & (Q8_BLOCK - 1)) >> 2) * 32 + (c >> 2) * 16 + (c & 3) * 4 + (row & 3);
     return panel * this.k * w + row * w + this.laneOrder[c];
   }
 
@@ -88,24 +76,18 @@ export class PackedMatrix {
 
   /** q8: the scale of element (row, col)'s block. */
   scaleOf(row: number, col: number): number {
-    return halfToFloat(this.halves[(this.sumsBytes + this.record(row, col) + Q8_SCALES) / 2 + (col & 7)]);
+    return halfToFloat(this.halves[(this.record(row, col) + Q8_SCALES) / 2 + (col & 7)]);
   }
 
-  /** q8: the sum of the quantized weights of element (row, col)'s block, × the activation offset. */
-  sumOf(row: number, col: number): number {
-    return this.ints[this.sumAt(row, col)];
-  }
-
-  /** q8: the index in `ints` of element (row, col)'s block sum (the table runs panel by panel downwards). */
-  private sumAt(row: number, col: number): number {
-    const blocks = paddedK(this.k) / Q8_BLOCK;
-    return (this.sumsBytes - ((col >> 3) + 1) * blocks * Q8_SUMS_RECORD + Math.floor(row / Q8_BLOCK) * Q8_SUMS_RECORD) / 4 + (col & 7);
+  /** q8: the quantized weight at (row, col), as stored with its top bit flipped back. */
+  quantized(row: number, col: number): number {
+    return flipWeight(this.data[this.index(row, col)]);
   }
 
   /** Element (row, col) as a float. */
   get(row: number, col: number): number {
+    if (this.dtype === "q8") return this.quantized(row, col) * this.scaleOf(row, col);
     const v = this.data[this.index(row, col)];
-    if (this.dtype === "q8") return v * this.scaleOf(row, col);
     return this.dtype === "bf16" ? bfloat16ToFloat(v) : v;
   }
 
@@ -117,10 +99,10 @@ export class PackedMatrix {
       // Block by block, as index() lays them out: a token's embedding each decode step.
       const lane = ((col & 7) >> 2) * 16 + (col & 3) * 4;
       for (let r0 = 0; r0 < this.k; r0 += Q8_BLOCK) {
-        const record = this.sumsBytes + this.record(r0, col);
+        const record = this.record(r0, col);
         const scale = this.scaleOf(r0, col);
         const end = Math.min(this.k, r0 + Q8_BLOCK);
-        for (let row = r0; row < end; row++) out[at + row] = data[record + ((row & (Q8_BLOCK - 1)) >> 2) * 32 + lane + (row & 3)] * scale;
+        for (let row = r0; row < end; row++) out[at + row] = flipWeight(data[record + ((row & (Q8_BLOCK - 1)) >> 2) * 32 + lane + (row & 3)]) * scale;
       }
       return;
     }
@@ -180,12 +162,11 @@ export class PackedMatrix {
 
   /**
    * q8: block r0 of `lanes` columns of one panel (from lane0), each with a scale from its largest
-   * magnitude, written where index() puts them, with the block's sums.
+   * magnitude, written where index() puts them (top bit flipped, see q8.ts).
    */
   private fillQ8Block(src: Float32Array, from: number, rowStride: number, colStride: number, panel: number, r0: number, lane0: number, lanes: number): void {
     const data = this.data as Int8Array;
-    const record = this.sumsBytes + this.record(r0, panel * 8);
-    const sums = this.sumAt(r0, panel * 8);
+    const record = this.record(r0, panel * 8);
     const end = Math.min(this.k, r0 + Q8_BLOCK);
     for (let lane = 0; lane < lanes; lane++) {
       const c = lane0 + lane;
@@ -195,15 +176,9 @@ export class PackedMatrix {
       const bits = weightScaleBits(amax);
       const scale = halfToFloat(bits);
       const at = record + (c >> 2) * 16 + (c & 3) * 4;
-      let sum = 0;
-      for (let row = r0; row < end; row++) {
-        const q = quantize(src[base + row * rowStride], scale, WEIGHT_LEVELS);
-        data[at + ((row - r0) >> 2) * 32 + (row & 3)] = q;
-        sum += q;
-      }
-      for (let row = end; row < r0 + Q8_BLOCK; row++) data[at + ((row - r0) >> 2) * 32 + (row & 3)] = 0;
+      for (let row = r0; row < end; row++) data[at + ((row - r0) >> 2) * 32 + (row & 3)] = flipWeight(quantize(src[base + row * rowStride], scale, WEIGHT_LEVELS));
+      for (let row = end; row < r0 + Q8_BLOCK; row++) data[at + ((row - r0) >> 2) * 32 + (row & 3)] = flipWeight(0);
       this.halves[(record + Q8_SCALES) / 2 + c] = bits;
-      this.ints[sums + c] = ACTIVATION_OFFSET * sum;
     }
   }
 
@@ -247,21 +222,18 @@ function roundLane(src: Float32Array, from: number, stride: number, to: Uint16Ar
   for (let i = 0; i < count; i++) to[at + i * step] = floatToBfloat16(src[from + i * stride]);
 }
 
-const BYTES_PER_WEIGHT: Record<WeightDtype, number> = { f32: 4, bf16: 2, q8: (Q8_RECORD + Q8_SUMS_RECORD) / 256 };
+const BYTES_PER_WEIGHT: Record<WeightDtype, number> = { f32: 4, bf16: 2, q8: Q8_RECORD / 256 };
 
-/** Elements of `data` for [K,N] in panels of w: q8 counts bytes (the sums table, then the records). */
+/** Elements of `data` for [K,N] in panels of w: q8 counts bytes (its block records). */
 function storedCount(k: number, n: number, w: number, dtype: WeightDtype): number {
   const columns = Math.ceil(n / w) * w;
   return dtype === "q8" ? columns * paddedK(k) * BYTES_PER_WEIGHT.q8 : columns * k;
 }
 
-/** Bytes per weight a one-row product (decode) streams: q8's byte and its share of the block's scale. */
-export const streamedBytesPerWeight = (dtype: WeightDtype): number => (dtype === "q8" ? Q8_RECORD / 256 : BYTES_PER_WEIGHT[dtype]);
-
-/** Bytes per weight as held in memory (q8: its share of the block's scale and sum too). */
+/** Bytes per weight as held in memory and streamed by a product (q8: its share of the block's scale too). */
 export const bytesPerWeight = (dtype: WeightDtype): number => BYTES_PER_WEIGHT[dtype];
 
-/** Bytes a [K,N] weight takes in panels of w as `dtype` (q8 with its scales and sums). */
+/** Bytes a [K,N] weight takes in panels of w as `dtype` (q8 with its scales). */
 export function packedBytes(k: number, n: number, w: number, dtype: WeightDtype): number {
   return storedCount(k, n, w, dtype) * (dtype === "q8" ? 1 : BYTES_PER_WEIGHT[dtype]);
 }

@@ -4,11 +4,14 @@
  * can apply exactly the same rounding.
  *
  * Weights use ±127 and a float16 scale: 34 bytes per 32 weights, as Q8_0 (decode streams every
- * weight once per token, so every byte of a block record is a byte of its memory traffic).
- * Activations, quantized on the fly row by row before each q8 product, use ±63 and are stored
- * plus 64 (1..127): the relaxed integer dot product reads one operand as
- * unsigned on x86 and as signed on Arm, and only bytes below 128 mean the same to both. The
- * kernels take the offset back out exactly, in integers (see src/wasm/q8-kernels.ts).
+ * weight once per token, so every byte of a block record is a byte of its memory traffic). A
+ * weight is stored as q + 128 (1..255, the top bit flipped): the relaxed integer dot product
+ * multiplies signed bytes by bytes that x86 reads as unsigned and Arm as signed, so the weights
+ * take the second place and the activations, signed, the first. Either reading of the stored
+ * byte is q ± 128, and the kernels take 128·Σ q_a back out per block — one number per block of
+ * a row of activations, which the quantizer writes beside the scales — whatever the weights.
+ * Activations, quantized on the fly row by row before each q8 product, use ±63: a pair of their
+ * products with bytes up to 255 stays within the 16 bits x86 sums pairs in.
  */
 
 import { floatToHalf, roundHalfEven } from "../io/half.ts";
@@ -18,20 +21,15 @@ export { roundHalfEven };
 export const Q8_BLOCK = 32;
 export const WEIGHT_LEVELS = 127;
 export const ACTIVATION_LEVELS = 63;
-export const ACTIVATION_OFFSET = 64;
+/** A stored weight byte is q + 128: q XOR the top bit, in either direction. */
+export const flipWeight = (q: number): number => q ^ -128;
 
 /**
  * A q8 weight block as stored, for 8 columns (one panel): 256 bytes of weights, then 8 float16
- * scales at Q8_SCALES — 1.0625 bytes per weight, the one stream a decode step reads.
+ * scales at Q8_SCALES — 1.0625 bytes per weight, the one stream every product reads.
  */
 export const Q8_RECORD = 272;
 export const Q8_SCALES = 256;
-/**
- * Per block record, 8 i32 sums (Σq × 64 per column) in a table apart from the records: what the
- * many-row kernels subtract to take the activation offset back out. A one-row kernel sums the
- * weights it already holds instead, so decode never reads the table.
- */
-export const Q8_SUMS_RECORD = 32;
 
 /** K rounded up to whole blocks (the padding holds zeros). */
 export const paddedK = (k: number): number => Math.ceil(k / Q8_BLOCK) * Q8_BLOCK;
@@ -59,11 +57,17 @@ export function quantize(x: number, scale: number, levels: number): number {
   return q > levels ? levels : q < -levels ? -levels : q;
 }
 
+/** Bytes of m rows of K activations as the q8 kernels read them (see quantizeActivations). */
+export function activationBytes(m: number, k: number): number {
+  const kp = paddedK(k);
+  return m * kp + 8 * m * (kp / Q8_BLOCK);
+}
+
 /**
- * Rows of a[M,K] as the q8 kernels read them: `bytes` [M, kp] of q + 64, then `scales`
- * [M, kp/32], one per row and block. Padding past K quantizes to 0 (stored as 64).
+ * Rows of a[M,K] as the q8 kernels read them: `bytes` [M, kp] of q, then `scales` [M, kp/32],
+ * then `sums` [M, kp/32], the Σ q of each block. Padding past K quantizes to 0.
  */
-export function quantizeActivations(a: Float32Array, m: number, k: number, bytes: Uint8Array, scales: Float32Array): void {
+export function quantizeActivations(a: Float32Array, m: number, k: number, bytes: Int8Array, scales: Float32Array, sums: Int32Array): void {
   const kp = paddedK(k);
   const blocks = kp / Q8_BLOCK;
   for (let i = 0; i < m; i++) {
@@ -77,8 +81,13 @@ export function quantizeActivations(a: Float32Array, m: number, k: number, bytes
       const scale = blockScale(amax, ACTIVATION_LEVELS);
       scales[i * blocks + b] = scale;
       let to = i * kp + b * Q8_BLOCK;
-      for (let p = from; p < end; p++, to++) bytes[to] = quantize(a[p], scale, ACTIVATION_LEVELS) + ACTIVATION_OFFSET;
-      for (let p = end - from; p < Q8_BLOCK; p++, to++) bytes[to] = ACTIVATION_OFFSET;
+      let sum = 0;
+      for (let p = from; p < end; p++, to++) {
+        bytes[to] = quantize(a[p], scale, ACTIVATION_LEVELS);
+        sum += bytes[to];
+      }
+      for (let p = end - from; p < Q8_BLOCK; p++, to++) bytes[to] = 0;
+      sums[i * blocks + b] = sum;
     }
   }
 }

@@ -2,7 +2,7 @@ import { type KernelModule, WASM_FUNCTIONS, type WasmFunction, type WasmHeap, re
 import { PANEL } from "../wasm/kernels.ts";
 import type { PackedMatrix } from "./packed-matrix.ts";
 import { type Launcher, type Span, immediately, kernel } from "./plan.ts";
-import { ACTIVATION_OFFSET, Q8_BLOCK, paddedK, quantizeActivations } from "./q8.ts";
+import { Q8_BLOCK, activationBytes, paddedK, quantizeActivations } from "./q8.ts";
 
 /*
  * Runs matmuls on the WebAssembly SIMD kernels. Weights already live in the engine's WebAssembly
@@ -79,16 +79,18 @@ export class SimdMatmul {
     if (!q8) return [floats, floats + 4 * m * k];
     const kp = paddedK(k);
     const blocks = (m * kp) / Q8_BLOCK;
-    const at = heap.scratch(slot, m * kp + 4 * blocks);
+    const bytes = activationBytes(m, k);
+    const at = heap.scratch(slot, bytes);
+    const [scales, sums] = [at + m * kp, at + m * kp + 4 * blocks];
     if (k === kp) {
       // Row by row, so a layer norm's or attention's rows can be quantized as they come (see plan.ts).
       const quantize = kernel(heap.smallOps(), "quantize");
       const rowBlocks = kp / Q8_BLOCK;
-      run.launch(quantize, [floats, at, at + m * kp, blocks], { kind: "rows", units: m, count: 3, scale: rowBlocks, steps: [4 * k, kp, 4 * rowBlocks], work: m * k }, [[floats, floats + 4 * m * k]], [[at, at + m * kp + 4 * blocks]]);
+      run.launch(quantize, [floats, at, scales, sums, blocks], { kind: "rows", units: m, count: 4, scale: rowBlocks, steps: [4 * k, kp, 4 * rowBlocks, 4 * rowBlocks], work: m * k }, [[floats, floats + 4 * m * k]], [[at, at + bytes]]);
     } else {
-      run.compute(() => quantizeActivations(rows, m, k, heap.bytesView(at, m * kp), heap.f32View(at + m * kp, blocks)));
+      run.compute(() => quantizeActivations(rows, m, k, heap.i8View(at, m * kp), heap.f32View(scales, blocks), heap.i32View(sums, blocks)));
     }
-    return [at, at + m * kp + 4 * blocks];
+    return [at, at + bytes];
   }
 
   /** One row's output panels are its units' spans: an op on them can join the product (see plan.ts). */
@@ -120,10 +122,12 @@ export class SimdMatmul {
       for (const fn of fns) candidates.push(this.choiceOf(k, fn, relaxed));
     }
     const q8 = b.dtype === "q8";
+    // q8 batches take the many-row kernel (see run): a one-row q8 kernel never runs eight rows.
+    const batches = vector && !q8;
     const rows = vector ? 1 : m;
     const a = sampleActivations(rows * k);
     const at = this.stage(immediately, a, rows, k, q8, "tune a");
-    const outAt = this.heap.scratch("tune out", 4 * Math.max(rows, vector ? BATCH_PROBE : 0) * ldo);
+    const outAt = this.heap.scratch("tune out", 4 * Math.max(rows, batches ? BATCH_PROBE : 0) * ldo);
     // Reference: row 0, the first columns, as plain dot products over the same stored weights
     // (and, for q8, the same quantized activations).
     const row = q8 ? this.quantizedRow(at[0], k, rows) : a;
@@ -131,7 +135,7 @@ export class SimdMatmul {
     const reference = new Float64Array(cols);
     for (let j = 0; j < cols; j++) for (let p = 0; p < k; p++) reference[j] += row[p] * b.get(p, j);
     // A batch of eight: row 0 eight times.
-    const batchAt = vector ? this.stage(immediately, Float32Array.from({ length: BATCH_PROBE * k }, (_, i) => a[i % k]), BATCH_PROBE, k, q8, "tune batch") : at;
+    const batchAt = batches ? this.stage(immediately, Float32Array.from({ length: BATCH_PROBE * k }, (_, i) => a[i % k]), BATCH_PROBE, k, q8, "tune batch") : at;
     let best: Choice | null = null;
     let bestMs = Infinity;
     const out = this.heap.f32View(outAt, ldo);
@@ -143,7 +147,7 @@ export class SimdMatmul {
       for (let j = 0; j < cols; j++) if (Math.abs(reference[j]) <= F32_MAX) worst = Math.max(worst, Math.abs(out[j] - reference[j]));
       if (!(worst <= 1e-5 * k + 1e-5)) continue;
       let ms = this.time(c, at, b.kernelAddress, outAt, rows, k, ldo);
-      if (vector) ms += this.time(c, batchAt, b.kernelAddress, outAt, BATCH_PROBE, k, ldo) / BATCH_PROBE;
+      if (batches) ms += this.time(c, batchAt, b.kernelAddress, outAt, BATCH_PROBE, k, ldo) / BATCH_PROBE;
       if (ms < bestMs) [best, bestMs] = [c, ms];
     }
     if (best === null) throw new Error(`no WebAssembly kernel matches the reference for [${m},${k}]×[${k},${n}] ${b.dtype}: use a TypeScript kernel (--kernel packed)`);
@@ -153,9 +157,9 @@ export class SimdMatmul {
   /** Row 0 of `rows` staged q8 activations as the kernels see them: quantized, then scaled back. */
   private quantizedRow(at: number, k: number, rows: number): Float64Array {
     const kp = paddedK(k);
-    const bytes = this.heap.bytesView(at, k);
+    const bytes = this.heap.i8View(at, k);
     const scales = this.heap.f32View(at + rows * kp, kp / Q8_BLOCK);
-    return Float64Array.from(bytes, (q, p) => (q - ACTIVATION_OFFSET) * scales[Math.floor(p / Q8_BLOCK)]);
+    return Float64Array.from(bytes, (q, p) => q * scales[Math.floor(p / Q8_BLOCK)]);
   }
 
   /**

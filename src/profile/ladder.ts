@@ -1,4 +1,4 @@
-import { type WeightDtype, streamedBytesPerWeight } from "../kernels/packed-matrix.ts";
+import { type WeightDtype, bytesPerWeight } from "../kernels/packed-matrix.ts";
 import type { GPT2Config } from "../model/config.ts";
 import { parameterCounts } from "../model/family.ts";
 import type { MachineProfile, ModelCosts, OpCost } from "./machine-profile.ts";
@@ -30,7 +30,7 @@ export function interpolateLog(points: readonly Point[], x: number): number {
 
 /** Bytes of weights one decode pass streams for a model of `c` held as `dtype`. */
 export function streamedWeightBytes(c: GPT2Config, dtype: string): number {
-  return parameterCounts(c).matmul * streamedBytesPerWeight(dtype as WeightDtype);
+  return parameterCounts(c).matmul * bytesPerWeight(dtype as WeightDtype);
 }
 
 /**

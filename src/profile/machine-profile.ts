@@ -10,8 +10,11 @@ import { runtimeInfo } from "../util/js-runtime.ts";
  * autotuner chose for each product measured (FFTW's "wisdom": tuned once, then reused).
  */
 
-/** 11: a profile of the machine, not of one model: products per ladder rung, memory roof per working set. */
-export const PROFILE_VERSION = 11;
+/**
+ * 11: a profile of the machine, not of one model: products per ladder rung, memory roof per working set.
+ * 12: q8 weights stored with their top bit flipped and no sums table (new kernels, timed anew).
+ */
+export const PROFILE_VERSION = 12;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {

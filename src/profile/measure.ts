@@ -398,7 +398,7 @@ function measureStreams(engine: Engine, ladder: Ladder, log: (line: string) => v
 }
 
 /** Bytes one one-row product over `w` streams. */
-const streamedBytes = (w: PackedMatrix): number => w.bytesRead(1) * w.k * w.n;
+const streamedBytes = (w: PackedMatrix): number => w.bytesPerWeight * w.k * w.n;
 
 /** Every byte of a weight written with a value of ordinary size (q8 scales and bf16 alike read as small normal numbers). */
 function fillForTiming(w: PackedMatrix): void {

@@ -31,6 +31,6 @@ export function embed(wte: PackedMatrix, wpe: Tensor, ids: readonly number[], po
       for (let c = 0; c < d; c++) out[row + c] += wpe.data[pos + c];
     }
   });
-  opEnd("embed", "", [[vocab, d], wpe.shape], [ids.length, d], ids.length * d, ids.length * d * (wte.bytesRead(1) + 2 * F32_BYTES), t0);
+  opEnd("embed", "", [[vocab, d], wpe.shape], [ids.length, d], ids.length * d, ids.length * d * (wte.bytesPerWeight + 2 * F32_BYTES), t0);
   return new Tensor(out, [ids.length, d]);
 }

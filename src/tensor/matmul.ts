@@ -19,6 +19,6 @@ export function matmul(a: Tensor, b: Tensor | PackedMatrix, role = ""): Tensor {
   const t0 = opStart();
   const out = outputFloats(m * n);
   const kernel = matmulInto(a.data, b, out, m, k, n);
-  opEnd("matmul", role, [a.shape, b.shape], [m, n], m * k * n, F32_BYTES * (m * k + m * n) + (b instanceof Tensor ? F32_BYTES : b.bytesRead(m)) * k * n, t0, kernel);
+  opEnd("matmul", role, [a.shape, b.shape], [m, n], m * k * n, F32_BYTES * (m * k + m * n) + (b instanceof Tensor ? F32_BYTES : b.bytesPerWeight) * k * n, t0, kernel);
   return new Tensor(out, [m, n]);
 }

@@ -81,6 +81,7 @@ export const op = {
   /** A v128 constant of four equal little-endian 32-bit lanes. */
   v128ConstI32x4: (v: number): Bytes => simd(0x0c, ...new Array(4).fill([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff]).flat()),
   v128And: simd(0x4e),
+  v128Xor: simd(0x51),
   /** A v128 constant of four equal float32 lanes. */
   f32x4Const: (v: number): Bytes => simd(0x0c, ...new Array(4).fill([...new Uint8Array(Float32Array.of(v).buffer)]).flat()),
   f32x4Nearest: simd(0x6a),
@@ -116,6 +117,7 @@ export const op = {
   i32x4Splat: simd(0x11),
   i8x16Splat: simd(0x0f),
   f32x4ExtractLane: (lane: number): Bytes => simd(0x1f, lane),
+  i32x4ExtractLane: (lane: number): Bytes => simd(0x1b, lane),
   i32x4Shl: simd(0xab),
   f32x4Add: simd(0xe4),
   f32x4Mul: simd(0xe6),

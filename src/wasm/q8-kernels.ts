@@ -1,26 +1,26 @@
 import { type FunctionDef, I32, V128, op } from "./emitter.ts";
 import { KERNEL_PARAMS } from "./kernels.ts";
-import { ACTIVATION_OFFSET, Q8_RECORD, Q8_SCALES, Q8_SUMS_RECORD } from "../kernels/q8.ts";
+import { Q8_RECORD, Q8_SCALES } from "../kernels/q8.ts";
 
 /*
  * Matmul kernels for q8 weights (src/kernels/q8.ts), specialised for one K, with the shared
  * signature (a, b, out, m, ldo, j0, j1) of the float kernels:
  *
- *   a    activations quantized per row: [m, kp] bytes of q + 64, then [m, kp/32] float scales
+ *   a    activations quantized per row: [m, kp] bytes of q, then [m, kp/32] float scales, then
+ *        [m, kp/32] i32 block sums Σ q
  *   b    weights: per panel of 8 columns, kp/32 block records (src/kernels/q8.ts): 8 steps × 32
- *        bytes, 8 float16 scales — one stream; below b, the table of the weights' block sums
+ *        bytes of q + 128, 8 float16 scales — one stream
  *   out  [m, ldo] floats
  *
  * Per block of 32 k the products Σ q_w·q_a accumulate exactly in i32, become float and are
  * scaled by both scales. Two ways to the integer sums, the same integers either way:
  *
- *   relaxed  i32x4.relaxed_dot_i8x16_i7x16_add_s: 16 multiply-accumulates in one instruction
- *            (weights the signed operand, activations stored plus 64 the unsigned one); it sums
- *            Σ q_w·(q_a + 64), and 64·Σ q_w comes back out — the one-row kernel sums the weight
- *            bytes it holds (a dot with ones for each, so decode streams no sums), the many-row
- *            kernel reads the table (once per block for 4 rows)
- *   i16      i32x4.dot_i16x8_s (plain SIMD): bytes widened to i16, activations less 64, 8 per
- *            instruction; pairs of k land in neighbouring lanes and are added once per block
+ *   relaxed  i32x4.relaxed_dot_i8x16_i7x16_add_s: 16 multiply-accumulates in one instruction,
+ *            activations the signed operand and the stored weights the other, which x86 reads
+ *            as q_w + 128 and Arm as q_w − 128 (`weights` says which: the runtime checks): the
+ *            block's 128·Σ q_a, one number per row, comes back out
+ *   i16      i32x4.dot_i16x8_s (plain SIMD): weights' top bit flipped back, both widened to
+ *            i16, 8 per instruction; pairs of k land in neighbouring lanes, added once per block
  *
  * A float16 scale becomes float32 exactly: its bits shifted up 13 are a float32 2^112 too small
  * (subnormal halves included), so one multiply restores it.
@@ -29,9 +29,14 @@ import { ACTIVATION_OFFSET, Q8_RECORD, Q8_SCALES, Q8_SUMS_RECORD } from "../kern
  *   matmul_q8  prefill: 4 rows × 8 columns per pass, left-over rows one at a time
  */
 
+/** How the relaxed integer dot product reads a byte with its top bit set. */
+export type DotReading = "unsigned" | "signed";
+
 const STEPS = 8; // k-steps of 4 per block of 32
 
-export function q8Kernel(k: number, fn: "matvec" | "matmul", relaxed: boolean): FunctionDef {
+/** `weights`: how the relaxed dot product reads the stored weights; null for the i16 kernels. */
+export function q8Kernel(k: number, fn: "matvec" | "matmul", weights: DotReading | null): FunctionDef {
+  const relaxed = weights !== null;
   const kp = Math.ceil(k / 32) * 32;
   const blocks = kp / 32;
   const [A, B, OUT, M, LDO, J0, J1] = [0, 1, 2, 3, 4, 5, 6];
@@ -40,14 +45,11 @@ export function q8Kernel(k: number, fn: "matvec" | "matmul", relaxed: boolean): 
     locals.push(type);
     return KERNEL_PARAMS.length + locals.length - 1;
   };
-  const [J, I, BP, AP, ASP, COUNT, O, SP] = Array.from({ length: 8 }, () => local(I32));
+  const [J, I, BP, AP, ASP, SSP, COUNT, O] = Array.from({ length: 8 }, () => local(I32));
   const [X, W0, W1] = Array.from({ length: 3 }, () => local(V128));
-  // per block: the 8 columns' weight scales and the offset's share (64·Σ q_w) to take out
+  // per block: the 8 columns' weight scales; relaxed, per row: 128·Σ q_a, to take out
   const SCALE = [local(V128), local(V128)];
-  const OFFSET = [local(V128), local(V128)];
-  const sums: "none" | "inline" | "table" = !relaxed ? "none" : fn === "matvec" ? "inline" : "table";
-  // inline sums: Σ q_w of columns 0–3 and 4–7, in two phases as the products (a chain of 8 dots would be latency-bound)
-  const WSUM = sums === "inline" ? [local(V128), local(V128), local(V128), local(V128)] : [];
+  const OFFSET = relaxed ? local(V128) : -1;
   // i16 only: x widened, and w0 low/high, w1 low/high widened
   const XI = relaxed ? -1 : local(V128);
   const WIDE = relaxed ? [] : Array.from({ length: 4 }, () => local(V128));
@@ -66,27 +68,23 @@ export function q8Kernel(k: number, fn: "matvec" | "matmul", relaxed: boolean): 
     const phase = s % phases;
     const out: number[] = [...get(BP), ...op.v128Load(32 * s), ...set(W0), ...get(BP), ...op.v128Load(32 * s + 16), ...set(W1)];
     if (!relaxed) {
+      // q_w: the stored byte with its top bit flipped back
+      for (const w of [W0, W1]) out.push(...get(w), ...op.v128ConstI32x4(0x80808080), ...op.v128Xor, ...set(w));
       out.push(
         ...get(W0), ...op.i16x8ExtendLowI8x16S, ...set(WIDE[0]), ...get(W0), ...op.i16x8ExtendHighI8x16S, ...set(WIDE[1]),
         ...get(W1), ...op.i16x8ExtendLowI8x16S, ...set(WIDE[2]), ...get(W1), ...op.i16x8ExtendHighI8x16S, ...set(WIDE[3]),
       );
-    }
-    if (sums === "inline") {
-      for (const h of [0, 1]) {
-        const acc = WSUM[2 * phase + h];
-        out.push(...get(h === 0 ? W0 : W1), ...op.v128ConstI32x4(0x01010101), ...get(acc), ...op.i32x4RelaxedDotI8x16I7x16AddS, ...set(acc));
-      }
     }
     for (let r = 0; r < rows; r++) {
       out.push(...get(AP), ...op.v128Load32Splat(r * kp + 4 * s), ...set(X));
       if (relaxed) {
         for (const h of [0, 1]) {
           const acc = IACC[r][2 * phase + h];
-          out.push(...get(h === 0 ? W0 : W1), ...get(X), ...get(acc), ...op.i32x4RelaxedDotI8x16I7x16AddS, ...set(acc));
+          out.push(...get(X), ...get(h === 0 ? W0 : W1), ...get(acc), ...op.i32x4RelaxedDotI8x16I7x16AddS, ...set(acc));
         }
       } else {
-        // x's 4 bytes twice, widened less the offset: [x0 x1 x2 x3 x0 x1 x2 x3] against [c k0..k3, c+1 k0..k3]
-        out.push(...get(X), ...op.i16x8ExtendLowI8x16U, ...op.v128ConstI32x4(ACTIVATION_OFFSET * 0x10001), ...op.i16x8Sub, ...set(XI));
+        // x's 4 bytes twice, widened: [x0 x1 x2 x3 x0 x1 x2 x3] against [c k0..k3, c+1 k0..k3]
+        out.push(...get(X), ...op.i16x8ExtendLowI8x16S, ...set(XI));
         for (let q = 0; q < 4; q++) out.push(...get(IACC[r][q]), ...get(WIDE[q]), ...get(XI), ...op.i32x4DotI16x8S, ...op.i32x4Add, ...set(IACC[r][q]));
       }
     }
@@ -110,26 +108,24 @@ export function q8Kernel(k: number, fn: "matvec" | "matmul", relaxed: boolean): 
       // ap = a + i·kp; asp = a + m·kp + i·blocks·4
       ...get(A), ...get(I), ...op.i32Const(kp), ...op.i32Mul, ...op.i32Add, ...set(AP),
       ...get(A), ...get(M), ...op.i32Const(kp), ...op.i32Mul, ...op.i32Add, ...get(I), ...op.i32Const(4 * blocks), ...op.i32Mul, ...op.i32Add, ...set(ASP),
-      ...(sums === "table"
-        ? // sp = b − (j/8 + 1)·blocks·32: the panel's sums, the table running downwards by panel
-          [...get(B), ...get(J), ...op.i32Const(3), ...op.i32ShrU, ...op.i32Const(1), ...op.i32Add, ...op.i32Const(blocks * Q8_SUMS_RECORD), ...op.i32Mul, ...op.i32Sub, ...set(SP)]
-        : []),
+      // ssp = asp + m·blocks·4: the rows' block sums follow their scales
+      ...get(ASP), ...get(M), ...op.i32Const(4 * blocks), ...op.i32Mul, ...op.i32Add, ...set(SSP),
       ...FACC.slice(0, rows).flat().flatMap((acc) => [...op.v128Zero, ...set(acc)]),
       ...op.i32Const(blocks), ...set(COUNT),
       ...op.loop,
-      ...[...IACC.slice(0, rows).flat(), ...WSUM].flatMap((acc) => [...op.v128Zero, ...set(acc)]),
+      ...IACC.slice(0, rows).flat().flatMap((acc) => [...op.v128Zero, ...set(acc)]),
     ];
     for (let s = 0; s < STEPS; s++) body.push(...step(rows, s));
     for (const h of [0, 1]) {
       body.push(...get(BP), ...op.v128Load16x4U(Q8_SCALES + 8 * h), ...op.i32Const(13), ...op.i32x4Shl, ...op.f32x4Const(2 ** 112), ...op.f32x4Mul, ...set(SCALE[h]));
-      if (sums === "inline") body.push(...get(WSUM[h]), ...get(WSUM[2 + h]), ...op.i32x4Add, ...op.i32Const(6), ...op.i32x4Shl, ...set(OFFSET[h]));
-      if (sums === "table") body.push(...get(SP), ...op.v128Load(16 * h), ...set(OFFSET[h]));
     }
     for (let r = 0; r < rows; r++) {
+      // the row's 128·Σ q_a for this block
+      if (relaxed) body.push(...get(SSP), ...op.v128Load32Splat(4 * blocks * r), ...op.i32Const(7), ...op.i32x4Shl, ...set(OFFSET));
       for (const h of [0, 1]) {
         body.push(
           ...get(FACC[r][h]),
-          ...blockSum(r, h), ...(sums === "none" ? [] : [...get(OFFSET[h]), ...op.i32x4Sub]), ...op.f32x4ConvertI32x4S,
+          ...blockSum(r, h), ...(relaxed ? [...get(OFFSET), ...(weights === "unsigned" ? op.i32x4Sub : op.i32x4Add)] : []), ...op.f32x4ConvertI32x4S,
           ...get(SCALE[h]), ...op.f32x4Mul,
           ...get(ASP), ...op.v128Load32Splat(4 * blocks * r), ...op.f32x4Mul,
           ...op.f32x4Add, ...set(FACC[r][h]),
@@ -137,7 +133,7 @@ export function q8Kernel(k: number, fn: "matvec" | "matmul", relaxed: boolean): 
       }
     }
     body.push(
-      ...bump(BP, Q8_RECORD), ...bump(AP, 32), ...bump(ASP, 4), ...(sums === "table" ? bump(SP, Q8_SUMS_RECORD) : []),
+      ...bump(BP, Q8_RECORD), ...bump(AP, 32), ...bump(ASP, 4), ...bump(SSP, 4),
       ...get(COUNT), ...op.i32Const(1), ...op.i32Sub, ...op.localTee(COUNT), ...op.brIf(0), ...op.end,
       // o = out + (i·ldo + j)·4; each row's 8 sums, ldo floats apart
       ...get(OUT), ...get(I), ...get(LDO), ...op.i32Mul, ...get(J), ...op.i32Add, ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...set(O),

@@ -4,7 +4,7 @@ import { geluKernel } from "./gelu-kernel.ts";
 import { quantizeKernel } from "./quantize-kernel.ts";
 import { addKernel, copyKernel, layerNormKernel, scaleKernel, softmaxKernel } from "./small-op-kernels.ts";
 import { type WeightType, matmulKernel, matvecKernel } from "./kernels.ts";
-import { q8Kernel } from "./q8-kernels.ts";
+import { type DotReading, q8Kernel } from "./q8-kernels.ts";
 
 /*
  * Each engine owns one shared WebAssembly memory (a WasmHeap): the weights in the kernels'
@@ -41,30 +41,37 @@ export function relaxedAvailable(): boolean {
   return relaxed;
 }
 
-let relaxedDot: boolean | undefined;
+let relaxedDot: DotReading | null | undefined;
 
 /**
- * Whether i32x4.relaxed_dot_i8x16_i7x16_add_s computes what the proposal says, checked on one
- * vector: Node 20's V8 (11.3, relaxed SIMD behind a flag) returns twice the dot product and
- * drops the accumulator. Where it does not, the q8 kernels use i32x4.dot_i16x8_s instead.
+ * How i32x4.relaxed_dot_i8x16_i7x16_add_s reads its second operand's bytes with the top bit set
+ * (x86: unsigned, Arm: signed; the q8 weights are stored so), checked on one vector; null where
+ * it computes neither: Node 20's V8 (11.3, relaxed SIMD behind a flag) returns twice the dot
+ * product and drops the accumulator. Where it is null, the q8 kernels use i32x4.dot_i16x8_s.
  */
-export function relaxedIntegerDotWorks(): boolean {
-  relaxedDot ??= relaxedAvailable() && (() => {
+export function relaxedIntegerDot(): DotReading | null {
+  relaxedDot ??= !relaxedAvailable() ? null : (() => {
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
     // out(32) = dot(a(0), b(16)) + acc(32), lane by lane
     const body = [...op.i32Const(32), ...op.i32Const(0), ...op.v128Load(0), ...op.i32Const(16), ...op.v128Load(0), ...op.i32Const(32), ...op.v128Load(0), ...op.i32x4RelaxedDotI8x16I7x16AddS, ...op.v128Store(0)];
     const module = new WebAssembly.Module(emitModule([{ name: "dot", params: [], results: [], locals: [], body }], 1) as BufferSource);
-    const bytes = new Int8Array(memory.buffer);
-    bytes.set([1, -2, 3, -4, 5, 6, -127, 127, -9, 10, 11, 12, 13, 14, 15, 16], 0);
-    bytes.set([1, 2, 3, 4, 5, 6, 7, 127, 9, 10, 11, 12, 13, 14, 15, 1], 16);
+    // a: activations (±63); b: stored weights, bytes on both sides of 128
+    const a = Int8Array.of(1, -2, 3, -4, 5, 6, -63, 63, -9, 10, 11, 12, 13, 14, 15, 16);
+    const b = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 127, 129, 200, 255, 128, 13, 14, 15, 1);
+    new Int8Array(memory.buffer).set(a, 0);
+    new Uint8Array(memory.buffer).set(b, 16);
     const sums = new Int32Array(memory.buffer, 32, 4);
     sums.set([100, 200, 300, 400]);
     (new WebAssembly.Instance(module, { env: { memory } }).exports.dot as () => void)();
-    const expected = [0, 1, 2, 3].map((i) => 100 * (i + 1) + [0, 1, 2, 3].reduce((s, t) => s + bytes[4 * i + t] * bytes[16 + 4 * i + t], 0));
-    return expected.every((v, i) => sums[i] === v);
+    const expected = (byte: (i: number) => number) => [0, 1, 2, 3].map((i) => 100 * (i + 1) + [0, 1, 2, 3].reduce((s, t) => s + a[4 * i + t] * byte(4 * i + t), 0));
+    const matches = (want: number[]) => want.every((v, i) => sums[i] === v);
+    return matches(expected((i) => b[i])) ? "unsigned" : matches(expected((i) => (b[i] << 24) >> 24)) ? "signed" : null;
   })();
   return relaxedDot;
 }
+
+/** Whether the q8 kernels can use the relaxed integer dot product here. */
+export const relaxedIntegerDotWorks = (): boolean => relaxedIntegerDot() !== null;
 
 /** The exported kernels of one module: matvec and matmul for float32, bfloat16 and q8 weights. */
 export const WASM_FUNCTIONS = ["matvec_f32", "matmul_f32", "matvec_bf16", "matmul_bf16", "matvec_q8", "matmul_q8"] as const;
@@ -118,7 +125,7 @@ export interface SmallOps {
   /** src/wasm/gelu-kernel.ts */
   gelu(input: number, out: number, n: number): void;
   /** Activations to q8, 32 floats a block (src/wasm/quantize-kernel.ts). */
-  quantize(src: number, bytes: number, scales: number, blocks: number): void;
+  quantize(src: number, bytes: number, scales: number, sums: number, blocks: number): void;
 }
 
 export class WasmHeap {
@@ -217,6 +224,10 @@ export class WasmHeap {
     return new Int8Array(this.u8All.buffer, address, count);
   }
 
+  i32View(address: number, count: number): Int32Array {
+    return new Int32Array(this.u8All.buffer, address, count);
+  }
+
   /** Copies floats into the memory at a 4-byte-aligned address (no view made). */
   write(address: number, values: Float32Array): void {
     this.f32All.set(values, address / 4);
@@ -253,7 +264,8 @@ export class WasmHeap {
   kernelsFor(k: number, relaxed = relaxedAvailable()): KernelModule {
     const fns = () => [
       ...(["f32", "bf16"] as WeightType[]).flatMap((t) => [matvecKernel(k, t, relaxed), matmulKernel(k, t, relaxed)]),
-      q8Kernel(k, "matvec", relaxed), q8Kernel(k, "matmul", relaxed),
+      // (where the integer dot product does not work, a relaxed module's q8 kernels are the i16 ones)
+      q8Kernel(k, "matvec", relaxed ? relaxedIntegerDot() : null), q8Kernel(k, "matmul", relaxed ? relaxedIntegerDot() : null),
     ];
     return { ...this.instance<KernelModule["exports"]>(`matmul ${k}/${relaxed}`, fns), k, relaxed };
   }
