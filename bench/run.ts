@@ -321,7 +321,7 @@ async function main(): Promise<void> {
     if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, predict: rows }, null, 1)}\n`);
     return;
   }
-  const threadsHeading = "GPT-2 small, random weights: 1 and 2 threads, and 2 while another program keeps a core busy (medians; barriers: where threads wait)";
+  const threadsHeading = "GPT-2 small, random weights: 1 and 2 threads, 2 with another program on a core (medians of interleaved runs)";
   if (f.threads === true) {
     const rows = threadsBenchmark(quick, (line) => process.stderr.write(`${line}\n`));
     log(`\n${threadsHeading}\n${threadsTable(rows)}`);

@@ -1,6 +1,7 @@
-// The threads, end to end: decode and prefill on one thread and on two, and on two while another
-// program keeps one core busy (a bounded busy loop in a child process), per dtype; medians of
-// interleaved rounds, each run in a fresh process (bench/end-to-end.ts).
+// The threads, end to end: decode and prefill on one thread and on two, on two while another
+// program keeps one core busy (a bounded busy loop in a child process), and a decode batch of 8
+// sequences against one on two, per dtype; medians of interleaved rounds, each run in a fresh
+// process (bench/end-to-end.ts).
 import { execFileSync, spawn } from "node:child_process";
 import type { WeightDtype } from "../src/kernels/packed-matrix.ts";
 import { table } from "../src/report/format.ts";
@@ -19,12 +20,21 @@ export interface ThreadsRow {
   two: Run;
   /** Two threads with one core taken by another program. */
   twoBusy: Run;
+  /** Two threads: a decode batch of 8 sequences' tokens/s ÷ one sequence's. */
+  batchOf8: number;
   rounds: number;
 }
 
-function run(dtype: WeightDtype, threads: number, quick: boolean): Run {
+function run(dtype: WeightDtype, threads: number, quick: boolean, batch = false): Run & { batches?: { sequences: number; tokensPerSec: number }[] } {
   const script = new URL("./end-to-end.ts", import.meta.url).pathname;
-  return JSON.parse(execFileSync(process.execPath, [...process.execArgv, script, String(threads), quick ? "quick" : "full", dtype, "auto"], { encoding: "utf8" }));
+  return JSON.parse(execFileSync(process.execPath, [...process.execArgv, script, String(threads), quick ? "quick" : "full", dtype, "auto", ...(batch ? ["batch"] : [])], { encoding: "utf8" }));
+}
+
+/** A decode batch of 8 sequences' tokens/s ÷ one sequence's, on two threads. */
+function batchRatio(dtype: WeightDtype, quick: boolean): number {
+  const batches = run(dtype, 2, quick, true).batches!;
+  const of = (n: number) => batches.find((b) => b.sequences === n)!.tokensPerSec;
+  return of(8) / of(1);
 }
 
 /** fn() while a child process spins on one core (it stops itself after 10 minutes at most). */
@@ -45,25 +55,27 @@ function median(runs: Run[]): Run {
 export function threadsBenchmark(quick: boolean, log: (line: string) => void): ThreadsRow[] {
   const rounds = quick ? 1 : 3;
   return (["f32", "q8"] as WeightDtype[]).map((dtype) => {
-    const one: Run[] = [], two: Run[] = [], busy: Run[] = [];
+    const one: Run[] = [], two: Run[] = [], busy: Run[] = [], batch: number[] = [];
     for (let r = 0; r < rounds; r++) {
       log(`threads: ${dtype}, round ${r + 1} of ${rounds}`);
       one.push(run(dtype, 1, quick));
       two.push(run(dtype, 2, quick));
       busy.push(withBusyCore(() => run(dtype, 2, quick)));
+      batch.push(batchRatio(dtype, quick));
     }
-    return { dtype, one: median(one), two: median(two), twoBusy: median(busy), rounds };
+    return { dtype, one: median(one), two: median(two), twoBusy: median(busy), batchOf8: batch.sort((a, b) => a - b)[Math.floor(rounds / 2)], rounds };
   });
 }
 
+/** One row per dtype, in 100 columns; the line after it says what the columns are. */
 export function threadsTable(rows: ThreadsRow[]): string {
   const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   return table(
-    ["dtype", "decode 1t", "2t", "2t÷1t", "2t, core busy", "÷ quiet 1t", "prefill 1t", "2t", "2t÷1t", "barriers/token", "prefill"],
+    ["dtype", "decode 1t", "2t", "÷1t", "2t busy", "÷1t", "prefill 1t", "2t", "÷1t", "batch 8", "barriers", "prefill"],
     rows.map((r) => [r.dtype, r.one.decodeTokensPerSec.toFixed(1), r.two.decodeTokensPerSec.toFixed(1), x(r.two.decodeTokensPerSec, r.one.decodeTokensPerSec),
       r.twoBusy.decodeTokensPerSec.toFixed(1), x(r.twoBusy.decodeTokensPerSec, r.one.decodeTokensPerSec),
       r.one.prefillTokensPerSec.toFixed(0), r.two.prefillTokensPerSec.toFixed(0), x(r.two.prefillTokensPerSec, r.one.prefillTokensPerSec),
-      String(r.two.barriersPerToken), String(r.two.prefillBarriers)]),
+      x(r.batchOf8, 1), String(r.two.barriersPerToken), String(r.two.prefillBarriers)]),
     2,
-  );
+  ) + "\ntokens/s; ÷1t: of quiet one thread; batch 8: 8 sequences decoded together ÷ one, 2 threads; barriers: per token, and in a prefill";
 }
