@@ -248,7 +248,8 @@ async function generateAndReport(f: ParsedFlags, outputs: Outputs): Promise<numb
     notices.push(`--threads ${threads} is more than the ${availableParallelism()} cores here: threads will share cores (oversubscribed); the passes that are faster on one thread run on one.`);
   }
   if (plan.model.engine.dtype === "q8" && !relaxedIntegerDotWorks()) {
-    notices.push(`q8 on Node ${process.versions.node}: its relaxed integer dot is wrong, so prefill is ~3× slower than on Node 22+.`);
+    // Measured: npm run bench -- --threads, on Node 20 and on Node 24 (docs/threads.md).
+    notices.push(`q8 on Node ${process.versions.node}: its integer dot product is broken; prefill runs 3–4.5× slower than on Node 22+.`);
   }
   if (threads > 1 && !plan.model.engine.usesSimd) notices.push(`--threads ${threads}: the TypeScript kernels run on one thread; the WebAssembly SIMD kernels (--kernel auto) use them all.`);
   const promptIds = encodePrompt(plan, plan.tokenizer, notices);

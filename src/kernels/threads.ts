@@ -288,6 +288,12 @@ const WINDOW = 8;
  */
 const ALONE_MARGIN = 0.85;
 /**
+ * While all threads are preferred, the calling thread alone is timed again only once their
+ * recent passes take this much longer than their fastest: something has taken a core since. (Timed
+ * again on schedule, a pass in ten ran alone on a quiet machine, 60 % slower.)
+ */
+const SLOWED = 1.3;
+/**
  * Passes of a kind that run on all threads before any is timed: they compile the code every
  * thread runs (a first pass also tunes its kernels). Timed from the start, all threads lost to a
  * calling thread that alone had warmed up, and the workers, left idle, never did.
@@ -297,8 +303,9 @@ const WARM_PASSES = 4;
 interface KindOfPass {
   /** Passes of the kind so far, up to WARM_PASSES. */
   warm: number;
-  /** Recent times (ms) on the calling thread alone, and on all threads. */
+  /** Recent times (ms) on the calling thread alone, and on all threads; the fastest on all threads. */
   times: [number[], number[]];
+  bestAll: number;
   /** Passes until the count not in use is timed again, passes left of that, and which count that is. */
   untilRetry: number;
   retryAfter: number;
@@ -310,7 +317,8 @@ interface KindOfPass {
  * Chooses, per kind of pass, between all the team's threads and the calling thread alone: the
  * one whose recent passes took less on average (a mean, not a median: a pass that stalls costs
  * the run its full time). Each is timed at first; the other one again for RETRY_PASSES passes
- * after RETRY_AFTER, less and less often while it keeps losing.
+ * after RETRY_AFTER, less and less often while it keeps losing — the calling thread alone only
+ * while all threads' passes run SLOWED past their best, so a quiet machine stops paying for it.
  */
 export class ThreadChoice {
   private readonly kinds = new Map<number, KindOfPass>();
@@ -352,7 +360,7 @@ export class ThreadChoice {
   /** A pass's time. A count timed again starts its window anew: the machine changed, or the code has warmed up since. */
   observe(kind: number, all: boolean, ms: number): void {
     let k = this.kinds.get(kind);
-    if (k === undefined) this.kinds.set(kind, (k = { warm: 0, times: [[], []], untilRetry: RETRY_AFTER, retryAfter: RETRY_AFTER, retrying: 0, retryAll: false }));
+    if (k === undefined) this.kinds.set(kind, (k = { warm: 0, times: [[], []], bestAll: Infinity, untilRetry: RETRY_AFTER, retryAfter: RETRY_AFTER, retrying: 0, retryAll: false }));
     if (k.warm < WARM_PASSES) {
       k.warm++;
       return;
@@ -360,12 +368,13 @@ export class ThreadChoice {
     const times = k.times[all ? 1 : 0];
     times.push(ms);
     if (times.length > WINDOW) times.shift();
+    if (all) k.bestAll = Math.min(k.bestAll, ms);
     if (k.retrying > 0 && --k.retrying === 0) {
       // The retried count lost again: wait longer before the next try; it won: try soon.
       const lost = ThreadChoice.aloneFaster(k) === k.retryAll;
       k.retryAfter = lost ? Math.min(RETRY_AFTER_LONGEST, 2 * k.retryAfter) : RETRY_AFTER;
       k.untilRetry = k.retryAfter;
-    } else if (k.retrying === 0 && k.times[0].length > 0 && --k.untilRetry === 0) {
+    } else if (k.retrying === 0 && k.times[0].length > 0 && (ThreadChoice.aloneFaster(k) || ThreadChoice.mean(k.times[1]) > SLOWED * k.bestAll) && --k.untilRetry === 0) {
       k.retrying = RETRY_PASSES;
       k.retryAll = ThreadChoice.aloneFaster(k);
       k.times[k.retryAll ? 1 : 0].length = 0;
