@@ -133,15 +133,37 @@ describe("the choice between all threads and the calling thread alone", () => {
 
   // Passes counted from 0. Passes 0–3 run on all threads untimed (they warm up every thread's
   // code), pass 4 times all threads, pass 5 the calling thread alone; from then on the faster one
-  // runs, and the other is timed again for 3 passes after 16 passes, then after 32, 64 and 128
-  // while it keeps losing.
+  // runs. All threads, when they lose, are timed again for 3 passes after 16 passes, then after
+  // 32, 64 and 128 while they keep losing; the calling thread alone only once all threads' passes
+  // run 30% past their fastest.
   const ran = (passes: boolean[], all: boolean) => passes.map((a, i) => (a === all ? i : -1)).filter((i) => i >= 0);
 
-  it("keeps all threads unless alone is 15% faster", () => {
+  it("keeps all threads unless alone is 15% faster, and on a quiet machine stops timing alone", () => {
     const quiet = drive(new ThreadChoice(), 80, 10, 11); // all threads faster
-    expect(ran(quiet, false)).toEqual([5, 21, 22, 23, 56, 57, 58]);
+    expect(ran(quiet, false)).toEqual([5]);
     const close = drive(new ThreadChoice(), 80, 10, 9); // alone 10% faster: not enough
-    expect(ran(close, false)).toEqual([5, 21, 22, 23, 56, 57, 58]);
+    expect(ran(close, false)).toEqual([5]);
+  });
+
+  it("when a core gets busy, all threads' passes slow down and the calling thread alone takes over", () => {
+    const choice = new ThreadChoice();
+    const quiet = drive(choice, 30, 10, 12);
+    const busy = drive(choice, 40, 30, 12);
+    expect(ran(quiet, false)).toEqual([5]);
+    // Busy pass 1: all threads' last 8 average 15 ms, and alone (12) is faster than 0.85 × 15.
+    // All threads are timed again 16 passes later (17–19), and lose.
+    expect(ran(busy, true)).toEqual([0, 1, 17, 18, 19]);
+  });
+
+  it("times the calling thread alone again when all threads slow down past their best, even if its last time lost", () => {
+    const choice = new ThreadChoice();
+    drive(choice, 30, 10, 20); // alone timed once (pass 5) at 20 ms: it loses
+    // All threads at 15 ms: 1.5× their best, yet alone's old 20 ms still loses (0.85 × 15 < 20).
+    // From pass 4 their last 8 average over 13 ms (1.3 × 10); 16 such passes later, at pass 20,
+    // the calling thread alone is timed again, finds 12 ms, and keeps the passes from there until
+    // all threads are timed again, 16 passes after its 3 timed passes (pass 39).
+    const slowed = drive(choice, 40, 15, 12);
+    expect(ran(slowed, false)).toEqual(Array.from({ length: 19 }, (_, i) => 20 + i));
   });
 
   it("on a busy machine runs alone, and tries all threads again less and less often while they keep losing", () => {
@@ -155,9 +177,9 @@ describe("the choice between all threads and the calling thread alone", () => {
     const choice = new ThreadChoice();
     const busy = drive(choice, 30, 30, 10);
     const quiet = drive(choice, 60, 8, 10);
-    // The retry at passes 56–58 (26–28 here) finds all threads faster again: they stay, and the
-    // calling thread alone is timed again after 16 more (45–47 here), and loses.
+    // The retry at passes 56–58 (26–28 here) finds all threads faster again: they stay, at their
+    // best, so the calling thread alone is not timed again.
     expect(busy.slice(24)).toEqual(Array(6).fill(false));
-    expect(ran(quiet, false)).toEqual([...Array.from({ length: 26 }, (_, i) => i), 45, 46, 47]);
+    expect(ran(quiet, false)).toEqual(Array.from({ length: 26 }, (_, i) => i));
   });
 });
