@@ -290,7 +290,7 @@ const ALONE_MARGIN = 0.85;
 /**
  * While all threads are preferred, the calling thread alone is timed again only once their
  * recent passes take this much longer than their fastest: something has taken a core since. (Timed
- * again on schedule, a pass in ten ran alone on a quiet machine, 60 % slower.)
+ * again on schedule, a pass in ten ran alone on a quiet machine, 60% slower.)
  */
 const SLOWED = 1.3;
 /**
