@@ -165,6 +165,41 @@ describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [7, 33, 17], [4, 64, 8], [127, 7
   });
 });
 
+describe("q8 weights packed in WebAssembly SIMD", () => {
+  it("gives TypeScript's bytes, subnormal scales, ties, zero columns and partial blocks and panels included; refuses what it refuses", async () => {
+    const engine = new Engine(nodePlatform, { kernel: "simd", threads: 1, dtype: "q8" });
+    await engine.ready();
+    const [k, n] = [104, 43]; // three whole bands of 32 rows and 8 more; five whole panels and 3 columns
+    const w = random(k * n, 9);
+    const s = 2 ** -10; // a scale float16 holds exactly: column 1's largest weight is 127·s
+    for (let row = 0; row < k; row++) {
+      w[row * n] *= 1e-4; // column 0: scales below float16's smallest normal (2^-14)
+      w[row * n + 4] *= 1e-6; // column 4: scales below float16's smallest subnormal, so 0
+      w[row * n + 1] = row === 0 ? 127 * s : (((row % 9) - 4) + 0.5) * s; // column 1: every weight a tie
+      w[row * n + 2] = 0; // column 2: nothing
+      w[row * n + 11] *= 300;
+    }
+    const simd = engine.prepareWeight(new Tensor(w, [k, n])) as PackedMatrix;
+    const typescript = PackedMatrix.pack(new Tensor(w, [k, n]), PANEL, "q8");
+    const bytes = (p: PackedMatrix) => new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.length);
+    expect(bytes(simd)).toEqual(bytes(typescript));
+    // rows 1–6 of column 1: −2.5, −1.5, −0.5, 0.5, 1.5, 2.5 scales, to even
+    expect([1, 2, 3, 4, 5, 6].map((row) => simd.quantized(row, 1))).toEqual([-2, -2, 0, 0, 2, 2]);
+    expect(simd.scaleOf(0, 0)).toBeGreaterThan(0);
+    expect(simd.scaleOf(0, 0)).toBeLessThan(2 ** -14);
+    expect([simd.scaleOf(0, 4), simd.quantized(0, 4)]).toEqual([0, 0]);
+    // A weight float16 scales cannot hold, or a NaN: the same line as TypeScript's.
+    for (const bad of [1e7, NaN]) {
+      const v = w.slice();
+      v[40 * n + 5] = bad;
+      const message = (() => { try { PackedMatrix.pack(new Tensor(v, [k, n]), PANEL, "q8"); } catch (err) { return (err as Error).message; } })();
+      expect(message).toMatch(/q8 cannot hold a weight block/);
+      expect(() => engine.prepareWeight(new Tensor(v, [k, n]))).toThrow(message);
+    }
+    await engine.dispose();
+  });
+});
+
 describe("q8 through the engine", () => {
   it.each([1, 2])("on %i thread(s): the quantized product, M·K·N cycles, 1.0625 bytes per weight", async (threads) => {
     const engine = new Engine(nodePlatform, { kernel: "simd", threads, dtype: "q8" });

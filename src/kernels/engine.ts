@@ -9,12 +9,15 @@ import { matmulDot } from "./dot.ts";
 import { matmulIkj } from "./ikj.ts";
 import { matvecPacked } from "./matvec.ts";
 import { matmulNaive } from "./naive.ts";
-import { PackedMatrix, type WeightDtype, bytesPerWeight, packedBytes } from "./packed-matrix.ts";
+import { type BandPacker, PackedMatrix, type WeightDtype, bytesPerWeight, packedBytes } from "./packed-matrix.ts";
 import { matmulPacked } from "./packed.ts";
 import { type KernelRef, type Launcher, Plan, type Span, type Split, immediately } from "./plan.ts";
 import { type KernelWisdom, SimdMatmul } from "./simd.ts";
 import { ThreadTeam } from "./threads.ts";
 import { matmulTiled } from "./tiled.ts";
+
+/** float16's infinity: a q8 scale whose bits reach it does not fit (see PackedMatrix). */
+const HALF_INFINITY = 0x7c00;
 
 /** Signature every TypeScript matmul kernel shares: out[:, j0:j1] of a[M,K] × B, B in the kernel's layout. */
 export type KernelFn = (a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number, j0: number, j1: number) => void;
@@ -374,6 +377,14 @@ export class Engine implements Launcher {
     this.heap?.reserve(4 * floats * count, count);
   }
 
+  /** q8 weights packed by the SIMD packer, from a copy of each band in the engine's memory. */
+  private readonly packQ8Band: BandPacker = (band, rowFloats, columns, record, panelStride) => {
+    const heap = this.heap!;
+    const at = heap.scratch("q8 band", 4 * band.length);
+    heap.write(at, band);
+    return heap.smallOps().exports.packQ8Band(at, rowFloats, columns, record, panelStride) < HALF_INFINITY;
+  };
+
   private readonly allocPacked = (count: number, dtype: WeightDtype): Float32Array | Uint16Array | Int8Array => {
     const heap = this.heap;
     if (heap !== null) {
@@ -389,7 +400,7 @@ export class Engine implements Launcher {
    * drops): 8-column panels in the WebAssembly memory, 4-column panels, or row-major.
    */
   prepareWeight(w: Tensor): Tensor | PackedMatrix {
-    if (this.heap !== null) return PackedMatrix.pack(w, 8, this.dtype, this.allocPacked);
+    if (this.heap !== null) return PackedMatrix.pack(w, 8, this.dtype, this.allocPacked, this.dtype === "q8" ? this.packQ8Band : undefined);
     const layout = KERNELS.find((k) => k.name === this.kernel)?.layout;
     return layout === "row-major" ? w : PackedMatrix.pack(w, 4, "f32", this.allocPacked);
   }

@@ -115,11 +115,11 @@ export class PackedMatrix {
    * Packs a row-major [K,N] tensor. `alloc` places the result (shared memory for worker threads,
    * the WebAssembly memory for the SIMD kernels); bf16 rounds to nearest even.
    */
-  static pack(b: Tensor, panelWidth: number, dtype: WeightDtype = "f32", alloc: Allocator = defaultAlloc): PackedMatrix {
+  static pack(b: Tensor, panelWidth: number, dtype: WeightDtype = "f32", alloc: Allocator = defaultAlloc, packBand?: BandPacker): PackedMatrix {
     if (b.shape.length !== 2) throw shapeError("pack", "expects a matrix", b.shape);
     const [k, n] = b.shape;
     const packed = new PackedMatrix(alloc(storedCount(k, n, panelWidth, dtype), dtype), k, n, panelWidth);
-    packed.fill(b.data, 0, n, n, 1);
+    packed.fill(b.data, 0, n, n, 1, packBand);
     return packed;
   }
 
@@ -138,14 +138,25 @@ export class PackedMatrix {
     this.fill(rows, first, count, 1, this.k);
   }
 
-  /** Writes columns [col0, col0+cols) of B, where B[row, col0+c] = src[row·rowStride + c·colStride]. */
-  private fill(src: Float32Array, col0: number, cols: number, rowStride: number, colStride: number): void {
+  /**
+   * Writes columns [col0, col0+cols) of B, where B[row, col0+c] = src[row·rowStride + c·colStride].
+   * `packBand`, for q8 from a row-major source: packs a whole band's whole panels at once.
+   */
+  private fill(src: Float32Array, col0: number, cols: number, rowStride: number, colStride: number, packBand?: BandPacker): void {
     const { data, k, panelWidth: w, laneOrder: order } = this;
+    const panelStride = (paddedK(k) / Q8_BLOCK) * Q8_RECORD;
     // A band of 32 rows (q8's block) at a time across every panel: the band's rows stay in cache
     // while each panel takes its few columns of them, and q8 finds each block's values together.
     for (let r0 = 0; r0 < paddedK(k); r0 += Q8_BLOCK) {
       const r1 = Math.min(k, r0 + Q8_BLOCK);
-      for (let panel = Math.floor(col0 / w); panel * w < col0 + cols; panel++) {
+      let first = Math.floor(col0 / w);
+      const whole = Math.floor(cols / w) * w;
+      if (packBand !== undefined && data instanceof Int8Array && colStride === 1 && col0 % w === 0 && r1 - r0 === Q8_BLOCK && whole > 0) {
+        const band = src.subarray(r0 * rowStride, (r1 - 1) * rowStride + whole);
+        // (false: a scale float16 cannot hold; the TypeScript below packs the band again and says so)
+        if (packBand(band, rowStride, whole, data.byteOffset + this.record(r0, col0), panelStride)) first += whole / w;
+      }
+      for (let panel = first; panel * w < col0 + cols; panel++) {
         const first = Math.max(col0, panel * w);
         const lanes = Math.min(col0 + cols, (panel + 1) * w) - first;
         const from = (first - col0) * colStride;
@@ -211,6 +222,13 @@ export class PackedMatrix {
 }
 
 type Allocator = (count: number, dtype: WeightDtype) => PackedData;
+
+/**
+ * Packs q8 block records for `columns` columns (whole panels) of a band of 32 rows, `rowFloats`
+ * apart in `band`, the first panel's record at `record` and each next one `panelStride` bytes on
+ * (src/wasm/pack-q8-kernel.ts); false if a scale would not fit float16.
+ */
+export type BandPacker = (band: Float32Array, rowFloats: number, columns: number, record: number, panelStride: number) => boolean;
 
 /** to[at + i·step] = src[from + i·stride] for i < count: one column of a panel. */
 function copyLane(src: Float32Array, from: number, stride: number, to: Float32Array, at: number, step: number, count: number): void {

@@ -82,6 +82,8 @@ export const op = {
   v128ConstI32x4: (v: number): Bytes => simd(0x0c, ...new Array(4).fill([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff]).flat()),
   v128And: simd(0x4e),
   v128Xor: simd(0x51),
+  /** Bits of a where the mask (on top) is set, else of b: a, b, mask from the stack. */
+  v128Bitselect: simd(0x52),
   /** A v128 constant of four equal float32 lanes. */
   f32x4Const: (v: number): Bytes => simd(0x0c, ...new Array(4).fill([...new Uint8Array(Float32Array.of(v).buffer)]).flat()),
   f32x4Nearest: simd(0x6a),
@@ -90,9 +92,15 @@ export const op = {
   i16x8NarrowI32x4S: simd(0x85),
   i8x16NarrowI16x8S: simd(0x65),
   i8x16Add: simd(0x6e),
+  f32x4Ne: simd(0x42),
+  f32x4Lt: simd(0x43),
   f32x4Ge: simd(0x46),
   i32x4Add: simd(0xae),
   i32x4Sub: simd(0xb1),
+  i32x4ShrU: simd(0xad),
+  i32x4MinS: simd(0xb6),
+  i32x4MaxS: simd(0xb8),
+  i16x8NarrowI32x4U: simd(0x86),
   /** Lanes of a then b picked by 16 byte indices (0–15: a, 16–31: b). */
   i8x16Shuffle: (lanes: number[]): Bytes => simd(0x0d, ...lanes),
   i16x8ExtendLowI8x16S: simd(0x87),

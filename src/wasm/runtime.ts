@@ -1,6 +1,7 @@
 import { type FunctionDef, V128, emitModule, op } from "./emitter.ts";
 import { scoresKernel, valuesKernel } from "./attention-kernels.ts";
 import { geluKernel } from "./gelu-kernel.ts";
+import { packQ8Kernel } from "./pack-q8-kernel.ts";
 import { quantizeKernel } from "./quantize-kernel.ts";
 import { addKernel, copyKernel, layerNormKernel, scaleKernel, softmaxKernel } from "./small-op-kernels.ts";
 import { type WeightType, matmulKernel, matvecKernel } from "./kernels.ts";
@@ -126,6 +127,8 @@ export interface SmallOps {
   gelu(input: number, out: number, n: number): void;
   /** Activations to q8, 32 floats a block (src/wasm/quantize-kernel.ts). */
   quantize(src: number, bytes: number, scales: number, sums: number, blocks: number): void;
+  /** Weights to q8 block records, a band of 32 rows (src/wasm/pack-q8-kernel.ts). */
+  packQ8Band(src: number, rowFloats: number, columns: number, dst: number, panelStride: number): number;
 }
 
 export class WasmHeap {
@@ -275,8 +278,8 @@ export class WasmHeap {
     return this.instance(`attention ${d}/${heads}/${relaxed}`, () => [scoresKernel(d, heads, relaxed), valuesKernel(d, heads, relaxed)]);
   }
 
-  /** Add, scale, layer norm, causal softmax, row copies, GELU and the q8 quantizer of activations. */
+  /** Add, scale, layer norm, causal softmax, row copies, GELU, the q8 quantizer of activations and the q8 packer of weights. */
   smallOps(): Instance<SmallOps> {
-    return this.instance("small ops", () => [addKernel(), scaleKernel(), layerNormKernel(), softmaxKernel(), copyKernel(), geluKernel(), quantizeKernel()]);
+    return this.instance("small ops", () => [addKernel(), scaleKernel(), layerNormKernel(), softmaxKernel(), copyKernel(), geluKernel(), quantizeKernel(), packQ8Kernel()]);
   }
 }
