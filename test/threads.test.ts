@@ -3,7 +3,9 @@
 import { describe, expect, it } from "vitest";
 import { Engine, Tensor, add, nodePlatform, randomModel } from "../src/node.ts";
 import type { Platform } from "../src/platform/platform.ts";
-import { ThreadChoice } from "../src/kernels/threads.ts";
+import { ThreadChoice, ThreadTeam } from "../src/kernels/threads.ts";
+import { Plan, kernel } from "../src/kernels/plan.ts";
+import { WasmHeap } from "../src/wasm/runtime.ts";
 
 // Wide enough that every product is cut into several chunks.
 const CONFIG = { nLayer: 2, nHead: 4, nEmbd: 256, nPositions: 64, vocabSize: 1000, layerNormEpsilon: 1e-5 };
@@ -119,6 +121,41 @@ describe("a pass whose recording fails", () => {
     const next = model.step([42], cache).data;
     expect(next.every(Number.isFinite)).toBe(true);
     await model.dispose();
+  });
+});
+
+describe("a pass the workers run as it is recorded", () => {
+  it("stops before a TypeScript node, so a stream that must stop later (a new kernel) never waits on a worker waiting for it", async () => {
+    const heap = new WasmHeap();
+    const team = new ThreadTeam(nodePlatform, 2, heap.memory, 3000); // a stall fails in 3 s
+    await team.started;
+    const plan = new Plan();
+    const n = 4096;
+    const [a, out, copied] = [heap.allocate(4 * n), heap.allocate(4 * n), heap.allocate(4 * n)];
+    heap.f32View(a, n).set(Float32Array.from({ length: n }, (_, i) => i));
+    const ops = heap.smallOps();
+    const scaled = () => plan.kernel(plan.functionIndex(kernel(ops, "scale")), [a, out, n, 2], { kind: "rows", units: n / 8, count: 2, scale: 8, steps: [32, 32], work: 1 << 20 }, [[a, a + 4 * n]], [[out, out + 4 * n]], 2);
+    let typescriptRan = 0;
+    // A first pass, so the workers hold the plan and the scale kernel.
+    team.beginPass(plan);
+    plan.clear();
+    scaled();
+    team.run(plan);
+    // Then: the scale, published; a TypeScript node; time for a worker to reach it; then a
+    // kernel the workers have not been sent, which stops the stream.
+    team.beginPass(plan);
+    plan.clear();
+    scaled();
+    team.publish(plan);
+    plan.typescript(() => typescriptRan++);
+    team.publish(plan);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    plan.kernel(plan.functionIndex(kernel(ops, "copy")), [out, 4 * n, copied, 4 * n, 1, 4 * n], { kind: "rows", units: 1, count: 4, scale: 1, steps: [0, 0, 0, 0], work: n }, [[out, out + 4 * n]], [[copied, copied + 4 * n]], 2);
+    team.publish(plan);
+    team.run(plan);
+    expect(typescriptRan).toBe(1);
+    expect(heap.f32View(copied, n)).toEqual(Float32Array.from({ length: n }, (_, i) => 2 * i));
+    await team.close();
   });
 });
 

@@ -508,7 +508,12 @@ export class ThreadTeam {
     }
   }
 
-  /** The workers may run the nodes recorded so far whose groups are closed (Plan.closed), unless one needs a buffer or function they lack. */
+  /**
+   * The workers may run the nodes recorded so far whose groups are closed (Plan.closed), unless one
+   * needs a buffer or function they lack. Nor past a TypeScript node: the calling thread runs it
+   * only once the recording ends, and a worker waiting for it could not leave a stream that stops
+   * later (run ends such a stream at what was published, then waits for the workers to leave).
+   */
   publish(plan: Plan): void {
     if (!this.streaming || this.frozen) return;
     if (plan.data !== this.sentPlan || plan.table.length > this.sentFunctions) {
@@ -516,7 +521,14 @@ export class ThreadTeam {
       return;
     }
     const c = this.control;
-    Atomics.store(c, LAYOUT.PUBLISHED, plan.closed);
+    let end = plan.closed;
+    for (let i = Atomics.load(c, LAYOUT.PUBLISHED); i < end; i++) {
+      if (plan.data[i * NODE + KIND] === KIND_JS && plan.data[i * NODE + JS] >= 0) {
+        end = i;
+        this.frozen = true;
+      }
+    }
+    Atomics.store(c, LAYOUT.PUBLISHED, end);
     if (Atomics.load(c, LAYOUT.SLEEPERS) !== 0) Atomics.notify(c, LAYOUT.PUBLISHED);
   }
 
