@@ -12,12 +12,10 @@ import { matmulNaive } from "./naive.ts";
 import { type BandPacker, PackedMatrix, type WeightDtype, bytesPerWeight, packedBytes } from "./packed-matrix.ts";
 import { matmulPacked } from "./packed.ts";
 import { type KernelRef, type Launcher, Plan, type Span, type Split, immediately } from "./plan.ts";
+import { HALF_INFINITY } from "./q8.ts";
 import { type KernelWisdom, SimdMatmul } from "./simd.ts";
 import { ThreadTeam } from "./threads.ts";
 import { matmulTiled } from "./tiled.ts";
-
-/** float16's infinity: a q8 scale whose bits reach it does not fit (see PackedMatrix). */
-const HALF_INFINITY = 0x7c00;
 
 /** Signature every TypeScript matmul kernel shares: out[:, j0:j1] of a[M,K] × B, B in the kernel's layout. */
 export type KernelFn = (a: Float32Array, b: Float32Array, out: Float32Array, m: number, k: number, n: number, j0: number, j1: number) => void;

@@ -31,6 +31,9 @@ export const flipWeight = (q: number): number => q ^ -128;
 export const Q8_RECORD = 272;
 export const Q8_SCALES = 256;
 
+/** float16's infinity: a scale whose bits reach it does not fit. */
+export const HALF_INFINITY = 0x7c00;
+
 /** K rounded up to whole blocks (the padding holds zeros). */
 export const paddedK = (k: number): number => Math.ceil(k / Q8_BLOCK) * Q8_BLOCK;
 
@@ -40,7 +43,7 @@ export const paddedK = (k: number): number => Math.ceil(k / Q8_BLOCK) * Q8_BLOCK
  */
 export function weightScaleBits(amax: number): number {
   const bits = floatToHalf(blockScale(amax, WEIGHT_LEVELS));
-  if (bits >= 0x7c00) throw new Error(`q8 cannot hold a weight block whose largest magnitude is ${amax} (its float16 scales reach 8.3 million): use --dtype bf16 or f32`);
+  if (bits >= HALF_INFINITY) throw new Error(`q8 cannot hold a weight block whose largest magnitude is ${amax} (its float16 scales reach 8.3 million): use --dtype bf16 or f32`);
   return bits;
 }
 

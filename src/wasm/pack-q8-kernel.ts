@@ -12,8 +12,9 @@ import { Q8_BLOCK, Q8_SCALES, WEIGHT_LEVELS } from "../kernels/q8.ts";
  *   packQ8Band(src, rowFloats, columns, dst, panelStride) → the largest float16 scale's bits
  *
  * src: 32 rows, rowFloats apart, of which the first `columns` (a multiple of 8) are packed; dst:
- * panel 0's block record for this band, the next panel's panelStride bytes on. A result of 0x7c00 or more is a scale float16 cannot hold
- * (or a NaN): the caller packs that band again in TypeScript, which says which.
+ * panel 0's block record for this band, the next panel's panelStride bytes on. A result of
+ * HALF_INFINITY (q8.ts) or more is a scale float16 cannot hold (or a NaN): the caller packs that
+ * band again in TypeScript, which says which.
  */
 
 const STEPS = Q8_BLOCK / 4;
