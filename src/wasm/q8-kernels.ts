@@ -108,8 +108,8 @@ export function q8Kernel(k: number, fn: "matvec" | "matmul", weights: DotReading
       // ap = a + i·kp; asp = a + m·kp + i·blocks·4
       ...get(A), ...get(I), ...op.i32Const(kp), ...op.i32Mul, ...op.i32Add, ...set(AP),
       ...get(A), ...get(M), ...op.i32Const(kp), ...op.i32Mul, ...op.i32Add, ...get(I), ...op.i32Const(4 * blocks), ...op.i32Mul, ...op.i32Add, ...set(ASP),
-      // ssp = asp + m·blocks·4: the rows' block sums follow their scales
-      ...get(ASP), ...get(M), ...op.i32Const(4 * blocks), ...op.i32Mul, ...op.i32Add, ...set(SSP),
+      // ssp = asp + m·blocks·4: the rows' block sums follow their scales (only relaxed kernels read them)
+      ...(relaxed ? [...get(ASP), ...get(M), ...op.i32Const(4 * blocks), ...op.i32Mul, ...op.i32Add, ...set(SSP)] : []),
       ...FACC.slice(0, rows).flat().flatMap((acc) => [...op.v128Zero, ...set(acc)]),
       ...op.i32Const(blocks), ...set(COUNT),
       ...op.loop,
@@ -133,7 +133,7 @@ export function q8Kernel(k: number, fn: "matvec" | "matmul", weights: DotReading
       }
     }
     body.push(
-      ...bump(BP, Q8_RECORD), ...bump(AP, 32), ...bump(ASP, 4), ...bump(SSP, 4),
+      ...bump(BP, Q8_RECORD), ...bump(AP, 32), ...bump(ASP, 4), ...(relaxed ? bump(SSP, 4) : []),
       ...get(COUNT), ...op.i32Const(1), ...op.i32Sub, ...op.localTee(COUNT), ...op.brIf(0), ...op.end,
       // o = out + (i·ldo + j)·4; each row's 8 sums, ldo floats apart
       ...get(OUT), ...get(I), ...get(LDO), ...op.i32Mul, ...get(J), ...op.i32Add, ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...set(O),
