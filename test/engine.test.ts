@@ -3,7 +3,8 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Engine, Tensor, loadModel, matmul, nodePlatform } from "../src/node.ts";
+import { Clock, Engine, Tensor, loadModel, matmul, nodePlatform, randomModel } from "../src/node.ts";
+import { spreadIds } from "../src/run/speed.ts";
 import { FIXTURES, readReference } from "./helpers.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -42,5 +43,42 @@ describe("the engine object", () => {
     // over the first rounds (on Node 26 by up to ~2 models), then the memory is flat.
     expect(rss[19] - rss[9]).toBeLessThan(modelBytes);
     expect(rss[19] - rss[1]).toBeLessThan(3 * modelBytes);
+  });
+});
+
+describe("a rehearsed pass (Engine.rehearse)", () => {
+  // Large enough that a 400-token prefill needs more scratch than the short pass before it made:
+  // each block's attention scores alone are 4 heads × 400² floats, 2.6 MB.
+  const config = { nLayer: 2, nHead: 4, nEmbd: 128, nPositions: 512, vocabSize: 512, layerNormEpsilon: 1e-5 };
+  const ids = spreadIds(400, 3, config.vocabSize);
+
+  it("runs nothing, counts nothing, leaves the cache as it was; the pass after it makes no memory and gives the same logits", async () => {
+    const cold = await randomModel(new Engine(nodePlatform, { threads: 2 }), config);
+    const warm = await randomModel(new Engine(nodePlatform, { threads: 2 }), config);
+    for (const model of [cold, warm]) {
+      await model.engine.ready();
+      model.step([1, 2, 3], model.newCache(8));
+    }
+    // Unrehearsed, the long pass makes its scratch memory as it runs.
+    const coldLeft = cold.engine.arenaBytesToCome();
+    const coldLogits = cold.step(ids, cold.newCache(400)).data;
+    expect(cold.engine.arenaBytesToCome()).toBeLessThan(coldLeft);
+
+    const cache = warm.newCache(400);
+    const clock = new Clock();
+    clock.run(() => warm.rehearse(ids, cache));
+    expect(cache.length).toBe(0);
+    expect(clock.entries.length).toBe(0);
+    expect(clock.cycles).toBe(0);
+    // Nothing ran: the cache's keys are still the zeros it was made with.
+    expect(cache["keys"].every((layer) => layer.every((x) => x === 0))).toBe(true);
+    const madeLeft = warm.engine.arenaBytesToCome();
+    expect(madeLeft).toBeLessThan(coldLeft);
+    const warmLogits = clock.run(() => warm.step(ids, cache)).data;
+    expect(warm.engine.arenaBytesToCome()).toBe(madeLeft);
+    expect(clock.entries.length).toBeGreaterThan(0);
+    expect(warmLogits).toEqual(coldLogits);
+    await cold.dispose();
+    await warm.dispose();
   });
 });

@@ -190,6 +190,11 @@ export function opStart(): number {
   return clock === null ? 0 : clock.start();
 }
 
+/** Runs fn with no clock active: its ops count nowhere (a pass that is only rehearsed, see Engine.rehearse). */
+export function unclocked<T>(fn: () => T): T {
+  return active.run(null, fn);
+}
+
 /** The clock ops report to now, if any (an engine tells it when a recorded pass's times are known). */
 export function activeClock(): Clock | null {
   return active.current;

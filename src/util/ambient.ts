@@ -5,7 +5,7 @@
 export class Ambient<T> {
   current: T | null = null;
 
-  run<R>(value: T, fn: () => R): R {
+  run<R>(value: T | null, fn: () => R): R {
     const outer = this.current;
     this.current = value;
     try {
