@@ -155,6 +155,19 @@ export class Clock {
     this.afterOp?.(entry);
   }
 
+  /**
+   * An op of a pass that is not recorded but restored from an earlier recording (kernels/replay.ts):
+   * counted as `record` counts, at the positions and in the layer it was recorded at, in this
+   * clock's stage and step.
+   */
+  restore(entry: Omit<OpEntry, "stage" | "step">): void {
+    this.cycles += entry.cycles;
+    this.bytes += entry.bytes;
+    const restored: OpEntry = { ...entry, stage: this.stageName, step: this.step };
+    this.entries.push(restored);
+    this.unsettled.push(restored);
+  }
+
   /** Ops from now on are recorded, not run: they stand at `recording`'s positions until settled. */
   beginRecording(recording: Recording): void {
     this.recording = recording;

@@ -46,6 +46,8 @@ class Generation {
 export class PassArena {
   private readonly generations = [new Generation(), new Generation()];
   private current = 0;
+  /** Slabs made or replaced so far: while it stands, passes that ask alike get the same addresses. */
+  slabsPlaced = 0;
 
   /** `memory`: where slabs come from (the engine's WebAssembly memory, so kernels read outputs in place). */
   constructor(private readonly memory: SlabMemory) {}
@@ -78,10 +80,13 @@ export class PassArena {
       if (g.total + size > GENERATION_BYTES) return new Float32Array(n);
       g.index++;
       // Passes ask in the same order, so slab i usually fits again; one too small is replaced.
-      if (g.index === g.slabs.length) g.slabs.push(this.memory.take(size / 4));
-      else if (g.slabs[g.index].byteLength < bytes) {
+      if (g.index === g.slabs.length) {
+        g.slabs.push(this.memory.take(size / 4));
+        this.slabsPlaced++;
+      } else if (g.slabs[g.index].byteLength < bytes) {
         this.memory.give(g.slabs[g.index]);
         g.slabs[g.index] = this.memory.take(size / 4);
+        this.slabsPlaced++;
       }
       g.total += g.slabs[g.index].byteLength;
       g.used = 0;

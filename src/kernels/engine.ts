@@ -14,6 +14,7 @@ import { matmulPacked } from "./packed.ts";
 import { type KernelRef, type Launcher, Plan, type Span, type Split, immediately } from "./plan.ts";
 import { HALF_INFINITY } from "./q8.ts";
 import { type KernelWisdom, SimdMatmul } from "./simd.ts";
+import { PassTemplate, type Repeat } from "./replay.ts";
 import { ThreadTeam } from "./threads.ts";
 import { matmulTiled } from "./tiled.ts";
 
@@ -65,6 +66,8 @@ export interface PassShape {
   /** Milliseconds the calling thread spent recording it, and running it. */
   recordMs: number;
   runMs: number;
+  /** Whether it was restored from earlier recordings rather than recorded (see replay.ts). */
+  restored: boolean;
 }
 
 const active = new Ambient<Engine>();
@@ -104,12 +107,14 @@ export class Engine implements Launcher {
   private recording: Plan | null = null;
   /** The pass recorded for the thread team (SIMD engines: their kernels are what a plan calls). */
   private readonly plan: Plan | null;
+  /** The decode steps being recorded, until they can be restored instead (see pass). */
+  private template: PassTemplate | null = null;
   /** Where a rehearsed pass is recorded (see rehearse): never the threads' plan, which a late worker may still be reading. */
   private rehearsal: Plan | null = null;
   /** Outputs carved since the last op ended, while a pass is checked (firstNonFiniteOp). */
   private watched: Float32Array[] | null = null;
   /** The last pass's calls and barriers (for --verbose). */
-  lastPass: PassShape = { calls: 0, barriers: 0, threads: 1, recordMs: 0, runMs: 0 };
+  lastPass: PassShape = { calls: 0, barriers: 0, threads: 1, recordMs: 0, runMs: 0, restored: false };
 
   /** `stallMs`: how long a pass waits on a thread that makes no progress before it gives up (see ThreadTeam). */
   constructor(readonly platform: Platform, options: Partial<EngineSettings> & { countsOnly?: boolean } = {}, private readonly stallMs = 30_000) {
@@ -165,6 +170,7 @@ export class Engine implements Launcher {
     if (threads === this.threadCount) return;
     void this.team?.close();
     this.team = null;
+    this.template = null;
     this.threadCount = threads;
   }
 
@@ -196,7 +202,7 @@ export class Engine implements Launcher {
    * without being copied (model.step copies the logits). `sequences`: the pass decodes a batch,
    * one row per sequence, and its products keep each row's arithmetic what it is alone.
    */
-  pass<T>(fn: () => T, sequences = false): T {
+  pass<T>(fn: () => T, sequences = false, repeat?: Repeat): T {
     if (this.inPass) throw new Error("a forward pass is already running on this engine");
     this.inPass = true;
     this.sequenceRows = sequences;
@@ -204,17 +210,27 @@ export class Engine implements Launcher {
     const clock = activeClock();
     try {
       if (this.plan === null || this.watched !== null) return this.run(fn);
-      // Recorded, and run as one parallel region while it is recorded (see plan.ts and threads.ts).
+      // Recorded (or restored: replay.ts), and run as one parallel region while it is recorded (see plan.ts and threads.ts).
       const team = this.threadTeam();
       const plan = this.plan;
+      const template = repeat === undefined ? null : this.templateFor(repeat, clock !== null);
+      const restore = template !== null && template.canRestore(repeat!.position, this.memoryLayout());
       team.beginPass(plan);
       plan.clear();
       this.recording = plan;
       clock?.beginRecording({ position: () => plan.nodes });
+      const firstEntry = clock?.entries.length ?? 0;
       let result: T;
       const recordStart = performance.now();
       try {
-        result = this.run(fn);
+        if (restore) {
+          this.run(repeat!.first);
+          result = template.restore(plan, repeat!.position, clock, clock?.entries.slice(firstEntry) ?? []) as T;
+          repeat!.skipped();
+          team.publish(plan);
+        } else {
+          result = this.run(fn);
+        }
       } catch (err) {
         // The threads finish what was published and leave; the error stands.
         team.cancel();
@@ -230,8 +246,9 @@ export class Engine implements Launcher {
         void this.dispose();
         throw err;
       }
+      if (template !== null && !restore) template.observe(repeat!.position, this.memoryLayout(), plan, clock?.entries.slice(firstEntry) ?? [], result);
       clock?.settle(ran.stamps, ran.nodes);
-      this.lastPass = { calls: ran.nodes, barriers: plan.barriers, threads: team.lastParticipants, recordMs: runStart - recordStart, runMs: performance.now() - runStart };
+      this.lastPass = { calls: ran.nodes, barriers: plan.barriers, threads: team.lastParticipants, recordMs: runStart - recordStart, runMs: performance.now() - runStart, restored: restore };
       return result;
     } finally {
       this.inPass = false;
@@ -264,6 +281,17 @@ export class Engine implements Launcher {
       this.inPass = false;
       this.sequenceRows = false;
     }
+  }
+
+  /** The recordings of the kind of pass `repeat` describes (one kind at a time: a new kind starts anew). */
+  private templateFor(repeat: Repeat, clocked: boolean): PassTemplate {
+    if (this.template === null || !this.template.matches(repeat, clocked)) this.template = new PassTemplate(repeat.objects, repeat.signature, clocked);
+    return this.template;
+  }
+
+  /** Changes whenever an output slab or a scratch block is placed anew: a pass restored in another layout would read and write the old addresses. */
+  private memoryLayout(): number {
+    return this.arena.slabsPlaced + (this.heap?.scratchPlaced ?? 0);
   }
 
   /** Passes so far that ran on the calling thread alone, because with the machine as busy as it was that was faster than all the threads. */
@@ -370,6 +398,7 @@ export class Engine implements Launcher {
   }
 
   adoptKernelWisdom(wisdom: KernelWisdom): void {
+    this.template = null;
     this.simd?.adopt(wisdom);
   }
 

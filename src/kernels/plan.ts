@@ -202,6 +202,32 @@ export class Plan {
     this.head = this.nodes;
   }
 
+  /** The nodes after the first, as recorded (for kernels/replay.ts). */
+  recorded(): Float64Array {
+    return this.data.slice(NODE, this.nodes * NODE);
+  }
+
+  /**
+   * Appends, after the first node, nodes recorded before (`base`, as `recorded` gave them) moved
+   * on by `k` times `step`, with the plan's counts as they were then: the plan is as if recorded,
+   * every group closed. (Written in place: a fresh 60 KB array cost more than the rest of it.)
+   */
+  restore(base: Float64Array, step: Float64Array, k: number, counts: { barriers: number; fused: number; work: number }): void {
+    if (this.nodes !== 1) throw new Error("a plan is restored after its first node");
+    const nodes = 1 + base.length / NODE;
+    while (this.capacity < nodes) this.grow();
+    const d = this.data;
+    for (let i = 0; i < base.length; i++) d[NODE + i] = base[i] + k * step[i];
+    this.nodes = nodes;
+    this.head = nodes;
+    this.group = null;
+    this.pendingReads.length = 0;
+    this.pendingWrites.length = 0;
+    this.barriers = counts.barriers;
+    this.fused = counts.fused;
+    this.work = counts.work;
+  }
+
   /** Nodes whose groups are closed: no later node joins them or changes their barriers. */
   get closed(): number {
     return this.head;
@@ -245,12 +271,14 @@ export class Plan {
     this.pendingWrites.push(...writes);
   }
 
+  private grow(): void {
+    const grown = new Float64Array(new SharedArrayBuffer(this.data.byteLength * 2));
+    grown.set(this.data);
+    this.data = grown;
+  }
+
   private append(): number {
-    if (this.nodes === this.capacity) {
-      const grown = new Float64Array(new SharedArrayBuffer(this.data.byteLength * 2));
-      grown.set(this.data);
-      this.data = grown;
-    }
+    if (this.nodes === this.capacity) this.grow();
     const o = this.nodes * NODE;
     this.data.fill(0, o, o + NODE);
     this.nodes++;

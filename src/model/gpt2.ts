@@ -50,14 +50,19 @@ function mlp(x: Tensor, p: Block["mlp"]): Tensor {
   return linear(gelu(linear(x, p.c_fc, "mlp up")), p.c_proj, "mlp down");  // [T, 4d] → [T, d]
 }
 
+/** The tokens' embeddings at their positions: one sequence's next T on its cache, or a batch's one each. */
+export function embedTokens(p: GPT2Params, ids: readonly number[], caches: readonly KVCache[]): Tensor {
+  const positions = caches.length === 1 ? ids.map((_, i) => caches[0].length + i) : caches.map((cache) => cache.length);
+  return embed(p.wte, p.wpe, ids, positions);
+}
+
 /**
  * Runs `ids` through the model and returns the logits [rows, V] of the last `logitRows` rows —
  * usually 1: only the logits that are used are computed. With one cache, `ids` are the next T
  * tokens of its sequence; with several (a decode batch), the next token of each.
  */
 export function gpt2(p: GPT2Params, c: GPT2Config, ids: readonly number[], caches: readonly KVCache[], logitRows = 1): Tensor {
-  const positions = caches.length === 1 ? ids.map((_, i) => caches[0].length + i) : caches.map((cache) => cache.length);
-  let x = embed(p.wte, p.wpe, ids, positions);                              // [T, d]
+  let x = embedTokens(p, ids, caches);                                      // [T, d]
   for (let i = 0; i < c.nLayer; i++) {
     markLayer(i);
     nextBlock();                                                            // outputs of block i−2 are dead

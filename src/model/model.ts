@@ -1,8 +1,10 @@
 import type { Engine } from "../kernels/engine.ts";
+import type { Repeat } from "../kernels/replay.ts";
+import { contextRoom } from "../tensor/alloc.ts";
 import { firstNonFinite } from "../tensor/finite.ts";
 import { F32_BYTES, Tensor } from "../tensor/tensor.ts";
 import type { GPT2Config } from "./config.ts";
-import { gpt2 } from "./gpt2.ts";
+import { embedTokens, gpt2 } from "./gpt2.ts";
 import { KVCache } from "./kv-cache.ts";
 import type { GPT2Params } from "./params.ts";
 
@@ -82,7 +84,7 @@ export class GPT2Model {
     const past = [cache.length];
     const pass = () => gpt2(params, this.config, ids, [cache], logitRows);
     // The pass's arena is reused by the next one: the logits leave it.
-    return this.finite(copyOut(this.engine.pass(pass), into), [cache], past, pass, false);
+    return this.finite(copyOut(this.engine.pass(pass, false, this.repeat(ids, [cache], logitRows)), into), [cache], past, pass, false);
   }
 
   /**
@@ -112,7 +114,23 @@ export class GPT2Model {
     const params = this.params;
     const past = caches.map((cache) => cache.length);
     const pass = () => gpt2(params, this.config, ids, caches, ids.length);
-    return this.finite(copyOut(this.engine.pass(pass, true), into), caches, past, pass, true);
+    return this.finite(copyOut(this.engine.pass(pass, true, this.repeat(ids, caches, ids.length)), into), caches, past, pass, true);
+  }
+
+  /**
+   * A decode step (one new token per cache) is the step before it moved on by a position, and
+   * the engine may restore it rather than record it (kernels/replay.ts): alike are steps on the
+   * same caches, with the same logit rows, whose contexts are in the same buckets.
+   */
+  private repeat(ids: readonly number[], caches: readonly KVCache[], logitRows: number): Repeat | undefined {
+    if (ids.length !== caches.length) return undefined;
+    const first = caches[0].length;
+    const contexts = caches.map((cache) => `${contextRoom(cache.length + 1)}:${cache.length - first}`).join(",");
+    return {
+      objects: [this.params, ...caches], signature: `${logitRows}/${contexts}`, position: first,
+      first: () => embedTokens(this.params, ids, caches),
+      skipped: () => caches.forEach((cache) => cache.length++),
+    };
   }
 
   /**

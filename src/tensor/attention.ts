@@ -1,5 +1,5 @@
 import { opEnd, opStart } from "../clock/clock.ts";
-import { compute, outputFloats } from "./alloc.ts";
+import { compute, contextFloats, outputFloats } from "./alloc.ts";
 import { activeEngine } from "../kernels/engine.ts";
 import { simdScores, simdValues } from "../kernels/simd-attention.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
@@ -34,7 +34,7 @@ export function attentionScores(q: Tensor, keys: Tensor, heads: number, past: nu
   const tk = keys.shape[0];
   const hd = checkHeads("attentionScores", d, heads, [...q.shape], [...keys.shape]);
   const t0 = opStart();
-  const out = outputFloats(heads * tq * tk);
+  const out = contextFloats(heads * tq, tk);
   const qd = q.data;
   const kd = keys.data;
   const simd = simdScores(activeEngine(), qd, kd, out, d, heads, tq, past);

@@ -1,7 +1,7 @@
 import { opEnd, opStart } from "../clock/clock.ts";
 import { activeEngine } from "../kernels/engine.ts";
 import { simdCausalSoftmax } from "../kernels/simd-ops.ts";
-import { compute, outputFloats } from "./alloc.ts";
+import { compute, contextFloats, outputFloats } from "./alloc.ts";
 import { F32_BYTES, Tensor, shapeError } from "./tensor.ts";
 
 /**
@@ -34,7 +34,7 @@ export function causalSoftmax(scores: Tensor, past: number): Tensor {
   const [h, tq, tk] = scores.shape;
   if (past + tq !== tk) throw shapeError("causalSoftmax", `${past} cached + ${tq} new positions ≠ ${tk} keys`, scores.shape);
   const t0 = opStart();
-  const out = outputFloats(scores.size);
+  const out = contextFloats(h * tq, tk);
   const simd = simdCausalSoftmax(activeEngine(), scores.data, out, h, tq, tk, past);
   const visible = h * (tq * past + (tq * (tq + 1)) / 2);
   if (!simd) {

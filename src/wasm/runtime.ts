@@ -241,10 +241,14 @@ export class WasmHeap {
     return this.buffers.has(view.buffer);
   }
 
+  /** Scratch blocks placed so far: a block moves only when its slot grows (see Engine.memoryLayout). */
+  scratchPlaced = 0;
+
   /** A scratch block for `slot` of at least `bytes`, reused call after call (grown when too small). */
   scratch(slot: string, bytes: number): number {
     let s = this.scratchSlots.get(slot);
     if (s === undefined || s.bytes < bytes) {
+      this.scratchPlaced++;
       if (s !== undefined) this.release(s.address, s.bytes);
       s = { address: 0, bytes: Math.max(bytes, 2 * (s?.bytes ?? 0)) };
       s.address = this.allocate(s.bytes);
