@@ -59,6 +59,10 @@ describe("generate.ts on the PyTorch fixture model", () => {
     expect(Object.keys(doc.totals)).toEqual(expect.arrayContaining(["cycles", "macs", "prefillTokensPerSec", "decodeTokensPerSec", "peakRssBytes"]));
     expect(doc.totals.cycles).toBe(doc.stages.reduce((s: number, x: { cycles: number }) => s + x.cycles, 0));
     expect(doc.runtime).toEqual({ name: "node", version: process.versions.node, relaxedSimd: true });
+    // Decode steps 4 on (contexts 9 to 24, one bucket of 64) were restored from the three recorded
+    // before them (src/kernels/replay.ts), and still gave PyTorch's tokens above.
+    expect(doc.steps.map((s: { restored: boolean }) => s.restored)).toEqual(doc.steps.map((_: unknown, i: number) => i > 3));
+    expect(doc.parallel.restoredPasses).toBe(c.greedy.length - 4);
   });
 
   it("total matmul cycles equal the analytic formula for the run's shape", async () => {

@@ -70,6 +70,7 @@ export function terminalReport(r: RunRecord, verbose: boolean, showPath: (path: 
     ));
     const p = r.parallel;
     out.push("", `Threads: ${r.threads} · barriers (all threads wait): ${withCommas(String(p.prefillBarriers))} in the prompt's pass, ${p.barriersPerToken.toFixed(0)} per token`);
+    out.push(`Decode steps restored from the steps before them, not recorded: ${p.restoredPasses} of ${p.passes - 1}`);
     const layerMs = r.layers.reduce((s, l) => s + l.ms, 0);
     out.push("", "Layers — all stages");
     out.push(table(["layer", "cycles", "time", "% of block time"], r.layers.map((l) => [`h.${l.layer}`, cycles(l.cycles), ms(l.ms), percent(l.ms, layerMs)])));

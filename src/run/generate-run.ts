@@ -181,8 +181,8 @@ export async function generate(options: GenerateOptions): Promise<{ record: RunR
     const ids = going.map((q, s) => picker.pick(row(step === 0 ? 0 : s), o.sampling, q.rng));
     const top = picker.top(row(0), 5);
     samplingNs += clock.now() - t1;
-    const { calls, barriers, threads } = model.engine.lastPass;
-    steps.push({ id: ids[0], top, context: going[0].cache.length, rows: going.length, cycles: clock.cycles - cycles0, bytes: clock.bytes - bytes0, attentionCycles, ms: (t1 - t0) / 1e6, predictedMs: 0, calls, barriers, threads });
+    const { calls, barriers, threads, restored } = model.engine.lastPass;
+    steps.push({ id: ids[0], top, context: going[0].cache.length, rows: going.length, cycles: clock.cycles - cycles0, bytes: clock.bytes - bytes0, attentionCycles, ms: (t1 - t0) / 1e6, predictedMs: 0, calls, barriers, threads, restored });
     going.forEach((q, s) => {
       q.generated.push(ids[s]);
       if (ids[s] === tokenizer?.endOfText && o.stopAtEndOfText) q.stopReason = "end-of-text";
@@ -263,6 +263,7 @@ export async function generate(options: GenerateOptions): Promise<{ record: RunR
       barriersPerToken: steps.length > 1 ? steps.slice(1).reduce((sum, s) => sum + s.barriers / s.rows, 0) / (steps.length - 1) : 0,
       passes: steps.length,
       alonePasses: model.engine.alonePasses - alonePassesBefore,
+      restoredPasses: steps.filter((s) => s.restored).length,
     },
     runtime: { name: where.name, version: where.version, relaxedSimd: relaxedAvailable() },
     prompt: o.inputIds === null ? o.prompt : null,

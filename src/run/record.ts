@@ -69,6 +69,8 @@ export interface StepRecord {
   calls: number;
   barriers: number;
   threads: number;
+  /** Whether its plan was restored from the steps before it rather than recorded (src/kernels/replay.ts). */
+  restored: boolean;
 }
 
 export interface SequenceRecord {
@@ -115,7 +117,7 @@ export interface RunRecord {
    * and per generated token, and the passes that ran on the calling thread alone because, with
    * the machine as busy as it was, that was faster than all the threads.
    */
-  parallel: { prefillBarriers: number; barriersPerToken: number; passes: number; alonePasses: number };
+  parallel: { prefillBarriers: number; barriersPerToken: number; passes: number; alonePasses: number; restoredPasses: number };
   /** Where it ran: the JavaScript runtime, and whether WebAssembly's relaxed SIMD (fused multiply-add) was available. */
   runtime: { name: string; version: string; relaxedSimd: boolean };
   prompt: string | null;
