@@ -13,8 +13,10 @@ import { runtimeInfo } from "../util/js-runtime.ts";
 /**
  * 11: a profile of the machine, not of one model: products per ladder rung, memory roof per working set.
  * 12: q8 weights stored with their top bit flipped and no sums table (new kernels, timed anew).
+ * 13: decode steps restored, not recorded (kernels/replay.ts), and passes rehearsed before they
+ *     are timed: the time between ops and per call, measured anew.
  */
-export const PROFILE_VERSION = 12;
+export const PROFILE_VERSION = 13;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {
