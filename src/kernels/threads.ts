@@ -26,7 +26,7 @@ import { ARGC, ARGS, BARRIER, COUNT, FN, FUSED, JS, KIND, KIND_JS, KIND_ROWS, MA
 const LAYOUT = {
   NODE, FN, KIND, UNITS, PER, BARRIER, COUNT, SCALE, ARGC, ARGS, STEPS, JS, FUSED, MAX_ARGS, KIND_ROWS, KIND_JS,
   // control block slots (Int32)
-  RUN: 0, STOP: 1, RECEIVE: 2, ACKS: 3, NODES: 4, PARTICIPANTS: 5, LEFT: 6, SLEEPERS: 8, ABORT: 9, PROGRESS: 10, WAKES: 11, PUBLISHED: 12,
+  RUN: 0, STOP: 1, RECEIVE: 2, ACKS: 3, NODES: 4, PARTICIPANTS: 5, LEFT: 6, SLEEPERS: 8, ABORT: 9, PROGRESS: 10, WAKES: 11, PUBLISHED: 12, IDLE: 13,
   /** Polls of a counter before a thread sleeps: about 20–50 µs, more than a barrier takes when every thread has a core. */
   SPIN: 1 << 13,
   /**
@@ -243,6 +243,8 @@ const WORKER_MAIN = `(listen) => {
         let until = performance.now() + L.IDLE_SPIN_MS;
         for (let s = 1; Atomics.load(control, L.RUN) === seen; s++) {
           if ((s & 1023) !== 0) continue;
+          // Passes run on the calling thread alone for now: spinning would take its core.
+          if (Atomics.load(control, L.IDLE) === 1) break;
           if (Atomics.load(control, L.WAKES) !== wakes) [wakes, until] = [Atomics.load(control, L.WAKES), performance.now() + L.IDLE_SPIN_MS];
           else if (performance.now() > until) break;
         }
@@ -497,11 +499,17 @@ export class ThreadTeam {
     this.counters.fill(0, 0, 2 * this.lastNodes);
     this.passStart = performance.now();
     this.regionStart = performance.timeOrigin + this.passStart;
-    // Decided for real once the pass's kind is known (run); a pass that starts on all threads keeps them.
-    this.streaming = this.participants > 1 && this.choice.peek(this.lastKind) && this.sentPlan === plan.data && this.sentCounters === this.counters;
+    // Decided for real once the pass's kind is known (run), as the pass before it was decided if
+    // it is of the same kind; a pass that starts on all threads keeps them.
+    const all = this.participants > 1 && this.choice.peek(this.lastKind);
+    this.streaming = all && this.sentPlan === plan.data && this.sentCounters === this.counters;
     this.frozen = false;
+    // Workers of a team whose passes run on the calling thread alone sleep at once: on a machine
+    // with a core taken, a worker spinning for its next pass took the calling thread's core, and
+    // the passes timed alone ran 3–4× slower than alone they do (q8, GPT-2 small, this VM).
+    if (this.participants > 1) Atomics.store(this.control, LAYOUT.IDLE, all ? 0 : 1);
     if (this.streaming) this.openRegion(this.participants, -1, 0);
-    else if (this.participants > 1 && this.choice.lastAll) {
+    else if (all) {
       // Not run as recorded (a plan the workers lack): wake them, for the region after the recording.
       Atomics.add(this.control, LAYOUT.WAKES, 1);
       Atomics.notify(this.control, LAYOUT.RUN);
