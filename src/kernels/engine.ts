@@ -201,6 +201,8 @@ export class Engine implements Launcher {
    * PassArena), which the next pass reuses, so nothing `fn` returns may outlive the pass
    * without being copied (model.step copies the logits). `sequences`: the pass decodes a batch,
    * one row per sequence, and its products keep each row's arithmetic what it is alone.
+   * `repeat`: the pass is a decode step, which may be restored from the recordings of the steps
+   * before it rather than recorded (replay.ts).
    */
   pass<T>(fn: () => T, sequences = false, repeat?: Repeat): T {
     if (this.inPass) throw new Error("a forward pass is already running on this engine");

@@ -79,11 +79,15 @@ const equal = (a: Float64Array, b: Float64Array): boolean => a.every((x, i) => x
 export class PassTemplate {
   private readonly recent: Recording[] = [];
   private step: { nodes: Float64Array; work: number; numbers: Float64Array } | null = null;
+  /** Held weakly: a template must not keep a finished sequence's KV caches (hundreds of MB for the larger sizes) from being collected. */
+  private readonly objects: WeakRef<object>[];
 
-  constructor(private readonly objects: readonly object[], private readonly signature: string, private readonly clocked: boolean) {}
+  constructor(objects: readonly object[], private readonly signature: string, private readonly clocked: boolean) {
+    this.objects = objects.map((o) => new WeakRef(o));
+  }
 
   matches(repeat: Repeat, clocked: boolean): boolean {
-    return this.signature === repeat.signature && this.clocked === clocked && this.objects.length === repeat.objects.length && this.objects.every((o, i) => o === repeat.objects[i]);
+    return this.signature === repeat.signature && this.clocked === clocked && this.objects.length === repeat.objects.length && this.objects.every((o, i) => o.deref() === repeat.objects[i]);
   }
 
   /** Whether a pass at `position`, in memory laid out as `layout`, can be restored. */
