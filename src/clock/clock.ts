@@ -160,10 +160,13 @@ export class Clock {
    * counted as `record` counts, at the positions and in the layer it was recorded at, in this
    * clock's stage and step.
    */
-  restore(entry: Omit<OpEntry, "stage" | "step">): void {
-    this.cycles += entry.cycles;
-    this.bytes += entry.bytes;
-    const restored: OpEntry = { ...entry, stage: this.stageName, step: this.step };
+  restore(e: Omit<OpEntry, "stage" | "step">): void {
+    this.cycles += e.cycles;
+    this.bytes += e.bytes;
+    const restored: OpEntry = {
+      op: e.op, role: e.role, inputs: e.inputs, output: e.output, cycles: e.cycles, bytes: e.bytes,
+      startNs: e.startNs, endNs: e.endNs, stage: this.stageName, layer: e.layer, step: this.step, kernel: e.kernel,
+    };
     this.entries.push(restored);
     this.unsettled.push(restored);
   }
