@@ -6,7 +6,7 @@ export function outputFloats(n: number): Float32Array {
 }
 
 /** Positions an output that grows with the context is carved for at a time (see contextFloats). */
-export const CONTEXT_BUCKET = 64;
+const CONTEXT_BUCKET = 64;
 
 /** The context rounded up to whole buckets: decode steps in one bucket carve the same room. */
 export const contextRoom = (context: number): number => Math.ceil(context / CONTEXT_BUCKET) * CONTEXT_BUCKET;
