@@ -205,12 +205,8 @@ export class Engine implements Launcher {
    * before it rather than recorded (replay.ts).
    */
   pass<T>(fn: () => T, sequences = false, repeat?: Repeat): T {
-    if (this.inPass) throw new Error("a forward pass is already running on this engine");
-    this.inPass = true;
-    this.sequenceRows = sequences;
-    this.arena.begin();
-    const clock = activeClock();
-    try {
+    return this.inPassScope(sequences, () => {
+      const clock = activeClock();
       if (this.plan === null || this.watched !== null) return this.run(fn);
       // Recorded (or restored: replay.ts), and run as one parallel region while it is recorded (see plan.ts and threads.ts).
       const team = this.threadTeam();
@@ -252,6 +248,17 @@ export class Engine implements Launcher {
       clock?.settle(ran.stamps, ran.nodes);
       this.lastPass = { calls: ran.nodes, barriers: plan.barriers, threads: team.lastParticipants, recordMs: runStart - recordStart, runMs: performance.now() - runStart, restored: restore };
       return result;
+    });
+  }
+
+  /** Runs fn as a forward pass: one at a time, its outputs carved from the arena anew. */
+  private inPassScope<T>(sequences: boolean, fn: () => T): T {
+    if (this.inPass) throw new Error("a forward pass is already running on this engine");
+    this.inPass = true;
+    this.sequenceRows = sequences;
+    this.arena.begin();
+    try {
+      return fn();
     } finally {
       this.inPass = false;
       this.sequenceRows = false;
@@ -268,21 +275,17 @@ export class Engine implements Launcher {
    */
   rehearse(fn: () => unknown, sequences = false): void {
     if (this.plan === null) return;
-    if (this.inPass) throw new Error("a forward pass is already running on this engine");
-    this.inPass = true;
-    this.sequenceRows = sequences;
-    this.arena.begin();
-    const plan = (this.rehearsal ??= new Plan(64));
-    plan.clear();
-    this.recording = plan;
-    try {
-      unclocked(() => this.run(fn));
-    } finally {
-      this.recording = null;
+    this.inPassScope(sequences, () => {
+      const plan = (this.rehearsal ??= new Plan(64));
       plan.clear();
-      this.inPass = false;
-      this.sequenceRows = false;
-    }
+      this.recording = plan;
+      try {
+        unclocked(() => this.run(fn));
+      } finally {
+        this.recording = null;
+        plan.clear();
+      }
+    });
   }
 
   /** The recordings of the kind of pass `repeat` describes (one kind at a time: a new kind starts anew). */

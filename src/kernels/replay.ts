@@ -47,6 +47,9 @@ interface Recording {
   result: Tensor;
 }
 
+/** How many numbers of an entry may move (see numbersOf). */
+const countOf = (e: OpEntry): number => 2 + e.output.length + e.inputs.reduce((sum, dims) => sum + dims.length, 0);
+
 /** An entry's numbers that may move: cycles, bytes, then the dimensions of its inputs and output. */
 function numbersOf(entries: readonly OpEntry[]): Float64Array {
   const numbers: number[] = [];
@@ -73,7 +76,7 @@ function alike(a: Recording, b: Recording): boolean {
 function movingEntries(entries: readonly OpEntry[], step: Float64Array): boolean[] {
   let at = 0;
   return entries.map((e) => {
-    const count = 2 + e.output.length + e.inputs.reduce((sum, dims) => sum + dims.length, 0);
+    const count = countOf(e);
     let moves = false;
     for (let n = at; n < at + count; n++) if (step[n] !== 0) moves = true;
     at += count;
@@ -160,7 +163,7 @@ export class PassTemplate {
     const shape = (dims: readonly number[]): number[] => dims.map(next);
     for (let i = 0; i < base.entries.length; i++) {
       const e = base.entries[i];
-      const count = 2 + e.output.length + e.inputs.reduce((sum, dims) => sum + dims.length, 0);
+      const count = countOf(e);
       if (i < firstEntries.length) {
         at += count;
       } else if (!step.moves[i]) {

@@ -326,8 +326,6 @@ export class ThreadChoice {
   private readonly kinds = new Map<number, KindOfPass>();
   /** Passes run on the calling thread alone because that was faster (not to time it again). */
   alonePasses = 0;
-  /** Whether the last pass ran on all threads. */
-  lastAll = true;
 
   private static mean(times: number[]): number {
     return times.reduce((s, t) => s + t, 0) / times.length;
@@ -355,8 +353,7 @@ export class ThreadChoice {
   allThreads(kind: number, started = false): boolean {
     const { all, preferred } = this.decide(kind);
     if (!all && preferred && !started) this.alonePasses++;
-    this.lastAll = all || started;
-    return this.lastAll;
+    return all || started;
   }
 
   /** A pass's time. A count timed again starts its window anew: the machine changed, or the code has warmed up since. */
