@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { cycles, nsPerCycle } from "../src/report/format.ts";
+import { cycles, fitColumn, nsPerCycle, table } from "../src/report/format.ts";
 import { FIXTURES } from "./helpers.ts";
 import { readPng } from "./png.ts";
 import { findChromium, headlessFlags } from "../scripts/chromium.ts";
@@ -24,6 +24,20 @@ describe("the terminal tables' units", () => {
     expect([nsPerCycle(1, 1000), nsPerCycle(0.0123, 1), nsPerCycle(0.1, 1), nsPerCycle(1.5, 1), nsPerCycle(200, 1)]).toEqual(["1000", "12.3k", "100k", "1.5M", "200M"]);
     expect([nsPerCycle(0.0099996, 1000), nsPerCycle(0.00042, 1000), nsPerCycle(1, 0)]).toEqual(["10.00", "0.420", "—"]);
     for (let x = 1e-7; x < 9000; x *= 1.0007) expect(nsPerCycle(x, 1).length, String(x)).toBeLessThanOrEqual(5);
+  });
+
+  it("a kernel column too wide for 100 columns is cut with …, the rest of the table kept whole", () => {
+    // An op whose prefill and decode chose four kernels between them. The other columns take
+    // 16 + 5 + 8 + 9 + 5 + 8 + 6 characters and 7 gaps of 2: 71, leaving 29 for the kernel.
+    const header = ["op", "kernel", "calls", "cycles", "bytes", "cyc/B", "time", "ns/cyc"];
+    const rows = [
+      ["matmul(mlp down)", "simd matmul·fma + matmul + matvec·fma + matvec", "12", "165.89 k", "459.65 kB", "0.36", "2.6 ms", "15.54"],
+      ["gelu", "simd + joined", "12", "31.10 k", "27.65 kB", "1.1", "0.040 ms", "1.279"],
+    ];
+    expect(fitColumn(header, rows, 1, 100)).toBe(true);
+    expect(rows.map((r) => r[1])).toEqual(["simd matmul·fma + matmul + m…", "simd + joined"]);
+    expect(Math.max(...table(header, rows, 2).split("\n").map((l) => l.length))).toBe(100);
+    expect(fitColumn(header, rows, 1, 100)).toBe(false); // already fits: nothing more cut
   });
 });
 

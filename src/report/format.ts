@@ -72,6 +72,23 @@ export function withCommas(s: string): string {
  * Aligned columns two spaces apart. `textColumns` (default 1) leading columns are words and
  * align left; the numbers after them align right.
  */
+/**
+ * Cuts column `c`'s longer cells to end in "…" so that `table` lines fit `total` characters;
+ * true when one was cut. (A decode and a prefill may each choose their own kernel for an op.)
+ */
+export function fitColumn(header: string[], rows: string[][], c: number, total: number): boolean {
+  const all = [header, ...rows];
+  const others = header.reduce((sum, _, i) => (i === c ? sum : sum + 2 + Math.max(...all.map((r) => (r[i] ?? "").length))), 0);
+  const room = Math.max(header[c].length, total - others);
+  let cut = false;
+  for (const r of rows) {
+    if (r[c].length <= room) continue;
+    r[c] = `${r[c].slice(0, room - 1)}…`;
+    cut = true;
+  }
+  return cut;
+}
+
 export function table(header: string[], rows: string[][], textColumns = 1): string {
   const all = [header, ...rows];
   const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? "").length)));

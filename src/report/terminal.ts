@@ -1,6 +1,6 @@
 import { isWeightProduct, stageBound } from "../run/aggregate.ts";
 import { STAGES, STOP_REASONS, type RunRecord } from "../run/record.ts";
-import { byteSize, cycles, mib, ms, nsPerCycle, perByte, percent, rate, signedPercent, table, withCommas } from "./format.ts";
+import { byteSize, cycles, fitColumn, mib, ms, nsPerCycle, perByte, percent, rate, signedPercent, table, withCommas } from "./format.ts";
 
 /** The range of the weight products' fixed costs per call in the profile, in µs. */
 function productCalls(r: RunRecord): string {
@@ -39,11 +39,11 @@ export function terminalReport(r: RunRecord, verbose: boolean, showPath: (path: 
   ));
 
   out.push("", `Ops — every primitive call of the run, most cycles first (${r.weights === "random" ? "random weights" : "file weights"})`);
-  out.push(table(
-    ["op", "kernel", "calls", "cycles", "bytes", "cyc/B", "time", "ns/cyc"],
-    r.ops.map((o) => [o.op, o.kernel, withCommas(String(o.calls)), cycles(o.cycles), byteSize(o.bytes), perByte(o.cycles, o.bytes), ms(o.ms), nsPerCycle(o.ms, o.cycles)]),
-    2,
-  ));
+  const opHeader = ["op", "kernel", "calls", "cycles", "bytes", "cyc/B", "time", "ns/cyc"];
+  const opRows = r.ops.map((o) => [o.op, o.kernel, withCommas(String(o.calls)), cycles(o.cycles), byteSize(o.bytes), perByte(o.cycles, o.bytes), ms(o.ms), nsPerCycle(o.ms, o.cycles)]);
+  const kernelsCut = fitColumn(opHeader, opRows, 1, 100);
+  out.push(table(opHeader, opRows, 2));
+  if (kernelsCut) out.push("(…: kernel names cut to fit; --json and --report name them all)");
 
   const mp = r.machine;
   const forOther = mp.source === "file";
