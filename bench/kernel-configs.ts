@@ -71,10 +71,10 @@ function tsConfig(name: string): Config {
   };
 }
 
-function simdConfig(fn: "matvec" | "matmul", relaxed: boolean, dtype: WeightDtype, threads: number, team: ThreadTeam): Config {
-  const name: WasmFunction = `${fn}_${dtype}`;
+function simdConfig(relaxed: boolean, dtype: WeightDtype, threads: number, team: ThreadTeam): Config {
+  const name: WasmFunction = `matmul_${dtype}`;
   return {
-    kernel: `simd ${fn}${dtype === "q8" ? (relaxed ? "·dot8" : "·dot16") : relaxed ? "·fma" : ""}`, threads, dtype,
+    kernel: `simd matmul${dtype === "q8" ? (relaxed ? "·dot8" : "·dot16") : relaxed ? "·fma" : ""}`, threads, dtype,
     setup(b, copies, prepared) {
       const [k, n] = b.shape;
       const module = heap.kernelsFor(k, relaxed);
@@ -110,14 +110,14 @@ function simdConfig(fn: "matvec" | "matmul", relaxed: boolean, dtype: WeightDtyp
   };
 }
 
-/** Every config for an [M,K]×[K,N] product. */
-export function configsFor(m: number, team: ThreadTeam): Config[] {
+/** Every config for a product. */
+export function configsFor(team: ThreadTeam): Config[] {
   const configs: Config[] = KERNELS.filter((k) => k.fn !== null).map((k) => tsConfig(k.name));
   if (!simdAvailable) return configs;
   for (const threads of [1, 2]) {
     for (const dtype of ["f32", "bf16", "q8"] as WeightDtype[]) {
       for (const relaxed of (dtype === "q8" ? relaxedIntegerDotWorks() : relaxedAvailable()) ? [false, true] : [false]) {
-        for (const fn of m <= 8 ? (["matvec", "matmul"] as const) : (["matmul"] as const)) configs.push(simdConfig(fn, relaxed, dtype, threads, team));
+        configs.push(simdConfig(relaxed, dtype, threads, team));
       }
     }
   }

@@ -136,7 +136,7 @@ async function kernelBenchmarks(quick: boolean, log: (s: string) => void): Promi
     arena.reset(copies * 8 * (Math.ceil(n / 8) * 8) * paddedK(k) + 4 * (m * k + m * (n + 8)) + 2 * m * paddedK(k) + 8192);
     const rows: KernelResult[] = [];
     const prepared = new Map<string, unknown>();
-    for (const config of configsFor(m, team)) {
+    for (const config of configsFor(team)) {
       const run = config.setup(b, copies, prepared);
       const out = new Float32Array(m * n).fill(NaN);
       const s0 = performance.now();

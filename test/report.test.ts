@@ -27,7 +27,7 @@ describe("the terminal tables' units", () => {
   });
 
   it("a kernel column too wide for 100 columns is cut with …, the rest of the table kept whole", () => {
-    // An op whose prefill and decode chose four kernels between them. The other columns take
+    // A kernel label longer than the room the other columns leave. The other columns take
     // 16 + 5 + 8 + 9 + 5 + 8 + 6 characters and 7 gaps of 2: 71, leaving 29 for the kernel.
     const header = ["op", "kernel", "calls", "cycles", "bytes", "cyc/B", "time", "ns/cyc"];
     const rows = [

@@ -8,7 +8,7 @@ import { Q8_BLOCK, activationBytes, paddedK, quantizeActivations } from "./q8.ts
  * Runs matmuls on the WebAssembly SIMD kernels. Weights already live in the engine's WebAssembly
  * memory (packed in panels of 8); activations are read where they are (for q8 weights, quantized
  * into scratch first) and results written where they go. The first product of each shape tries
- * every candidate kernel (matvec or matmul, with and without relaxed SIMD's fused multiply-add or
+ * every candidate kernel (the matmul with and without relaxed SIMD's fused multiply-add or
  * integer dot product) on activations of its own, checks each against a plain dot-product
  * reference on the same weights, and keeps the fastest correct one for the rest of the run.
  * Inside a pass the product is recorded (see plan.ts): its output columns are the threads' chunks.
@@ -55,8 +55,8 @@ export class SimdMatmul {
    */
   adopt(wisdom: KernelWisdom): void {
     for (const [key, { fn, relaxed }] of Object.entries(wisdom)) {
-      const [dtype, k, , rows] = key.split("/");
-      const valid = (WASM_FUNCTIONS as readonly string[]).includes(fn) && fn.endsWith(`_${dtype}`) && (rows === "m" ? fn.startsWith("matmul") : true);
+      const [dtype, k] = key.split("/");
+      const valid = (WASM_FUNCTIONS as readonly string[]).includes(fn) && fn.endsWith(`_${dtype}`);
       if (!valid || (relaxed && !relaxedFor(dtype)) || !(Number(k) > 0)) continue;
       this.choices.set(key, this.choiceOf(Number(k), fn as WasmFunction, relaxed));
     }
@@ -116,13 +116,9 @@ export class SimdMatmul {
    * Inside a pass the real activations are not computed yet: the product is only being recorded.
    */
   private tune(b: PackedMatrix, m: number, k: number, n: number, ldo: number, vector: boolean): Choice {
-    const fns: WasmFunction[] = vector ? [`matvec_${b.dtype}`, `matmul_${b.dtype}`] : [`matmul_${b.dtype}`];
-    const candidates: Choice[] = [];
-    for (const relaxed of relaxedFor(b.dtype) ? [false, true] : [false]) {
-      for (const fn of fns) candidates.push(this.choiceOf(k, fn, relaxed));
-    }
+    const candidates = (relaxedFor(b.dtype) ? [false, true] : [false]).map((relaxed) => this.choiceOf(k, `matmul_${b.dtype}`, relaxed));
     const q8 = b.dtype === "q8";
-    // q8 batches take the many-row kernel (see run): a one-row q8 kernel never runs eight rows.
+    // q8 batches are tuned on their own rows (see run): a one-row q8 choice never runs eight.
     const batches = vector && !q8;
     const rows = vector ? 1 : m;
     const a = sampleActivations(rows * k);
@@ -171,8 +167,9 @@ export class SimdMatmul {
    */
   run(run: Launcher, a: Float32Array, b: PackedMatrix, out: Float32Array, m: number, k: number, n: number, sequences = false): string {
     const ldo = Math.ceil(n / PANEL) * PANEL;
-    // q8 sums each block in integers, exactly, and every q8 kernel then scales and adds the
-    // blocks in the same order: a batch can take the many-row kernel and stay bit for bit.
+    // q8 sums each block in integers, exactly, and either integer dot product then scales and
+    // adds the blocks in the same order: a batch can take its own choice and stay bit for bit.
+    // (A float product's fused multiply-add rounds differently: a batch shares one row's choice.)
     const vector = m === 1 || (sequences && b.dtype !== "q8");
     const key = `${b.dtype}/${k}/${n}/${vector ? 1 : "m"}`;
     let choice = this.choices.get(key);

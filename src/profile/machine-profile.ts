@@ -16,7 +16,7 @@ import { runtimeInfo } from "../util/js-runtime.ts";
  * 13: decode steps restored, not recorded (kernels/replay.ts), and passes rehearsed before they
  *     are timed: the time between ops and per call, measured anew.
  */
-export const PROFILE_VERSION = 13;
+export const PROFILE_VERSION = 14;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {

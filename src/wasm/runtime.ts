@@ -4,7 +4,7 @@ import { geluKernel } from "./gelu-kernel.ts";
 import { packQ8Kernel } from "./pack-q8-kernel.ts";
 import { quantizeKernel } from "./quantize-kernel.ts";
 import { addKernel, copyKernel, layerNormKernel, scaleKernel, softmaxKernel } from "./small-op-kernels.ts";
-import { type WeightType, matmulKernel, matvecKernel } from "./kernels.ts";
+import { type WeightType, matmulKernel } from "./kernels.ts";
 import { type DotReading, q8Kernel } from "./q8-kernels.ts";
 
 /*
@@ -74,8 +74,8 @@ export function relaxedIntegerDot(): DotReading | null {
 /** Whether the q8 kernels can use the relaxed integer dot product here. */
 export const relaxedIntegerDotWorks = (): boolean => relaxedIntegerDot() !== null;
 
-/** The exported kernels of one module: matvec and matmul for float32, bfloat16 and q8 weights. */
-export const WASM_FUNCTIONS = ["matvec_f32", "matmul_f32", "matvec_bf16", "matmul_bf16", "matvec_q8", "matmul_q8"] as const;
+/** The exported kernels of one module: the matmul for float32, bfloat16 and q8 weights. */
+export const WASM_FUNCTIONS = ["matmul_f32", "matmul_bf16", "matmul_q8"] as const;
 export type WasmFunction = (typeof WASM_FUNCTIONS)[number];
 
 interface Compiled {
@@ -270,9 +270,9 @@ export class WasmHeap {
   /** The matmul kernels specialised for K. */
   kernelsFor(k: number, relaxed = relaxedAvailable()): KernelModule {
     const fns = () => [
-      ...(["f32", "bf16"] as WeightType[]).flatMap((t) => [matvecKernel(k, t, relaxed), matmulKernel(k, t, relaxed)]),
-      // (where the integer dot product does not work, a relaxed module's q8 kernels are the i16 ones)
-      q8Kernel(k, "matvec", relaxed ? relaxedIntegerDot() : null), q8Kernel(k, "matmul", relaxed ? relaxedIntegerDot() : null),
+      ...(["f32", "bf16"] as WeightType[]).map((t) => matmulKernel(k, t, relaxed)),
+      // (where the integer dot product does not work, a relaxed module's q8 kernel is the i16 one)
+      q8Kernel(k, relaxed ? relaxedIntegerDot() : null),
     ];
     return { ...this.instance<KernelModule["exports"]>(`matmul ${k}/${relaxed}`, fns), k, relaxed };
   }
