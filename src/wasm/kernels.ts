@@ -60,11 +60,11 @@ function countDown(counter: number, loopDepth: number): number[] {
 export function matmulKernel(k: number, type: WeightType, relaxed: boolean): FunctionDef {
   const e = emitter(relaxed);
   // params: a, b, out, m, ldo, j0, j1 · locals: j, i, bp, ap, count, x, w0, w1, op(out ptr), acc[8],
-  // then the streams' locals: q, g, s, bp1..bp3
+  // then the streams' locals: q, g, bp1..bp3
   const [A, B, OUT, M, LDO, J0, J1, J, I, BP, AP, COUNT, X, W0, W1, O] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
   const ACC = [16, 17, 18, 19, 20, 21, 22, 23];
-  const [Q, G, S] = [24, 25, 26];
-  const STREAM_BP = [BP, 27, 28, 29];
+  const [Q, G] = [24, 25];
+  const STREAM_BP = [BP, 26, 27, 28];
   const row = bytesPerPanelRow(type);
   const rowBytes = 4 * k;
   const panelBytes = k * (type === "f32" ? 4 : 2) * PANEL;
@@ -127,37 +127,34 @@ export function matmulKernel(k: number, type: WeightType, relaxed: boolean): Fun
     ...op.localGet(I), ...op.i32Const(rows), ...op.i32Add, ...op.localSet(I), ...op.br(0),
     ...op.end, ...op.end,
   ];
+  /** `for (j = from; j < j1; j += 8) { i = first row; body }` */
+  const panelLoop = (from: number[], firstRow: number[], body: number[]): number[] => [
+    ...from, ...op.localSet(J),
+    ...op.block, ...op.loop,
+    ...op.localGet(J), ...op.localGet(J1), ...op.i32GeU, ...op.brIf(1),
+    ...firstRow, ...op.localSet(I),
+    ...body,
+    ...op.localGet(J), ...op.i32Const(PANEL), ...op.i32Add, ...op.localSet(J), ...op.br(0),
+    ...op.end, ...op.end,
+  ];
+  // the rows left after the blocks of 4: m rounded down to a multiple of 4
+  const leftRows = [...op.localGet(M), ...op.i32Const(-4), ...op.i32And];
   const body: number[] = [
-    // q = the whole panels ÷ 4: panels j0 + (s·q + g)·8 for s < 4 and g < q go in four streams
+    // blocks of 4 rows, panel after panel (each panel's weights read once for four rows)
+    ...panelLoop(op.localGet(J0), op.i32Const(0), rowLoop(4, rowsPass(4))),
+    // the rows left, one at a time: q = the whole panels ÷ 4, and panels j0 + (s·q + g)·8 for
+    // s < 4 and g < q go in four streams; the last 0–3 panels one at a time
     ...op.localGet(J1), ...op.localGet(J0), ...op.i32Sub, ...op.i32Const(5), ...op.i32ShrU, ...op.localSet(Q),
     ...op.i32Const(0), ...op.localSet(G),
     ...op.block, ...op.loop,
     ...op.localGet(G), ...op.localGet(Q), ...op.i32GeU, ...op.brIf(1),
-    // blocks of 4 rows, panel by panel (each reads its weights once for four rows)
-    ...op.i32Const(0), ...op.localSet(S),
-    ...op.block, ...op.loop,
-    ...op.localGet(S), ...op.i32Const(4), ...op.i32GeU, ...op.brIf(1),
-    ...op.localGet(J0), ...op.localGet(S), ...op.localGet(Q), ...op.i32Mul, ...op.localGet(G), ...op.i32Add, ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...op.localSet(J),
-    ...op.i32Const(0), ...op.localSet(I),
-    ...rowLoop(4, rowsPass(4)),
-    ...op.localGet(S), ...op.i32Const(1), ...op.i32Add, ...op.localSet(S), ...op.br(0),
-    ...op.end, ...op.end,
-    // the rows left over, one at a time against the four streams
     ...op.localGet(J0), ...op.localGet(G), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...op.localSet(J),
-    ...op.localGet(M), ...op.i32Const(-4), ...op.i32And, ...op.localSet(I),
+    ...leftRows, ...op.localSet(I),
     ...rowLoop(1, streamsPass),
     ...op.localGet(G), ...op.i32Const(1), ...op.i32Add, ...op.localSet(G), ...op.br(0),
     ...op.end, ...op.end,
-    // the last 0–3 panels, one at a time
-    ...op.localGet(J0), ...op.localGet(Q), ...op.i32Const(5), ...op.i32Shl, ...op.i32Add, ...op.localSet(J),
-    ...op.block, ...op.loop,
-    ...op.localGet(J), ...op.localGet(J1), ...op.i32GeU, ...op.brIf(1),
-    ...op.i32Const(0), ...op.localSet(I),
-    ...rowLoop(4, rowsPass(4)),
-    ...rowLoop(1, rowsPass(1)),
-    ...op.localGet(J), ...op.i32Const(PANEL), ...op.i32Add, ...op.localSet(J), ...op.br(0),
-    ...op.end, ...op.end,
+    ...panelLoop([...op.localGet(J0), ...op.localGet(Q), ...op.i32Const(5), ...op.i32Shl, ...op.i32Add], leftRows, rowLoop(1, rowsPass(1))),
   ];
-  const locals = [I32, I32, I32, I32, I32, V128, V128, V128, I32, ...ACC.map(() => V128), I32, I32, I32, I32, I32, I32];
+  const locals = [I32, I32, I32, I32, I32, V128, V128, V128, I32, ...ACC.map(() => V128), I32, I32, I32, I32, I32];
   return { name: `matmul_${type}`, params: KERNEL_PARAMS, results: [], locals, body };
 }

@@ -45,7 +45,7 @@ export function q8Kernel(k: number, weights: DotReading | null): FunctionDef {
     locals.push(type);
     return KERNEL_PARAMS.length + locals.length - 1;
   };
-  const [J, I, BP, AP, ASP, SSP, COUNT, O, Q, G, S] = Array.from({ length: 11 }, () => local(I32));
+  const [J, I, BP, AP, ASP, SSP, COUNT, O, Q, G] = Array.from({ length: 10 }, () => local(I32));
   // the matmul's four streams of weights (see pass)
   const STREAM_BP = [BP, local(I32), local(I32), local(I32)];
   const [X, W0, W1] = Array.from({ length: 3 }, () => local(V128));
@@ -162,36 +162,33 @@ export function q8Kernel(k: number, weights: DotReading | null): FunctionDef {
     ...bump(I, rows), ...op.br(0),
     ...op.end, ...op.end,
   ];
+  /** `for (j = from; j < j1; j += 8) { i = first row; body }` */
+  const panelLoop = (from: number[], firstRow: number[], body: number[]): number[] => [
+    ...from, ...set(J),
+    ...op.block, ...op.loop,
+    ...get(J), ...get(J1), ...op.i32GeU, ...op.brIf(1),
+    ...firstRow, ...set(I),
+    ...body,
+    ...bump(J, 8), ...op.br(0),
+    ...op.end, ...op.end,
+  ];
+  // the rows left after the groups of 4: m rounded down to a multiple of 4
+  const leftRows = [...get(M), ...op.i32Const(-4), ...op.i32And];
   const body: number[] = [
-    // q = the whole panels ÷ 4: panels j0 + (s·q + g)·8 for s < 4 and g < q go in four streams
+    // groups of 4 rows, panel after panel (each panel's weights read once for four rows)
+    ...panelLoop(get(J0), op.i32Const(0), rowLoop(4, pass(4, false))),
+    // the rows left, one at a time: q = the whole panels ÷ 4, and panels j0 + (s·q + g)·8 for
+    // s < 4 and g < q go in four streams; the last 0–3 panels one at a time
     ...get(J1), ...get(J0), ...op.i32Sub, ...op.i32Const(5), ...op.i32ShrU, ...set(Q),
     ...op.i32Const(0), ...set(G),
     ...op.block, ...op.loop,
     ...get(G), ...get(Q), ...op.i32GeU, ...op.brIf(1),
-    // groups of 4 rows, panel by panel (each reads its weights once for four rows)
-    ...op.i32Const(0), ...set(S),
-    ...op.block, ...op.loop,
-    ...get(S), ...op.i32Const(4), ...op.i32GeU, ...op.brIf(1),
-    ...get(J0), ...get(S), ...get(Q), ...op.i32Mul, ...get(G), ...op.i32Add, ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...set(J),
-    ...op.i32Const(0), ...set(I),
-    ...rowLoop(4, pass(4, false)),
-    ...bump(S, 1), ...op.br(0),
-    ...op.end, ...op.end,
-    // the rows left over, one at a time against the four streams
     ...get(J0), ...get(G), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...set(J),
-    ...get(M), ...op.i32Const(-4), ...op.i32And, ...set(I),
+    ...leftRows, ...set(I),
     ...rowLoop(1, pass(4, true)),
     ...bump(G, 1), ...op.br(0),
     ...op.end, ...op.end,
-    // the last 0–3 panels, one at a time
-    ...get(J0), ...get(Q), ...op.i32Const(5), ...op.i32Shl, ...op.i32Add, ...set(J),
-    ...op.block, ...op.loop,
-    ...get(J), ...get(J1), ...op.i32GeU, ...op.brIf(1),
-    ...op.i32Const(0), ...set(I),
-    ...rowLoop(4, pass(4, false)),
-    ...rowLoop(1, pass(1, false)),
-    ...bump(J, 8), ...op.br(0),
-    ...op.end, ...op.end,
+    ...panelLoop([...get(J0), ...get(Q), ...op.i32Const(5), ...op.i32Shl, ...op.i32Add], leftRows, rowLoop(1, pass(1, false))),
   ];
   return { name: "matmul_q8", params: KERNEL_PARAMS, results: [], locals, body };
 }
