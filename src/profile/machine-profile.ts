@@ -15,6 +15,8 @@ import { runtimeInfo } from "../util/js-runtime.ts";
  * 12: q8 weights stored with their top bit flipped and no sums table (new kernels, timed anew).
  * 13: decode steps restored, not recorded (kernels/replay.ts), and passes rehearsed before they
  *     are timed: the time between ops and per call, measured anew.
+ * 14: decode's one-row products stream four panels of weights at once, and the one-row matvec
+ *     kernels are gone (wisdom naming them is stale): the products timed anew.
  */
 export const PROFILE_VERSION = 14;
 
