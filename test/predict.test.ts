@@ -6,9 +6,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type MachineProfile, PROFILE_VERSION, parseProfile, profileFileName } from "../src/profile/machine-profile.ts";
+import type { OpEntry } from "../src/clock/clock.ts";
+import { type MachineProfile, type OpCost, PROFILE_VERSION, parseProfile, profileFileName } from "../src/profile/machine-profile.ts";
 import { costsFor, interpolateLog, streamedWeightBytes } from "../src/profile/ladder.ts";
-import { fitProducts } from "../src/profile/measure.ts";
+import { fitContextReads, fitProducts } from "../src/profile/measure.ts";
 import { boundOf, passOverheadNs, predictCallNs } from "../src/profile/roofline.ts";
 import { FIXTURES } from "./helpers.ts";
 
@@ -172,6 +173,40 @@ describe("the products' fit", () => {
       for (const g of gs.filter((x) => x.vector)) expect(predictCallNs(roofline, kind, g.cycles, g.bytes, true)).toBeCloseTo(g.ns, 3);
     }
     expect(predictCallNs(roofline, "matmul(mlp up)", 64e6, 4.2e6)).toBeCloseTo(3_230_000, 3);
+  });
+});
+
+describe("attention's reads at long contexts", () => {
+  // A decode step after 1023 positions of width 768: the scores read 1023 × 768 × 4 = 3.14 MB of
+  // keys and took 2 µs + 262 µs (at 12 G bytes/s); the values' time is the scores' (one group), so
+  // theirs is their fixed cost alone. The line in cycles, fitted on calls that hit the caches,
+  // would put the scores' 1.57 M cycles at 157 µs.
+  const bytes = 1023 * 768 * 4;
+  const entry = (role: string, ns: number): OpEntry => ({
+    op: "matmul", role, inputs: [[1, 768], [1023, 768]], output: [12, 1023], cycles: 1023 * 768 * 2, bytes,
+    startNs: 0, endNs: ns, stage: "decode", layer: 0, step: 0, kernel: "simd",
+  });
+  const fitted = () => ({
+    "matmul(attn scores)": { callNs: 2000, cyclesPerSec: 10e9 },
+    "matmul(attn values)": { callNs: 500, cyclesPerSec: 10e9 },
+  });
+
+  it("gives the scores the rate they read at, below the memory roof, and keeps the values' cost", () => {
+    const ops: Record<string, OpCost> = fitted();
+    fitContextReads(ops, [entry("attn scores", 2000 + (1e9 * bytes) / 12e9), entry("attn scores", 2000 + (1e9 * bytes) / 12e9), entry("attn values", 500)], 40e9);
+    expect(ops["matmul(attn scores)"].bytesPerSec).toBeCloseTo(12e9, -3);
+    expect(ops["matmul(attn values)"].bytesPerSec).toBeUndefined();
+    const roofline = { memoryBytesPerSec: 40e9, computeCyclesPerSec: 20e9, ops };
+    // 2 µs + max(157 µs of cycles, 262 µs of bytes)
+    expect(predictCallNs(roofline, "matmul(attn scores)", 1023 * 768 * 2, bytes, true)).toBeCloseTo(2000 + (1e9 * bytes) / 12e9, 3);
+    // 64 positions: 197 kB at that rate (16.4 µs) outweigh 98 k cycles (9.8 µs)
+    expect(predictCallNs(roofline, "matmul(attn scores)", 64 * 768 * 2, 64 * 768 * 4, true)).toBeCloseTo(2000 + (1e9 * 64 * 768 * 4) / 12e9, 3);
+  });
+
+  it("leaves a kind whose reads ran at the memory roof or faster as it was", () => {
+    const ops: Record<string, OpCost> = fitted();
+    fitContextReads(ops, [entry("attn scores", 2000 + (1e9 * bytes) / 50e9)], 40e9);
+    expect(ops["matmul(attn scores)"].bytesPerSec).toBeUndefined();
   });
 });
 

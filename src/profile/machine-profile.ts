@@ -17,8 +17,9 @@ import { runtimeInfo } from "../util/js-runtime.ts";
  *     are timed: the time between ops and per call, measured anew.
  * 14: decode's one-row products stream four panels of weights at once, and the one-row matvec
  *     kernels are gone (wisdom naming them is stale): the products timed anew.
+ * 15: attention's own memory ceiling, from decode steps at the end of the context (measure.ts).
  */
-export const PROFILE_VERSION = 14;
+export const PROFILE_VERSION = 15;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {

@@ -19,12 +19,14 @@ import { type Roofline, isVectorCall, predictCallNs } from "./roofline.ts";
  * on how many layers repeat it) and on a ladder of weight streams (the memory roof of a model
  * depends on whether its weights fit a cache). On each rung: warm-up rounds (the first also makes
  * the autotuner choose every product's kernel), then a few timed rounds of a prefill, decode steps
- * and a decode batch's steps, and a long prefill for attention at long contexts. From their op
- * calls it fits, per op kind, the roofline's terms:
+ * and a decode batch's steps, a long prefill for attention at long contexts, and decode steps at
+ * the end of the context over caches too large for the CPU's. From their op calls it fits, per op
+ * kind, the roofline's terms:
  *  - per rung, each product's fixed cost and ceilings: the LM head's one-row stream sets the
  *    rung's memory rate, what one-row calls take beyond it is their fixed cost, the prefill's
  *    many-row calls give the compute ceiling and a decode batch's the one-row kernel's;
- *  - every other op, over all rungs: a line in its cycles over the shapes it ran at;
+ *  - every other op, over all rungs: a line in its cycles over the shapes it ran at; and for
+ *    attention, the rate its one-row calls read a long context's keys and values from memory;
  *  - the memory roof per working set: one-row products over weights of that many bytes;
  *  - the time a pass takes beyond its ops' fitted costs (fixed, per layer, per token), and the
  *    token pick.
@@ -71,6 +73,8 @@ export const TINY_LADDER: Ladder = {
 const PREFILL_TOKENS = 64;
 /** Tokens of each rung's long prefill (see longPrefill). */
 const LONG_PREFILL = 512;
+/** Keys and values the long-context decode steps read, over as many caches as that takes (see longDecode). */
+const LONG_DECODE_BYTES = 96 * 2 ** 20;
 const STREAM_ROUNDS = 4;
 const DECODE_STEPS = 16;
 /** Decode steps of a batch of sequences, for the one-row kernel's pace on several rows. */
@@ -214,6 +218,8 @@ interface RungRun {
   entries: OpEntry[];
   /** The long prefill's context-bound calls (see longPrefill). */
   long: OpEntry[];
+  /** The context-bound calls of decode steps at the end of the context (see longDecode). */
+  longDecode: OpEntry[];
   passes: { tokens: number; ns: number; first: number; end: number }[];
   products: { memoryBytesPerSec: number; ops: Record<string, OpCost> };
 }
@@ -252,6 +258,7 @@ export async function measureProfile(newEngine: () => Engine, key: ProfileKey, l
   const ops: Record<string, OpCost> = {};
   const memoryBytesPerSec = Math.max(...runs.map((r) => r.products.memoryBytesPerSec));
   for (const [kind, gs] of groups) if (!isWeightProduct(kind)) ops[kind] = fitOp(gs, memoryBytesPerSec, computeCyclesPerSec);
+  fitContextReads(ops, runs.flatMap((r) => r.longDecode), memoryBytesPerSec);
 
   // What each rung's passes took beyond their ops' predicted costs: JavaScript between the ops,
   // and pauses. Per layer (the depths differ), per token, and the rest.
@@ -286,7 +293,7 @@ export async function measureProfile(newEngine: () => Engine, key: ProfileKey, l
 }
 
 /** One rung's warm-up and timed rounds (see the comment at the top). */
-function measureRung(model: GPT2Model, log: (line: string) => void): Pick<RungRun, "entries" | "passes" | "long"> {
+function measureRung(model: GPT2Model, log: (line: string) => void): Pick<RungRun, "entries" | "passes" | "long" | "longDecode"> {
   const { vocabSize, nPositions } = model.config;
   const { prefill, decode: decodeSteps } = passShape(nPositions);
   const ids = tokenIds(prefill + decodeSteps, vocabSize);
@@ -322,7 +329,7 @@ function measureRung(model: GPT2Model, log: (line: string) => void): Pick<RungRu
   const clock = new Clock();
   log(`profile:   ${REPEATS} timed rounds…`);
   for (let r = 0; r < REPEATS; r++) run(clock);
-  return { entries: clock.entries, passes, long: longPrefill(model, log) };
+  return { entries: clock.entries, passes, long: longPrefill(model, log), longDecode: longDecode(model, log) };
 }
 
 /**
@@ -342,6 +349,51 @@ function longPrefill(model: GPT2Model, log: (line: string) => void): OpEntry[] {
   const clock = new Clock();
   clock.run(() => model.step(ids, model.newCache(tokens), 1, into));
   return clock.entries.filter((e) => CONTEXT_KINDS.has(opKind(e)));
+}
+
+/**
+ * Decode steps at the context's last position, each on the next of enough caches that their keys
+ * and values (LONG_DECODE_BYTES in all) cannot stay in the CPU's caches: one query row reads a
+ * long context from memory, head by head, where the long prefill reuses what it reads across its
+ * rows. The caches' contents do not matter to the time, only their length: it is set, not
+ * computed. Warmed up once, timed twice: the context-bound calls.
+ */
+function longDecode(model: GPT2Model, log: (line: string) => void): OpEntry[] {
+  const { nPositions, nLayer, nEmbd, vocabSize } = model.config;
+  const context = nPositions - 1;
+  const count = Math.min(16, Math.max(2, Math.ceil(LONG_DECODE_BYTES / (2 * nLayer * context * nEmbd * 4))));
+  log(`profile:   decode steps after ${context} positions, over ${count} caches…`);
+  model.reserveCaches(count, nPositions);
+  const caches = Array.from({ length: count }, () => model.newCache(nPositions));
+  const into = new Float32Array(vocabSize);
+  const ids = tokenIds(count, vocabSize);
+  const clock = new Clock();
+  for (let round = 0; round < 3; round++) {
+    for (const [i, cache] of caches.entries()) {
+      cache.length = context;
+      const step = () => model.step([ids[i]], cache, 1, into);
+      if (round === 0) step();
+      else clock.run(step);
+    }
+  }
+  return clock.entries.filter((e) => CONTEXT_KINDS.has(opKind(e)));
+}
+
+/**
+ * Attention's own memory ceiling: the rate at which the long-context decode steps' calls of each
+ * context-bound kind read their bytes, beyond their fixed cost — kept where it is below the
+ * memory roof (a decode step reads each head's slice of every cached row: strided, not streamed).
+ */
+export function fitContextReads(ops: Record<string, OpCost>, entries: readonly OpEntry[], memoryBytesPerSec: number): void {
+  for (const kind of CONTEXT_KINDS) {
+    const cost = ops[kind];
+    const calls = entries.filter((e) => opKind(e) === kind);
+    if (cost === undefined || calls.length === 0) continue;
+    const bytes = calls.reduce((s, e) => s + e.bytes, 0);
+    const ns = calls.reduce((s, e) => s + e.endNs - e.startNs - cost.callNs, 0);
+    const rate = (1e9 * bytes) / ns;
+    if (ns > 0 && rate < memoryBytesPerSec) cost.bytesPerSec = rate;
+  }
 }
 
 /** The token pick's time, greedy and sampling (with the top-5 the record keeps). */
