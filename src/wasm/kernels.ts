@@ -10,10 +10,10 @@ import { type FunctionDef, I32, V128, op } from "./emitter.ts";
  *
  * The matmul kernel (and the q8 one in q8-kernels.ts) takes (a, b, out, m, ldo, j0, j1): columns
  * j0 ≤ j < j1 in whole panels (j0 a multiple of 8, out with room up to the panel end), out rows
- * ldo floats apart. Rows go 4 at a time × 8 columns in eight sums per k-step (prefill); the rows
- * left over (a decode step's one row) go one at a time against four panels a quarter of the
- * range apart, whose weights stream from memory side by side. Every output is the same sum in
- * the same order whichever way it was reached.
+ * ldo floats apart. From 4 rows on (prefill, a decode batch), panel after panel: rows 4 at a time
+ * × 8 columns in eight sums per k-step, then the rows left over. Below 4 (a decode step's one
+ * row) each row goes against four panels a quarter of the range apart, whose weights stream
+ * from memory side by side. Every output is the same sum in the same order either way.
  */
 
 export const PANEL = 8;
@@ -127,33 +127,37 @@ export function matmulKernel(k: number, type: WeightType, relaxed: boolean): Fun
     ...op.localGet(I), ...op.i32Const(rows), ...op.i32Add, ...op.localSet(I), ...op.br(0),
     ...op.end, ...op.end,
   ];
-  /** `for (j = from; j < j1; j += 8) { i = first row; body }` */
-  const panelLoop = (from: number[], firstRow: number[], body: number[]): number[] => [
+  /** `for (j = from; j < j1; j += 8) { i = 0; body }` */
+  const panelLoop = (from: number[], body: number[]): number[] => [
     ...from, ...op.localSet(J),
     ...op.block, ...op.loop,
     ...op.localGet(J), ...op.localGet(J1), ...op.i32GeU, ...op.brIf(1),
-    ...firstRow, ...op.localSet(I),
+    ...op.i32Const(0), ...op.localSet(I),
     ...body,
     ...op.localGet(J), ...op.i32Const(PANEL), ...op.i32Add, ...op.localSet(J), ...op.br(0),
     ...op.end, ...op.end,
   ];
-  // the rows left after the blocks of 4: m rounded down to a multiple of 4
-  const leftRows = [...op.localGet(M), ...op.i32Const(-4), ...op.i32And];
   const body: number[] = [
-    // blocks of 4 rows, panel after panel (each panel's weights read once for four rows)
-    ...panelLoop(op.localGet(J0), op.i32Const(0), rowLoop(4, rowsPass(4))),
-    // the rows left, one at a time: q = the whole panels ÷ 4, and panels j0 + (s·q + g)·8 for
-    // s < 4 and g < q go in four streams; the last 0–3 panels one at a time
+    ...op.block, ...op.block,
+    ...op.localGet(M), ...op.i32Const(4), ...op.i32GeU, ...op.brIf(0),
+    // Fewer than 4 rows (decode): q = the whole panels ÷ 4, and panels j0 + (s·q + g)·8 for s < 4
+    // and g < q go in four streams, row by row; the last 0–3 panels one at a time.
     ...op.localGet(J1), ...op.localGet(J0), ...op.i32Sub, ...op.i32Const(5), ...op.i32ShrU, ...op.localSet(Q),
     ...op.i32Const(0), ...op.localSet(G),
     ...op.block, ...op.loop,
     ...op.localGet(G), ...op.localGet(Q), ...op.i32GeU, ...op.brIf(1),
     ...op.localGet(J0), ...op.localGet(G), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...op.localSet(J),
-    ...leftRows, ...op.localSet(I),
+    ...op.i32Const(0), ...op.localSet(I),
     ...rowLoop(1, streamsPass),
     ...op.localGet(G), ...op.i32Const(1), ...op.i32Add, ...op.localSet(G), ...op.br(0),
     ...op.end, ...op.end,
-    ...panelLoop([...op.localGet(J0), ...op.localGet(Q), ...op.i32Const(5), ...op.i32Shl, ...op.i32Add], leftRows, rowLoop(1, rowsPass(1))),
+    ...panelLoop([...op.localGet(J0), ...op.localGet(Q), ...op.i32Const(5), ...op.i32Shl, ...op.i32Add], rowLoop(1, rowsPass(1))),
+    ...op.br(1),
+    ...op.end,
+    // 4 rows or more: panel after panel, rows in blocks of 4 (each panel's weights read once
+    // for four rows), then the rows left over while the panel is in cache
+    ...panelLoop(op.localGet(J0), [...rowLoop(4, rowsPass(4)), ...rowLoop(1, rowsPass(1))]),
+    ...op.end,
   ];
   const locals = [I32, I32, I32, I32, I32, V128, V128, V128, I32, ...ACC.map(() => V128), I32, I32, I32, I32, I32];
   return { name: `matmul_${type}`, params: KERNEL_PARAMS, results: [], locals, body };

@@ -25,8 +25,9 @@ import { Q8_RECORD, Q8_SCALES } from "../kernels/q8.ts";
  * A float16 scale becomes float32 exactly: its bits shifted up 13 are a float32 2^112 too small
  * (subnormal halves included), so one multiply restores it.
  *
- * Rows go 4 at a time × 8 columns (prefill); the rows left over (decode's one) one at a time
- * against four panels whose weights stream side by side, as the float kernel does.
+ * From 4 rows on, panel after panel, rows 4 at a time × 8 columns, then the rows left over;
+ * below 4 (decode's one) each row against four panels whose weights stream side by side, as the
+ * float kernel does.
  */
 
 /** How the relaxed integer dot product reads a byte with its top bit set. */
@@ -162,33 +163,37 @@ export function q8Kernel(k: number, weights: DotReading | null): FunctionDef {
     ...bump(I, rows), ...op.br(0),
     ...op.end, ...op.end,
   ];
-  /** `for (j = from; j < j1; j += 8) { i = first row; body }` */
-  const panelLoop = (from: number[], firstRow: number[], body: number[]): number[] => [
+  /** `for (j = from; j < j1; j += 8) { i = 0; body }` */
+  const panelLoop = (from: number[], body: number[]): number[] => [
     ...from, ...set(J),
     ...op.block, ...op.loop,
     ...get(J), ...get(J1), ...op.i32GeU, ...op.brIf(1),
-    ...firstRow, ...set(I),
+    ...op.i32Const(0), ...set(I),
     ...body,
     ...bump(J, 8), ...op.br(0),
     ...op.end, ...op.end,
   ];
-  // the rows left after the groups of 4: m rounded down to a multiple of 4
-  const leftRows = [...get(M), ...op.i32Const(-4), ...op.i32And];
   const body: number[] = [
-    // groups of 4 rows, panel after panel (each panel's weights read once for four rows)
-    ...panelLoop(get(J0), op.i32Const(0), rowLoop(4, pass(4, false))),
-    // the rows left, one at a time: q = the whole panels ÷ 4, and panels j0 + (s·q + g)·8 for
-    // s < 4 and g < q go in four streams; the last 0–3 panels one at a time
+    ...op.block, ...op.block,
+    ...get(M), ...op.i32Const(4), ...op.i32GeU, ...op.brIf(0),
+    // Fewer than 4 rows (decode): q = the whole panels ÷ 4, and panels j0 + (s·q + g)·8 for s < 4
+    // and g < q go in four streams, row by row; the last 0–3 panels one at a time.
     ...get(J1), ...get(J0), ...op.i32Sub, ...op.i32Const(5), ...op.i32ShrU, ...set(Q),
     ...op.i32Const(0), ...set(G),
     ...op.block, ...op.loop,
     ...get(G), ...get(Q), ...op.i32GeU, ...op.brIf(1),
     ...get(J0), ...get(G), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...set(J),
-    ...leftRows, ...set(I),
+    ...op.i32Const(0), ...set(I),
     ...rowLoop(1, pass(4, true)),
     ...bump(G, 1), ...op.br(0),
     ...op.end, ...op.end,
-    ...panelLoop([...get(J0), ...get(Q), ...op.i32Const(5), ...op.i32Shl, ...op.i32Add], leftRows, rowLoop(1, pass(1, false))),
+    ...panelLoop([...get(J0), ...get(Q), ...op.i32Const(5), ...op.i32Shl, ...op.i32Add], rowLoop(1, pass(1, false))),
+    ...op.br(1),
+    ...op.end,
+    // 4 rows or more: panel after panel, rows in groups of 4 (each panel's weights read once for
+    // four rows), then the rows left over while the panel is in cache
+    ...panelLoop(get(J0), [...rowLoop(4, pass(4, false)), ...rowLoop(1, pass(1, false))]),
+    ...op.end,
   ];
   return { name: "matmul_q8", params: KERNEL_PARAMS, results: [], locals, body };
 }
