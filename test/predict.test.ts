@@ -10,7 +10,7 @@ import type { OpEntry } from "../src/clock/clock.ts";
 import { type MachineProfile, type OpCost, PROFILE_VERSION, parseProfile, profileFileName } from "../src/profile/machine-profile.ts";
 import { costsFor, interpolateLog, streamedWeightBytes } from "../src/profile/ladder.ts";
 import { fitContextReads, fitProducts } from "../src/profile/measure.ts";
-import { boundOf, manyRowCyclesPerSec, passOverheadNs, predictCallNs } from "../src/profile/roofline.ts";
+import { boundOf, passOverheadNs, predictCallNs } from "../src/profile/roofline.ts";
 import { FIXTURES } from "./helpers.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -176,32 +176,6 @@ describe("the products' fit", () => {
   });
 });
 
-describe("a short prompt's products", () => {
-  // 64 rows at 100 G cycles/s, 16 at 80 G: a cycle takes 1/100G + α/rows, α = 0.25e-11 × 64/3 s.
-  const cost: OpCost = { callNs: 0, cyclesPerSec: 100e9, fewRowsCyclesPerSec: 80e9 };
-
-  it("reads the ceiling between the two prefills' rows as a cost the rows share, the measured ends beyond them", () => {
-    expect(manyRowCyclesPerSec(cost, 16)).toBeCloseTo(80e9, -3);
-    expect(manyRowCyclesPerSec(cost, 32)).toBeCloseTo(1 / (1e-11 + 0.25e-11 / 3), -3); // 92.3 G
-    expect(manyRowCyclesPerSec(cost, 4)).toBeCloseTo(1 / 2.25e-11, -3); // 44.4 G: five times the 16-row penalty
-    expect(manyRowCyclesPerSec(cost, 2)).toBe(manyRowCyclesPerSec(cost, 4)); // one block of rows at least
-    expect([manyRowCyclesPerSec(cost, 64), manyRowCyclesPerSec(cost, 1000), manyRowCyclesPerSec(cost, undefined)]).toEqual([100e9, 100e9, 100e9]);
-    expect(manyRowCyclesPerSec({ ...cost, fewRowsCyclesPerSec: 120e9 }, 16)).toBe(100e9); // no faster on fewer rows
-    expect(manyRowCyclesPerSec({ callNs: 0, cyclesPerSec: 100e9 }, 16)).toBe(100e9);
-  });
-
-  it("fits the 16-row ceiling from the 16-row prefill's calls, beyond their fixed cost", () => {
-    const one = { cycles: 1e6, bytes: 4e6, rows: 1, vector: true, ns: 130_000 }; // 30 µs + 4 MB at 40 GB/s
-    const head = { cycles: 25e6, bytes: 1e8, rows: 1, vector: true, ns: 2.5e6 };
-    const sixteen = { cycles: 16e6, bytes: 4.05e6, rows: 16, vector: false, ns: 1_030_000 }; // 30 µs + 16 M at 16 G/s
-    const sixtyFour = { cycles: 64e6, bytes: 4.2e6, rows: 64, vector: false, ns: 3_230_000 }; // 30 µs + 64 M at 20 G/s
-    const c = fitProducts(new Map([["matmul(lm head)", [head]], ["matmul(mlp up)", [one, sixteen, sixtyFour]]])).ops["matmul(mlp up)"];
-    expect(c.cyclesPerSec).toBeCloseTo(20e9, 0);
-    expect(c.fewRowsCyclesPerSec).toBeCloseTo(16e9, 0);
-    expect(predictCallNs({ memoryBytesPerSec: 40e9, computeCyclesPerSec: 20e9, ops: { "matmul(mlp up)": c } }, "matmul(mlp up)", 16e6, 4.05e6, false, 16)).toBeCloseTo(1_030_000, 3);
-  });
-});
-
 describe("attention's reads at long contexts", () => {
   // A decode step after 1023 positions of width 768: the scores read 1023 × 768 × 4 = 3.14 MB of
   // keys and took 2 µs + 262 µs (at 12 G bytes/s); the values' time is the scores' (one group), so
@@ -245,7 +219,7 @@ describe("npm run profile", () => {
     });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^profile: rung 2 of 2: width 64, 1 layer, random weights…$/m); // vitest's env: the tiny ladder
-    expect(r.stdout).toMatch(/^product +width +call +compute ceiling +on 16 rows +in decode$/m);
+    expect(r.stdout).toMatch(/^product +width +call +compute ceiling +in decode$/m);
     const profile = parseProfile(readFileSync(out, "utf8"), out);
     expect(profile.rungs.map((x) => [x.width, x.layers])).toEqual([[32, 2], [64, 1]]);
     // Every weight product has the one-row kernel's ceiling too, from the rung's decode batch.

@@ -38,10 +38,9 @@ function summary(p: MachineProfile): string {
     `between ops   ${(p.passNs.fixed / 1e3).toFixed(0)} µs per forward pass + ${(p.passNs.perLayer / 1e3).toFixed(0)} µs per layer + ${(p.passNs.perToken / 1e3).toFixed(1)} µs per token (JavaScript, pauses)`,
     `token pick    ${(p.samplingNs.greedy / 1e3).toFixed(0)} µs greedy, ${(p.samplingNs.sample / 1e3).toFixed(0)} µs sampling`,
     "",
-    table(["product", "width", "call", "compute ceiling", "on 16 rows", "in decode"], products.flatMap((kind) => p.rungs.map((r) => {
+    table(["product", "width", "call", "compute ceiling", "in decode"], products.flatMap((kind) => p.rungs.map((r) => {
       const c = r.products[kind];
-      const optional = (v: number | undefined) => (v === undefined ? "" : rate(v, "cycles"));
-      return [kind, String(r.width), `${(c.callNs / 1e3).toFixed(1)} µs`, rate(c.cyclesPerSec, "cycles"), optional(c.fewRowsCyclesPerSec), optional(c.vectorCyclesPerSec)];
+      return [kind, String(r.width), `${(c.callNs / 1e3).toFixed(1)} µs`, rate(c.cyclesPerSec, "cycles"), c.vectorCyclesPerSec === undefined ? "" : rate(c.vectorCyclesPerSec, "cycles")];
     }))),
     "",
     table(["op kind", "call", "compute ceiling", "memory ceiling"], Object.entries(p.ops).map(([kind, c]) => [

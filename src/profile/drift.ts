@@ -2,7 +2,7 @@ import type { OpEntry } from "../clock/clock.ts";
 import { isWeightProduct, opKind } from "../run/aggregate.ts";
 import type { ModelCosts } from "./machine-profile.ts";
 import { median } from "./measure.ts";
-import { callRows, isVectorCall, manyRowCyclesPerSec, predictCallNs } from "./roofline.ts";
+import { isVectorCall, predictCallNs } from "./roofline.ts";
 
 /*
  * A profile is measured once and kept; the machine it describes does not keep still (a power
@@ -40,7 +40,7 @@ function measureCalls(p: ModelCosts, entries: readonly OpEntry[]): number {
     const kind = opKind(e);
     const callNs = p.ops[kind]?.callNs ?? 0;
     took += e.endNs - e.startNs;
-    work += predictCallNs(p, kind, e.cycles, e.bytes, isVectorCall(e), callRows(e)) - callNs;
+    work += predictCallNs(p, kind, e.cycles, e.bytes, isVectorCall(e)) - callNs;
     calls += callNs;
   }
   return calls > 0 ? Math.min(20, Math.max(0.05, (took - work) / calls)) : 1;
@@ -58,17 +58,16 @@ function measureRoofs(p: ModelCosts, entries: readonly OpEntry[]): Omit<Drift, "
   const largest = Math.max(0, ...streams.map((e) => e.bytes));
   const head = streams.filter((e) => e.bytes === largest);
   const memory = head.length === 0 ? 1 : (1e9 * head.length * largest) / head.reduce((s, e) => s + e.endNs - e.startNs, 0) / p.memoryBytesPerSec;
-  // per kind: the calls' time beyond their fixed cost, and what it would be at the profile's ceilings
-  const many = new Map<string, { ns: number; profiled: number }>();
+  const many = new Map<string, { cycles: number; ns: number }>();
   for (const e of products) {
     if (isVectorCall(e)) continue;
     const kind = opKind(e);
-    const sum = many.get(kind) ?? { ns: 0, profiled: 0 };
+    const sum = many.get(kind) ?? { cycles: 0, ns: 0 };
+    sum.cycles += e.cycles;
     sum.ns += Math.max(e.endNs - e.startNs - p.ops[kind].callNs, (e.endNs - e.startNs) / 2);
-    sum.profiled += (1e9 * e.cycles) / manyRowCyclesPerSec(p.ops[kind], callRows(e));
     many.set(kind, sum);
   }
-  const factors = [...many.values()].map((s) => s.profiled / s.ns);
+  const factors = [...many].map(([kind, s]) => (1e9 * s.cycles) / s.ns / p.ops[kind].cyclesPerSec);
   const compute = factors.length === 0 ? 1 : median(factors);
   return { memory, compute };
 }

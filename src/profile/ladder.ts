@@ -51,12 +51,10 @@ export function costsFor(p: MachineProfile, c: GPT2Config, dtype: string): Model
   const kinds = new Set(rungs.flatMap((r) => Object.keys(r.products)));
   for (const kind of kinds) {
     const vector = at((r) => r.products[kind]?.vectorCyclesPerSec);
-    const fewRows = at((r) => r.products[kind]?.fewRowsCyclesPerSec);
     ops[kind] = {
       callNs: at((r) => r.products[kind]?.callNs)!,
       cyclesPerSec: at((r) => r.products[kind]?.cyclesPerSec)!,
       ...(vector === undefined ? {} : { vectorCyclesPerSec: vector }),
-      ...(fewRows === undefined ? {} : { fewRowsCyclesPerSec: fewRows }),
     };
   }
   // Each rung's LM-head rate (its products' call costs were fitted against it), moved from the

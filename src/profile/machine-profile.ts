@@ -18,9 +18,8 @@ import { runtimeInfo } from "../util/js-runtime.ts";
  * 14: decode's one-row products stream four panels of weights at once, and the one-row matvec
  *     kernels are gone (wisdom naming them is stale): the products timed anew.
  * 15: attention's own memory ceiling, from decode steps at the end of the context (measure.ts).
- * 16: the products' ceilings on a 16-token prefill's rows besides the 64-token one's.
  */
-export const PROFILE_VERSION = 16;
+export const PROFILE_VERSION = 15;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {
@@ -41,8 +40,6 @@ export interface OpCost {
    * kernel tuned for one row (see isVectorCall), whose pace differs from the many-row kernel's.
    */
   vectorCyclesPerSec?: number;
-  /** A weight product's ceiling on a short prompt's rows (see manyRowCyclesPerSec in roofline.ts). */
-  fewRowsCyclesPerSec?: number;
   bytesPerSec?: number;
 }
 
@@ -135,7 +132,7 @@ export function parseProfile(text: string, source: string): MachineProfile {
   if (p.version !== PROFILE_VERSION) throw missing(`version (${PROFILE_VERSION})`);
   const k = p.key;
   if (typeof k !== "object" || k === null || typeof k.cpu !== "string" || typeof k.runtime !== "string" || !positive(k.threads)) throw missing("key");
-  const cost = (c: OpCost | undefined) => nonNegative(c?.callNs) && positive(c?.cyclesPerSec) && (c.bytesPerSec === undefined || positive(c.bytesPerSec)) && (c.vectorCyclesPerSec === undefined || positive(c.vectorCyclesPerSec)) && (c.fewRowsCyclesPerSec === undefined || positive(c.fewRowsCyclesPerSec));
+  const cost = (c: OpCost | undefined) => nonNegative(c?.callNs) && positive(c?.cyclesPerSec) && (c.bytesPerSec === undefined || positive(c.bytesPerSec)) && (c.vectorCyclesPerSec === undefined || positive(c.vectorCyclesPerSec));
   if (!Array.isArray(p.rungs) || p.rungs.length === 0) throw missing("rungs");
   for (const [i, r] of p.rungs.entries()) {
     if (!positive(r?.width) || !positive(r?.heads) || !positive(r?.layers) || !positive(r.memoryBytesPerSec) || !positive(r.weightBytes) || typeof r.products !== "object" || r.products === null || Object.keys(r.products).length === 0) throw missing(`rungs[${i}]`);

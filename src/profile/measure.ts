@@ -11,21 +11,20 @@ import { GREEDY, TokenPicker } from "../run/sampling.ts";
 import { Random } from "../util/random.ts";
 import { type MachineProfile, type OpCost, PROFILE_VERSION, type ProfileKey } from "./machine-profile.ts";
 import { streamedWeightBytes } from "./ladder.ts";
-import { PROFILE_ROWS, type Roofline, callRows, isVectorCall, predictCallNs } from "./roofline.ts";
+import { type Roofline, isVectorCall, predictCallNs } from "./roofline.ts";
 
 /*
  * Measures a machine profile on a ladder of GPT-2-shaped models with random weights (rungs that
  * span the family's widths, a layer or two each: the cost of a product depends on its shape, not
  * on how many layers repeat it) and on a ladder of weight streams (the memory roof of a model
  * depends on whether its weights fit a cache). On each rung: warm-up rounds (the first also makes
- * the autotuner choose every product's kernel), then a few timed rounds of a 16-token and a
- * 64-token prefill, decode steps and a decode batch's steps; a long prefill for attention at long
- * contexts, and decode steps at the end of the context over caches too large for the CPU's. From
- * their op calls it fits, per op kind, the roofline's terms:
+ * the autotuner choose every product's kernel), then a few timed rounds of a prefill, decode steps
+ * and a decode batch's steps, a long prefill for attention at long contexts, and decode steps at
+ * the end of the context over caches too large for the CPU's. From their op calls it fits, per op
+ * kind, the roofline's terms:
  *  - per rung, each product's fixed cost and ceilings: the LM head's one-row stream sets the
- *    rung's memory rate, what one-row calls take beyond it is their fixed cost, the prefills'
- *    many-row calls give the compute ceilings (on 64 rows, and on 16) and a decode batch's the
- *    one-row kernel's;
+ *    rung's memory rate, what one-row calls take beyond it is their fixed cost, the prefill's
+ *    many-row calls give the compute ceiling and a decode batch's the one-row kernel's;
  *  - every other op, over all rungs: a line in its cycles over the shapes it ran at; and for
  *    attention, the rate its one-row calls read a long context's keys and values from memory;
  *  - the memory roof per working set: one-row products over weights of that many bytes;
@@ -71,7 +70,7 @@ export const TINY_LADDER: Ladder = {
   streamShape: [64, 1024],
 };
 
-const PREFILL_TOKENS = PROFILE_ROWS.many;
+const PREFILL_TOKENS = 64;
 /** Tokens of each rung's long prefill (see longPrefill). */
 const LONG_PREFILL = 512;
 /** Keys and values the long-context decode steps read, over as many caches as that takes (see longDecode). */
@@ -167,16 +166,8 @@ export function fitProducts(groups: Map<string, Group[]>): { memoryBytesPerSec: 
     const one = gs.filter((g) => g.rows === 1);
     const callNs = one.length > 0 ? Math.max(0, median(one.map((g) => g.ns - memoryNs(g)))) : 0;
     const many = gs.filter((g) => g.rows > 1 && !g.vector);
-    const ceiling = (of: readonly Group[]) => 1e9 * median(of.map((g) => g.cycles / Math.max(g.ns - callNs, g.ns / 2)));
-    // the ceiling on the most rows, and on a short prompt's (see manyRowCyclesPerSec)
-    const most = Math.max(0, ...many.map((g) => g.rows));
-    const few = many.filter((g) => g.rows === PROFILE_ROWS.few && g.rows < most);
-    const cyclesPerSec = many.length > 0 ? ceiling(many.filter((g) => g.rows === most)) : 0;
-    ops[kind] = {
-      callNs, cyclesPerSec,
-      ...(few.length > 0 ? { fewRowsCyclesPerSec: ceiling(few) } : {}),
-      ...fitVector(one, gs.filter((g) => g.rows > 1 && g.vector), callNs, memoryNs),
-    };
+    const cyclesPerSec = many.length > 0 ? 1e9 * median(many.map((g) => g.cycles / Math.max(g.ns - callNs, g.ns / 2))) : 0;
+    ops[kind] = { callNs, cyclesPerSec, ...fitVector(one, gs.filter((g) => g.rows > 1 && g.vector), callNs, memoryNs) };
   }
   const best = Math.max(...Object.values(ops).map((c) => c.cyclesPerSec));
   // A product that only ever ran on one row (the LM head) runs at the best ceiling when it reuses its weights.
@@ -273,7 +264,7 @@ export async function measureProfile(newEngine: () => Engine, key: ProfileKey, l
   // and pauses. Per layer (the depths differ), per token, and the rest.
   const gaps = runs.map((r) => {
     const fitted: Roofline = { memoryBytesPerSec: r.products.memoryBytesPerSec, computeCyclesPerSec, ops: { ...ops, ...r.products.ops } };
-    const beyondOps = (p: RungRun["passes"][number]) => p.ns - r.entries.slice(p.first, p.end).reduce((s, e) => s + predictCallNs(fitted, opKind(e), e.cycles, e.bytes, isVectorCall(e), callRows(e)), 0);
+    const beyondOps = (p: RungRun["passes"][number]) => p.ns - r.entries.slice(p.first, p.end).reduce((s, e) => s + predictCallNs(fitted, opKind(e), e.cycles, e.bytes, isVectorCall(e)), 0);
     const gap = (tokens: number) => mean(r.passes.filter((p) => p.tokens === tokens).map(beyondOps));
     const prefill = Math.max(...r.passes.map((p) => p.tokens));
     return { layers: r.rung.nLayer, one: gap(1), perToken: prefill > 1 ? Math.max(0, (gap(prefill) - gap(1)) / (prefill - 1)) : 0 };
@@ -310,10 +301,6 @@ function measureRung(model: GPT2Model, log: (line: string) => void): Pick<RungRu
   const into = new Float32Array(BATCH * vocabSize);
 
   const run = (clock: Clock | null) => {
-    // A short prompt's prefill first, on a cache of its own: the products' few-row ceilings.
-    const short = model.newCache(PROFILE_ROWS.few);
-    if (clock === null) model.step(ids.slice(0, PROFILE_ROWS.few), short, 1, into);
-    else clock.run(() => model.step(ids.slice(0, PROFILE_ROWS.few), short, 1, into));
     const cache = model.newCache(prefill + decodeSteps);
     const forward = (ids: number[]) => {
       if (clock === null) return void model.step(ids, cache, 1, into);
@@ -336,7 +323,6 @@ function measureRung(model: GPT2Model, log: (line: string) => void): Pick<RungRu
 
   // Every pass's cache, reserved now: no pass may grow the kernels' memory (as no run does).
   model.reserveCaches(REPEATS + WARM_UPS, prefill + decodeSteps);
-  model.reserveCaches(REPEATS + WARM_UPS, PROFILE_ROWS.few);
   model.reserveCaches(BATCH * (REPEATS + WARM_UPS), BATCH_STEPS);
   log(`profile:   warm-up (${WARM_UPS} × a ${prefill}-token prefill and ${decodeSteps} decode steps), choosing each product's kernel…`);
   for (let w = 0; w < WARM_UPS; w++) run(null);

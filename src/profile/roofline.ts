@@ -25,42 +25,22 @@ export function isVectorCall(e: OpEntry): boolean {
   return e.stage === "decode" || e.inputs[0]?.[0] === 1;
 }
 
-/** The rows of the profile's two prefills, where a product's many-row ceilings are measured. */
-export const PROFILE_ROWS = { few: 16, many: 64 };
-
-/**
- * A product's ceiling on `rows` rows of the many-row kernel. Each panel's first block of rows
- * reads its weights from memory, a cost the rows after it share, so a cycle's time is taken as
- * 1/c∞ + α/rows through the ceilings measured on PROFILE_ROWS.few and .many rows; from .many
- * rows on (and below 4, one block) the measured ends stand. Without a few-row ceiling, or with
- * one no slower, the many-row ceiling.
- */
-export function manyRowCyclesPerSec(c: OpCost, rows: number | undefined): number {
-  const { few, many } = PROFILE_ROWS;
-  if (c.fewRowsCyclesPerSec === undefined || rows === undefined || rows >= many || c.fewRowsCyclesPerSec >= c.cyclesPerSec) return c.cyclesPerSec;
-  const [atFew, atMany] = [1 / c.fewRowsCyclesPerSec, 1 / c.cyclesPerSec];
-  return 1 / (atMany + ((atFew - atMany) * (1 / Math.max(4, rows) - 1 / many)) / (1 / few - 1 / many));
-}
-
 /**
  * The roofline's three terms in ns for `calls` calls of `kind` doing `cycles` and moving `bytes`
- * (`vector`: on the one-row kernel; `rows`: of the many-row kernel's call). A kind the profile did
- * not see has no fixed cost and the products' compute roof.
+ * (`vector`: on the one-row kernel). A kind the profile did not see has no fixed cost and the
+ * products' compute roof.
  */
-function terms(p: Roofline, kind: string, cycles: number, bytes: number, calls: number, vector: boolean, rows?: number): { call: number; compute: number; memory: number } {
+function terms(p: Roofline, kind: string, cycles: number, bytes: number, calls: number, vector: boolean): { call: number; compute: number; memory: number } {
   const c: OpCost = p.ops[kind] ?? { callNs: 0, cyclesPerSec: p.computeCyclesPerSec };
-  const cyclesPerSec = vector ? (c.vectorCyclesPerSec ?? c.cyclesPerSec) : manyRowCyclesPerSec(c, rows);
+  const cyclesPerSec = vector ? (c.vectorCyclesPerSec ?? c.cyclesPerSec) : c.cyclesPerSec;
   return { call: c.callNs * calls, compute: (1e9 * cycles) / cyclesPerSec, memory: (1e9 * bytes) / (c.bytesPerSec ?? p.memoryBytesPerSec) };
 }
 
-/** Predicted nanoseconds of one call of `kind` on `rows` rows that does `cycles` of work and moves `bytes`. */
-export function predictCallNs(p: Roofline, kind: string, cycles: number, bytes: number, vector = false, rows?: number): number {
-  const t = terms(p, kind, cycles, bytes, 1, vector, rows);
+/** Predicted nanoseconds of one call of `kind` that does `cycles` of work and moves `bytes`. */
+export function predictCallNs(p: Roofline, kind: string, cycles: number, bytes: number, vector = false): number {
+  const t = terms(p, kind, cycles, bytes, 1, vector);
   return t.call + Math.max(t.compute, t.memory);
 }
-
-/** The rows of a call's first input (a product's activations). */
-export const callRows = (e: OpEntry): number | undefined => e.inputs[0]?.[0];
 
 /** Which term of the roofline dominates a call (or a sum of calls) of `kind`. */
 export function boundOf(p: Roofline, kind: string, cycles: number, bytes: number, calls: number, vector = false): Bound {
@@ -81,6 +61,6 @@ export function passOverheadNs(p: ModelCosts, tokens: number, sampling: "greedy"
  */
 export function predictStepsNs(p: ModelCosts, entries: readonly OpEntry[], steps: readonly { tokens: number; picks: number }[], sampling: "greedy" | "sample"): number[] {
   const ns = steps.map((s) => passOverheadNs(p, s.tokens, sampling, s.picks));
-  for (const e of entries) if (e.step >= 0) ns[e.step] += predictCallNs(p, opKind(e), e.cycles, e.bytes, isVectorCall(e), callRows(e));
+  for (const e of entries) if (e.step >= 0) ns[e.step] += predictCallNs(p, opKind(e), e.cycles, e.bytes, isVectorCall(e));
   return ns;
 }
