@@ -138,18 +138,19 @@ describe("reading the profile for a model", () => {
 
 describe("the products' fit", () => {
   // Hand-made timings: the LM head streams 100 MB in 2.5 ms (a 40 GB/s roof); 64-row calls run
-  // at 20 G cycles/s after their fixed cost, decode batches of 8 rows at 16 (f32) and 16.7 (q8).
+  // at 20 G cycles/s after their fixed cost and their bytes at that roof, decode batches of 8
+  // rows at 16 (f32) and 16.7 (q8).
   // f32 weights (4 bytes per cycle) make one-row calls memory-bound, q8's (1.25) compute-bound.
   const head = { cycles: 25e6, bytes: 1e8, rows: 1, vector: true, ns: 2.5e6 };
   const f32 = [
     { cycles: 1e6, bytes: 4e6, rows: 1, vector: true, ns: 130_000 }, // 30 µs + 4 MB at 40 GB/s
     { cycles: 8e6, bytes: 4.03e6, rows: 8, vector: true, ns: 530_000 }, // 30 µs + 8 M cycles at 16 G/s
-    { cycles: 64e6, bytes: 4.2e6, rows: 64, vector: false, ns: 3_230_000 }, // 30 µs + 64 M at 20 G/s
+    { cycles: 64e6, bytes: 4.2e6, rows: 64, vector: false, ns: 3_335_000 }, // 30 µs + 64 M at 20 G/s + 4.2 MB at 40 GB/s
   ];
   const q8 = [
     { cycles: 1e6, bytes: 1.25e6, rows: 1, vector: true, ns: 80_000 }, // 20 µs + 1 M cycles at 16.7 G/s
     { cycles: 8e6, bytes: 1.3e6, rows: 8, vector: true, ns: 500_000 }, // 20 µs + 8 M cycles at 16.7 G/s
-    { cycles: 64e6, bytes: 1.45e6, rows: 64, vector: false, ns: 3_230_000 },
+    { cycles: 64e6, bytes: 1.45e6, rows: 64, vector: false, ns: 3_256_250 }, // 20 µs + 64 M at 20 G/s + 1.45 MB at 40 GB/s
   ];
   const fit = fitProducts(new Map([["matmul(lm head)", [head]], ["matmul(mlp up)", f32], ["matmul(mlp down)", q8]]));
   const roofline = { ...fit, computeCyclesPerSec: 20e9 };
@@ -172,7 +173,9 @@ describe("the products' fit", () => {
     for (const [kind, gs] of [["matmul(mlp up)", f32], ["matmul(mlp down)", q8]] as const) {
       for (const g of gs.filter((x) => x.vector)) expect(predictCallNs(roofline, kind, g.cycles, g.bytes, true)).toBeCloseTo(g.ns, 3);
     }
-    expect(predictCallNs(roofline, "matmul(mlp up)", 64e6, 4.2e6)).toBeCloseTo(3_230_000, 3);
+    expect(predictCallNs(roofline, "matmul(mlp up)", 64e6, 4.2e6)).toBeCloseTo(3_335_000, 3);
+    expect(predictCallNs(roofline, "matmul(mlp down)", 64e6, 1.45e6)).toBeCloseTo(3_256_250, 3);
+    expect(fit.ops["matmul(mlp down)"].cyclesPerSec).toBeCloseTo(20e9, 0);
   });
 });
 

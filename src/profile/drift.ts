@@ -49,7 +49,8 @@ function measureCalls(p: ModelCosts, entries: readonly OpEntry[]): number {
 /**
  * The two roofs' factors, each roof found as the profile found it (src/profile/measure.ts): the
  * memory roof is the rate at which the largest one-row product streams its weights; a product's
- * compute ceiling is its many-row calls' cycles over their time beyond the fixed call cost, and
+ * compute ceiling is its many-row calls' cycles over their time beyond the fixed call cost and
+ * their weights' time at that roof, and
  * the compute factor the median of those ceilings' factors. A roof with no such calls keeps 1.
  */
 function measureRoofs(p: ModelCosts, entries: readonly OpEntry[]): Omit<Drift, "calls"> {
@@ -64,7 +65,9 @@ function measureRoofs(p: ModelCosts, entries: readonly OpEntry[]): Omit<Drift, "
     const kind = opKind(e);
     const sum = many.get(kind) ?? { cycles: 0, ns: 0 };
     sum.cycles += e.cycles;
-    sum.ns += Math.max(e.endNs - e.startNs - p.ops[kind].callNs, (e.endNs - e.startNs) / 2);
+    // beyond the fixed cost and the weights' time at today's memory roof (see serialCall)
+    const took = e.endNs - e.startNs;
+    sum.ns += Math.max(took - p.ops[kind].callNs - (1e9 * e.bytes) / (p.memoryBytesPerSec * memory), took / 2);
     many.set(kind, sum);
   }
   const factors = [...many].map(([kind, s]) => (1e9 * s.cycles) / s.ns / p.ops[kind].cyclesPerSec);

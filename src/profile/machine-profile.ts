@@ -18,8 +18,9 @@ import { runtimeInfo } from "../util/js-runtime.ts";
  * 14: decode's one-row products stream four panels of weights at once, and the one-row matvec
  *     kernels are gone (wisdom naming them is stale): the products timed anew.
  * 15: attention's own memory ceiling, from decode steps at the end of the context (measure.ts).
+ * 16: a many-row product's ceiling is what its calls took beyond their weights' time (serialCall).
  */
-export const PROFILE_VERSION = 15;
+export const PROFILE_VERSION = 16;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {

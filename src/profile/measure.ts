@@ -24,7 +24,8 @@ import { type Roofline, isVectorCall, predictCallNs } from "./roofline.ts";
  * kind, the roofline's terms:
  *  - per rung, each product's fixed cost and ceilings: the LM head's one-row stream sets the
  *    rung's memory rate, what one-row calls take beyond it is their fixed cost, the prefill's
- *    many-row calls give the compute ceiling and a decode batch's the one-row kernel's;
+ *    many-row calls (beyond their weights' time) give the compute ceiling and a decode batch's
+ *    the one-row kernel's;
  *  - every other op, over all rungs: a line in its cycles over the shapes it ran at; and for
  *    attention, the rate its one-row calls read a long context's keys and values from memory;
  *  - the memory roof per working set: one-row products over weights of that many bytes;
@@ -149,7 +150,8 @@ function groupsOf(entries: readonly OpEntry[]): Map<string, Group[]> {
  * The weight products. The memory roof is the rate at which the largest one-row product (the
  * LM head: more weights than any cache holds) streams its weights; each product's fixed cost is
  * what its one-row calls take beyond their bytes at that rate (thread hand-off, and the ramp a
- * short stream never finishes); its compute ceiling comes from the many-row calls, less that cost.
+ * short stream never finishes); its compute ceiling comes from the many-row calls, less that cost
+ * and their bytes at that rate (a many-row call takes the two one after the other: serialCall).
  * The one-row kernel's ceiling comes from decode batches: with the fixed cost as above, their
  * cycles over the rest of their time, unless that ceiling would make the one-row calls
  * compute-bound (q8 weights: few bytes per cycle); then the one-row and batch calls fix both, the
@@ -165,9 +167,12 @@ export function fitProducts(groups: Map<string, Group[]>): { memoryBytesPerSec: 
   for (const [kind, gs] of products) {
     const one = gs.filter((g) => g.rows === 1);
     const callNs = one.length > 0 ? Math.max(0, median(one.map((g) => g.ns - memoryNs(g)))) : 0;
+    const vector = fitVector(one, gs.filter((g) => g.rows > 1 && g.vector), callNs, memoryNs);
+    const fixed = vector.callNs ?? callNs;
     const many = gs.filter((g) => g.rows > 1 && !g.vector);
-    const cyclesPerSec = many.length > 0 ? 1e9 * median(many.map((g) => g.cycles / Math.max(g.ns - callNs, g.ns / 2))) : 0;
-    ops[kind] = { callNs, cyclesPerSec, ...fitVector(one, gs.filter((g) => g.rows > 1 && g.vector), callNs, memoryNs) };
+    // what the many-row calls took beyond their fixed cost and their weights' time (see serialCall)
+    const cyclesPerSec = many.length > 0 ? 1e9 * median(many.map((g) => g.cycles / Math.max(g.ns - fixed - memoryNs(g), g.ns / 2))) : 0;
+    ops[kind] = { ...vector, callNs: fixed, cyclesPerSec };
   }
   const best = Math.max(...Object.values(ops).map((c) => c.cyclesPerSec));
   // A product that only ever ran on one row (the LM head) runs at the best ceiling when it reuses its weights.

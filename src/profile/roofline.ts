@@ -1,12 +1,13 @@
 import type { OpEntry } from "../clock/clock.ts";
-import { opKind } from "../run/aggregate.ts";
+import { isWeightProduct, opKind } from "../run/aggregate.ts";
 import type { ModelCosts, OpCost } from "./machine-profile.ts";
 
 /*
  * The article's processing delay, made to predict: each op call takes its fixed cost plus the
  * longer of its work at its compute ceiling and its bytes at the memory roof (or at its own
- * lower byte ceiling: copies into fresh pages),
+ * lower byte ceiling: copies into fresh pages, attention's strided reads),
  *   t = call + max(cycles ÷ cycles/s, bytes ÷ bytes/s),
+ * or, for a weight product on many rows, their sum (see serialCall),
  * so an op's cycle time is not a constant: it is 1 ÷ (cycles/s) while the op reuses what it
  * reads (compute-bound) and (bytes per cycle) ÷ (bytes/s) when every cycle needs new bytes
  * (memory-bound, as a one-row product that reads each weight for one multiply-accumulate).
@@ -36,10 +37,17 @@ function terms(p: Roofline, kind: string, cycles: number, bytes: number, calls: 
   return { call: c.callNs * calls, compute: (1e9 * cycles) / cyclesPerSec, memory: (1e9 * bytes) / (c.bytesPerSec ?? p.memoryBytesPerSec) };
 }
 
+/**
+ * Whether a call's bytes and cycles take their times one after the other: a weight product on
+ * many rows works on each panel's rows once its weights are in, and across the family its
+ * prefills took the sum (see docs/cost-model.md); every other call overlaps them.
+ */
+export const serialCall = (kind: string, vector: boolean): boolean => !vector && isWeightProduct(kind);
+
 /** Predicted nanoseconds of one call of `kind` that does `cycles` of work and moves `bytes`. */
 export function predictCallNs(p: Roofline, kind: string, cycles: number, bytes: number, vector = false): number {
   const t = terms(p, kind, cycles, bytes, 1, vector);
-  return t.call + Math.max(t.compute, t.memory);
+  return t.call + (serialCall(kind, vector) ? t.compute + t.memory : Math.max(t.compute, t.memory));
 }
 
 /** Which term of the roofline dominates a call (or a sum of calls) of `kind`. */
