@@ -26,8 +26,8 @@ import { Q8_RECORD, Q8_SCALES } from "../kernels/q8.ts";
  * (subnormal halves included), so one multiply restores it.
  *
  * From 4 rows on, panel after panel, rows 4 at a time × 8 columns, then the rows left over;
- * below 4 (decode's one) each row against four panels whose weights stream side by side, as the
- * float kernel does.
+ * below 4 (decode's one) each row against four panels (one in the i16 form) whose weights
+ * stream side by side, as the float kernel does.
  */
 
 /** How the relaxed integer dot product reads a byte with its top bit set. */
@@ -47,8 +47,11 @@ export function q8Kernel(k: number, weights: DotReading | null): FunctionDef {
     return KERNEL_PARAMS.length + locals.length - 1;
   };
   const [J, I, BP, AP, ASP, SSP, COUNT, O, Q, G] = Array.from({ length: 10 }, () => local(I32));
-  // the matmul's four streams of weights (see pass)
-  const STREAM_BP = [BP, local(I32), local(I32), local(I32)];
+  // decode's streams of weights (see pass): four, or one for the i16 form, whose four
+  // accumulators per panel do not fit the registers more than once (Node 20, GPT-2 small, one
+  // thread: 120–124 tokens/s on one stream, 83–86 on two, 64 on four)
+  const STREAMS = relaxed ? 4 : 1;
+  const STREAM_BP = [BP, ...Array.from({ length: STREAMS - 1 }, () => local(I32))];
   const [X, W0, W1] = Array.from({ length: 3 }, () => local(V128));
   // per block: the 8 columns' weight scales; relaxed, per row: 128·Σ q_a, to take out
   const SCALE = [local(V128), local(V128)];
@@ -99,8 +102,8 @@ export function q8Kernel(k: number, weights: DotReading | null): FunctionDef {
   };
 
   /**
-   * Rows i … i+rows−1 of the panel at column j; or (`streams`) row i of four panels, each q
-   * panels further on than the one before — four streams of weights at once, which one core
+   * Rows i … i+rows−1 of the panel at column j; or (`streams`) row i of STREAMS panels, each q
+   * panels further on than the one before — streams of weights side by side, which one core
    * reads about a third faster than one. Every panel's sums are the same either way.
    */
   const pass = (slots: number, streams: boolean): number[] => {
@@ -176,18 +179,18 @@ export function q8Kernel(k: number, weights: DotReading | null): FunctionDef {
   const body: number[] = [
     ...op.block, ...op.block,
     ...get(M), ...op.i32Const(4), ...op.i32GeU, ...op.brIf(0),
-    // Fewer than 4 rows (decode): q = the whole panels ÷ 4, and panels j0 + (s·q + g)·8 for s < 4
-    // and g < q go in four streams, row by row; the last 0–3 panels one at a time.
-    ...get(J1), ...get(J0), ...op.i32Sub, ...op.i32Const(5), ...op.i32ShrU, ...set(Q),
+    // Fewer than 4 rows (decode): q = the whole panels ÷ the streams, and panels j0 + (s·q + g)·8
+    // for s < streams and g < q go in that many streams, row by row; the last few one at a time.
+    ...get(J1), ...get(J0), ...op.i32Sub, ...op.i32Const(3 + Math.log2(STREAMS)), ...op.i32ShrU, ...set(Q),
     ...op.i32Const(0), ...set(G),
     ...op.block, ...op.loop,
     ...get(G), ...get(Q), ...op.i32GeU, ...op.brIf(1),
     ...get(J0), ...get(G), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...set(J),
     ...op.i32Const(0), ...set(I),
-    ...rowLoop(1, pass(4, true)),
+    ...rowLoop(1, pass(STREAMS, true)),
     ...bump(G, 1), ...op.br(0),
     ...op.end, ...op.end,
-    ...panelLoop([...get(J0), ...get(Q), ...op.i32Const(5), ...op.i32Shl, ...op.i32Add], rowLoop(1, pass(1, false))),
+    ...panelLoop([...get(J0), ...get(Q), ...op.i32Const(3 + Math.log2(STREAMS)), ...op.i32Shl, ...op.i32Add], rowLoop(1, pass(1, false))),
     ...op.br(1),
     ...op.end,
     // 4 rows or more: panel after panel, rows in groups of 4 (each panel's weights read once for
