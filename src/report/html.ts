@@ -123,7 +123,7 @@ ${legend(r.ops.map((o) => ({ label: o.op, color: colors.get(o.op)! })))}
 ${perToken}
 
 <h2>The article's formula, predicting</h2>
-<p class="muted">processing delay = Σ cycles × cycle_time, with each op call's cycle time from the roofline of ${r.machine.source === "file" ? `another machine (${esc(r.machine.path)})` : "this machine"}: (call + max(cycles ÷ compute roof, bytes ÷ memory roof)) ÷ cycles.</p>
+<p class="muted">processing delay = Σ cycles × cycle_time, with each op call's cycle time from the roofline of ${r.machine.source === "file" ? `another machine (${esc(r.machine.path)})` : "this machine"}: (call + max(cycles ÷ compute roof, bytes ÷ memory roof)) ÷ cycles; a weight product on many rows takes the two one after the other (+ for max).</p>
 <figure>${formulaChart}${legend([{ label: "predicted", color: "#76b7b2" }, { label: "measured", color: "#4e79a7" }])}</figure>
 <table><thead><tr><th>stage</th><th>cycles</th><th>bytes</th><th>cycles/byte</th><th>ns/cycle</th><th>predicted</th><th>measured${mp.source === "file" ? " here" : ""}</th><th>error</th><th>bound</th></tr></thead><tbody>${formulaRows}</tbody></table>
 ${rooflineChart}

@@ -49,6 +49,7 @@ export function terminalReport(r: RunRecord, verbose: boolean, showPath: (path: 
   const forOther = mp.source === "file";
   out.push("", "The article's formula, predicting — processing delay = Σ cycle_time × cycles, where an op's");
   out.push("cycle time is the roofline's: (call + max(cycles ÷ compute roof, bytes ÷ memory roof)) ÷ cycles");
+  out.push("(a weight product on many rows takes the two one after the other: + for max)");
   const source = mp.source === "cache" ? "profile cached" : mp.source === "measured" ? "profile measured now" : "";
   out.push(`${forOther ? `PREDICTED FOR ANOTHER MACHINE (${mp.path}): ` : "machine: "}${mp.cpu}, ${mp.cores} cores, ${mp.runtime}, ${mp.threads} thread${mp.threads === 1 ? "" : "s"}${source === "" ? "" : ` · ${source}`}`);
   const times = (f: number | undefined) => (f === undefined ? "" : ` (×${f.toFixed(2)})`);

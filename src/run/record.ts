@@ -32,7 +32,8 @@ export interface StageRecord {
   bytes: number;
   /**
    * The article's processing delay, predicted from the machine profile: Σ over op calls of
-   * call cost + max(cycles ÷ compute roof, bytes ÷ memory roof), plus each pass's time between ops.
+   * call cost + max(cycles ÷ compute roof, bytes ÷ memory roof) (the sum, for a weight product on
+   * many rows), plus each pass's time between ops.
    */
   predictedMs: number;
 }
