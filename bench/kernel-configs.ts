@@ -2,7 +2,7 @@
 // and a setup that lays B out the way that kernel reads it (copies of it, to time streaming).
 import { KERNELS } from "../src/kernels/engine.ts";
 import { PackedMatrix, type WeightDtype } from "../src/kernels/packed-matrix.ts";
-import { Plan, kernel as kernelRef } from "../src/kernels/plan.ts";
+import { type Plan, kernel as kernelRef } from "../src/kernels/plan.ts";
 import type { ThreadTeam } from "../src/kernels/threads.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { PANEL } from "../src/wasm/kernels.ts";
@@ -71,7 +71,20 @@ function tsConfig(name: string): Config {
   };
 }
 
-function simdConfig(relaxed: boolean, dtype: WeightDtype, threads: number, team: ThreadTeam): Config {
+/**
+ * The engine's thread team and the one plan every two-thread config records into: the team
+ * keeps the functions its workers were sent by their index in that plan's table, which only
+ * grows (a plan of each config's own would reuse index 0 for another kernel). Each call is a
+ * pass, as the engine runs one — begun (counters cleared), recorded, published, run: without the
+ * beginning, every two-thread config after the first found its one node's chunks already taken,
+ * ran nothing, and was timed doing so.
+ */
+export interface TeamPlan {
+  team: ThreadTeam;
+  plan: Plan;
+}
+
+function simdConfig(relaxed: boolean, dtype: WeightDtype, threads: number, { team, plan }: TeamPlan): Config {
   const name: WasmFunction = `matmul_${dtype}`;
   return {
     kernel: `simd matmul${dtype === "q8" ? (relaxed ? "·dot8" : "·dot16") : relaxed ? "·fma" : ""}`, threads, dtype,
@@ -86,7 +99,6 @@ function simdConfig(relaxed: boolean, dtype: WeightDtype, threads: number, team:
       const f = module.exports[name];
       const kp = paddedK(k);
       // Two threads: the product as a one-call plan, run as a region of the engine's thread team.
-      const plan = new Plan();
       const ref = kernelRef(module, name);
       return (a, out, c) => {
         const m = a.length / k;
@@ -99,8 +111,11 @@ function simdConfig(relaxed: boolean, dtype: WeightDtype, threads: number, team:
         else if (dtype === "q8") quantizeActivations(a, m, k, heap.i8View(qAt, m * kp), heap.f32View(scalesAt, blocks), heap.i32View(sumsAt, blocks));
         const input = dtype === "q8" ? qAt : aAt;
         if (threads > 1) {
+          // as the engine records a pass: the last region left, the counters cleared
+          team.beginPass(plan);
           plan.clear();
           plan.kernel(plan.functionIndex(ref), [input, weights[c], outAt, m, ldo], { kind: "range", units: ldo / PANEL, scale: PANEL, work: m * k * ldo }, [], [], threads);
+          team.publish(plan);
           team.run(plan);
         } else f(input, weights[c], outAt, m, ldo, 0, ldo);
         const result = heap.f32View(outAt, m * ldo);
@@ -111,7 +126,7 @@ function simdConfig(relaxed: boolean, dtype: WeightDtype, threads: number, team:
 }
 
 /** Every config for a product. */
-export function configsFor(team: ThreadTeam): Config[] {
+export function configsFor(team: TeamPlan): Config[] {
   const configs: Config[] = KERNELS.filter((k) => k.fn !== null).map((k) => tsConfig(k.name));
   if (!simdAvailable) return configs;
   for (const threads of [1, 2]) {
