@@ -57,6 +57,59 @@ function countDown(counter: number, loopDepth: number): number[] {
   return [...op.localGet(counter), ...op.i32Const(1), ...op.i32Sub, ...op.localTee(counter), ...op.brIf(loopDepth)];
 }
 
+/** The locals `columnSchedule` moves: the parameters m, j0, j1 and the kernel's j, i, q, g. */
+export interface ScheduleLocals {
+  m: number;
+  j0: number;
+  j1: number;
+  j: number;
+  i: number;
+  q: number;
+  g: number;
+}
+
+/**
+ * The order every matmul kernel (this file's and q8-kernels.ts's) visits columns j0 ≤ j < j1:
+ * from 4 rows on, panel after panel, `fours` (the rows in blocks of 4) then `ones` (the rows left,
+ * one at a time); below 4 rows, q = the whole panels ÷ `streams`, the panels j0 + (s·q + g)·8 for
+ * s < streams and g < q go `streamed`, row by row, and the last few `ones`. Each part is a row loop
+ * that starts at row i and reads panel j (for `streamed`, the first of its panels).
+ */
+export function columnSchedule(l: ScheduleLocals, streams: number, parts: { fours: number[]; ones: number[]; streamed: number[] }): number[] {
+  const get = op.localGet;
+  const set = op.localSet;
+  const inc = (local: number, by: number) => [...get(local), ...op.i32Const(by), ...op.i32Add, ...set(local)];
+  /** `for (j = from; j < j1; j += 8) { i = 0; body }` */
+  const panelLoop = (from: number[], body: number[]): number[] => [
+    ...from, ...set(l.j),
+    ...op.block, ...op.loop,
+    ...get(l.j), ...get(l.j1), ...op.i32GeU, ...op.brIf(1),
+    ...op.i32Const(0), ...set(l.i),
+    ...body,
+    ...inc(l.j, PANEL), ...op.br(0),
+    ...op.end, ...op.end,
+  ];
+  const shift = 3 + Math.log2(streams);
+  return [
+    ...op.block, ...op.block,
+    ...get(l.m), ...op.i32Const(4), ...op.i32GeU, ...op.brIf(0),
+    ...get(l.j1), ...get(l.j0), ...op.i32Sub, ...op.i32Const(shift), ...op.i32ShrU, ...set(l.q),
+    ...op.i32Const(0), ...set(l.g),
+    ...op.block, ...op.loop,
+    ...get(l.g), ...get(l.q), ...op.i32GeU, ...op.brIf(1),
+    ...get(l.j0), ...get(l.g), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...set(l.j),
+    ...op.i32Const(0), ...set(l.i),
+    ...parts.streamed,
+    ...inc(l.g, 1), ...op.br(0),
+    ...op.end, ...op.end,
+    ...panelLoop([...get(l.j0), ...get(l.q), ...op.i32Const(shift), ...op.i32Shl, ...op.i32Add], parts.ones),
+    ...op.br(1),
+    ...op.end,
+    ...panelLoop(get(l.j0), [...parts.fours, ...parts.ones]),
+    ...op.end,
+  ];
+}
+
 export function matmulKernel(k: number, type: WeightType, relaxed: boolean): FunctionDef {
   const e = emitter(relaxed);
   // params: a, b, out, m, ldo, j0, j1 · locals: j, i, bp, ap, count, x, w0, w1, op(out ptr), acc[8],
@@ -68,7 +121,7 @@ export function matmulKernel(k: number, type: WeightType, relaxed: boolean): Fun
   const row = bytesPerPanelRow(type);
   const rowBytes = 4 * k;
   const panelBytes = k * (type === "f32" ? 4 : 2) * PANEL;
-  const panelStart = [...op.localGet(B), ...op.localGet(J), ...op.i32Const(k * (type === "f32" ? 4 : 2)), ...op.i32Mul, ...op.i32Add, ...op.localSet(BP)];
+  const panelStart = [...op.localGet(B), ...op.localGet(J), ...op.i32Const(panelBytes / PANEL), ...op.i32Mul, ...op.i32Add, ...op.localSet(BP)];
   /** o = out + (i·ldo + j)·4 */
   const outRow = [...op.localGet(OUT), ...op.localGet(I), ...op.localGet(LDO), ...op.i32Mul, ...op.localGet(J), ...op.i32Add, ...op.i32Const(2), ...op.i32Shl, ...op.i32Add, ...op.localSet(O)];
   /** One pass over k for `rows` rows of A starting at AP, into ACC[0 .. 2·rows). */
@@ -127,38 +180,11 @@ export function matmulKernel(k: number, type: WeightType, relaxed: boolean): Fun
     ...op.localGet(I), ...op.i32Const(rows), ...op.i32Add, ...op.localSet(I), ...op.br(0),
     ...op.end, ...op.end,
   ];
-  /** `for (j = from; j < j1; j += 8) { i = 0; body }` */
-  const panelLoop = (from: number[], body: number[]): number[] => [
-    ...from, ...op.localSet(J),
-    ...op.block, ...op.loop,
-    ...op.localGet(J), ...op.localGet(J1), ...op.i32GeU, ...op.brIf(1),
-    ...op.i32Const(0), ...op.localSet(I),
-    ...body,
-    ...op.localGet(J), ...op.i32Const(PANEL), ...op.i32Add, ...op.localSet(J), ...op.br(0),
-    ...op.end, ...op.end,
-  ];
-  const body: number[] = [
-    ...op.block, ...op.block,
-    ...op.localGet(M), ...op.i32Const(4), ...op.i32GeU, ...op.brIf(0),
-    // Fewer than 4 rows (decode): q = the whole panels ÷ 4, and panels j0 + (s·q + g)·8 for s < 4
-    // and g < q go in four streams, row by row; the last 0–3 panels one at a time.
-    ...op.localGet(J1), ...op.localGet(J0), ...op.i32Sub, ...op.i32Const(5), ...op.i32ShrU, ...op.localSet(Q),
-    ...op.i32Const(0), ...op.localSet(G),
-    ...op.block, ...op.loop,
-    ...op.localGet(G), ...op.localGet(Q), ...op.i32GeU, ...op.brIf(1),
-    ...op.localGet(J0), ...op.localGet(G), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...op.localSet(J),
-    ...op.i32Const(0), ...op.localSet(I),
-    ...rowLoop(1, streamsPass),
-    ...op.localGet(G), ...op.i32Const(1), ...op.i32Add, ...op.localSet(G), ...op.br(0),
-    ...op.end, ...op.end,
-    ...panelLoop([...op.localGet(J0), ...op.localGet(Q), ...op.i32Const(5), ...op.i32Shl, ...op.i32Add], rowLoop(1, rowsPass(1))),
-    ...op.br(1),
-    ...op.end,
-    // 4 rows or more: panel after panel, rows in blocks of 4 (each panel's weights read once
-    // for four rows), then the rows left over while the panel is in cache
-    ...panelLoop(op.localGet(J0), [...rowLoop(4, rowsPass(4)), ...rowLoop(1, rowsPass(1))]),
-    ...op.end,
-  ];
+  const body = columnSchedule({ m: M, j0: J0, j1: J1, j: J, i: I, q: Q, g: G }, STREAM_BP.length, {
+    fours: rowLoop(4, rowsPass(4)),
+    ones: rowLoop(1, rowsPass(1)),
+    streamed: rowLoop(1, streamsPass),
+  });
   const locals = [I32, I32, I32, I32, I32, V128, V128, V128, I32, ...ACC.map(() => V128), I32, I32, I32, I32, I32];
   return { name: `matmul_${type}`, params: KERNEL_PARAMS, results: [], locals, body };
 }

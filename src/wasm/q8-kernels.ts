@@ -1,5 +1,5 @@
 import { type FunctionDef, I32, V128, op } from "./emitter.ts";
-import { KERNEL_PARAMS } from "./kernels.ts";
+import { KERNEL_PARAMS, columnSchedule } from "./kernels.ts";
 import { Q8_RECORD, Q8_SCALES } from "../kernels/q8.ts";
 
 /*
@@ -166,37 +166,10 @@ export function q8Kernel(k: number, weights: DotReading | null): FunctionDef {
     ...bump(I, rows), ...op.br(0),
     ...op.end, ...op.end,
   ];
-  /** `for (j = from; j < j1; j += 8) { i = 0; body }` */
-  const panelLoop = (from: number[], body: number[]): number[] => [
-    ...from, ...set(J),
-    ...op.block, ...op.loop,
-    ...get(J), ...get(J1), ...op.i32GeU, ...op.brIf(1),
-    ...op.i32Const(0), ...set(I),
-    ...body,
-    ...bump(J, 8), ...op.br(0),
-    ...op.end, ...op.end,
-  ];
-  const body: number[] = [
-    ...op.block, ...op.block,
-    ...get(M), ...op.i32Const(4), ...op.i32GeU, ...op.brIf(0),
-    // Fewer than 4 rows (decode): q = the whole panels ÷ the streams, and panels j0 + (s·q + g)·8
-    // for s < streams and g < q go in that many streams, row by row; the last few one at a time.
-    ...get(J1), ...get(J0), ...op.i32Sub, ...op.i32Const(3 + Math.log2(STREAMS)), ...op.i32ShrU, ...set(Q),
-    ...op.i32Const(0), ...set(G),
-    ...op.block, ...op.loop,
-    ...get(G), ...get(Q), ...op.i32GeU, ...op.brIf(1),
-    ...get(J0), ...get(G), ...op.i32Const(3), ...op.i32Shl, ...op.i32Add, ...set(J),
-    ...op.i32Const(0), ...set(I),
-    ...rowLoop(1, pass(STREAMS, true)),
-    ...bump(G, 1), ...op.br(0),
-    ...op.end, ...op.end,
-    ...panelLoop([...get(J0), ...get(Q), ...op.i32Const(3 + Math.log2(STREAMS)), ...op.i32Shl, ...op.i32Add], rowLoop(1, pass(1, false))),
-    ...op.br(1),
-    ...op.end,
-    // 4 rows or more: panel after panel, rows in groups of 4 (each panel's weights read once for
-    // four rows), then the rows left over while the panel is in cache
-    ...panelLoop(get(J0), [...rowLoop(4, pass(4, false)), ...rowLoop(1, pass(1, false))]),
-    ...op.end,
-  ];
+  const body = columnSchedule({ m: M, j0: J0, j1: J1, j: J, i: I, q: Q, g: G }, STREAMS, {
+    fours: rowLoop(4, pass(4, false)),
+    ones: rowLoop(1, pass(1, false)),
+    streamed: rowLoop(1, pass(STREAMS, true)),
+  });
   return { name: "matmul_q8", params: KERNEL_PARAMS, results: [], locals, body };
 }
