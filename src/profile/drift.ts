@@ -50,8 +50,8 @@ function measureCalls(p: ModelCosts, entries: readonly OpEntry[]): number {
  * The two roofs' factors, each roof found as the profile found it (src/profile/measure.ts): the
  * memory roof is the rate at which the largest one-row product streams its weights; a product's
  * compute ceiling is its many-row calls' cycles over their time beyond the fixed call cost and
- * their weights' time at that roof, and
- * the compute factor the median of those ceilings' factors. A roof with no such calls keeps 1.
+ * their weights' time at that roof, and the compute factor the median of those ceilings'
+ * factors. A roof with no such calls keeps 1.
  */
 function measureRoofs(p: ModelCosts, entries: readonly OpEntry[]): Omit<Drift, "calls"> {
   const products = entries.filter((e) => isWeightProduct(opKind(e)) && p.ops[opKind(e)] !== undefined);
