@@ -16,7 +16,7 @@ const profile: ModelCosts = {
     kvAppend: { callNs: 500, cyclesPerSec: 100e9, bytesPerSec: 4e9 },
     add: { callNs: 2000, cyclesPerSec: 1e9 },
   },
-  passNs: { fixed: 8000, perToken: 400 },
+  passNs: { fixed: 8000, perToken: 400, recorded: 1600 },
   samplingNs: { greedy: 3000, sample: 6000 },
   extrapolated: null,
 };
@@ -69,7 +69,7 @@ describe("drift", () => {
     expect(r.computeCyclesPerSec).toBeCloseTo(80e9, 0);
     expect(r.ops.kvAppend).toEqual({ callNs: 625, cyclesPerSec: 80e9, bytesPerSec: 5e9 });
     expect(r.ops.add.callNs).toBeCloseTo(2500, 9);
-    expect(r.passNs).toEqual({ fixed: 10000, perToken: 500 });
+    expect(r.passNs).toEqual({ fixed: 10000, perToken: 500, recorded: 2000 });
     expect(r.samplingNs).toEqual({ greedy: 3750, sample: 7500 });
     expect(profile.memoryBytesPerSec).toBe(40e9); // the cached profile itself is left as it was
   });

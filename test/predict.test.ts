@@ -37,7 +37,7 @@ function synthetic(cyclesPerSec: number, bytesPerSec: number): MachineProfile {
     ladder: { vocabSize: 320, nPositions: 64 },
     streams: [{ bytes: 1e5, bytesPerSec }, { bytes: 1e8, bytesPerSec }],
     ops: Object.fromEntries(KINDS.filter((k) => !PRODUCTS.includes(k)).map((k) => [k, cost])),
-    passNs: { fixed: 5000, perLayer: 0, perToken: 100 },
+    passNs: { fixed: 5000, perLayer: 0, perToken: 100, recordedPerLayer: 0 },
     samplingNs: { greedy: 2000, sample: 9000 },
     kernels: {},
   };
@@ -77,9 +77,13 @@ describe("the roofline", () => {
     expect(predictCallNs(q, "transpose", 5e9, 0)).toBe(5e9); // unknown kind: no call cost, compute roof
   });
 
-  it("adds the time between ops and the token pick to each pass", () => {
-    expect(passOverheadNs(p, 49, "greedy")).toBe(5000 + 4900 + 2000);
-    expect(passOverheadNs(p, 1, "sample")).toBe(5000 + 100 + 9000);
+  it("adds the time between ops and the token pick to each pass, and recording's to the prompt's", () => {
+    expect(passOverheadNs(p, { tokens: 49, picks: 1, prompt: false }, "greedy")).toBe(5000 + 4900 + 2000);
+    expect(passOverheadNs(p, { tokens: 1, picks: 1, prompt: false }, "sample")).toBe(5000 + 100 + 9000);
+    expect(passOverheadNs(p, { tokens: 1, picks: 8, prompt: false }, "sample")).toBe(5000 + 100 + 8 * 9000);
+    const recording = { ...p, passNs: { ...p.passNs, recorded: 3000 } };
+    expect(passOverheadNs(recording, { tokens: 49, picks: 1, prompt: true }, "greedy")).toBe(5000 + 4900 + 3000 + 2000);
+    expect(passOverheadNs(recording, { tokens: 1, picks: 1, prompt: false }, "greedy")).toBe(5000 + 100 + 2000);
   });
 });
 
@@ -95,7 +99,7 @@ describe("reading the profile for a model", () => {
     ...base,
     rungs: [rung(768, 20e9, 30_000, 40e9, 1e8), rung(1600, 40e9, 50_000, 30e9, 1e10)],
     streams: [{ bytes: 1e8, bytesPerSec: 50e9 }, { bytes: 1e10, bytesPerSec: 25e9 }],
-    passNs: { fixed: 5000, perLayer: 1000, perToken: 100 },
+    passNs: { fixed: 5000, perLayer: 1000, perToken: 100, recordedPerLayer: 250 },
   };
   const config = (nEmbd: number, nLayer: number) => ({ nLayer, nHead: 16, nEmbd, nPositions: 1024, vocabSize: 50257, layerNormEpsilon: 1e-5 });
 
@@ -129,7 +133,7 @@ describe("reading the profile for a model", () => {
   });
 
   it("adds the time between ops per layer, and flags a width outside the ladder", () => {
-    expect(costsFor(p, config(768, 12), "f32").passNs).toEqual({ fixed: 5000 + 12 * 1000, perToken: 100 });
+    expect(costsFor(p, config(768, 12), "f32").passNs).toEqual({ fixed: 5000 + 12 * 1000, perToken: 100, recorded: 12 * 250 });
     const wide = costsFor(p, config(2048, 2), "f32");
     expect(wide.ops["matmul(qkv)"].cyclesPerSec).toBe(40e9); // the nearest rung's
     expect(wide.extrapolated).toBe("width 2048 outside the profile's ladder (768–1600)");

@@ -35,7 +35,7 @@ function summary(p: MachineProfile): string {
     `memory roof   ${p.rungs.map((r) => `${byteSize(r.memoryBytesPerSec)}/s at width ${r.width}`).join(" · ")} (the LM head streaming its weights, one row)`,
     `by size       ${p.streams.map((s) => `${byteSize(s.bytesPerSec)}/s over ${byteSize(s.bytes)}`).join(" · ")}`,
     `compute roof  ${rate(small.computeCyclesPerSec, "cycles")} at width 768 (the best product ceiling, many rows)`,
-    `between ops   ${(p.passNs.fixed / 1e3).toFixed(0)} µs per forward pass + ${(p.passNs.perLayer / 1e3).toFixed(0)} µs per layer + ${(p.passNs.perToken / 1e3).toFixed(1)} µs per token (JavaScript, pauses)`,
+    `between ops   ${(p.passNs.fixed / 1e3).toFixed(0)} µs per forward pass + ${(p.passNs.perLayer / 1e3).toFixed(0)} µs per layer + ${(p.passNs.perToken / 1e3).toFixed(1)} µs per token (JavaScript, pauses); the prompt's pass, recorded anew, ${(p.passNs.recordedPerLayer / 1e3).toFixed(0)} µs per layer more`,
     `token pick    ${(p.samplingNs.greedy / 1e3).toFixed(0)} µs greedy, ${(p.samplingNs.sample / 1e3).toFixed(0)} µs sampling`,
     "",
     table(["product", "width", "call", "compute ceiling", "in decode"], products.flatMap((kind) => p.rungs.map((r) => {

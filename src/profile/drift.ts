@@ -92,7 +92,7 @@ export function rescaled(p: ModelCosts, d: Drift): ModelCosts {
     memoryBytesPerSec: p.memoryBytesPerSec * d.memory,
     computeCyclesPerSec: p.computeCyclesPerSec * d.compute,
     ops,
-    passNs: { fixed: p.passNs.fixed * d.calls, perToken: p.passNs.perToken * d.calls },
+    passNs: { fixed: p.passNs.fixed * d.calls, perToken: p.passNs.perToken * d.calls, recorded: p.passNs.recorded * d.calls },
     samplingNs: { greedy: p.samplingNs.greedy / d.compute, sample: p.samplingNs.sample / d.compute },
   };
 }

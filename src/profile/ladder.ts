@@ -70,7 +70,7 @@ export function costsFor(p: MachineProfile, c: GPT2Config, dtype: string): Model
     memoryBytesPerSec,
     computeCyclesPerSec: Math.max(...[...kinds].map((k) => ops[k].cyclesPerSec)),
     ops,
-    passNs: { fixed: p.passNs.fixed + p.passNs.perLayer * c.nLayer, perToken: p.passNs.perToken },
+    passNs: { fixed: p.passNs.fixed + p.passNs.perLayer * c.nLayer, perToken: p.passNs.perToken, recorded: p.passNs.recordedPerLayer * c.nLayer },
     samplingNs: p.samplingNs,
     extrapolated: outside.length === 0 ? null : outside.join("; "),
   };

@@ -20,7 +20,7 @@ import { runtimeInfo } from "../util/js-runtime.ts";
  * 15: attention's own memory ceiling, from decode steps at the end of the context (measure.ts).
  * 16: a many-row product's ceiling is what its calls took beyond their weights' time (serialCall).
  */
-export const PROFILE_VERSION = 16;
+export const PROFILE_VERSION = 17;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {
@@ -75,8 +75,12 @@ export interface MachineProfile {
   streams: { bytes: number; bytesPerSec: number }[];
   /** Every other op kind ("add", "matmul(attn scores)", …), fitted over all the rungs' calls. */
   ops: Record<string, OpCost>;
-  /** A forward pass's time beyond its ops' predicted costs (JavaScript between them, pauses): fixed + per layer + per token. */
-  passNs: { fixed: number; perLayer: number; perToken: number };
+  /**
+   * A forward pass's time beyond its ops' predicted costs (JavaScript between them, pauses): fixed
+   * + per layer + per token, as decode steps pay it on average; a pass recorded anew (the prompt's
+   * always, see kernels/replay.ts) pays `recordedPerLayer` more per layer: the model's code runs.
+   */
+  passNs: { fixed: number; perLayer: number; perToken: number; recordedPerLayer: number };
   /** Picking a token from V logits (with the top-5 the record keeps). */
   samplingNs: { greedy: number; sample: number };
   /** The kernel chosen for each SIMD product shape the ladder ran, by the autotuner's key. */
@@ -91,7 +95,8 @@ export interface ModelCosts {
   computeCyclesPerSec: number;
   /** Per op kind: the products at this width, the other ops as measured. */
   ops: Record<string, OpCost>;
-  passNs: { fixed: number; perToken: number };
+  /** `recorded`: what a pass recorded anew pays beyond one of decode's (see MachineProfile). */
+  passNs: { fixed: number; perToken: number; recorded: number };
   samplingNs: { greedy: number; sample: number };
   /** What the ladder did not span, where the prediction extrapolates; null when it spans the model. */
   extrapolated: string | null;
@@ -143,7 +148,7 @@ export function parseProfile(text: string, source: string): MachineProfile {
   if (!Array.isArray(p.streams) || p.streams.length === 0 || !p.streams.every((x) => positive(x?.bytes) && positive(x?.bytesPerSec))) throw missing("streams");
   if (typeof p.ops !== "object" || p.ops === null || Object.keys(p.ops).length === 0) throw missing("ops");
   for (const [kind, c] of Object.entries(p.ops)) if (!cost(c)) throw missing(`ops["${kind}"]`);
-  if (!nonNegative(p.passNs?.fixed) || !nonNegative(p.passNs?.perLayer) || !nonNegative(p.passNs?.perToken)) throw missing("passNs");
+  if (!nonNegative(p.passNs?.fixed) || !nonNegative(p.passNs?.perLayer) || !nonNegative(p.passNs?.perToken) || !nonNegative(p.passNs?.recordedPerLayer)) throw missing("passNs");
   if (!nonNegative(p.samplingNs?.greedy) || !nonNegative(p.samplingNs?.sample)) throw missing("samplingNs");
   if (typeof p.kernels !== "object" || p.kernels === null) throw missing("kernels");
   return p;

@@ -225,7 +225,8 @@ interface RungRun {
   long: OpEntry[];
   /** The context-bound calls of decode steps at the end of the context (see longDecode). */
   longDecode: OpEntry[];
-  passes: { tokens: number; ns: number; first: number; end: number }[];
+  /** `restored`: the pass was restored from earlier recordings rather than recorded (kernels/replay.ts). */
+  passes: { tokens: number; ns: number; first: number; end: number; restored: boolean }[];
   products: { memoryBytesPerSec: number; ops: Record<string, OpCost> };
 }
 
@@ -266,14 +267,24 @@ export async function measureProfile(newEngine: () => Engine, key: ProfileKey, l
   fitContextReads(ops, runs.flatMap((r) => r.longDecode), memoryBytesPerSec);
 
   // What each rung's passes took beyond their ops' predicted costs: JavaScript between the ops,
-  // and pauses. Per layer (the depths differ), per token, and the rest.
+  // and pauses. Per layer (the depths differ), per token, and the rest, as decode steps pay it on
+  // average (a few of them recorded, most restored); and what a recorded one-token pass pays
+  // beyond that, as the prompt's pass always does (recorded, never restored: 1.5–3.5 ms more than
+  // a restored step for GPT-2 small here, the model's code running op by op).
   const gaps = runs.map((r) => {
     const fitted: Roofline = { memoryBytesPerSec: r.products.memoryBytesPerSec, computeCyclesPerSec, ops: { ...ops, ...r.products.ops } };
     const beyondOps = (p: RungRun["passes"][number]) => p.ns - r.entries.slice(p.first, p.end).reduce((s, e) => s + predictCallNs(fitted, opKind(e), e.cycles, e.bytes, isVectorCall(e)), 0);
-    const gap = (tokens: number) => mean(r.passes.filter((p) => p.tokens === tokens).map(beyondOps));
+    const gaps = (keep: (p: RungRun["passes"][number]) => boolean) => r.passes.filter(keep).map(beyondOps);
+    const gap = (keep: (p: RungRun["passes"][number]) => boolean) => mean(gaps(keep));
+    const one = gap((p) => p.tokens === 1);
+    // (a median: the few recorded steps of a round are the first to meet a stall on a busy machine)
+    const recordedSteps = gaps((p) => p.tokens === 1 && !p.restored);
+    const recorded = recordedSteps.length > 0 ? Math.max(0, median(recordedSteps) - one) : 0;
     const prefill = Math.max(...r.passes.map((p) => p.tokens));
-    return { layers: r.rung.nLayer, one: gap(1), perToken: prefill > 1 ? Math.max(0, (gap(prefill) - gap(1)) / (prefill - 1)) : 0 };
+    const perToken = prefill > 1 ? Math.max(0, (gap((p) => p.tokens === prefill) - one - recorded) / (prefill - 1)) : 0;
+    return { layers: r.rung.nLayer, one, perToken, recorded };
   });
+  const recordedPerLayer = mean(gaps.map((g) => g.recorded / g.layers));
   const perToken = mean(gaps.map((g) => g.perToken));
   const byDepth = line(gaps.map((g) => ({ x: g.layers, y: g.one - perToken })));
   const perLayer = Math.max(0, byDepth.b);
@@ -291,7 +302,7 @@ export async function measureProfile(newEngine: () => Engine, key: ProfileKey, l
     ladder: { vocabSize: ladder.vocabSize, nPositions: ladder.nPositions },
     streams,
     ops,
-    passNs: { fixed, perLayer, perToken },
+    passNs: { fixed, perLayer, perToken, recordedPerLayer },
     samplingNs,
     kernels,
   };
@@ -312,7 +323,7 @@ function measureRung(model: GPT2Model, log: (line: string) => void): Pick<RungRu
       const first = clock.entries.length;
       const t0 = clock.now();
       clock.run(() => model.step(ids, cache, 1, into));
-      passes.push({ tokens: ids.length, ns: clock.now() - t0, first, end: clock.entries.length });
+      passes.push({ tokens: ids.length, ns: clock.now() - t0, first, end: clock.entries.length, restored: model.engine.lastPass.restored });
     };
     forward(ids.slice(0, prefill));
     for (let i = 0; i < decodeSteps; i++) forward([ids[prefill + i]]);

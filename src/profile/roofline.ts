@@ -57,9 +57,16 @@ export function boundOf(p: Roofline, kind: string, cycles: number, bytes: number
   return t.compute >= t.memory ? "compute" : "memory";
 }
 
-/** Nanoseconds a forward pass of `tokens` spends outside the ops, picking its `picks` tokens (one per sequence) included. */
-export function passOverheadNs(p: ModelCosts, tokens: number, sampling: "greedy" | "sample", picks = 1): number {
-  return p.passNs.fixed + p.passNs.perToken * tokens + p.samplingNs[sampling] * picks;
+/** What a prediction knows of a forward pass: its tokens, the tokens it picks (one per sequence), and whether it is the prompt's (recorded anew, never restored). */
+export interface PassShapeForPrediction {
+  tokens: number;
+  picks: number;
+  prompt: boolean;
+}
+
+/** Nanoseconds a forward pass spends outside the ops, picking its tokens included. */
+export function passOverheadNs(p: ModelCosts, pass: PassShapeForPrediction, sampling: "greedy" | "sample"): number {
+  return p.passNs.fixed + p.passNs.perToken * pass.tokens + (pass.prompt ? p.passNs.recorded : 0) + p.samplingNs[sampling] * pass.picks;
 }
 
 /**
@@ -67,8 +74,8 @@ export function passOverheadNs(p: ModelCosts, tokens: number, sampling: "greedy"
  * and the tokens it picks, one per sequence) plus every op call it made on the roofline. Entries
  * carry their pass's index in `step`; those outside a pass (step −1) belong to none.
  */
-export function predictStepsNs(p: ModelCosts, entries: readonly OpEntry[], steps: readonly { tokens: number; picks: number }[], sampling: "greedy" | "sample"): number[] {
-  const ns = steps.map((s) => passOverheadNs(p, s.tokens, sampling, s.picks));
+export function predictStepsNs(p: ModelCosts, entries: readonly OpEntry[], steps: readonly PassShapeForPrediction[], sampling: "greedy" | "sample"): number[] {
+  const ns = steps.map((s) => passOverheadNs(p, s, sampling));
   for (const e of entries) if (e.step >= 0) ns[e.step] += predictCallNs(p, opKind(e), e.cycles, e.bytes, isVectorCall(e));
   return ns;
 }

@@ -232,7 +232,7 @@ export async function generate(options: GenerateOptions): Promise<{ record: RunR
   const profile = drift === null ? read : rescaled(read, drift);
   // The prediction: every op call on the roofline, plus each forward pass's time between ops.
   const sampler = o.sampling.doSample ? "sample" : "greedy";
-  const stepNs = predictStepsNs(profile, clock.entries, steps.map((step, i) => ({ tokens: i === 0 ? promptIds.length : step.rows, picks: step.rows })), sampler);
+  const stepNs = predictStepsNs(profile, clock.entries, steps.map((step, i) => ({ tokens: i === 0 ? promptIds.length : step.rows, picks: step.rows, prompt: i === 0 })), sampler);
   steps.forEach((s, i) => (s.predictedMs = stepNs[i] / 1e6));
   // Step 0 is the prefill's pass; every later step is a decode step.
   const predictedStageMs = (name: string) => (name === "prefill" ? steps[0].predictedMs : steps.slice(1).reduce((sum, s) => sum + s.predictedMs, 0));

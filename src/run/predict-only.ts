@@ -73,7 +73,7 @@ export function predictOnly(model: GPT2Model, settings: EngineSettings, machine:
 
   const read = costsFor(machine.profile, model.config, settings.dtype);
   const costs = drift === null ? read : rescaled(read, drift);
-  const stepNs = predictStepsNs(costs, clock.entries, Array.from({ length: maxNewTokens }, (_, i) => ({ tokens: i === 0 ? promptIds.length : 1, picks: 1 })), sampling);
+  const stepNs = predictStepsNs(costs, clock.entries, Array.from({ length: maxNewTokens }, (_, i) => ({ tokens: i === 0 ? promptIds.length : 1, picks: 1, prompt: i === 0 })), sampling);
   const stages = (["prefill", "decode"] as const).map((name): PredictedStage => {
     const entries = clock.entries.filter((e) => e.stage === name);
     const ns = name === "prefill" ? stepNs[0] : stepNs.slice(1).reduce((s, x) => s + x, 0);
