@@ -63,13 +63,15 @@ describe("drift", () => {
     expect(measureDrift(profile, [])).toEqual({ memory: 1, compute: 1, calls: 1 });
   });
 
-  it("rescales bytes/s by the memory factor, cycles/s and token picks by the compute factor, fixed costs by the calls' factor", () => {
+  it("rescales bytes/s by the memory factor, cycles/s, token picks and recording by the compute factor, fixed costs by the calls' factor", () => {
     const r = rescaled(profile, { memory: 1.25, compute: 0.8, calls: 1.25 });
     expect(r.memoryBytesPerSec).toBeCloseTo(50e9, 0);
     expect(r.computeCyclesPerSec).toBeCloseTo(80e9, 0);
     expect(r.ops.kvAppend).toEqual({ callNs: 625, cyclesPerSec: 80e9, bytesPerSec: 5e9 });
     expect(r.ops.add.callNs).toBeCloseTo(2500, 9);
     expect(r.passNs).toEqual({ fixed: 10000, perToken: 500, recorded: 2000 });
+    // recording a pass is JavaScript on the calling thread: the CPU's speed, not the calls'
+    expect(rescaled(profile, { memory: 1, compute: 2, calls: 3 }).passNs.recorded).toBe(800);
     expect(r.samplingNs).toEqual({ greedy: 3750, sample: 7500 });
     expect(profile.memoryBytesPerSec).toBe(40e9); // the cached profile itself is left as it was
   });

@@ -10,7 +10,8 @@ import type { OpEntry } from "../src/clock/clock.ts";
 import { type MachineProfile, type OpCost, PROFILE_VERSION, parseProfile, profileFileName } from "../src/profile/machine-profile.ts";
 import { costsFor, interpolateLog, streamedWeightBytes } from "../src/profile/ladder.ts";
 import { fitContextReads, fitProducts } from "../src/profile/measure.ts";
-import { boundOf, passOverheadNs, predictCallNs } from "../src/profile/roofline.ts";
+import { boundOf, isJoinedCall, passOverheadNs, predictCallNs, predictEntryNs, predictStepsNs } from "../src/profile/roofline.ts";
+import { markJoined } from "../src/run/join-probe.ts";
 import { FIXTURES } from "./helpers.ts";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -75,6 +76,23 @@ describe("the roofline", () => {
     const q = { ...p, ops: { ...p.ops, kvAppend: { callNs: 0, cyclesPerSec: 1e9, bytesPerSec: 1e8 } } };
     expect(predictCallNs(q, "kvAppend", 0, 1e6)).toBe(1e7); // 1 MB at 100 MB/s
     expect(predictCallNs(q, "transpose", 5e9, 0)).toBe(5e9); // unknown kind: no call cost, compute roof
+  });
+
+  it("gives a call that joined the product before it no time of its own, and every other call its roofline time", () => {
+    const entry = (kernel: string, step: number): OpEntry => ({ op: "add", role: "", inputs: [[1, 768], [768]], output: [1, 768], cycles: 1000, bytes: 1000, startNs: 0, endNs: 0, stage: "decode", layer: 0, step, kernel });
+    expect(predictEntryNs(p, entry("simd joined", 1))).toBe(0);
+    expect(predictEntryNs(p, entry("simd", 1))).toBe(1000 + 1000);
+    expect(predictEntryNs(p, entry("", 1))).toBe(1000 + 1000);
+    const steps = [{ tokens: 1, picks: 1, prompt: true }, { tokens: 1, picks: 1, prompt: false }];
+    expect(predictStepsNs(p, [entry("simd", 0), entry("simd joined", 1), entry("simd", 1)], steps, "greedy")).toEqual([5000 + 100 + 2000 + 2000, 5000 + 100 + 2000 + 2000]);
+  });
+
+  it("marks a counted pass's calls joined as a probe's pass of the same kind joined them, layer by layer", () => {
+    const call = (op: string, layer: number, step: number): OpEntry => ({ op, role: "", inputs: [], output: [], cycles: 1, bytes: 1, startNs: 0, endNs: 0, stage: step === 0 ? "prefill" : "decode", layer, step, kernel: "" });
+    const pattern = { prompt: { layer: [false, false], outside: [false, false] }, decode: { layer: [false, true], outside: [false, true] } };
+    const pass = (step: number) => [call("embed", -1, step), call("matmul", 0, step), call("add", 0, step), call("matmul", 1, step), call("add", 1, step), call("matmul", -1, step)];
+    const marked = markJoined([...pass(0), ...pass(1), ...pass(2), call("copy", -1, -1)], pattern);
+    expect(marked.map((e) => (isJoinedCall(e) ? 1 : 0))).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 0]);
   });
 
   it("adds the time between ops and the token pick to each pass, and recording's to the prompt's", () => {
@@ -259,9 +277,10 @@ describe("profiles", () => {
 });
 
 describe("generate.ts --machine FILE", () => {
-  const args = ["--model", HOT, "--input-ids", "5,17,250,3", "--max-new-tokens", "6", "--json"];
+  const args = ["--model", HOT, "--kernel", "packed", "--input-ids", "5,17,250,3", "--max-new-tokens", "6", "--json"];
   // Σ over the stage's op kinds of calls × call + work, plus each pass's overhead: the prediction
   // recomputed from the record's own counts, valid when every call is on one side of the ridge.
+  // (On the TypeScript kernels: no call joins the product before it, see isJoinedCall.)
   const expectedStageMs = (doc: Doc, stage: string, perCall: (o: Op) => number) => {
     const ops = doc.opsByStage[stage].reduce((s, o) => s + o.calls * 1000 + perCall(o), 0);
     const passes = stage === "prefill" ? 5000 + 100 * doc.promptIds.length + 2000 : (doc.steps.length - 1) * (5000 + 100 + 2000);

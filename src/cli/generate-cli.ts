@@ -19,6 +19,7 @@ import { predictionReport } from "../report/prediction.ts";
 import { terminalReport } from "../report/terminal.ts";
 import { chromeTrace } from "../report/trace.ts";
 import { type MachineSelection, generate, warmUpPositions } from "../run/generate-run.ts";
+import { probeJoins } from "../run/join-probe.ts";
 import { predictOnly } from "../run/predict-only.ts";
 import { renderUtf8 } from "../run/utf8-stream.ts";
 import { calibrate } from "../profile/calibrate.ts";
@@ -334,7 +335,8 @@ async function predictOnlyAndReport(f: ParsedFlags, engine: Engine, other: Machi
   // This machine's profile is rescaled to how fast the machine is now (a few seconds on the
   // profile's nearest rung); another machine's is used as it is.
   const drift = machine.source === "file" ? null : await calibrate(machine.profile, source.config.nEmbd, () => new Engine(nodePlatform, settings));
-  const record = predictOnly(model, settings, machine, promptIds, maxNewTokens, sampling, drift);
+  const joins = await probeJoins(() => new Engine(nodePlatform, settings), source.config, promptIds.length);
+  const record = predictOnly(model, settings, machine, promptIds, maxNewTokens, sampling, drift, joins);
   if (f.json === true) process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
   else process.stderr.write(`${predictionReport(record)}\n`);
   return 0;

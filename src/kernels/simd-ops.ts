@@ -13,7 +13,7 @@ import { kernel, span } from "./plan.ts";
 /** The kernel an op reports: "" (its TypeScript loops ran), "simd", or "simd joined" (its chunks ran with the product before it, see plan.ts). */
 export type SimdLabel = "" | "simd" | "simd joined";
 
-const label = (joined: boolean): SimdLabel => (joined ? "simd joined" : "simd");
+export const label = (joined: boolean): SimdLabel => (joined ? "simd joined" : "simd");
 
 function inPlace(engine: Engine | null, ...views: Float32Array[]): engine is Engine & { heap: NonNullable<Engine["heap"]> } {
   const heap = engine?.heap ?? null;
@@ -65,12 +65,11 @@ export function simdLayerNorm(engine: Engine | null, x: Float32Array, gamma: Flo
 }
 
 /** Causal softmax of scores [heads, tq, tk]; out's masked entries are left as they are. */
-export function simdCausalSoftmax(engine: Engine | null, scores: Float32Array, out: Float32Array, heads: number, tq: number, tk: number, past: number): boolean {
-  if (!inPlace(engine, scores, out)) return false;
+export function simdCausalSoftmax(engine: Engine | null, scores: Float32Array, out: Float32Array, heads: number, tq: number, tk: number, past: number): SimdLabel {
+  if (!inPlace(engine, scores, out)) return "";
   const head = 4 * tq * tk;
-  engine.launch(kernel(engine.heap.smallOps(), "softmax"), [scores.byteOffset, out.byteOffset, heads, tq, tk, past],
-    { kind: "rows", units: heads, count: 2, scale: 1, steps: [head, head], work: 5 * scores.length }, [span(scores)], [span(out)]);
-  return true;
+  return label(engine.launch(kernel(engine.heap.smallOps(), "softmax"), [scores.byteOffset, out.byteOffset, heads, tq, tk, past],
+    { kind: "rows", units: heads, count: 2, scale: 1, steps: [head, head], work: 5 * scores.length }, [span(scores)], [span(out)]));
 }
 
 /**

@@ -2,7 +2,7 @@ import type { OpEntry } from "../clock/clock.ts";
 import { isWeightProduct, opKind } from "../run/aggregate.ts";
 import type { ModelCosts } from "./machine-profile.ts";
 import { median } from "./measure.ts";
-import { isVectorCall, predictCallNs } from "./roofline.ts";
+import { isJoinedCall, isVectorCall, predictEntryNs } from "./roofline.ts";
 
 /*
  * A profile is measured once and kept; the machine it describes does not keep still (a power
@@ -37,10 +37,10 @@ function measureCalls(p: ModelCosts, entries: readonly OpEntry[]): number {
   let work = 0;
   let calls = 0;
   for (const e of entries) {
-    const kind = opKind(e);
-    const callNs = p.ops[kind]?.callNs ?? 0;
+    if (isJoinedCall(e)) continue; // no call of its own, no time of its own
+    const callNs = p.ops[opKind(e)]?.callNs ?? 0;
     took += e.endNs - e.startNs;
-    work += predictCallNs(p, kind, e.cycles, e.bytes, isVectorCall(e)) - callNs;
+    work += predictEntryNs(p, e) - callNs;
     calls += callNs;
   }
   return calls > 0 ? Math.min(20, Math.max(0.05, (took - work) / calls)) : 1;
@@ -76,9 +76,9 @@ function measureRoofs(p: ModelCosts, entries: readonly OpEntry[]): Omit<Drift, "
 }
 
 /**
- * The profile on today's machine: bytes/s ceilings × the memory factor, cycles/s ceilings and the
- * token pick's speed × the compute factor, fixed call costs and a pass's time beyond its ops ×
- * the calls' factor.
+ * The profile on today's machine: bytes/s ceilings × the memory factor, cycles/s ceilings, the
+ * token pick's speed and a pass's recording's × the compute factor, fixed call costs and a pass's
+ * time beyond its ops × the calls' factor.
  */
 export function rescaled(p: ModelCosts, d: Drift): ModelCosts {
   const ops = Object.fromEntries(Object.entries(p.ops).map(([kind, c]) => [kind, {
@@ -92,7 +92,8 @@ export function rescaled(p: ModelCosts, d: Drift): ModelCosts {
     memoryBytesPerSec: p.memoryBytesPerSec * d.memory,
     computeCyclesPerSec: p.computeCyclesPerSec * d.compute,
     ops,
-    passNs: { fixed: p.passNs.fixed * d.calls, perToken: p.passNs.perToken * d.calls, recorded: p.passNs.recorded * d.calls },
+    // Recording a pass is the calling thread's JavaScript, as the token pick is: the CPU's speed.
+    passNs: { fixed: p.passNs.fixed * d.calls, perToken: p.passNs.perToken * d.calls, recorded: p.passNs.recorded / d.compute },
     samplingNs: { greedy: p.samplingNs.greedy / d.compute, sample: p.samplingNs.sample / d.compute },
   };
 }

@@ -20,7 +20,7 @@ import { runtimeInfo } from "../util/js-runtime.ts";
  * 15: attention's own memory ceiling, from decode steps at the end of the context (measure.ts).
  * 16: a many-row product's ceiling is what its calls took beyond their weights' time (serialCall).
  */
-export const PROFILE_VERSION = 17;
+export const PROFILE_VERSION = 18;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {

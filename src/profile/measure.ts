@@ -11,7 +11,7 @@ import { GREEDY, TokenPicker } from "../run/sampling.ts";
 import { Random } from "../util/random.ts";
 import { type MachineProfile, type OpCost, PROFILE_VERSION, type ProfileKey } from "./machine-profile.ts";
 import { streamedWeightBytes } from "./ladder.ts";
-import { type Roofline, isVectorCall, predictCallNs } from "./roofline.ts";
+import { type Roofline, isJoinedCall, isVectorCall, predictEntryNs } from "./roofline.ts";
 
 /*
  * Measures a machine profile on a ladder of GPT-2-shaped models with random weights (rungs that
@@ -131,6 +131,7 @@ export interface Group {
 function groupsOf(entries: readonly OpEntry[]): Map<string, Group[]> {
   const byKind = new Map<string, Map<string, { e: OpEntry; ns: number[] }>>();
   for (const e of entries) {
+    if (isJoinedCall(e)) continue; // its time is its product's (see isJoinedCall)
     const kind = opKind(e);
     const shapes = byKind.get(kind) ?? new Map();
     const id = `${isVectorCall(e)}/${e.cycles}/${e.bytes}`;
@@ -269,11 +270,11 @@ export async function measureProfile(newEngine: () => Engine, key: ProfileKey, l
   // What each rung's passes took beyond their ops' predicted costs: JavaScript between the ops,
   // and pauses. Per layer (the depths differ), per token, and the rest, as decode steps pay it on
   // average (a few of them recorded, most restored); and what a recorded one-token pass pays
-  // beyond that, as the prompt's pass always does (recorded, never restored: 1.5–3.5 ms more than
-  // a restored step for GPT-2 small here, the model's code running op by op).
+  // beyond that, as the prompt's pass always does (recorded, never restored: about 3 ms more than
+  // a restored step for GPT-2 small in q8 here, the model's code running op by op).
   const gaps = runs.map((r) => {
     const fitted: Roofline = { memoryBytesPerSec: r.products.memoryBytesPerSec, computeCyclesPerSec, ops: { ...ops, ...r.products.ops } };
-    const beyondOps = (p: RungRun["passes"][number]) => p.ns - r.entries.slice(p.first, p.end).reduce((s, e) => s + predictCallNs(fitted, opKind(e), e.cycles, e.bytes, isVectorCall(e)), 0);
+    const beyondOps = (p: RungRun["passes"][number]) => p.ns - r.entries.slice(p.first, p.end).reduce((s, e) => s + predictEntryNs(fitted, e), 0);
     const gaps = (keep: (p: RungRun["passes"][number]) => boolean) => r.passes.filter(keep).map(beyondOps);
     const gap = (keep: (p: RungRun["passes"][number]) => boolean) => mean(gaps(keep));
     const one = gap((p) => p.tokens === 1);
@@ -403,7 +404,7 @@ function longDecode(model: GPT2Model, log: (line: string) => void): OpEntry[] {
 export function fitContextReads(ops: Record<string, OpCost>, entries: readonly OpEntry[], memoryBytesPerSec: number): void {
   for (const kind of CONTEXT_KINDS) {
     const cost = ops[kind];
-    const calls = entries.filter((e) => opKind(e) === kind);
+    const calls = entries.filter((e) => opKind(e) === kind && !isJoinedCall(e));
     if (cost === undefined || calls.length === 0) continue;
     const bytes = calls.reduce((s, e) => s + e.bytes, 0);
     const ns = calls.reduce((s, e) => s + e.endNs - e.startNs - cost.callNs, 0);

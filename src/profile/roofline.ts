@@ -50,6 +50,19 @@ export function predictCallNs(p: Roofline, kind: string, cycles: number, bytes: 
   return t.call + (serialCall(kind, vector) ? t.compute + t.memory : Math.max(t.compute, t.memory));
 }
 
+/**
+ * Whether a call joined the node before it in its pass's plan (kernels/plan.ts: a bias add or a
+ * GELU on a product's columns, a decode step's softmax and values on its scores): its chunks ran
+ * inside the product's, on the same thread, and its time is the product's — the product's
+ * ceilings were measured with it inside. It takes none of its own, and pays no call.
+ */
+export const isJoinedCall = (e: OpEntry): boolean => e.kernel === "simd joined";
+
+/** Predicted nanoseconds of one op call, as the clock recorded it (0 for a call that joined the one before it). */
+export function predictEntryNs(p: Roofline, e: OpEntry): number {
+  return isJoinedCall(e) ? 0 : predictCallNs(p, opKind(e), e.cycles, e.bytes, isVectorCall(e));
+}
+
 /** Which term of the roofline dominates a call (or a sum of calls) of `kind`. */
 export function boundOf(p: Roofline, kind: string, cycles: number, bytes: number, calls: number, vector = false): Bound {
   const t = terms(p, kind, cycles, bytes, calls, vector);
@@ -76,6 +89,6 @@ export function passOverheadNs(p: ModelCosts, pass: PassShapeForPrediction, samp
  */
 export function predictStepsNs(p: ModelCosts, entries: readonly OpEntry[], steps: readonly PassShapeForPrediction[], sampling: "greedy" | "sample"): number[] {
   const ns = steps.map((s) => passOverheadNs(p, s, sampling));
-  for (const e of entries) if (e.step >= 0) ns[e.step] += predictCallNs(p, opKind(e), e.cycles, e.bytes, isVectorCall(e));
+  for (const e of entries) if (e.step >= 0) ns[e.step] += predictEntryNs(p, e);
   return ns;
 }

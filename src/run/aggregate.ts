@@ -1,6 +1,6 @@
 import type { OpEntry } from "../clock/clock.ts";
 import type { ModelCosts } from "../profile/machine-profile.ts";
-import { boundOf, isVectorCall, predictCallNs } from "../profile/roofline.ts";
+import { boundOf, isVectorCall, predictEntryNs } from "../profile/roofline.ts";
 import type { LayerRecord, OpRecord } from "./record.ts";
 
 /** The matmul roles whose work grows with the context: attention's products, which multiply activations. */
@@ -30,7 +30,7 @@ export function opTable(entries: readonly OpEntry[], profile: ModelCosts): OpRec
     row.bytes += e.bytes;
     row.ms += (e.endNs - e.startNs) / 1e6;
     const vector = isVectorCall(e);
-    row.predictedMs += predictCallNs(profile, kind, e.cycles, e.bytes, vector) / 1e6;
+    row.predictedMs += predictEntryNs(profile, e) / 1e6;
     if (vector) vectorCalls.set(kind, (vectorCalls.get(kind) ?? 0) + 1);
     byKind.set(kind, row);
   }

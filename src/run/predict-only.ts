@@ -6,6 +6,7 @@ import { costsFor } from "../profile/ladder.ts";
 import type { ProfileKey } from "../profile/machine-profile.ts";
 import { type Bound, predictStepsNs } from "../profile/roofline.ts";
 import { opTable, stageBound } from "./aggregate.ts";
+import { type JoinPattern, markJoined } from "./join-probe.ts";
 import { type MachineSelection, modelRecord } from "./generate-run.ts";
 import type { RunRecord } from "./record.ts";
 
@@ -54,9 +55,10 @@ export interface PredictionRecord {
 /**
  * Counts the passes of generating `maxNewTokens` tokens after `promptIds` (the prompt's pass picks
  * the first) on `model`, whose engine must only count, and predicts them on `machine`'s profile
- * rescaled by `drift` (see src/profile/calibrate.ts; null: as it is).
+ * rescaled by `drift` (see src/profile/calibrate.ts; null: as it is). `joins`: which calls would
+ * join the product before them on the setting's engine (see join-probe.ts).
  */
-export function predictOnly(model: GPT2Model, settings: EngineSettings, machine: MachineSelection, promptIds: readonly number[], maxNewTokens: number, sampling: "greedy" | "sample", drift: Drift | null): PredictionRecord {
+export function predictOnly(model: GPT2Model, settings: EngineSettings, machine: MachineSelection, promptIds: readonly number[], maxNewTokens: number, sampling: "greedy" | "sample", drift: Drift | null, joins: JoinPattern): PredictionRecord {
   if (!model.engine.countsOnly) throw new Error("predictOnly: the model's engine must only count (countsOnly)");
   const clock = new Clock();
   const cache = model.newCache(promptIds.length + maxNewTokens);
@@ -70,12 +72,13 @@ export function predictOnly(model: GPT2Model, settings: EngineSettings, machine:
     }
   });
   clock.setStep(-1);
+  const calls = markJoined(clock.entries, joins);
 
   const read = costsFor(machine.profile, model.config, settings.dtype);
   const costs = drift === null ? read : rescaled(read, drift);
-  const stepNs = predictStepsNs(costs, clock.entries, Array.from({ length: maxNewTokens }, (_, i) => ({ tokens: i === 0 ? promptIds.length : 1, picks: 1, prompt: i === 0 })), sampling);
+  const stepNs = predictStepsNs(costs, calls, Array.from({ length: maxNewTokens }, (_, i) => ({ tokens: i === 0 ? promptIds.length : 1, picks: 1, prompt: i === 0 })), sampling);
   const stages = (["prefill", "decode"] as const).map((name): PredictedStage => {
-    const entries = clock.entries.filter((e) => e.stage === name);
+    const entries = calls.filter((e) => e.stage === name);
     const ns = name === "prefill" ? stepNs[0] : stepNs.slice(1).reduce((s, x) => s + x, 0);
     return {
       name,
@@ -94,7 +97,7 @@ export function predictOnly(model: GPT2Model, settings: EngineSettings, machine:
     promptIds: [...promptIds],
     maxNewTokens,
     stages,
-    ops: opTable(clock.entries, costs).map(({ op, calls, cycles, bytes, predictedMs, bound }) => ({ op, calls, cycles, bytes, predictedMs, bound })),
+    ops: opTable(calls, costs).map(({ op, calls, cycles, bytes, predictedMs, bound }) => ({ op, calls, cycles, bytes, predictedMs, bound })),
     decodeMsPerToken: decode.tokens > 0 ? decode.predictedMs / decode.tokens : 0,
     decodeTokensPerSec: decode.tokens > 0 ? (1000 * decode.tokens) / decode.predictedMs : 0,
   };

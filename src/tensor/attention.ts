@@ -39,7 +39,7 @@ export function attentionScores(q: Tensor, keys: Tensor, heads: number, past: nu
   const kd = keys.data;
   const simd = simdScores(activeEngine(), qd, kd, out, d, heads, tq, past);
   if (!simd) compute(() => scoresLoops(qd, kd, out, d, heads, hd, tq, past, tk));
-  opEnd("matmul", "attn scores", [q.shape, keys.shape], [heads, tq, tk], d * visiblePairs(tq, past), F32_BYTES * (tq * d + tk * d + heads * visiblePairs(tq, past)), t0, simd ? "simd" : "");
+  opEnd("matmul", "attn scores", [q.shape, keys.shape], [heads, tq, tk], d * visiblePairs(tq, past), F32_BYTES * (tq * d + tk * d + heads * visiblePairs(tq, past)), t0, simd);
   return new Tensor(out, [heads, tq, tk]);
 }
 
@@ -57,7 +57,7 @@ export function attentionValues(probs: Tensor, values: Tensor, past: number): Te
   const v = values.data;
   const simd = simdValues(activeEngine(), p, v, out, d, heads, tq, past);
   if (!simd) compute(() => valuesLoops(p, v, out, d, heads, hd, tq, past, tk));
-  opEnd("matmul", "attn values", [probs.shape, values.shape], [tq, d], d * visiblePairs(tq, past), F32_BYTES * (heads * visiblePairs(tq, past) + tk * d + tq * d), t0, simd ? "simd" : "");
+  opEnd("matmul", "attn values", [probs.shape, values.shape], [tq, d], d * visiblePairs(tq, past), F32_BYTES * (heads * visiblePairs(tq, past) + tk * d + tq * d), t0, simd);
   return new Tensor(out, [tq, d]);
 }
 

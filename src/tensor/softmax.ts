@@ -44,7 +44,7 @@ export function causalSoftmax(scores: Tensor, past: number): Tensor {
       }
     });
   }
-  opEnd("softmax", "", [scores.shape], scores.shape, SOFTMAX_CYCLES_PER_ELEMENT * visible, 2 * F32_BYTES * visible, t0, simd ? "simd" : "");
+  opEnd("softmax", "", [scores.shape], scores.shape, SOFTMAX_CYCLES_PER_ELEMENT * visible, 2 * F32_BYTES * visible, t0, simd);
   return new Tensor(out, scores.shape);
 }
 
