@@ -28,14 +28,18 @@ const FLAGS: Record<string, FlagSpec> = {
   help: { kind: "boolean", help: "show this help" },
 };
 
+/** Items two to a line: the summary stays within 100 columns. */
+const inTwos = <T>(items: readonly T[]): T[][] => Array.from({ length: Math.ceil(items.length / 2) }, (_, i) => items.slice(2 * i, 2 * i + 2));
+
 function summary(p: MachineProfile): string {
   const small = costsFor(p, GPT2_SMALL, p.key.dtype);
   const products = Object.keys(p.rungs[0].products);
   const lines = [
-    `memory roof   ${p.rungs.map((r) => `${byteSize(r.memoryBytesPerSec)}/s at width ${r.width}`).join(" · ")} (the LM head streaming its weights, one row)`,
-    `by size       ${p.streams.map((s) => `${byteSize(s.bytesPerSec)}/s over ${byteSize(s.bytes)}`).join(" · ")}`,
+    `memory roof   ${p.rungs.map((r) => `${byteSize(r.memoryBytesPerSec)}/s at width ${r.width}`).join(" · ")} (the LM head, one row)`,
+    ...inTwos(p.streams.map((s) => `${byteSize(s.bytesPerSec)}/s over ${byteSize(s.bytes)}`)).map((pair, i) => `${i === 0 ? "by size      " : "             "} ${pair.join(" · ")}`),
     `compute roof  ${rate(small.computeCyclesPerSec, "cycles")} at width 768 (the best product ceiling, many rows)`,
-    `between ops   ${(p.passNs.fixed / 1e3).toFixed(0)} µs per forward pass + ${(p.passNs.perLayer / 1e3).toFixed(0)} µs per layer + ${(p.passNs.perToken / 1e3).toFixed(1)} µs per token (JavaScript, pauses); the prompt's pass, recorded anew, ${(p.passNs.recordedPerLayer / 1e3).toFixed(0)} µs per layer more`,
+    `between ops   ${(p.passNs.fixed / 1e3).toFixed(0)} µs per forward pass + ${(p.passNs.perLayer / 1e3).toFixed(0)} µs per layer + ${(p.passNs.perToken / 1e3).toFixed(1)} µs per token (JavaScript, pauses)`,
+    `              + ${(p.passNs.recordedPerLayer / 1e3).toFixed(0)} µs per layer in the prompt's pass (recorded anew, never restored)`,
     `token pick    ${(p.samplingNs.greedy / 1e3).toFixed(0)} µs greedy, ${(p.samplingNs.sample / 1e3).toFixed(0)} µs sampling`,
     "",
     table(["product", "width", "call", "compute ceiling", "in decode"], products.flatMap((kind) => p.rungs.map((r) => {
