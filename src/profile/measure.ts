@@ -275,11 +275,11 @@ export async function measureProfile(newEngine: () => Engine, key: ProfileKey, l
   const gaps = runs.map((r) => {
     const fitted: Roofline = { memoryBytesPerSec: r.products.memoryBytesPerSec, computeCyclesPerSec, ops: { ...ops, ...r.products.ops } };
     const beyondOps = (p: RungRun["passes"][number]) => p.ns - r.entries.slice(p.first, p.end).reduce((s, e) => s + predictEntryNs(fitted, e), 0);
-    const gaps = (keep: (p: RungRun["passes"][number]) => boolean) => r.passes.filter(keep).map(beyondOps);
-    const gap = (keep: (p: RungRun["passes"][number]) => boolean) => mean(gaps(keep));
+    const passGaps = (keep: (p: RungRun["passes"][number]) => boolean) => r.passes.filter(keep).map(beyondOps);
+    const gap = (keep: (p: RungRun["passes"][number]) => boolean) => mean(passGaps(keep));
     const one = gap((p) => p.tokens === 1);
     // (a median: the few recorded steps of a round are the first to meet a stall on a busy machine)
-    const recordedSteps = gaps((p) => p.tokens === 1 && !p.restored);
+    const recordedSteps = passGaps((p) => p.tokens === 1 && !p.restored);
     const recorded = recordedSteps.length > 0 ? Math.max(0, median(recordedSteps) - one) : 0;
     const prefill = Math.max(...r.passes.map((p) => p.tokens));
     const perToken = prefill > 1 ? Math.max(0, (gap((p) => p.tokens === prefill) - one - recorded) / (prefill - 1)) : 0;

@@ -28,10 +28,10 @@ function passJoins(entries: readonly OpEntry[]): PassJoins {
   return { layer: entries.filter((e) => e.layer === 0).map(isJoinedCall), outside: entries.filter((e) => e.layer < 0).map(isJoinedCall) };
 }
 
-/** The join pattern of `config`'s passes after a `promptLength`-token prompt, on a one-layer model made by `newEngine`. */
+/** The join pattern of `config`'s passes after a `promptLength`-token prompt (shorter than the context), on a one-layer model made by `newEngine`. */
 export async function probeJoins(newEngine: () => Engine, config: GPT2Config, promptLength: number): Promise<JoinPattern> {
   const vocabSize = 64; // the head is one product whatever its size; a small one saves the memory
-  const model = await randomModel(newEngine(), { ...config, nLayer: 1, vocabSize, nPositions: Math.max(config.nPositions, promptLength + 1) });
+  const model = await randomModel(newEngine(), { ...config, nLayer: 1, vocabSize });
   try {
     await model.engine.ready();
     const cache = model.newCache(promptLength + 1);
