@@ -142,8 +142,8 @@ class LiveView {
     const stages: LiveStage[] = [...clock.stages, ...(open === null ? [] : [open])].map((s) => ({
       name: s.name, startUnixMs: clock.unixMs(s.startNs), durationMs: (s.endNs - s.startNs) / 1e6, cycles: s.cycles, open: s === open,
     }));
-    const ops = [...this.byOp.values()].map((o) => ({ ...o })).sort((a, b) => b.cycles - a.cycles);
-    return { type: "live", stages, ops, steps: steps.map((s) => ({ context: s.context, cycles: s.cycles, ms: s.ms })) };
+    // (posting copies the rows: the sums go on growing here)
+    return { type: "live", stages, ops: [...this.byOp.values()].sort((a, b) => b.cycles - a.cycles), steps: steps.map((s) => ({ context: s.context, cycles: s.cycles, ms: s.ms })) };
   }
 }
 
