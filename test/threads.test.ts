@@ -171,15 +171,20 @@ describe("the choice between all threads and the calling thread alone", () => {
   // Passes counted from 0. Passes 0–3 run on all threads untimed (they warm up every thread's
   // code), pass 4 times all threads, pass 5 the calling thread alone; from then on the faster one
   // runs. All threads, when they lose, are timed again for 3 passes after 16 passes, then after
-  // 32, 64 and 128 while they keep losing; the calling thread alone only once all threads' passes
-  // run 30% past their fastest.
+  // 32, 64 and 128 while they keep losing; the calling thread alone on the same schedule while
+  // its passes come within 10% of all threads', or once all threads' passes run 30% past their
+  // fastest.
   const ran = (passes: boolean[], all: boolean) => passes.map((a, i) => (a === all ? i : -1)).filter((i) => i >= 0);
 
-  it("keeps all threads unless alone is 15% faster, and on a quiet machine stops timing alone", () => {
-    const quiet = drive(new ThreadChoice(), 80, 10, 11); // all threads faster
+  it("keeps all threads unless alone is 8% faster, and on a quiet machine stops timing alone", () => {
+    const quiet = drive(new ThreadChoice(), 200, 10, 11); // all threads faster by 10%
     expect(ran(quiet, false)).toEqual([5]);
-    const close = drive(new ThreadChoice(), 80, 10, 9); // alone 10% faster: not enough
-    expect(ran(close, false)).toEqual([5]);
+    // Alone 5% faster: not enough, but close enough to be timed again now and then.
+    const close = drive(new ThreadChoice(), 200, 10, 9.5);
+    expect(ran(close, false)).toEqual([5, 21, 22, 23, 56, 57, 58, 123, 124, 125]);
+    // Alone 10% faster: it runs from its first time on, all threads timed again less and less often.
+    const faster = drive(new ThreadChoice(), 80, 10, 9);
+    expect(ran(faster, true)).toEqual([0, 1, 2, 3, 4, 21, 22, 23, 56, 57, 58]);
   });
 
   it("when a core gets busy, all threads' passes slow down and the calling thread alone takes over", () => {
@@ -187,9 +192,10 @@ describe("the choice between all threads and the calling thread alone", () => {
     const quiet = drive(choice, 30, 10, 12);
     const busy = drive(choice, 40, 30, 12);
     expect(ran(quiet, false)).toEqual([5]);
-    // Busy pass 1: all threads' last 8 average 15 ms, and alone (12) is faster than 0.85 × 15.
-    // All threads are timed again 16 passes later (17–19), and lose.
-    expect(ran(busy, true)).toEqual([0, 1, 17, 18, 19]);
+    // Busy pass 1: all threads' last 8 average 15 ms, and alone (12) is faster than 0.92 × 15.
+    // All threads are timed again 16 passes after busy pass 0 (whose 12.5 ms average came within
+    // 10% of alone's) at 16–18, and lose.
+    expect(ran(busy, true)).toEqual([0, 1, 16, 17, 18]);
   });
 
   it("times the calling thread alone again when all threads slow down past their best, even if its last time lost", () => {

@@ -286,15 +286,21 @@ const RETRY_PASSES = 3;
 const WINDOW = 8;
 /**
  * The calling thread alone must be this much faster to be chosen: on a quiet machine all threads
- * are, and a pass that stalled once (V8 compiling on the other core, say) must not decide alone.
+ * are, by 1.2–1.8× here, and a pass that stalled once (V8 compiling on the other core, say) must
+ * not decide alone. (At 0.85, q8 decode with a core busy kept all threads at 7.8 ms a step where
+ * alone took 6.5–7.2.)
  */
-const ALONE_MARGIN = 0.85;
+const ALONE_MARGIN = 0.92;
 /**
  * While all threads are preferred, the calling thread alone is timed again only once their
- * recent passes take this much longer than their fastest: something has taken a core since. (Timed
- * again on schedule, a pass in ten ran alone on a quiet machine, 60% slower.)
+ * recent passes take this much longer than their fastest (something has taken a core since), or
+ * while its own last passes came within CLOSE of theirs (a busy core from the start: all threads
+ * never slow down past their best, and alone's first time may have been an unlucky one). On a
+ * quiet machine neither holds. (Timed again on schedule, a pass in ten ran alone on a quiet
+ * machine, 60% slower.)
  */
 const SLOWED = 1.3;
+const CLOSE = 1.1;
 /**
  * Passes of a kind that run on all threads before any is timed: they compile the code every
  * thread runs (a first pass also tunes its kernels). Timed from the start, all threads lost to a
@@ -335,6 +341,12 @@ export class ThreadChoice {
     return ThreadChoice.mean(k.times[0]) < ALONE_MARGIN * ThreadChoice.mean(k.times[1]);
   }
 
+  /** Whether the count not in use may win now: alone is preferred (all threads win once a core frees), or all threads slowed or came close to alone. */
+  private static worthRetrying(k: KindOfPass): boolean {
+    const all = ThreadChoice.mean(k.times[1]);
+    return ThreadChoice.aloneFaster(k) || all > SLOWED * k.bestAll || ThreadChoice.mean(k.times[0]) < CLOSE * all;
+  }
+
   /** Whether the next pass of this kind should run on all threads, and whether that is a preference (not a pass that times a count). */
   private decide(kind: number): { all: boolean; preferred: boolean } {
     const k = this.kinds.get(kind);
@@ -373,7 +385,7 @@ export class ThreadChoice {
       const lost = ThreadChoice.aloneFaster(k) === k.retryAll;
       k.retryAfter = lost ? Math.min(RETRY_AFTER_LONGEST, 2 * k.retryAfter) : RETRY_AFTER;
       k.untilRetry = k.retryAfter;
-    } else if (k.retrying === 0 && k.times[0].length > 0 && (ThreadChoice.aloneFaster(k) || ThreadChoice.mean(k.times[1]) > SLOWED * k.bestAll) && --k.untilRetry === 0) {
+    } else if (k.retrying === 0 && k.times[0].length > 0 && ThreadChoice.worthRetrying(k) && --k.untilRetry === 0) {
       k.retrying = RETRY_PASSES;
       k.retryAll = ThreadChoice.aloneFaster(k);
       k.times[k.retryAll ? 1 : 0].length = 0;
