@@ -8,10 +8,13 @@ import type { Instance } from "../wasm/runtime.ts";
  *
  * Each node says which bytes it reads and writes. A barrier goes after a node only when a later
  * node reads what it writes, or writes what it or an earlier node since the last barrier touches:
- * the data decides, not the op. One exception is cheaper than a barrier: a node cut into the same
- * units as the node before it, whose unit u reads exactly the bytes that node's unit u wrote (a
- * bias added to a product's columns, then GELU on them), joins it — each chunk of the pair runs
- * on one thread, one node after the other, and nobody waits. An op that has no kernel here (a
+ * the data decides, not the op. One exception is cheaper than a barrier: a node whose unit u reads
+ * exactly the bytes unit u + o of the node before it wrote (a bias added to a product's columns,
+ * then GELU on them; o = 0) joins it — each chunk of the pair runs on one thread, one node after
+ * the other, and nobody waits. The offset o lets a node over part of the output join (a decode
+ * step's keys, at o = 24 of the qkv product's 72 units of 32 columns, copied into the cache), and
+ * a rows node cut finer than the node before it joins in coarser units (attention's heads, 64
+ * columns each, quantized in blocks of 32). An op that has no kernel here (a
  * TypeScript fallback) is a node the calling thread runs alone, between two barriers.
  */
 
@@ -73,9 +76,12 @@ export const immediately: Launcher = {
 };
 
 // A node: NODE float64 slots in the plan's shared buffer (the workers read the same layout).
-export const NODE = 28;
-/** FUSED: the node runs each chunk right after the same chunk of the node before it (see Plan). */
-export const FN = 0, KIND = 1, UNITS = 2, PER = 3, BARRIER = 4, COUNT = 5, SCALE = 6, ARGC = 7, ARGS = 8, STEPS = 17, JS = 26, FUSED = 27;
+export const NODE = 29;
+/**
+ * FUSED: the node runs each chunk of the node it joined right after it, its units moved back by
+ * OFFSET (and those past its own, or before its first, left out: see Plan).
+ */
+export const FN = 0, KIND = 1, UNITS = 2, PER = 3, BARRIER = 4, COUNT = 5, SCALE = 6, ARGC = 7, ARGS = 8, STEPS = 17, JS = 26, FUSED = 27, OFFSET = 28;
 export const MAX_ARGS = 9;
 export const KIND_ROWS = 0, KIND_RANGE = 1, KIND_JS = 2;
 
@@ -142,14 +148,26 @@ export class Plan {
   }
 
   /** Appends a call of function `fn` (a table index), split for `threads` threads; returns whether it joined the node before it. */
-  kernel(fn: number, args: readonly number[], split: Split, reads: readonly Span[], writes: readonly Span[], threads: number): boolean {
-    if (args.length + (split.kind === "range" ? 2 : 0) > MAX_ARGS) throw new Error(`a plan node takes at most ${MAX_ARGS} arguments`);
-    const [unitReads, unitWrites] = unitSpans(args, split, writes);
-    const joins = this.joins(split.units, reads, writes, unitReads);
+  kernel(fn: number, args: readonly number[], given: Split, reads: readonly Span[], writes: readonly Span[], threads: number): boolean {
+    if (args.length + (given.kind === "range" ? 2 : 0) > MAX_ARGS) throw new Error(`a plan node takes at most ${MAX_ARGS} arguments`);
+    let split = given;
+    let [unitReads, unitWrites] = unitSpans(args, split, writes);
+    let offset = this.joins(split.units, reads, writes, unitReads);
+    const g = this.group;
+    // Coarser, only to read the group's output: a node independent of it keeps its own chunks.
+    if (offset < 0 && g !== null && split.kind === "rows" && split.units > g.units && split.units % g.units === 0 && reads.some((r) => overlapsAny(r, this.pendingWrites, g.writesFrom))) {
+      const f = split.units / g.units;
+      const coarse: Split = { ...split, units: g.units, scale: f * split.scale, steps: split.steps.map((s) => f * s) };
+      const [coarseReads, coarseWrites] = unitSpans(args, coarse, writes);
+      offset = this.joins(coarse.units, reads, writes, coarseReads);
+      if (offset >= 0) [split, unitReads, unitWrites] = [coarse, coarseReads, coarseWrites];
+    }
+    const joins = offset >= 0;
     if (joins) {
       this.pendingReads.push(...reads);
       this.pendingWrites.push(...writes);
-      this.group!.unitWrites.push(...unitWrites);
+      // In the group's units, so a later node finds its offset from them.
+      this.group!.unitWrites.push(...unitWrites.map(([base, step]): UnitSpan => [base - offset * step, step]));
       this.fused++;
     } else {
       this.orderAfter(reads, writes);
@@ -164,6 +182,7 @@ export class Plan {
     d[o + UNITS] = split.units;
     d[o + PER] = this.group!.per;
     d[o + FUSED] = joins ? 1 : 0;
+    d[o + OFFSET] = joins ? offset : 0;
     d[o + COUNT] = split.kind === "rows" ? split.count : -1;
     d[o + SCALE] = split.scale;
     d[o + ARGC] = args.length;
@@ -245,21 +264,26 @@ export class Plan {
   }
 
   /**
-   * Whether a node of `units` units can join the group before it: it touches nothing written
-   * since the last barrier outside the group, writes nothing read or written since, and reads
-   * the group's output only unit for unit (each of its reads there is one of its unit spans that
-   * the group wrote with the same base and step).
+   * The offset at which a node of `units` units can join the group before it, or −1: it touches
+   * nothing written since the last barrier outside the group, writes nothing read or written
+   * since, and reads the group's output only unit for unit — each of its reads there is one of
+   * its unit spans, and its unit u the bytes the group's unit u + offset wrote, one offset for
+   * all. A node that reads none of the group's output joins only a group of its own units.
    */
-  private joins(units: number, reads: readonly Span[], writes: readonly Span[], unitReads: readonly UnitSpan[]): boolean {
+  private joins(units: number, reads: readonly Span[], writes: readonly Span[], unitReads: readonly UnitSpan[]): number {
     const g = this.group;
-    if (g === null || g.units !== units) return false;
+    if (g === null || units > g.units) return -1;
     const pending = this.pendingWrites;
-    if (writes.some((w) => overlapsAny(w, pending) || overlapsAny(w, this.pendingReads))) return false;
-    return reads.every((r) => {
-      if (overlapsAny(r, pending, 0, g.writesFrom)) return false;
-      if (!overlapsAny(r, pending, g.writesFrom)) return true;
-      return unitReads.some(([base, step]) => base === r[0] && base + step * units === r[1] && g.unitWrites.some(([b, s]) => b === base && s === step));
-    });
+    if (writes.some((w) => overlapsAny(w, pending) || overlapsAny(w, this.pendingReads))) return -1;
+    let offset = -1;
+    for (const r of reads) {
+      if (overlapsAny(r, pending, 0, g.writesFrom)) return -1;
+      if (!overlapsAny(r, pending, g.writesFrom)) continue;
+      const at = unitOffset(r, units, unitReads, g.unitWrites, g.units);
+      if (at < 0 || (offset >= 0 && at !== offset)) return -1;
+      offset = at;
+    }
+    return offset >= 0 ? offset : units === g.units ? 0 : -1;
   }
 
   /** Puts a barrier before the next node if it touches what nodes since the last barrier write, or writes what they read. */
@@ -297,6 +321,21 @@ function unitSpans(args: readonly number[], split: Split, writes: readonly Span[
     (writes.some((w) => w[0] <= args[i] && args[i] < w[1]) ? written : reads).push(span);
   });
   return [reads, written];
+}
+
+/**
+ * The o at which read `r` of a node of `units` units is its unit spans over the group's: unit u
+ * reading what the group's unit u + o wrote (a group of `groupUnits`); −1 if it is not.
+ */
+function unitOffset(r: Span, units: number, unitReads: readonly UnitSpan[], groupWrites: readonly UnitSpan[], groupUnits: number): number {
+  for (const [base, step] of unitReads) {
+    if (base !== r[0] || base + step * units !== r[1]) continue;
+    for (const [b, s] of groupWrites) {
+      const o = (base - b) / step;
+      if (s === step && Number.isInteger(o) && o >= 0 && o + units <= groupUnits) return o;
+    }
+  }
+  return -1;
 }
 
 /** Whether s overlaps any of list[from, to). */

@@ -1,6 +1,6 @@
 import type { Clock, OpEntry } from "../clock/clock.ts";
 import { Tensor } from "../tensor/tensor.ts";
-import { ARGC, BARRIER, COUNT, FN, FUSED, JS, KIND, KIND_JS, NODE, PER, type Plan, SCALE, UNITS } from "./plan.ts";
+import { ARGC, BARRIER, COUNT, FN, FUSED, JS, KIND, KIND_JS, NODE, OFFSET, PER, type Plan, SCALE, UNITS } from "./plan.ts";
 
 /*
  * Decode steps restored instead of recorded. A decode step records the same pass as the step
@@ -31,7 +31,7 @@ export interface Repeat {
 }
 
 /** Slots of a node that must stay put between recordings: what it calls, and how it is cut and ordered. */
-const FIXED = [FN, KIND, UNITS, PER, BARRIER, COUNT, SCALE, ARGC, JS, FUSED];
+const FIXED = [FN, KIND, UNITS, PER, BARRIER, COUNT, SCALE, ARGC, JS, FUSED, OFFSET];
 
 interface Recording {
   position: number;

@@ -21,10 +21,11 @@ function inPlace(engine: Engine | null, ...views: Float32Array[]): engine is Eng
 }
 
 /**
- * Floats per unit of element-wise work: 8 where they divide, as a one-row product's output panels
- * do — so an op on a product's output can join the product (see plan.ts) — else 4 (one vector).
+ * Floats per unit of element-wise work: 32 where they divide, as a one-row product's output units
+ * do — so an op on a product's output can join the product (see plan.ts) — else 8 (a panel), else
+ * 4 (one vector).
  */
-const lanesPerUnit = (n: number) => (n % 8 === 0 ? 8 : 4);
+const lanesPerUnit = (n: number) => (n % 32 === 0 ? 32 : n % 8 === 0 ? 8 : 4);
 
 /** out = a + b, b of a's size or one row of `cols` added to every row. One row (decode's) is cut by columns. */
 export function simdAdd(engine: Engine | null, a: Float32Array, b: Float32Array, out: Float32Array, cols: number, rowBroadcast: boolean): SimdLabel {
@@ -74,15 +75,21 @@ export function simdCausalSoftmax(engine: Engine | null, scores: Float32Array, o
 
 /**
  * `rows` rows of `width` floats from src (rows `srcStride` floats apart, from float `srcAt`) to
- * dst (likewise): q, k and v out of one product, keys and values into the cache.
+ * dst (likewise): q, k and v out of one product, keys and values into the cache. One row is
+ * copied as the rows of its units of element-wise work would be, so a decode step's keys and
+ * values join the product that made them.
  */
-export function simdCopyRows(engine: Engine | null, src: Float32Array, srcAt: number, srcStride: number, dst: Float32Array, dstAt: number, dstStride: number, rows: number, width: number): boolean {
-  if (!inPlace(engine, src, dst)) return false;
+export function simdCopyRows(engine: Engine | null, src: Float32Array, srcAt: number, srcStride: number, dst: Float32Array, dstAt: number, dstStride: number, rows: number, width: number): SimdLabel {
+  if (!inPlace(engine, src, dst)) return "";
   const from = src.byteOffset + 4 * srcAt;
   const to = dst.byteOffset + 4 * dstAt;
-  const last = (rows - 1) * 4;
-  engine.launch(kernel(engine.heap.smallOps(), "copy"), [from, 4 * srcStride, to, 4 * dstStride, rows, 4 * width],
-    { kind: "rows", units: rows, count: 4, scale: 1, steps: [4 * srcStride, 0, 4 * dstStride, 0], work: rows * width },
-    [[from, from + last * srcStride + 4 * width]], [[to, to + last * dstStride + 4 * width]]);
-  return true;
+  const reads = [[from, from + 4 * ((rows - 1) * srcStride + width)]] as const;
+  const writes = [[to, to + 4 * ((rows - 1) * dstStride + width)]] as const;
+  const copy = kernel(engine.heap.smallOps(), "copy");
+  if (rows === 1 && width % 4 === 0) {
+    const lanes = lanesPerUnit(width);
+    [srcStride, dstStride, rows, width] = [lanes, lanes, width / lanes, lanes];
+  }
+  return label(engine.launch(copy, [from, 4 * srcStride, to, 4 * dstStride, rows, 4 * width],
+    { kind: "rows", units: rows, count: 4, scale: 1, steps: [4 * srcStride, 0, 4 * dstStride, 0], work: rows * width }, reads, writes));
 }

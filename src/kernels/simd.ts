@@ -83,20 +83,26 @@ export class SimdMatmul {
     const at = heap.scratch(slot, bytes);
     const [scales, sums] = [at + m * kp, at + m * kp + 4 * blocks];
     if (k === kp) {
-      // Row by row, so a layer norm's or attention's rows can be quantized as they come (see plan.ts).
+      // Row by row, so a layer norm's or attention's rows can be quantized as they come; one row
+      // block by block, which the plan coarsens to whatever wrote it (see plan.ts). The blocks of
+      // a row lie as the rows of 32 floats would: either cut quantizes the same.
       const quantize = kernel(heap.smallOps(), "quantize");
-      const rowBlocks = kp / Q8_BLOCK;
-      run.launch(quantize, [floats, at, scales, sums, blocks], { kind: "rows", units: m, count: 4, scale: rowBlocks, steps: [4 * k, kp, 4 * rowBlocks, 4 * rowBlocks], work: m * k }, [[floats, floats + 4 * m * k]], [[at, at + bytes]]);
+      const perUnit = m === 1 ? 1 : kp / Q8_BLOCK;
+      run.launch(quantize, [floats, at, scales, sums, blocks], { kind: "rows", units: blocks / perUnit, count: 4, scale: perUnit, steps: [4 * Q8_BLOCK * perUnit, Q8_BLOCK * perUnit, 4 * perUnit, 4 * perUnit], work: m * k }, [[floats, floats + 4 * m * k]], [[at, at + bytes]]);
     } else {
       run.compute(() => quantizeActivations(rows, m, k, heap.i8View(at, m * kp), heap.f32View(scales, blocks), heap.i32View(sums, blocks)));
     }
     return [at, at + bytes];
   }
 
-  /** One row's output panels are its units' spans: an op on them can join the product (see plan.ts). */
+  /**
+   * One row's output columns are its units' spans, 32 at a time where they divide so (a q8 block
+   * of the next product's activations, four panels): an op on them can join the product (see plan.ts).
+   */
   private call(run: Launcher, c: Choice, a: Span, b: number, out: number, m: number, k: number, ldo: number): void {
-    const unitWrites = m === 1 ? [[out, 4 * PANEL] as const] : [];
-    run.launch(kernel(c.module, c.fn), [a[0], b, out, m, ldo], { kind: "range", units: ldo / PANEL, scale: PANEL, work: m * k * ldo, unitWrites }, [a], [[out, out + 4 * m * ldo]]);
+    const unit = m === 1 && ldo % Q8_BLOCK === 0 ? Q8_BLOCK : PANEL;
+    const unitWrites = m === 1 ? [[out, 4 * unit] as const] : [];
+    run.launch(kernel(c.module, c.fn), [a[0], b, out, m, ldo], { kind: "range", units: ldo / unit, scale: unit, work: m * k * ldo, unitWrites }, [a], [[out, out + 4 * m * ldo]]);
   }
 
   /** The best of three timings, in ms: one slow call on a busy machine should not decide for good. */
@@ -178,7 +184,9 @@ export class SimdMatmul {
       this.choices.set(key, choice);
     }
     const heap = this.heap;
-    const aAt = this.stage(run, a, m, k, b.dtype === "q8", "matmul a");
+    // A slot per K: an MLP's second product quantizes its activations while its first may still
+    // read its own, so those writes join the first's chunks, where one slot would need a barrier.
+    const aAt = this.stage(run, a, m, k, b.dtype === "q8", `matmul a ${k}`);
     // With no padding columns the kernel writes the result where it goes (if that is in this memory).
     const rows = out.subarray(0, m * n);
     const direct = ldo === n && heap.holds(rows);

@@ -1,5 +1,5 @@
 import type { Platform, PoolThread } from "../platform/platform.ts";
-import { ARGC, ARGS, BARRIER, COUNT, FN, FUSED, JS, KIND, KIND_JS, KIND_ROWS, MAX_ARGS, NODE, PER, type Plan, SCALE, STEPS, UNITS } from "./plan.ts";
+import { ARGC, ARGS, BARRIER, COUNT, FN, FUSED, JS, KIND, KIND_JS, KIND_ROWS, MAX_ARGS, NODE, OFFSET, PER, type Plan, SCALE, STEPS, UNITS } from "./plan.ts";
 
 /*
  * The engine's threads, all of it in this file. A forward pass is one parallel region, as in
@@ -24,7 +24,7 @@ import { ARGC, ARGS, BARRIER, COUNT, FN, FUSED, JS, KIND, KIND_JS, KIND_ROWS, MA
  */
 
 const LAYOUT = {
-  NODE, FN, KIND, UNITS, PER, BARRIER, COUNT, SCALE, ARGC, ARGS, STEPS, JS, FUSED, MAX_ARGS, KIND_ROWS, KIND_JS,
+  NODE, FN, KIND, UNITS, PER, BARRIER, COUNT, SCALE, ARGC, ARGS, STEPS, JS, FUSED, OFFSET, MAX_ARGS, KIND_ROWS, KIND_JS,
   // control block slots (Int32)
   RUN: 0, STOP: 1, RECEIVE: 2, ACKS: 3, NODES: 4, PARTICIPANTS: 5, LEFT: 6, SLEEPERS: 8, ABORT: 9, PROGRESS: 10, WAKES: 11, PUBLISHED: 12, IDLE: 13,
   /** Polls of a counter before a thread sleeps: about 20–50 µs, more than a barrier takes when every thread has a core. */
@@ -197,7 +197,14 @@ function makeExecutor(L: Layout): Executor {
           for (let chunk = Atomics.add(counters, 2 * i, 1); chunk < chunks; chunk = Atomics.add(counters, 2 * i, 1)) {
             const u0 = chunk * per;
             const u1 = Math.min(units, u0 + per);
-            for (let n = i; n <= last; n++) callChunk(plan, fns, n * L.NODE, u0, u1);
+            for (let n = i; n <= last; n++) {
+              // A node that joined at an offset takes the units of the chunk that are its own.
+              const on = n * L.NODE;
+              const off = plan[on + L.OFFSET];
+              const f0 = u0 > off ? u0 - off : 0;
+              const f1 = Math.min(plan[on + L.UNITS], u1 - off);
+              if (f0 < f1) callChunk(plan, fns, on, f0, f1);
+            }
             ends[i] = now();
             count(c, counters, 2 * i + 1, chunks);
             Atomics.add(c, L.PROGRESS, 1);

@@ -1,6 +1,6 @@
 import { opEnd, opStart } from "../clock/clock.ts";
 import { type Engine, activeEngine } from "../kernels/engine.ts";
-import { simdCopyRows } from "../kernels/simd-ops.ts";
+import { type SimdLabel, simdCopyRows } from "../kernels/simd-ops.ts";
 import { compute } from "../tensor/alloc.ts";
 import { F32_BYTES, Tensor, shapeError } from "../tensor/tensor.ts";
 
@@ -50,12 +50,14 @@ export class KVCache {
     const t0 = opStart();
     const at = this.length * this.width;
     const engine = activeEngine();
+    let kernel: SimdLabel = "";
     for (const [from, into] of [[k.data, this.keys[layer]], [v.data, this.values[layer]]]) {
-      if (!simdCopyRows(engine, from, 0, from.length, into, at, from.length, 1, from.length)) compute(() => into.set(from, at));
+      kernel = simdCopyRows(engine, from, 0, from.length, into, at, from.length, 1, from.length);
+      if (!kernel) compute(() => into.set(from, at));
     }
     const keys = new Tensor(this.keys[layer].subarray(0, total * this.width), [total, this.width]);
     const values = new Tensor(this.values[layer].subarray(0, total * this.width), [total, this.width]);
-    opEnd("kvAppend", "", [k.shape, v.shape], [2, total, this.width], 0, 2 * F32_BYTES * (k.size + v.size), t0);
+    opEnd("kvAppend", "", [k.shape, v.shape], [2, total, this.width], 0, 2 * F32_BYTES * (k.size + v.size), t0, kernel);
     return { keys, values };
   }
 }
