@@ -19,8 +19,11 @@ import { runtimeInfo } from "../util/js-runtime.ts";
  *     kernels are gone (wisdom naming them is stale): the products timed anew.
  * 15: attention's own memory ceiling, from decode steps at the end of the context (measure.ts).
  * 16: a many-row product's ceiling is what its calls took beyond their weights' time (serialCall).
+ * 17–18: the recorded prompt's pass, and calls that joined the product before them, apart.
+ * 19: a decode step's cache writes, query scale and q8 quantizing join products (plan.ts): the
+ *     calls and passes they were part of timed anew.
  */
-export const PROFILE_VERSION = 18;
+export const PROFILE_VERSION = 19;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {
