@@ -14,6 +14,7 @@
 // GFLOPS counts 2 floating-point operations per multiply-accumulate (one cycle in our cost
 // model); ns/cycle is the article's cycle_time for that kernel on this machine.
 import { execFileSync, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
 import { Bench } from "tinybench";
 import { type FlagSpec, flagHelp, parseFlags } from "../src/cli/args.ts";
@@ -296,6 +297,24 @@ function samplingTable(rows: ReturnType<typeof samplingBenchmark>): string {
     table(["setting", "flat", "peaked"], rows.map((r) => [r.setting, r.flatMs.toFixed(3), r.peakedMs.toFixed(3)]), 2);
 }
 
+/**
+ * The CPU's family and model, and its byte dot-product extensions, where Linux tells them: a
+ * shared machine here has run on more than one kind of host, and the q8 kernels' speed follows
+ * the instructions V8 can use for WebAssembly's integer dot product.
+ */
+function cpuDetail(): string {
+  let info: string;
+  try {
+    info = readFileSync("/proc/cpuinfo", "utf8");
+  } catch {
+    return "";
+  }
+  const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.*)$`, "m").exec(info)?.[1] ?? "?";
+  const flags = field("flags").split(" ");
+  const dots = ["avx_vnni", "avx512_vnni"].filter((f) => flags.includes(f));
+  return ` (family ${field("cpu family")} model ${field("model")}; ${dots.length === 0 ? "no VNNI" : dots.join(", ")})`;
+}
+
 async function main(): Promise<void> {
   const f = parseFlags(process.argv.slice(2), FLAGS);
   if (f.help === true) {
@@ -313,7 +332,7 @@ async function main(): Promise<void> {
   }
   const quick = f.quick === true;
   const log = (s: string) => (f.json === true ? process.stderr : process.stdout).write(`${s}\n`);
-  const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${availableParallelism()} cores, Node ${process.version}`;
+  const machine = `${cpus()[0]?.model ?? "unknown CPU"}${cpuDetail()}, ${availableParallelism()} cores, Node ${process.version}`;
   log(`machine: ${machine}`);
   if (f.predict === true) {
     const family = f.family === true;
