@@ -314,6 +314,12 @@ const CLOSE = 1.1;
  * calling thread that alone had warmed up, and the workers, left idle, never did.
  */
 const WARM_PASSES = 4;
+/**
+ * Passes timed on all threads before the calling thread alone is first timed: the first of them
+ * can still be warming up (q8 decode, quiet machine: 14.1 ms, then 5–6.5; alone took 11.5, won
+ * on that one pass, and ran 16 passes at 8–9 ms before all threads were timed again).
+ */
+const FIRST_TIMED = 3;
 
 interface KindOfPass {
   /** Passes of the kind so far, up to WARM_PASSES. */
@@ -357,7 +363,7 @@ export class ThreadChoice {
   /** Whether the next pass of this kind should run on all threads, and whether that is a preference (not a pass that times a count). */
   private decide(kind: number): { all: boolean; preferred: boolean } {
     const k = this.kinds.get(kind);
-    if (k === undefined || k.warm < WARM_PASSES || k.times[1].length === 0) return { all: true, preferred: false };
+    if (k === undefined || k.warm < WARM_PASSES || (k.times[0].length === 0 && k.times[1].length < FIRST_TIMED)) return { all: true, preferred: false };
     if (k.times[0].length === 0) return { all: false, preferred: false };
     if (k.retrying > 0) return { all: k.retryAll, preferred: false };
     return { all: !ThreadChoice.aloneFaster(k), preferred: true };
