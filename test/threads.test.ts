@@ -204,39 +204,39 @@ describe("the choice between all threads and the calling thread alone", () => {
       return all;
     });
 
-  // Passes counted from 0. Passes 0–3 run on all threads untimed (they warm up every thread's
-  // code), passes 4–6 time all threads, pass 7 the calling thread alone; from then on the faster
+  // Passes counted from 0. Passes 0–7 run on all threads untimed (they warm up every thread's
+  // code), passes 8–10 time all threads, pass 11 the calling thread alone; from then on the faster
   // one runs. All threads, when they lose, are timed again for 3 passes after 16 passes, then after
   // 32, 64 and 128 while they keep losing; the calling thread alone on the same schedule while
-  // its passes come within 10% of all threads', or once all threads' passes run 30% past their
+  // its passes come within 5% of all threads', or once all threads' passes run 30% past their
   // fastest.
   const ran = (passes: boolean[], all: boolean) => passes.map((a, i) => (a === all ? i : -1)).filter((i) => i >= 0);
 
   it("keeps all threads unless alone is 8% faster, and on a quiet machine stops timing alone", () => {
     const quiet = drive(new ThreadChoice(), 200, 10, 11); // all threads faster by 10%
-    expect(ran(quiet, false)).toEqual([7]);
-    // Alone 5% faster: not enough, but close enough to be timed again now and then.
-    const close = drive(new ThreadChoice(), 200, 10, 9.5);
-    expect(ran(close, false)).toEqual([7, 23, 24, 25, 58, 59, 60, 125, 126, 127]);
+    expect(ran(quiet, false)).toEqual([11]);
+    // Alone 3% faster: not enough, but close enough to be timed again now and then.
+    const close = drive(new ThreadChoice(), 200, 10, 9.7);
+    expect(ran(close, false)).toEqual([11, 27, 28, 29, 62, 63, 64, 129, 130, 131]);
     // Alone 10% faster: it runs from its first time on, all threads timed again less and less often.
     const faster = drive(new ThreadChoice(), 80, 10, 9);
-    expect(ran(faster, true)).toEqual([0, 1, 2, 3, 4, 5, 6, 23, 24, 25, 58, 59, 60]);
+    expect(ran(faster, true)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 27, 28, 29, 62, 63, 64]);
   });
 
   it("when a core gets busy, all threads' passes slow down and the calling thread alone takes over", () => {
     const choice = new ThreadChoice();
     const quiet = drive(choice, 30, 10, 12);
     const busy = drive(choice, 40, 30, 12);
-    expect(ran(quiet, false)).toEqual([7]);
+    expect(ran(quiet, false)).toEqual([11]);
     // Busy pass 1: all threads' last 8 average 15 ms, and alone (12) is faster than 0.92 × 15.
     // All threads are timed again 16 passes after busy pass 0 (whose 12.5 ms average came within
-    // 10% of alone's) at 16–18, and lose.
+    // 5% of alone's) at 16–18, and lose.
     expect(ran(busy, true)).toEqual([0, 1, 16, 17, 18]);
   });
 
   it("times the calling thread alone again when all threads slow down past their best, even if its last time lost", () => {
     const choice = new ThreadChoice();
-    drive(choice, 30, 10, 20); // alone timed once (pass 7) at 20 ms: it loses
+    drive(choice, 30, 10, 20); // alone timed once (pass 11) at 20 ms: it loses
     // All threads at 15 ms: 1.5× their best, yet alone's old 20 ms still loses (0.92 × 15 < 20).
     // From pass 4 their last 8 average over 13 ms (1.3 × 10); 16 such passes later, at pass 20,
     // the calling thread alone is timed again, finds 12 ms, and keeps the passes from there until
@@ -248,17 +248,17 @@ describe("the choice between all threads and the calling thread alone", () => {
   it("on a busy machine runs alone, and tries all threads again less and less often while they keep losing", () => {
     const choice = new ThreadChoice();
     const busy = drive(choice, 200, 30, 10);
-    expect(ran(busy, true)).toEqual([0, 1, 2, 3, 4, 5, 6, 23, 24, 25, 58, 59, 60, 125, 126, 127]);
-    expect(choice.alonePasses).toBe(200 - 16 - 1); // every other pass but pass 7, which only timed it
+    expect(ran(busy, true)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 27, 28, 29, 62, 63, 64, 129, 130, 131]);
+    expect(choice.alonePasses).toBe(200 - 20 - 1); // every other pass but pass 11, which only timed it
   });
 
   it("goes back to all threads when the machine quiets down", () => {
     const choice = new ThreadChoice();
     const busy = drive(choice, 30, 30, 10);
     const quiet = drive(choice, 60, 8, 10);
-    // The retry at passes 58–60 (28–30 here) finds all threads faster again: they stay, at their
-    // best, so the calling thread alone is not timed again.
-    expect(busy.slice(26)).toEqual(Array(4).fill(false));
-    expect(ran(quiet, false)).toEqual(Array.from({ length: 28 }, (_, i) => i));
+    // All threads lose their retry at 27–29, still busy; the next, at passes 62–64 (32–34 here),
+    // finds them faster again: they stay, at their best, so the calling thread alone is not timed again.
+    expect(ran(busy, true)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 27, 28, 29]);
+    expect(ran(quiet, false)).toEqual(Array.from({ length: 32 }, (_, i) => i));
   });
 });

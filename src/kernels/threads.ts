@@ -307,13 +307,14 @@ const ALONE_MARGIN = 0.92;
  * machine, 60% slower.)
  */
 const SLOWED = 1.3;
-const CLOSE = 1.1;
+const CLOSE = 1.05;
 /**
  * Passes of a kind that run on all threads before any is timed: they compile the code every
  * thread runs (a first pass also tunes its kernels). Timed from the start, all threads lost to a
- * calling thread that alone had warmed up, and the workers, left idle, never did.
+ * calling thread that alone had warmed up, and the workers, left idle, never did. (q8 decode,
+ * quiet machine: 20, 10, 11, 8, 7.5, 9 ms, then 5.5–6 from the tenth pass on.)
  */
-const WARM_PASSES = 4;
+const WARM_PASSES = 8;
 /**
  * Passes timed on all threads before the calling thread alone is first timed: the first of them
  * can still be warming up (q8 decode, quiet machine: 14.1 ms, then 5–6.5; alone took 11.5, won
