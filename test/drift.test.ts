@@ -56,6 +56,9 @@ describe("drift", () => {
     // An add of 1000 cycles (1 µs of work at 1 G/s, 2 µs fixed) that took 100 µs: ×49.5, held to 20.
     const add: OpEntry = { ...one, op: "add", role: "", cycles: 1000, bytes: 12_000, endNs: 100_000 };
     expect(measureDrift(profile, [add]).calls).toBe(20);
+    // The same add right after a pass's embedding carries the pass's start (the workers' wake-up): not a call's cost.
+    const embed: OpEntry = { ...one, op: "embed", role: "", cycles: 0, bytes: 0, endNs: 0 };
+    expect(measureDrift(profile, [one, many, embed, add]).calls).toBeCloseTo(0.5, 9);
   });
 
   it("keeps a roof no call measured at factor 1", () => {

@@ -7,25 +7,30 @@ import { type Drift, measureDrift } from "./drift.ts";
 import { costsFor } from "./ladder.ts";
 import type { MachineProfile } from "./machine-profile.ts";
 
+/** Layers of the calibration's model: enough that its passes pay per call what a model of 48 does. */
+const CALIBRATION_LAYERS = 8;
+
 /**
- * How the machine drifted from its profile, for a prediction of a model of width `width` that
- * runs nothing of its own (generate.ts --predict-only): the profile's rung nearest that width —
- * a random model of its shape, on an engine of the setting — warmed up as a run warms up, its
- * calls against the profile read for it (src/profile/drift.ts). A few seconds, and none of the
- * predicted model's memory. The compute and calls factors carry over; the memory roof stays as
- * profiled: a rung's weights fit caches a larger model's do not (on gpt2-xl q8 with a profile
- * measured while a core was busy, the rung put memory at ×1.4–1.7 where the model's own run
- * found ×1.11, and a 512 MiB stream at ×2.0–2.2).
+ * How the machine drifted from its profile, for a prediction of a model of shape `c` that runs
+ * nothing of its own (generate.ts --predict-only): a random model of the width and heads of the
+ * profile's rung nearest it, with up to CALIBRATION_LAYERS of its layers, on an engine of the
+ * setting, warmed up as a run warms up, its calls against the profile read for it
+ * (src/profile/drift.ts). A few seconds, and a fraction of the predicted model's memory (GPT-2
+ * XL q8: 5 s and 0.6 GB). The rung itself, a layer or two, would not do: against one LM head its
+ * few products stream at other rates than a deep model's, and that goes to the calls factor
+ * (GPT-2 XL q8 on a profile measured with a core busy: the rung read calls ×1.1–1.6 and memory
+ * ×1.12–1.33, the model's own runs ×0.19–0.27 and ×1.45–1.47; 8 layers read ×0.17–0.21 and
+ * ×1.34–1.52).
  */
-export async function calibrate(p: MachineProfile, width: number, newEngine: () => Engine): Promise<Drift> {
-  const rung = p.rungs.reduce((a, b) => (Math.abs(Math.log(b.width / width)) < Math.abs(Math.log(a.width / width)) ? b : a));
-  const config: GPT2Config = { nLayer: rung.layers, nHead: rung.heads, nEmbd: rung.width, ...p.ladder, layerNormEpsilon: 1e-5 };
+export async function calibrate(p: MachineProfile, c: Pick<GPT2Config, "nEmbd" | "nLayer">, newEngine: () => Engine): Promise<Drift> {
+  const rung = p.rungs.reduce((a, b) => (Math.abs(Math.log(b.width / c.nEmbd)) < Math.abs(Math.log(a.width / c.nEmbd)) ? b : a));
+  const config: GPT2Config = { nLayer: Math.min(CALIBRATION_LAYERS, c.nLayer), nHead: rung.heads, nEmbd: rung.width, ...p.ladder, layerNormEpsilon: 1e-5 };
   const model = await randomModel(newEngine(), config);
   try {
     await model.engine.ready();
     model.engine.adoptKernelWisdom(p.kernels);
     const calls = warmUp(model, GREEDY, new TokenPicker(config.vocabSize), "profile");
-    return { ...measureDrift(costsFor(p, config, model.engine.dtype), calls), memory: 1 };
+    return measureDrift(costsFor(p, config, model.engine.dtype), calls);
   } finally {
     await model.dispose();
   }

@@ -2,7 +2,7 @@ import type { OpEntry } from "../clock/clock.ts";
 import { isWeightProduct, opKind } from "../run/aggregate.ts";
 import type { ModelCosts } from "./machine-profile.ts";
 import { median } from "./measure.ts";
-import { isJoinedCall, isVectorCall, predictEntryNs } from "./roofline.ts";
+import { isJoinedCall, isVectorCall, opensPass, predictEntryNs } from "./roofline.ts";
 
 /*
  * A profile is measured once and kept; the machine it describes does not keep still (a power
@@ -22,7 +22,7 @@ export interface Drift {
   calls: number;
 }
 
-/** Today's machine against the profile `p`, from a warm-up's op calls: the roofs' factors, then the calls'. */
+/** Today's machine against the profile `p`, from a warm-up's op calls: the roofs' factors, then the calls' at those roofs. */
 export function measureDrift(p: ModelCosts, entries: readonly OpEntry[]): Drift {
   const roofs = measureRoofs(p, entries);
   return { ...roofs, calls: measureCalls(rescaled(p, { ...roofs, calls: 1 }), entries) };
@@ -31,13 +31,19 @@ export function measureDrift(p: ModelCosts, entries: readonly OpEntry[]): Drift 
 /**
  * The calls' factor: what the warm-up's ops took beyond their work at today's roofs, over what
  * the profile's fixed costs say they should (clamped to 1/20…20; 1 with no fixed costs to scale).
+ * It takes up what the roofs leave of the model's own passes — on GPT-2 XL, whose one-row products
+ * stream at other rates than its LM head, ×0.2–0.6 of costs fitted on rungs of a layer or two —
+ * so it belongs to the model warmed up: measured on one layer of the predicted width
+ * (calibrate.ts), it read ×0.05–2.6. The call that opens each pass is left out: it carries the
+ * workers' wake-up, the pass's cost (passNs.fixed), not its op's.
  */
 function measureCalls(p: ModelCosts, entries: readonly OpEntry[]): number {
   let took = 0;
   let work = 0;
   let calls = 0;
-  for (const e of entries) {
+  for (const [i, e] of entries.entries()) {
     if (isJoinedCall(e)) continue; // no call of its own, no time of its own
+    if (opensPass(entries, i)) continue;
     const callNs = p.ops[opKind(e)]?.callNs ?? 0;
     took += e.endNs - e.startNs;
     work += predictEntryNs(p, e) - callNs;

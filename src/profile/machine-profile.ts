@@ -21,7 +21,8 @@ import { runtimeInfo } from "../util/js-runtime.ts";
  * 16: a many-row product's ceiling is what its calls took beyond their weights' time (serialCall).
  * 17–18: the recorded prompt's pass, and calls that joined the product before them, apart.
  * 19: a decode step's cache writes, query scale and q8 quantizing join products (plan.ts): the
- *     calls and passes they were part of timed anew.
+ *     calls and passes they were part of timed anew; a pass's start is the pass's cost, not its
+ *     first call's (opensPass), and one-row calls set the other ops' fixed costs (fitOp).
  */
 export const PROFILE_VERSION = 19;
 

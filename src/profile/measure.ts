@@ -11,7 +11,7 @@ import { GREEDY, TokenPicker } from "../run/sampling.ts";
 import { Random } from "../util/random.ts";
 import { type MachineProfile, type OpCost, PROFILE_VERSION, type ProfileKey } from "./machine-profile.ts";
 import { streamedWeightBytes } from "./ladder.ts";
-import { type Roofline, isJoinedCall, isVectorCall, predictEntryNs } from "./roofline.ts";
+import { type Roofline, isJoinedCall, isVectorCall, opensPass, predictEntryNs } from "./roofline.ts";
 
 /*
  * Measures a machine profile on a ladder of GPT-2-shaped models with random weights (rungs that
@@ -77,6 +77,7 @@ const LONG_PREFILL = 512;
 /** Keys and values the long-context decode steps read, over as many caches as that takes (see longDecode). */
 const LONG_DECODE_BYTES = 96 * 2 ** 20;
 const STREAM_ROUNDS = 4;
+const STREAM_BYTES = 2 ** 30;
 const DECODE_STEPS = 16;
 /** Decode steps of a batch of sequences, for the one-row kernel's pace on several rows. */
 const BATCH = 8;
@@ -130,8 +131,9 @@ export interface Group {
 /** Calls of one kind grouped by shape (cycles and bytes), each group's mean time. */
 function groupsOf(entries: readonly OpEntry[]): Map<string, Group[]> {
   const byKind = new Map<string, Map<string, { e: OpEntry; ns: number[] }>>();
-  for (const e of entries) {
+  for (const [i, e] of entries.entries()) {
     if (isJoinedCall(e)) continue; // its time is its product's (see isJoinedCall)
+    if (opensPass(entries, i)) continue; // what it took beyond its op is the pass's (see the gaps)
     const kind = opKind(e);
     const shapes = byKind.get(kind) ?? new Map();
     const id = `${isVectorCall(e)}/${e.cycles}/${e.bytes}`;
@@ -195,14 +197,20 @@ function fitVector(one: readonly Group[], batch: readonly Group[], callNs: numbe
 /**
  * Any other op: time as a line in its cycles. Ops with no cycles (copies) are a line in their
  * bytes instead, with their own byte rate when it is below the memory roof: the KV cache's
- * appends write fresh pages, and each first touch of a page costs the kernel a fault.
+ * appends write fresh pages, and each first touch of a page costs the kernel a fault. Where the
+ * op also ran on one row (a decode step's), those calls set its fixed cost: the line through
+ * prefills of 64 and 512 rows does not pin its intercept to the microseconds a one-row call
+ * takes (layer norm: 72 µs from the line, where GPT-2 XL's decode steps took 15).
  */
 function fitOp(gs: readonly Group[], memoryBytesPerSec: number, computeRoof: number): OpCost {
   const copies = gs.every((g) => g.cycles === 0);
-  const { a, b } = line(gs.map((g) => ({ x: copies ? g.bytes : g.cycles, y: g.ns })));
-  const work = gs.reduce((s, g) => s + (copies ? g.bytes : g.cycles), 0);
+  const x = (g: Group) => (copies ? g.bytes : g.cycles);
+  const { a, b } = line(gs.map((g) => ({ x: x(g), y: g.ns })));
+  const work = gs.reduce((s, g) => s + x(g), 0);
   const ns = gs.reduce((s, g) => s + g.ns, 0);
   const fit = b > 0 && a >= 0 ? { callNs: a, rate: 1e9 / b } : { callNs: 0, rate: (1e9 * work) / ns };
+  const one = gs.filter((g) => g.vector);
+  if (one.length > 0 && one.length < gs.length) fit.callNs = Math.max(0, median(one.map((g) => g.ns - (1e9 * x(g)) / fit.rate)));
   if (!copies) return { callNs: fit.callNs, cyclesPerSec: fit.rate };
   return { callNs: fit.callNs, cyclesPerSec: computeRoof, ...(fit.rate < memoryBytesPerSec ? { bytesPerSec: fit.rate } : {}) };
 }
@@ -458,10 +466,17 @@ function measureStreams(engine: Engine, ladder: Ladder, log: (line: string) => v
       for (const w of used) matmul(a, w);
     });
     for (let r = 0; r < WARM_UPS; r++) pass();
-    const t0 = performance.now();
-    for (let r = 0; r < STREAM_ROUNDS; r++) pass();
-    const ns = ((performance.now() - t0) * 1e6) / STREAM_ROUNDS;
-    out.push({ bytes: streamed, bytesPerSec: (1e9 * streamed) / ns });
+    // Each size streams STREAM_BYTES at least, and keeps its median round: the curve's shape is
+    // what the costs read (costsFor), and four rounds of the smallest stream, 8 ms, once put it
+    // at 22 GB/s between rounds of 33 — which made GPT-2 XL's roof 1.5× its run's.
+    const rounds = Math.max(STREAM_ROUNDS, Math.ceil(STREAM_BYTES / streamed));
+    const ns: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const t0 = performance.now();
+      pass();
+      ns.push((performance.now() - t0) * 1e6);
+    }
+    out.push({ bytes: streamed, bytesPerSec: (1e9 * streamed) / median(ns) });
   }
   return out.sort((x, y) => x.bytes - y.bytes).filter((s, i, all) => i === 0 || s.bytes > all[i - 1].bytes);
 }

@@ -58,6 +58,17 @@ export function predictCallNs(p: Roofline, kind: string, cycles: number, bytes: 
  */
 export const isJoinedCall = (e: OpEntry): boolean => e.kernel === "simd joined";
 
+/**
+ * The calls that open a forward pass's parallel region: the first after its embedding (which runs
+ * as the pass is recorded). Workers asleep since the pass before wake there (100–300 µs on this
+ * project's VM): a cost of the pass, not of the op that happens to come first, and one that a
+ * profile's rungs of a layer or two would otherwise spread over a few calls that a model of 48
+ * layers makes a hundred times as often.
+ */
+export function opensPass(entries: readonly OpEntry[], i: number): boolean {
+  return i > 0 && entries[i - 1].op === "embed";
+}
+
 /** Predicted nanoseconds of one op call, as the clock recorded it (0 for a call that joined the one before it). */
 export function predictEntryNs(p: Roofline, e: OpEntry): number {
   return isJoinedCall(e) ? 0 : predictCallNs(p, opKind(e), e.cycles, e.bytes, isVectorCall(e));
