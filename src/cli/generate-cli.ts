@@ -332,8 +332,8 @@ async function predictOnlyAndReport(f: ParsedFlags, engine: Engine, other: Machi
   const model = countingModel(counting, source.config, settings.dtype);
   const machine = await machineFor(f, other, counting, settings);
   for (const n of notices) process.stderr.write(`${n}\n`);
-  // This machine's profile is rescaled to how fast the machine is now (a few seconds on the
-  // profile's nearest rung); another machine's is used as it is.
+  // This machine's profile is rescaled to how fast the machine is now (a few seconds on layers
+  // of the profile's nearest rung's width); another machine's is used as it is.
   const drift = machine.source === "file" ? null : await calibrate(machine.profile, source.config, () => new Engine(nodePlatform, settings));
   const joins = await probeJoins(() => new Engine(nodePlatform, settings), source.config, promptIds.length);
   const record = predictOnly(model, settings, machine, promptIds, maxNewTokens, sampling, drift, joins);

@@ -7,7 +7,11 @@ import { type Drift, measureDrift } from "./drift.ts";
 import { costsFor } from "./ladder.ts";
 import type { MachineProfile } from "./machine-profile.ts";
 
-/** Layers of the calibration's model: enough that its passes pay per call what a model of 48 does. */
+/**
+ * Layers of the calibration's model: enough that its passes pay per call what a model of 48 does
+ * (on the TypeScript kernels, ten times slower and with no threads' hand-offs to weigh, the rung's
+ * own: 8 layers of XL's width took 38 s there).
+ */
 const CALIBRATION_LAYERS = 8;
 
 /**
@@ -24,8 +28,10 @@ const CALIBRATION_LAYERS = 8;
  */
 export async function calibrate(p: MachineProfile, c: Pick<GPT2Config, "nEmbd" | "nLayer">, newEngine: () => Engine): Promise<Drift> {
   const rung = p.rungs.reduce((a, b) => (Math.abs(Math.log(b.width / c.nEmbd)) < Math.abs(Math.log(a.width / c.nEmbd)) ? b : a));
-  const config: GPT2Config = { nLayer: Math.min(CALIBRATION_LAYERS, c.nLayer), nHead: rung.heads, nEmbd: rung.width, ...p.ladder, layerNormEpsilon: 1e-5 };
-  const model = await randomModel(newEngine(), config);
+  const engine = newEngine();
+  const layers = engine.heap === null ? rung.layers : CALIBRATION_LAYERS;
+  const config: GPT2Config = { nLayer: Math.min(layers, c.nLayer), nHead: rung.heads, nEmbd: rung.width, ...p.ladder, layerNormEpsilon: 1e-5 };
+  const model = await randomModel(engine, config);
   try {
     await model.engine.ready();
     model.engine.adoptKernelWisdom(p.kernels);

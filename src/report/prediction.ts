@@ -14,7 +14,7 @@ export function predictionReport(r: PredictionRecord): string {
   out.push(`machine: ${mp.cpu}, ${mp.cores} cores, ${mp.runtime}, ${mp.threads} thread${mp.threads === 1 ? "" : "s"} · ${source}`);
   const times = (f: number | undefined) => (f === undefined ? "" : ` (×${f.toFixed(2)})`);
   out.push(`memory roof ${byteSize(mp.memoryBytesPerSec)}/s${times(mp.drift?.memory)} · compute roof ${rate(mp.computeCyclesPerSec, "cycles")}${times(mp.drift?.compute)} · calls${times(mp.drift?.calls) || " as profiled"}`);
-  out.push(mp.drift === null ? "read for this model from the profile's ladder" : "read for this model from the profile's ladder, rescaled by a calibration on its nearest rung");
+  out.push(mp.drift === null ? "read for this model from the profile's ladder" : "read for this model from the profile's ladder, rescaled by a calibration at its nearest rung's width");
   if (mp.extrapolated !== null) out.push(`extrapolated: ${mp.extrapolated}`);
   out.push("", "Stages — the article's \"encoder\" is our prefill of the prompt, its \"decoder\" our decode loop");
   out.push(table(
