@@ -115,9 +115,10 @@ describe("--report", () => {
     const roofline = /<svg[^>]*aria-label="Roofline: each op kind per stage, as measured"[^]*?<\/svg>/.exec(dom)?.[0] ?? "";
     expect(roofline).toMatch(/memory roof [\d.]+ GB\/s/);
     expect(roofline).toMatch(/compute roof [\d.]+ Gcycles\/s/);
-    // (Not the kinds whose every call joined a product's chunks: they take no time of their own.)
+    // (Not the kinds whose every call joined a product's chunks: they take no time of their own —
+    // a decode step's adds, GELU, softmax, values and query scale.)
     const kinds = ["prefill", "decode"].reduce((n, stage) => n + doc.opsByStage[stage].filter((o: { cycles: number; bytes: number; ms: number }) => o.cycles > 0 && o.bytes > 0 && o.ms > 0).length, 0);
-    expect(kinds).toBeGreaterThanOrEqual(20);
+    expect(kinds).toBeGreaterThanOrEqual(18);
     expect(roofline.match(/<circle/g)?.length).toBe(kinds);
     expect(roofline).toContain("qkv · decode");
     expect(dom).toContain('aria-label="Predicted and measured milliseconds per token against context length"');
