@@ -340,7 +340,8 @@ interface KindOfPass {
  * one whose recent passes took less on average (a mean, not a median: a pass that stalls costs
  * the run its full time). Each is timed at first; the other one again for RETRY_PASSES passes
  * after RETRY_AFTER, less and less often while it keeps losing — the calling thread alone only
- * while all threads' passes run SLOWED past their best, so a quiet machine stops paying for it.
+ * while all threads' passes run SLOWED past their best or alone came within CLOSE of them, so a
+ * quiet machine stops paying for it.
  */
 export class ThreadChoice {
   private readonly kinds = new Map<number, KindOfPass>();
