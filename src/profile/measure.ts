@@ -200,7 +200,8 @@ function fitVector(one: readonly Group[], batch: readonly Group[], callNs: numbe
  * appends write fresh pages, and each first touch of a page costs the kernel a fault. Where the
  * op also ran on one row (a decode step's), those calls set its fixed cost: the line through
  * prefills of 64 and 512 rows does not pin its intercept to the microseconds a one-row call
- * takes (layer norm: 72 µs from the line, where GPT-2 XL's decode steps took 15).
+ * takes (layer norm: 26–72 µs from the line, where a decode step's layer norms take about 3 µs
+ * but the first, which carries the pass's start; see opensPass).
  */
 function fitOp(gs: readonly Group[], memoryBytesPerSec: number, computeRoof: number): OpCost {
   const copies = gs.every((g) => g.cycles === 0);
