@@ -35,7 +35,7 @@ export function measureDrift(p: ModelCosts, entries: readonly OpEntry[]): Drift 
  * stream at other rates than its LM head, ×0.2–0.6 of costs fitted on rungs of a layer or two —
  * so it belongs to the model warmed up: measured on one layer of the predicted width
  * (calibrate.ts), it read ×0.05–2.6. The call that opens each pass is left out: it carries the
- * workers' wake-up, the pass's cost (passNs.fixed), not its op's.
+ * pass's start (opensPass), the pass's cost (passNs.fixed), not its op's.
  */
 function measureCalls(p: ModelCosts, entries: readonly OpEntry[]): number {
   let took = 0;

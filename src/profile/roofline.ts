@@ -60,10 +60,12 @@ export const isJoinedCall = (e: OpEntry): boolean => e.kernel === "simd joined";
 
 /**
  * The calls that open a forward pass's parallel region: the first after its embedding (which runs
- * as the pass is recorded). Workers asleep since the pass before wake there (100–300 µs on this
- * project's VM): a cost of the pass, not of the op that happens to come first, and one that a
- * profile's rungs of a layer or two would otherwise spread over a few calls that a model of 48
- * layers makes a hundred times as often.
+ * as the pass is recorded). Its time runs from the embedding's end, so it carries what the calling
+ * thread does before the threads can start — restoring a decode step's plan and its clock entries
+ * (GPT-2 small q8: the first layer norm 150–220 µs, the others about 3, at 1 thread as at 2), or
+ * recording it — and any wake of workers that slept: a cost of the pass, not of the op that
+ * happens to come first, and one that a profile's rungs of a layer or two would otherwise spread
+ * over a few calls that a model of 48 layers makes a hundred times as often.
  */
 export function opensPass(entries: readonly OpEntry[], i: number): boolean {
   return i > 0 && entries[i - 1].op === "embed";
