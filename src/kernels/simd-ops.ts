@@ -13,7 +13,10 @@ import { kernel, span } from "./plan.ts";
 /** The kernel an op reports: "" (its TypeScript loops ran), "simd", or "simd joined" (its chunks ran with the product before it, see plan.ts). */
 export type SimdLabel = "" | "simd" | "simd joined";
 
-export const label = (joined: boolean): SimdLabel => (joined ? "simd joined" : "simd");
+/** The label of a call that joined the product before it: the report's `joined`, the prediction's 0 (roofline.ts isJoinedCall). */
+export const JOINED: SimdLabel = "simd joined";
+
+export const label = (joined: boolean): SimdLabel => (joined ? JOINED : "simd");
 
 function inPlace(engine: Engine | null, ...views: Float32Array[]): engine is Engine & { heap: NonNullable<Engine["heap"]> } {
   const heap = engine?.heap ?? null;

@@ -33,8 +33,8 @@ export function measureDrift(p: ModelCosts, entries: readonly OpEntry[]): Drift 
  * the profile's fixed costs say they should (clamped to 1/20…20; 1 with no fixed costs to scale).
  * It takes up what the roofs leave of the model's own passes — on GPT-2 XL, whose one-row products
  * stream at other rates than its LM head, ×0.2–0.6 of costs fitted on rungs of a layer or two —
- * so it belongs to the model warmed up: measured on one layer of the predicted width
- * (calibrate.ts), it read ×0.05–2.6. The call that opens each pass is left out: it carries the
+ * so it belongs to the model warmed up: on one layer of the predicted width it read ×0.05–2.6,
+ * which is why calibrate.ts warms up eight. The call that opens each pass is left out: it carries the
  * pass's start (opensPass), the pass's cost (passNs.fixed), not its op's.
  */
 function measureCalls(p: ModelCosts, entries: readonly OpEntry[]): number {

@@ -1,4 +1,5 @@
 import type { OpEntry } from "../clock/clock.ts";
+import { JOINED } from "../kernels/simd-ops.ts";
 import { isWeightProduct, opKind } from "../run/aggregate.ts";
 import type { ModelCosts, OpCost } from "./machine-profile.ts";
 
@@ -56,7 +57,7 @@ export function predictCallNs(p: Roofline, kind: string, cycles: number, bytes: 
  * inside the product's, on the same thread, and its time is the product's — the product's
  * ceilings were measured with it inside. It takes none of its own, and pays no call.
  */
-export const isJoinedCall = (e: OpEntry): boolean => e.kernel === "simd joined";
+export const isJoinedCall = (e: OpEntry): boolean => e.kernel === JOINED;
 
 /**
  * The calls that open a forward pass's parallel region: the first after its embedding (which runs

@@ -1,5 +1,6 @@
 import { Clock, type OpEntry } from "../clock/clock.ts";
 import type { Engine } from "../kernels/engine.ts";
+import { JOINED } from "../kernels/simd-ops.ts";
 import type { GPT2Config } from "../model/config.ts";
 import { randomModel } from "../model/load.ts";
 import { isJoinedCall } from "../profile/roofline.ts";
@@ -57,6 +58,6 @@ export function markJoined(entries: readonly OpEntry[], pattern: JoinPattern): O
     const index = seen.get(key) ?? 0;
     seen.set(key, index + 1);
     const joined = e.layer >= 0 ? pass.layer[index] : pass.outside[index];
-    return joined === true ? { ...e, kernel: "simd joined" } : e;
+    return joined === true ? { ...e, kernel: JOINED } : e;
   });
 }
