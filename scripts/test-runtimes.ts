@@ -161,6 +161,18 @@ function suite(rt: Runtime): { passed: number; failed: number; output: string } 
   return { passed: count("passed"), failed, output: r.stdout + r.stderr };
 }
 
+/**
+ * vitest's account of what failed: its "Failed Tests" section (each test's name, assertion and
+ * source line), up to 80 lines; a test name's "×" (1×768×50257) must not pass for a failure.
+ */
+function failureReport(output: string): string {
+  const lines = output.split("\n");
+  const start = lines.findIndex((l) => /Failed Tests \d+/.test(l) || /Unhandled Errors?/.test(l));
+  if (start < 0) return lines.filter((l) => /^\s*(FAIL|×)\s/.test(l)).slice(0, 40).join("\n");
+  const end = lines.findIndex((l, i) => i > start && /^\s*Test Files\s/.test(l));
+  return lines.slice(start, end < 0 ? undefined : end).slice(0, 80).join("\n");
+}
+
 function main(argv: string[]): number {
   const f = parseFlags(argv, FLAGS);
   if (f.help === true) {
@@ -193,7 +205,7 @@ function main(argv: string[]): number {
       suiteCell = `${s.passed} passed${s.failed > 0 ? `, ${s.failed} failed` : ""}`;
       if (s.failed > 0) {
         failed = true;
-        log(s.output.split("\n").filter((l) => /FAIL|✗|×|Error/.test(l)).slice(0, 20).join("\n"));
+        log(failureReport(s.output));
       }
     }
     log(`${rt.label} ${rt.version}: end-to-end checks…`);
