@@ -4,9 +4,11 @@ import { KERNELS } from "../src/kernels/engine.ts";
 import { PackedMatrix, type WeightDtype } from "../src/kernels/packed-matrix.ts";
 import { type Plan, kernel as kernelRef } from "../src/kernels/plan.ts";
 import type { ThreadTeam } from "../src/kernels/threads.ts";
+import { simdKernelLabel } from "../src/kernels/simd.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { PANEL } from "../src/wasm/kernels.ts";
-import { type WasmFunction, WasmHeap, relaxedAvailable, relaxedIntegerDotWorks, simdAvailable } from "../src/wasm/runtime.ts";
+import type { RelaxedDot } from "../src/wasm/q8-kernels.ts";
+import { type WasmFunction, WasmHeap, relaxedAvailable, relaxedDotForms, simdAvailable } from "../src/wasm/runtime.ts";
 import { activationBytes, paddedK, quantizeActivations } from "../src/kernels/q8.ts";
 
 /** Runs out = a × B[copy]; `out` is row-major [M,N]. */
@@ -84,13 +86,13 @@ export interface TeamPlan {
   plan: Plan;
 }
 
-function simdConfig(relaxed: boolean, dtype: WeightDtype, threads: number, { team, plan }: TeamPlan): Config {
+function simdConfig(relaxed: boolean, dot: RelaxedDot | null, dtype: WeightDtype, threads: number, { team, plan }: TeamPlan): Config {
   const name: WasmFunction = `matmul_${dtype}`;
   return {
-    kernel: `simd matmul${dtype === "q8" ? (relaxed ? "·dot8" : "·dot16") : relaxed ? "·fma" : ""}`, threads, dtype,
+    kernel: simdKernelLabel(name, relaxed, dot), threads, dtype,
     setup(b, copies, prepared) {
       const [k, n] = b.shape;
-      const module = heap.kernelsFor(k, relaxed);
+      const module = heap.kernelsFor(k, relaxed, dot);
       const ldo = Math.ceil(n / PANEL) * PANEL;
       const weights = once(prepared, `simd/${dtype}`, () => Array.from({ length: copies }, () => PackedMatrix.pack(b, PANEL, dtype, (count, t) => {
         const at = arena.take(count * (t === "f32" ? 4 : t === "bf16" ? 2 : 1));
@@ -131,9 +133,9 @@ export function configsFor(team: TeamPlan): Config[] {
   if (!simdAvailable) return configs;
   for (const threads of [1, 2]) {
     for (const dtype of ["f32", "bf16", "q8"] as WeightDtype[]) {
-      for (const relaxed of (dtype === "q8" ? relaxedIntegerDotWorks() : relaxedAvailable()) ? [false, true] : [false]) {
-        configs.push(simdConfig(relaxed, dtype, threads, team));
-      }
+      configs.push(simdConfig(false, null, dtype, threads, team));
+      if (dtype === "q8") for (const dot of relaxedDotForms()) configs.push(simdConfig(true, dot, dtype, threads, team));
+      else if (relaxedAvailable()) configs.push(simdConfig(true, null, dtype, threads, team));
     }
   }
   return configs;

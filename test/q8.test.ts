@@ -10,7 +10,8 @@ import { PackedMatrix } from "../src/kernels/packed-matrix.ts";
 import { activationBytes, flipWeight, paddedK, quantizeActivations, roundHalfEven } from "../src/kernels/q8.ts";
 import { floatToHalf, halfToFloat } from "../src/io/half.ts";
 import { PANEL } from "../src/wasm/kernels.ts";
-import { WasmHeap, relaxedIntegerDot, relaxedIntegerDotWorks } from "../src/wasm/runtime.ts";
+import type { RelaxedDot } from "../src/wasm/q8-kernels.ts";
+import { WasmHeap, relaxedDotForms, relaxedIntegerDot, relaxedIntegerDotWorks } from "../src/wasm/runtime.ts";
 import { Random } from "../src/util/random.ts";
 import { FIXTURES, type ReferenceCase, maxAbsDiff, readReference } from "./helpers.ts";
 
@@ -111,9 +112,11 @@ describe("q8 quantization", () => {
     for (let row = 0; row < k; row++) expect(Math.abs(p.get(row, 0) - w[row * 2])).toBeLessThanOrEqual(p.scaleOf(row, 0) / 2 + 1e-9);
   });
 
-  // (Node 20's relaxed dot product is broken: its q8 kernels use the i16 one, checked below.)
-  it.skipIf(!relaxedIntegerDotWorks())("reads the relaxed integer dot product's stored weights as this CPU does (x86 unsigned, Arm signed)", () => {
-    expect(relaxedIntegerDot()).toBe(process.arch === "x64" || process.arch === "ia32" ? "unsigned" : "signed");
+  it.skipIf(!relaxedIntegerDotWorks())("reads the relaxed integer dot product's stored weights as this CPU does (x86 unsigned, Arm signed); Node 20 only in its i16 form", () => {
+    const reading = process.arch === "x64" || process.arch === "ia32" ? "unsigned" : "signed";
+    const node20 = process.versions.node.startsWith("20.");
+    expect(relaxedDotForms()).toEqual([...(node20 ? [] : [{ reading, form: "add" }]), { reading, form: "pairs" }]);
+    expect(relaxedIntegerDot()).toEqual({ reading, form: node20 ? "pairs" : "add" });
   });
 
   it("holds a block whose largest weight rounds past 127 units to ±127, and refuses scales float16 cannot hold", () => {
@@ -154,21 +157,22 @@ describe.each([[1, 1, 1], [1, 5, 9], [3, 5, 7], [3, 40, 300], [7, 33, 17], [4, 6
   const ref = new Float32Array(m * n);
   matmulNaive(a, packed.unpack().data, ref, m, k, n, 0, n);
   const outAt = heap.allocate(4 * m * ldo);
-  const cases = (relaxedIntegerDotWorks() ? [false, true] : [false]).map((relaxed) => [relaxed ? "relaxed dot" : "i16 dot", relaxed] as const);
+  const cases: (readonly [string, RelaxedDot | null])[] = [["i16 dot", null], ...relaxedDotForms().map((dot) => [dot.form === "add" ? "relaxed dot" : "relaxed dot in pairs", dot] as const)];
+  const q8Fn = (dot: RelaxedDot | null) => heap.kernelsFor(k, dot !== null, dot).exports.matmul_q8;
 
-  it.each(cases)("%s matches naive on the same quantized values", (_, relaxed) => {
+  it.each(cases)("%s matches naive on the same quantized values", (_, dot) => {
     const out = heap.f32View(outAt, m * ldo).fill(NaN);
-    heap.kernelsFor(k, relaxed).exports.matmul_q8(aAt, packed.kernelAddress, outAt, m, ldo, 0, ldo);
+    q8Fn(dot)(aAt, packed.kernelAddress, outAt, m, ldo, 0, ldo);
     let worst = 0;
     for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) worst = Math.max(worst, Math.abs(out[i * ldo + j] - ref[i * n + j]));
     expect(worst).toBeLessThanOrEqual(2e-7 * k + 1e-6); // NaN (an output never written) fails too
   });
 
-  // Each block's sum is an exact integer, scaled and added in the same order by both integer dot
-  // products; threads take the columns in chunks, and the kernel groups a range's panels in four streams.
-  it("both kernels, whole or cut into column ranges, give the same bits", () => {
-    const results = cases.flatMap(([name, relaxed]) => {
-      const f = heap.kernelsFor(k, relaxed).exports.matmul_q8;
+  // Each block's sum is an exact integer, scaled and added in the same order by every integer dot
+  // product; threads take the columns in chunks, and the kernel groups a range's panels in four streams.
+  it("every kernel, whole or cut into column ranges, gives the same bits", () => {
+    const results = cases.flatMap(([name, dot]) => {
+      const f = q8Fn(dot);
       f(aAt, packed.kernelAddress, outAt, m, ldo, 0, ldo);
       const whole = heap.f32View(outAt, m * ldo).slice();
       heap.f32View(outAt, m * ldo).fill(NaN);
@@ -227,7 +231,7 @@ describe("q8 through the engine", () => {
       const clock = new Clock();
       const c = engine.run(() => clock.run(() => matmul(a, w)));
       expect(clock.cycles).toBe(m * k * n);
-      expect(clock.entries[0].kernel).toMatch(/^simd matmul·dot(8|16)$/);
+      expect(clock.entries[0].kernel).toMatch(/^simd matmul·dot(8|8p|16)$/);
       expect(clock.entries[0].bytes).toBe(4 * (m * k + m * n) + (34 / 32) * k * n);
       // Against fp32 on the unquantized operands: off by the quantization only (the worst of
       // 19k sums of 300 products whose activations are each off by up to 1/126).

@@ -1,4 +1,5 @@
-import { type KernelModule, WASM_FUNCTIONS, type WasmFunction, type WasmHeap, relaxedAvailable, relaxedIntegerDotWorks } from "../wasm/runtime.ts";
+import type { RelaxedDot } from "../wasm/q8-kernels.ts";
+import { type KernelModule, WASM_FUNCTIONS, type WasmFunction, type WasmHeap, relaxedAvailable, relaxedDotForms, relaxedIntegerDot, relaxedIntegerDotWorks } from "../wasm/runtime.ts";
 import { PANEL } from "../wasm/kernels.ts";
 import type { PackedMatrix } from "./packed-matrix.ts";
 import { type Launcher, type Span, immediately, kernel } from "./plan.ts";
@@ -8,8 +9,8 @@ import { Q8_BLOCK, activationBytes, paddedK, quantizeActivations } from "./q8.ts
  * Runs matmuls on the WebAssembly SIMD kernels. Weights already live in the engine's WebAssembly
  * memory (packed in panels of 8); activations are read where they are (for q8 weights, quantized
  * into scratch first) and results written where they go. The first product of each shape tries
- * every candidate kernel (the matmul with and without relaxed SIMD's fused multiply-add or
- * integer dot product) on activations of its own, checks each against a plain dot-product
+ * every candidate kernel (the matmul with and without relaxed SIMD's fused multiply-add, or for
+ * q8 each integer dot product that computes right here) on activations of its own, checks each against a plain dot-product
  * reference on the same weights, and keeps the fastest correct one for the rest of the run.
  * Inside a pass the product is recorded (see plan.ts): its output columns are the threads' chunks.
  */
@@ -17,11 +18,13 @@ import { Q8_BLOCK, activationBytes, paddedK, quantizeActivations } from "./q8.ts
 interface Choice {
   module: KernelModule;
   fn: WasmFunction;
+  /** q8's relaxed integer dot product, where it is one. */
+  dot: RelaxedDot | null;
   label: string;
 }
 
-/** Kernel choices by product shape, as a machine profile stores them. */
-export type KernelWisdom = Record<string, { fn: string; relaxed: boolean }>;
+/** Kernel choices by product shape, as a machine profile stores them (`dot`: q8's relaxed form). */
+export type KernelWisdom = Record<string, { fn: string; relaxed: boolean; dot?: RelaxedDot["form"] }>;
 
 const TUNE_TIMINGS = 3;
 /**
@@ -37,15 +40,13 @@ export class SimdMatmul {
 
   constructor(private readonly heap: WasmHeap) {}
 
-  private choiceOf(k: number, fn: WasmFunction, relaxed: boolean): Choice {
-    const [shape, dtype] = fn.split("_");
-    const variant = dtype === "q8" ? (relaxed ? "·dot8" : "·dot16") : relaxed ? "·fma" : "";
-    return { module: this.heap.kernelsFor(k, relaxed), fn, label: `simd ${shape}${variant}` };
+  private choiceOf(k: number, fn: WasmFunction, relaxed: boolean, dot = relaxed ? relaxedIntegerDot() : null): Choice {
+    return { module: this.heap.kernelsFor(k, relaxed, dot), fn, dot, label: simdKernelLabel(fn, relaxed, dot) };
   }
 
-  /** The kernel chosen for each product shape so far (the autotuner's key → function and FMA use). */
+  /** The kernel chosen for each product shape so far (the autotuner's key → function, FMA use, dot form). */
   wisdom(): KernelWisdom {
-    return Object.fromEntries([...this.choices].map(([key, c]) => [key, { fn: c.fn, relaxed: c.module.relaxed }]));
+    return Object.fromEntries([...this.choices].map(([key, c]) => [key, { fn: c.fn, relaxed: c.module.relaxed, ...(c.dot === null ? {} : { dot: c.dot.form }) }]));
   }
 
   /**
@@ -54,11 +55,13 @@ export class SimdMatmul {
    * name) are skipped and tuned as usual.
    */
   adopt(wisdom: KernelWisdom): void {
-    for (const [key, { fn, relaxed }] of Object.entries(wisdom)) {
+    for (const [key, { fn, relaxed, dot }] of Object.entries(wisdom)) {
       const [dtype, k] = key.split("/");
       const valid = (WASM_FUNCTIONS as readonly string[]).includes(fn) && fn.endsWith(`_${dtype}`);
       if (!valid || (relaxed && !relaxedFor(dtype)) || !(Number(k) > 0)) continue;
-      this.choices.set(key, this.choiceOf(Number(k), fn as WasmFunction, relaxed));
+      const form = dtype === "q8" && relaxed ? relaxedDotForms().find((f) => f.form === dot) : undefined;
+      if (dtype === "q8" && relaxed && form === undefined) continue;
+      this.choices.set(key, this.choiceOf(Number(k), fn as WasmFunction, relaxed, form ?? null));
     }
   }
 
@@ -122,7 +125,8 @@ export class SimdMatmul {
    * Inside a pass the real activations are not computed yet: the product is only being recorded.
    */
   private tune(b: PackedMatrix, m: number, k: number, n: number, ldo: number, vector: boolean): Choice {
-    const candidates = (relaxedFor(b.dtype) ? [false, true] : [false]).map((relaxed) => this.choiceOf(k, `matmul_${b.dtype}`, relaxed));
+    const fn: WasmFunction = `matmul_${b.dtype}`;
+    const candidates = [this.choiceOf(k, fn, false), ...(b.dtype === "q8" ? relaxedDotForms().map((dot) => this.choiceOf(k, fn, true, dot)) : relaxedAvailable() ? [this.choiceOf(k, fn, true)] : [])];
     const q8 = b.dtype === "q8";
     // q8 batches are tuned on their own rows (see run): a one-row q8 choice never runs eight.
     const batches = vector && !q8;
@@ -214,6 +218,17 @@ function sampleActivations(count: number): Float32Array {
     values[i] = state / 2 ** 31 - 1;
   }
   return values;
+}
+
+/**
+ * A SIMD matmul's name in reports: ·fma with relaxed SIMD's fused multiply-add; for q8 the integer
+ * dot product, ·dot8 (relaxed, one instruction), ·dot8p (relaxed, its i16 form widened: three
+ * instructions, where they run faster or the one computes wrong) or ·dot16 (i32x4.dot_i16x8_s).
+ */
+export function simdKernelLabel(fn: WasmFunction, relaxed: boolean, dot: RelaxedDot | null): string {
+  const [shape, dtype] = fn.split("_");
+  const variant = dtype === "q8" ? (dot === null ? "·dot16" : dot.form === "pairs" ? "·dot8p" : "·dot8") : relaxed ? "·fma" : "";
+  return `simd ${shape}${variant}`;
 }
 
 /** Whether relaxed SIMD kernels can run for weights of this dtype (q8's need a working integer dot product). */

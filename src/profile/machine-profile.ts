@@ -24,7 +24,7 @@ import { runtimeInfo } from "../util/js-runtime.ts";
  *     calls and passes they were part of timed anew; a pass's start is the pass's cost, not its
  *     first call's (opensPass), and one-row calls set the other ops' fixed costs (fitOp).
  */
-export const PROFILE_VERSION = 19;
+export const PROFILE_VERSION = 20;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {

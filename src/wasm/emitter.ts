@@ -136,6 +136,8 @@ export const op = {
    * the result is the CPU's choice: x86 reads b unsigned, Arm signed); Relaxed SIMD.
    */
   i32x4RelaxedDotI8x16I7x16AddS: simd(0x113),
+  /** Lane i: a[2i]·b[2i] + a[2i+1]·b[2i+1] in i16, operands as for the i32x4 form; Relaxed SIMD. */
+  i16x8RelaxedDotI8x16I7x16S: simd(0x112),
 };
 
 export interface FunctionDef {

@@ -17,8 +17,12 @@ import { Q8_RECORD, Q8_SCALES } from "../kernels/q8.ts";
  *
  *   relaxed  i32x4.relaxed_dot_i8x16_i7x16_add_s: 16 multiply-accumulates in one instruction,
  *            activations the signed operand and the stored weights the other, which x86 reads
- *            as q_w + 128 and Arm as q_w − 128 (`weights` says which: the runtime checks): the
- *            block's 128·Σ q_a, one number per row, comes back out
+ *            as q_w + 128 and Arm as q_w − 128 (`reading` says which: the runtime checks): the
+ *            block's 128·Σ q_a, one number per row, comes back out. Or, where a runtime has that
+ *            instruction wrong but its i16 form right (Node 20), its `pairs` form: the
+ *            i16x8.relaxed_dot_i8x16_i7x16_s of the same operands (a pair of products fits i16:
+ *            activations are ±63), widened by i32x4.extadd_pairwise_i16x8_s and added — three
+ *            instructions for 16, what V8 makes of the one instruction on x86 without AVX-VNNI
  *   i16      i32x4.dot_i16x8_s (plain SIMD): weights' top bit flipped back, both widened to
  *            i16, 8 per instruction; pairs of k land in neighbouring lanes, added once per block
  *
@@ -33,11 +37,17 @@ import { Q8_RECORD, Q8_SCALES } from "../kernels/q8.ts";
 /** How the relaxed integer dot product reads a byte with its top bit set. */
 export type DotReading = "unsigned" | "signed";
 
+/** A relaxed integer dot product that computes right here: its reading, and which form (above). */
+export interface RelaxedDot {
+  reading: DotReading;
+  form: "add" | "pairs";
+}
+
 const STEPS = 8; // k-steps of 4 per block of 32
 
-/** `weights`: how the relaxed dot product reads the stored weights; null for the i16 kernels. */
-export function q8Kernel(k: number, weights: DotReading | null): FunctionDef {
-  const relaxed = weights !== null;
+/** `dot`: the relaxed dot product this runtime computes right; null for the i16 kernels. */
+export function q8Kernel(k: number, dot: RelaxedDot | null): FunctionDef {
+  const relaxed = dot !== null;
   const kp = Math.ceil(k / 32) * 32;
   const blocks = kp / 32;
   const [A, B, OUT, M, LDO, J0, J1] = [0, 1, 2, 3, 4, 5, 6];
@@ -82,7 +92,8 @@ export function q8Kernel(k: number, weights: DotReading | null): FunctionDef {
   const loadX = (at: number): number[] => [...get(AP), ...op.v128Load32Splat(at), ...set(X), ...(relaxed ? [] : [...get(X), ...op.i16x8ExtendLowI8x16S, ...set(XI)])];
   /** The integer products of X and the loaded weights into one slot's accumulators. */
   const dots = (slot: number): number[] => {
-    if (relaxed) return [0, 1].flatMap((h) => [...get(X), ...get(h === 0 ? W0 : W1), ...get(IACC[slot][h]), ...op.i32x4RelaxedDotI8x16I7x16AddS, ...set(IACC[slot][h])]);
+    if (dot?.form === "add") return [0, 1].flatMap((h) => [...get(X), ...get(h === 0 ? W0 : W1), ...get(IACC[slot][h]), ...op.i32x4RelaxedDotI8x16I7x16AddS, ...set(IACC[slot][h])]);
+    if (dot?.form === "pairs") return [0, 1].flatMap((h) => [...get(IACC[slot][h]), ...get(X), ...get(h === 0 ? W0 : W1), ...op.i16x8RelaxedDotI8x16I7x16S, ...op.i32x4ExtaddPairwiseI16x8S, ...op.i32x4Add, ...set(IACC[slot][h])]);
     // x's 4 bytes twice, widened: [x0 x1 x2 x3 x0 x1 x2 x3] against [c k0..k3, c+1 k0..k3]
     return [0, 1, 2, 3].flatMap((q) => [...get(IACC[slot][q]), ...get(WIDE[q]), ...get(XI), ...op.i32x4DotI16x8S, ...op.i32x4Add, ...set(IACC[slot][q])]);
   };
@@ -138,7 +149,7 @@ export function q8Kernel(k: number, weights: DotReading | null): FunctionDef {
       for (const h of [0, 1]) {
         body.push(
           ...get(FACC[slot][h]),
-          ...blockSum(slot, h), ...(relaxed ? [...get(OFFSET), ...(weights === "unsigned" ? op.i32x4Sub : op.i32x4Add)] : []), ...op.f32x4ConvertI32x4S,
+          ...blockSum(slot, h), ...(relaxed ? [...get(OFFSET), ...(dot.reading === "unsigned" ? op.i32x4Sub : op.i32x4Add)] : []), ...op.f32x4ConvertI32x4S,
           ...get(SCALE[h]), ...op.f32x4Mul,
           ...get(ASP), ...op.v128Load32Splat(4 * blocks * r), ...op.f32x4Mul,
           ...op.f32x4Add, ...set(FACC[slot][h]),

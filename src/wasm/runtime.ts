@@ -5,7 +5,7 @@ import { packQ8Kernel } from "./pack-q8-kernel.ts";
 import { quantizeKernel } from "./quantize-kernel.ts";
 import { addKernel, copyKernel, layerNormKernel, scaleKernel, softmaxKernel } from "./small-op-kernels.ts";
 import { type WeightType, matmulKernel } from "./kernels.ts";
-import { type DotReading, q8Kernel } from "./q8-kernels.ts";
+import { type DotReading, type RelaxedDot, q8Kernel } from "./q8-kernels.ts";
 
 /*
  * Each engine owns one shared WebAssembly memory (a WasmHeap): the weights in the kernels'
@@ -42,36 +42,52 @@ export function relaxedAvailable(): boolean {
   return relaxed;
 }
 
-let relaxedDot: DotReading | null | undefined;
+let relaxedDots: RelaxedDot[] | undefined;
 
 /**
- * How i32x4.relaxed_dot_i8x16_i7x16_add_s reads its second operand's bytes with the top bit set
- * (x86: unsigned, Arm: signed; the q8 weights are stored so), checked on one vector; null where
- * it computes neither: Node 20's V8 (11.3, relaxed SIMD behind a flag) returns twice the dot
- * product and drops the accumulator. Where it is null, the q8 kernels use i32x4.dot_i16x8_s.
+ * How one form of the relaxed integer dot product reads its second operand's bytes with the top
+ * bit set (x86: unsigned, Arm: signed; the q8 weights are stored so), checked on one vector;
+ * null where it computes neither.
  */
-export function relaxedIntegerDot(): DotReading | null {
-  relaxedDot ??= !relaxedAvailable() ? null : (() => {
-    const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-    // out(32) = dot(a(0), b(16)) + acc(32), lane by lane
-    const body = [...op.i32Const(32), ...op.i32Const(0), ...op.v128Load(0), ...op.i32Const(16), ...op.v128Load(0), ...op.i32Const(32), ...op.v128Load(0), ...op.i32x4RelaxedDotI8x16I7x16AddS, ...op.v128Store(0)];
-    const module = new WebAssembly.Module(emitModule([{ name: "dot", params: [], results: [], locals: [], body }], 1) as BufferSource);
-    // a: activations (±63); b: stored weights, bytes on both sides of 128
-    const a = Int8Array.of(1, -2, 3, -4, 5, 6, -63, 63, -9, 10, 11, 12, 13, 14, 15, 16);
-    const b = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 127, 129, 200, 255, 128, 13, 14, 15, 1);
-    new Int8Array(memory.buffer).set(a, 0);
-    new Uint8Array(memory.buffer).set(b, 16);
-    const sums = new Int32Array(memory.buffer, 32, 4);
-    sums.set([100, 200, 300, 400]);
-    (new WebAssembly.Instance(module, { env: { memory } }).exports.dot as () => void)();
-    const expected = (byte: (i: number) => number) => [0, 1, 2, 3].map((i) => 100 * (i + 1) + [0, 1, 2, 3].reduce((s, t) => s + a[4 * i + t] * byte(4 * i + t), 0));
-    const matches = (want: number[]) => want.every((v, i) => sums[i] === v);
-    return matches(expected((i) => b[i])) ? "unsigned" : matches(expected((i) => (b[i] << 24) >> 24)) ? "signed" : null;
-  })();
-  return relaxedDot;
+function readingOf(form: RelaxedDot["form"]): DotReading | null {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  // out(32) = dot(a(0), b(16)) + acc(32), lane by lane
+  const dot = form === "add"
+    ? [...op.i32Const(16), ...op.v128Load(0), ...op.i32Const(32), ...op.v128Load(0), ...op.i32x4RelaxedDotI8x16I7x16AddS]
+    : [...op.i32Const(16), ...op.v128Load(0), ...op.i16x8RelaxedDotI8x16I7x16S, ...op.i32x4ExtaddPairwiseI16x8S, ...op.i32Const(32), ...op.v128Load(0), ...op.i32x4Add];
+  const body = [...op.i32Const(32), ...op.i32Const(0), ...op.v128Load(0), ...dot, ...op.v128Store(0)];
+  const module = new WebAssembly.Module(emitModule([{ name: "dot", params: [], results: [], locals: [], body }], 1) as BufferSource);
+  // a: activations (±63); b: stored weights, bytes on both sides of 128
+  const a = Int8Array.of(1, -2, 3, -4, 5, 6, -63, 63, -9, 10, 11, 12, 13, 14, 15, 16);
+  const b = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 127, 129, 200, 255, 128, 13, 14, 15, 1);
+  new Int8Array(memory.buffer).set(a, 0);
+  new Uint8Array(memory.buffer).set(b, 16);
+  const sums = new Int32Array(memory.buffer, 32, 4);
+  sums.set([100, 200, 300, 400]);
+  (new WebAssembly.Instance(module, { env: { memory } }).exports.dot as () => void)();
+  const expected = (byte: (i: number) => number) => [0, 1, 2, 3].map((i) => 100 * (i + 1) + [0, 1, 2, 3].reduce((s, t) => s + a[4 * i + t] * byte(4 * i + t), 0));
+  const matches = (want: number[]) => want.every((v, i) => sums[i] === v);
+  return matches(expected((i) => b[i])) ? "unsigned" : matches(expected((i) => (b[i] << 24) >> 24)) ? "signed" : null;
 }
 
-/** Whether the q8 kernels can use the relaxed integer dot product here. */
+/**
+ * The relaxed integer dot products that compute right here, the one-instruction form first:
+ * Node 20's V8 (11.3, relaxed SIMD behind a flag) gets i32x4.relaxed_dot_i8x16_i7x16_add_s wrong
+ * (twice the dot product, the accumulator dropped: in its baseline compiler, Liftoff, which every
+ * function starts in; with --no-liftoff the probe passes) and its i16 form right; no relaxed SIMD, none.
+ */
+export function relaxedDotForms(): RelaxedDot[] {
+  relaxedDots ??= !relaxedAvailable() ? [] : (["add", "pairs"] as const).flatMap((form) => {
+    const reading = readingOf(form);
+    return reading === null ? [] : [{ reading, form }];
+  });
+  return relaxedDots;
+}
+
+/** The relaxed integer dot product the q8 kernels use; null where none works (they use i32x4.dot_i16x8_s). */
+export const relaxedIntegerDot = (): RelaxedDot | null => relaxedDotForms()[0] ?? null;
+
+/** Whether the q8 kernels can use a relaxed integer dot product here. */
 export const relaxedIntegerDotWorks = (): boolean => relaxedIntegerDot() !== null;
 
 /** The exported kernels of one module: the matmul for float32, bfloat16 and q8 weights. */
@@ -267,14 +283,13 @@ export class WasmHeap {
     return found;
   }
 
-  /** The matmul kernels specialised for K. */
-  kernelsFor(k: number, relaxed = relaxedAvailable()): KernelModule {
-    const fns = () => [
-      ...(["f32", "bf16"] as WeightType[]).map((t) => matmulKernel(k, t, relaxed)),
-      // (where the integer dot product does not work, a relaxed module's q8 kernel is the i16 one)
-      q8Kernel(k, relaxed ? relaxedIntegerDot() : null),
-    ];
-    return { ...this.instance<KernelModule["exports"]>(`matmul ${k}/${relaxed}`, fns), k, relaxed };
+  /**
+   * The matmul kernels specialised for K; a relaxed module's q8 kernel uses the runtime's relaxed
+   * integer dot product (the i16 one where none works), or the form given (to test and bench both).
+   */
+  kernelsFor(k: number, relaxed = relaxedAvailable(), dot = relaxed ? relaxedIntegerDot() : null): KernelModule {
+    const fns = () => [...(["f32", "bf16"] as WeightType[]).map((t) => matmulKernel(k, t, relaxed)), q8Kernel(k, dot)];
+    return { ...this.instance<KernelModule["exports"]>(`matmul ${k}/${relaxed}/${dot?.form ?? "i16"}`, fns), k, relaxed };
   }
 
   /** Attention's two products for width d and `heads` heads. */
