@@ -18,11 +18,17 @@ function open(): Promise<IDBDatabase> {
   });
 }
 
+/**
+ * The request's result once its transaction has committed: a put's success comes before the
+ * commit, and a page opened meanwhile (the next visit) would not see it yet.
+ */
 function transact<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
   return open().then((db) => new Promise<T>((resolve, reject) => {
-    const request = work(db.transaction(STORE, mode).objectStore(STORE));
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
+    const transaction = db.transaction(STORE, mode);
+    const request = work(transaction.objectStore(STORE));
+    transaction.oncomplete = () => resolve(request.result);
+    transaction.onerror = () => reject(transaction.error ?? request.error);
+    transaction.onabort = () => reject(transaction.error ?? new Error("the IndexedDB transaction was aborted"));
   }).finally(() => db.close()));
 }
 
