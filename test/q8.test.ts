@@ -244,6 +244,31 @@ describe("q8 through the engine", () => {
     }
     await engine.dispose();
   });
+
+  it("keeps the integer dot product it chose in the kernel wisdom; an engine that adopts it runs the same kernel without tuning", async () => {
+    const [m, k, n] = [5, 64, 40];
+    const a = new Tensor(random(m * k, 5), [m, k]);
+    const labels: string[] = [];
+    let wisdom = {};
+    for (const adopt of [false, true]) {
+      const engine = new Engine(nodePlatform, { kernel: "simd", threads: 1, dtype: "q8" });
+      await engine.ready();
+      if (adopt) engine.adoptKernelWisdom(wisdom);
+      const w = engine.prepareWeight(new Tensor(random(k * n, 6), [k, n])) as PackedMatrix;
+      const clock = new Clock();
+      engine.run(() => clock.run(() => matmul(a, w)));
+      labels.push(clock.entries[0].kernel);
+      wisdom = engine.kernelWisdom();
+      await engine.dispose();
+    }
+    const entry = (wisdom as Record<string, { fn: string; relaxed: boolean; dot?: string }>)[`q8/${k}/${n}/m`];
+    expect(entry.fn).toBe("matmul_q8");
+    // The form is kept exactly where a relaxed kernel won, and it is one this runtime computes right.
+    expect(entry.dot === undefined).toBe(!entry.relaxed);
+    if (entry.relaxed) expect(relaxedDotForms().map((f) => f.form)).toContain(entry.dot);
+    expect(labels[0]).toBe(entry.dot === "pairs" ? "simd matmul·dot8p" : entry.dot === "add" ? "simd matmul·dot8" : "simd matmul·dot16");
+    expect(labels[1]).toBe(labels[0]);
+  });
 });
 
 describe("GPT-2 with q8 weights", () => {

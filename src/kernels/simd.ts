@@ -40,7 +40,7 @@ export class SimdMatmul {
 
   constructor(private readonly heap: WasmHeap) {}
 
-  private choiceOf(k: number, fn: WasmFunction, relaxed: boolean, dot = relaxed ? relaxedIntegerDot() : null): Choice {
+  private choiceOf(k: number, fn: WasmFunction, relaxed: boolean, dot = relaxed && fn === "matmul_q8" ? relaxedIntegerDot() : null): Choice {
     return { module: this.heap.kernelsFor(k, relaxed, dot), fn, dot, label: simdKernelLabel(fn, relaxed, dot) };
   }
 
