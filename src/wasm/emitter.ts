@@ -119,6 +119,8 @@ export const op = {
   f32x4Div: simd(0xe7),
   f32x4Min: simd(0xe8),
   f32x4Max: simd(0xe9),
+  /** min(a, b) as `b < a ? b : a`: a NaN in b leaves a. */
+  f32x4Pmin: simd(0xea),
   /** max(a, b) as `a < b ? b : a`: a NaN in b leaves a. */
   f32x4Pmax: simd(0xeb),
   i32x4TruncSatF32x4S: simd(0xf8),

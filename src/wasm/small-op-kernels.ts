@@ -1,5 +1,5 @@
 import { F32, type FunctionDef, I32, V128, op } from "./emitter.ts";
-import { exp } from "./exp.ts";
+import { exp, hoistedConstants } from "./exp.ts";
 
 /*
  * The element-wise and row-wise ops on f32x4 lanes, for rows whose length is a multiple of 4
@@ -94,8 +94,9 @@ export function softmaxKernel(): FunctionDef {
   const [I, ROW, P, O, VEND, END, H] = [6, 7, 8, 9, 10, 11, 12];
   const [MAX, T, K, E, KEEP, SUM] = [13, 14, 15, 16, 17, 18];
   const [M, S] = [19, 20]; // the row's max and sum as f32
+  const hoisted = hoistedConstants(21);
   /** e^(v − max) into E, for v128 bytes on the stack. */
-  const expBelowMax = [...get(MAX), ...op.f32x4Sub, ...set(T), ...exp(T, K, E, KEEP)];
+  const expBelowMax = [...get(MAX), ...op.f32x4Sub, ...set(T), ...exp(T, K, E, KEEP, hoisted.constants)];
   /** The row's tail, one float at a time: `each` with the float's address in O (source) and P (out). */
   const tail = (each: number[]): number[] => [
     ...op.block, ...op.loop,
@@ -131,6 +132,7 @@ export function softmaxKernel(): FunctionDef {
     ...tail([...get(P), ...get(P), ...op.f32Load(0), ...get(S), ...op.f32Mul, ...op.f32Store(0)]),
   ];
   const body = [
+    ...hoisted.init,
     ...op.i32Const(0), ...set(ROW),
     ...op.i32Const(0), ...set(H),
     ...op.block, ...op.loop,
@@ -145,7 +147,7 @@ export function softmaxKernel(): FunctionDef {
     ...bump(H, op.i32Const(1)),
     ...op.br(0), ...op.end, ...op.end,
   ];
-  const locals = [I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128, V128, F32, F32];
+  const locals = [I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128, V128, F32, F32, ...new Array<number>(hoisted.locals).fill(V128)];
   return { name: "softmax", params: [I32, I32, I32, I32, I32, I32], results: [], locals, body };
 }
 
