@@ -33,16 +33,19 @@ function selfAttention(q: Tensor[], k: Tensor[], v: Tensor[], caches: readonly K
   const past = caches.map((cache) => cache.length);
   const kv = caches.map((cache, s) => cache.append(layer, k[s], v[s]));       // [past+T, d] each
   const headWidth = q[0].shape[1] / heads;
-  const scores = q.map((qs, s) => attentionScores(scale(qs, 1 / Math.sqrt(headWidth)), kv[s].keys, heads, past[s])); // [H, T, past+T], j ≤ past+i only
+  const scaled = q.map((qs) => scale(qs, 1 / Math.sqrt(headWidth)));
+  const scores = scaled.map((qs, s) => attentionScores(qs, kv[s].keys, heads, past[s])); // [H, T, past+T], j ≤ past+i only
   const weights = scores.map((sc, s) => causalSoftmax(sc, past[s]));
   return weights.map((w, s) => attentionValues(w, kv[s].values, past[s]));  // [T, d]
 }
 
 function attention(x: Tensor, p: Block["attn"], caches: readonly KVCache[], layer: number, heads: number): Tensor {
-  const [q, k, v] = splitColumns(linear(x, p.c_attn, "qkv"), 3);           // 3 × [T, d]
+  const qkv = linear(x, p.c_attn, "qkv");                                    // [T, 3d]
   // One sequence's T tokens on its cache, or a batch's one token per sequence, each on its own.
-  const rows = (t: Tensor) => (caches.length === 1 ? [t] : caches.map((_, s) => t.sliceRows(s, s + 1)));
-  const mixed = stackRows(selfAttention(rows(q), rows(k), rows(v), caches, layer, heads));
+  const rows = caches.length === 1 ? [qkv] : caches.map((_, s) => qkv.sliceRows(s, s + 1));
+  const parts = rows.map((row) => splitColumns(row, 3));                     // q, k, v [T, d] of each (one row's: views)
+  const [q, k, v] = [0, 1, 2].map((i) => parts.map((qkvOfRow) => qkvOfRow[i]));
+  const mixed = stackRows(selfAttention(q, k, v, caches, layer, heads));
   return linear(mixed, p.c_proj, "attn proj");                              // [T, d]
 }
 
