@@ -10,8 +10,9 @@ import { Q8_BLOCK, activationBytes, paddedK, quantizeActivations } from "./q8.ts
  * memory (packed in panels of 8); activations are read where they are (for q8 weights, quantized
  * into scratch first) and results written where they go. The first product of each shape tries
  * every candidate kernel (the matmul with and without relaxed SIMD's fused multiply-add, or for
- * q8 each integer dot product that computes right here) on activations of its own, checks each against a plain dot-product
- * reference on the same weights, and keeps the fastest correct one for the rest of the run.
+ * q8 each integer dot product that computes right here) on activations of its own, checks each
+ * against a plain dot-product reference on the same weights, and keeps the fastest correct one
+ * for the rest of the run.
  * Inside a pass the product is recorded (see plan.ts): its output columns are the threads' chunks.
  */
 

@@ -14,7 +14,7 @@ const LN2_LO = 1.428606765330187e-6;
 const HORNER = [1 / 40320, 1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1];
 
 /** exp's constants as the bytes that put each on the stack: written inline, or read from locals. */
-export interface Constants {
+export interface ExpConstants {
   f32(value: number): number[];
   /** 127 − ROUNDER's bits in every i32 lane: what turns a rounded sum's bits into 2^k's exponent. */
   exponentBias: number[];
@@ -29,7 +29,7 @@ export interface Constants {
 const ROUNDER = 1.5 * 2 ** 23;
 const ROUNDER_BITS = 0x4b400000;
 
-const INLINE: Constants = { f32: op.f32x4Const, exponentBias: op.v128ConstI32x4(127 - ROUNDER_BITS) };
+const INLINE: ExpConstants = { f32: op.f32x4Const, exponentBias: op.v128ConstI32x4(127 - ROUNDER_BITS) };
 
 /**
  * v128 locals from `first` on for exp's constants and `extra` float constants, and the bytes that
@@ -37,7 +37,7 @@ const INLINE: Constants = { f32: op.f32x4Const, exponentBias: op.v128ConstI32x4(
  * each, every iteration: a loop over GELU spent most of its time so); a loop reads them from
  * locals set once before it instead — the same values, so the same results.
  */
-export function hoistedConstants(first: number, extra: readonly number[] = []): { locals: number; init: number[]; constants: Constants } {
+export function hoistedConstants(first: number, extra: readonly number[] = []): { locals: number; init: number[]; constants: ExpConstants } {
   const values = [...new Set([-80, 80, Math.LOG2E, ROUNDER, LN2_HI, LN2_LO, ...HORNER, ...extra])];
   const local = (v: number) => first + 1 + values.indexOf(v);
   return {
@@ -54,7 +54,7 @@ export function hoistedConstants(first: number, extra: readonly number[] = []): 
 }
 
 /** Bytes that set local `e` to e^t for the v128 local `t` (overwritten), using locals `k` and `keep`. */
-export function exp(t: number, k: number, e: number, keep: number, c: Constants = INLINE): number[] {
+export function exp(t: number, k: number, e: number, keep: number, c: ExpConstants = INLINE): number[] {
   const vec = op.localGet;
   return [
     ...vec(t), ...c.f32(-80), ...op.f32x4Ge, ...op.localSet(keep),

@@ -18,11 +18,11 @@ import { Q8_RECORD, Q8_SCALES } from "../kernels/q8.ts";
  *   relaxed  i32x4.relaxed_dot_i8x16_i7x16_add_s: 16 multiply-accumulates in one instruction,
  *            activations the signed operand and the stored weights the other, which x86 reads
  *            as q_w + 128 and Arm as q_w − 128 (`reading` says which: the runtime checks): the
- *            block's 128·Σ q_a, one number per row, comes back out. Or, where a runtime has that
- *            instruction wrong but its i16 form right (Node 20), its `pairs` form: the
+ *            block's 128·Σ q_a, one number per row, comes back out. Or its `pairs` form: the
  *            i16x8.relaxed_dot_i8x16_i7x16_s of the same operands (a pair of products fits i16:
  *            activations are ±63), widened by i32x4.extadd_pairwise_i16x8_s and added — three
  *            instructions for 16, what V8 makes of the one instruction on x86 without AVX-VNNI
+ *            (and faster written out there), and right where a runtime has the one wrong (Node 20)
  *   i16      i32x4.dot_i16x8_s (plain SIMD): weights' top bit flipped back, both widened to
  *            i16, 8 per instruction; pairs of k land in neighbouring lanes, added once per block
  *
