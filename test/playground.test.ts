@@ -68,7 +68,7 @@ describe.skipIf(chromium === undefined)("the playground in headless Chromium", (
   });
 
   it("the kernel and dtype hooks choose the engine: other kernels, other times, the same cycles", async () => {
-    for (const [kernel, dtype, label] of [["packed", "f32", "packed, f32 weights"], ["auto", "bf16", "auto (WebAssembly SIMD), bf16 weights"]]) {
+    for (const [kernel, dtype, label] of [["packed", "f32", "packed, f32 weights"], ["auto", "bf16", "auto (WebAssembly SIMD), bf16 weights"], ["auto", "q8", "auto (WebAssembly SIMD), q8 weights"]]) {
       const page = await browser.open(`${served.url}?weights=server&inputIds=${IDS}&maxNewTokens=${NEW_TOKENS}&threads=1&kernel=${kernel}&dtype=${dtype}&autorun=1&profileLadder=tiny`);
       expect(await page.waitFor(settled, 60_000)).toBe("done");
       const run = await page.evaluate<{ kernel: string; threads: number; totals: { cycles: number } }>("globalThis.lastRun");
