@@ -42,7 +42,9 @@ export class SimdMatmul {
   constructor(private readonly heap: WasmHeap) {}
 
   private choiceOf(k: number, fn: WasmFunction, relaxed: boolean, dot = relaxed && fn === "matmul_q8" ? relaxedIntegerDot() : null): Choice {
-    return { module: this.heap.kernelsFor(k, relaxed, dot), fn, dot, label: simdKernelLabel(fn, relaxed, dot) };
+    // A float kernel takes the module of the runtime's own dot form: one module per K, not one per form.
+    const module = fn === "matmul_q8" ? this.heap.kernelsFor(k, relaxed, dot) : this.heap.kernelsFor(k, relaxed);
+    return { module, fn, dot, label: simdKernelLabel(fn, relaxed, dot) };
   }
 
   /** The kernel chosen for each product shape so far (the autotuner's key → function, FMA use, dot form). */
