@@ -23,6 +23,8 @@ import { runtimeInfo } from "../util/js-runtime.ts";
  * 19: a decode step's cache writes, query scale and q8 quantizing join products (plan.ts): the
  *     calls and passes they were part of timed anew; a pass's start is the pass's cost, not its
  *     first call's (opensPass), and one-row calls set the other ops' fixed costs (fitOp).
+ * 20: q8 products may take the relaxed dot product's i16 form (its choice in the kernel wisdom),
+ *     and GELU's and softmax's exp takes half the instructions: their costs timed anew.
  */
 export const PROFILE_VERSION = 20;
 
