@@ -135,14 +135,6 @@ describe("generate.ts on the PyTorch fixture model", () => {
     expect(r.stderr.trim()).toMatch(/^generate: .*config\.json: 2477303 M parameters need 9228\.7 GiB as f32 weights, more than this machine's \d+\.\d GiB of memory$/);
   });
 
-  it("with --dtype q8 on Node 20, whose V8 computes the relaxed integer dot product wrongly, names the cost and the fix; not on Node 22+", async () => {
-    const r = await run("--model", HOT, "--input-ids", "1,2", "--max-new-tokens", "1", "--dtype", "q8");
-    expect(r.code, r.stderr).toBe(0);
-    const notice = /^q8 on Node [\d.]+: its V8 gets the one-instruction integer dot product wrong \(the kernels take a three-instruction form\); prefill runs at about 0\.4× Node 22\+'s speed\.$/m;
-    if (Number(process.versions.node.split(".")[0]) < 22) expect(r.stderr).toMatch(notice);
-    else expect(r.stderr).not.toMatch(/integer dot product/);
-  });
-
   it("--max-length counts the prompt, as Hugging Face's max_length does", async () => {
     const doc = await runJson("--model", HOT, "--input-ids", "1,2,3,4", "--max-length", "10");
     expect(doc.generatedIds).toHaveLength(6);

@@ -248,12 +248,9 @@ async function generateAndReport(f: ParsedFlags, outputs: Outputs): Promise<numb
   if (threads > availableParallelism()) {
     notices.push(`--threads ${threads} is more than the ${availableParallelism()} cores here: threads will share cores (oversubscribed); the passes that are faster on one thread run on one.`);
   }
-  const dot = relaxedIntegerDot();
-  if (plan.model.engine.dtype === "q8" && dot?.form !== "add") {
-    // Measured: npm run bench -- --threads, on Node 20 and on Node 24 (docs/threads.md).
-    notices.push(dot === null
-      ? `q8 on Node ${process.versions.node}: no relaxed integer dot product here; prefill runs 3–4.5× slower than on Node 22+.`
-      : `q8 on Node ${process.versions.node}: its V8 gets the one-instruction integer dot product wrong (the kernels take a three-instruction form); prefill runs at about 0.4× Node 22+'s speed.`);
+  if (plan.model.engine.dtype === "q8" && relaxedIntegerDot() === null) {
+    // Measured: bench/end-to-end.ts on Node 24 with the relaxed forms withheld (docs/kernels.md).
+    notices.push(`q8 on this runtime: no relaxed integer dot product (the kernels widen bytes to 16 bits); prefill runs at about 0.6× the speed of a runtime that has one (Node 20+, Bun, Deno).`);
   }
   if (threads > 1 && !plan.model.engine.usesSimd) notices.push(`--threads ${threads}: the TypeScript kernels run on one thread; the WebAssembly SIMD kernels (--kernel auto) use them all.`);
   const promptIds = encodePrompt(plan, plan.tokenizer, notices);

@@ -25,8 +25,9 @@ import { runtimeInfo } from "../util/js-runtime.ts";
  *     first call's (opensPass), and one-row calls set the other ops' fixed costs (fitOp).
  * 20: q8 products may take the relaxed dot product's i16 form (its choice in the kernel wisdom),
  *     and GELU's and softmax's exp takes half the instructions: their costs timed anew.
+ * 21: that i16 form widens its pairs with a dot against ones (faster): the q8 products timed anew.
  */
-export const PROFILE_VERSION = 20;
+export const PROFILE_VERSION = 21;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {

@@ -54,7 +54,7 @@ function readingOf(form: RelaxedDot["form"]): DotReading | null {
   // out(32) = dot(a(0), b(16)) + acc(32), lane by lane
   const dot = form === "add"
     ? [...op.i32Const(16), ...op.v128Load(0), ...op.i32Const(32), ...op.v128Load(0), ...op.i32x4RelaxedDotI8x16I7x16AddS]
-    : [...op.i32Const(16), ...op.v128Load(0), ...op.i16x8RelaxedDotI8x16I7x16S, ...op.i32x4ExtaddPairwiseI16x8S, ...op.i32Const(32), ...op.v128Load(0), ...op.i32x4Add];
+    : [...op.i32Const(16), ...op.v128Load(0), ...op.i16x8RelaxedDotI8x16I7x16S, ...op.v128ConstI32x4(0x00010001), ...op.i32x4DotI16x8S, ...op.i32Const(32), ...op.v128Load(0), ...op.i32x4Add];
   const body = [...op.i32Const(32), ...op.i32Const(0), ...op.v128Load(0), ...dot, ...op.v128Store(0)];
   const module = new WebAssembly.Module(emitModule([{ name: "dot", params: [], results: [], locals: [], body }], 1) as BufferSource);
   // a: activations (±63); b: stored weights, bytes on both sides of 128
