@@ -195,6 +195,31 @@ describe("nodes that join the node before them", () => {
   });
 });
 
+describe("a joined group's time", () => {
+  it("is shared out among its nodes as the calling thread's chunks of them took it, end to end with no gap", async () => {
+    const heap = new WasmHeap();
+    // One thread: the calling thread runs every chunk, so every node has a time of its own.
+    const team = new ThreadTeam(nodePlatform, 1, heap.memory, 3000);
+    await team.started;
+    const plan = new Plan();
+    team.beginPass(plan);
+    const n = 1 << 16;
+    const [a, out, tripled] = [0, 1, 2].map(() => heap.allocate(4 * n));
+    const scale = plan.functionIndex(kernel(heap.smallOps(), "scale"));
+    const rows = { kind: "rows", units: 64, count: 2, scale: n / 64, steps: [(4 * n) / 64, (4 * n) / 64], work: n } as const;
+    plan.kernel(scale, [a, out, n, 2], rows, [[a, a + 4 * n]], [[out, out + 4 * n]], 1);
+    expect(plan.kernel(scale, [out, tripled, n, 3], rows, [[out, out + 4 * n]], [[tripled, tripled + 4 * n]], 1)).toBe(true);
+    const { stamps, nodes } = team.run(plan);
+    expect(nodes).toBe(2);
+    const [start0, end0, start1, end1] = stamps.slice(0, 4);
+    // The old sharing gave the whole group to its first node: the joined one took 0.
+    expect(end0).toBeGreaterThan(start0);
+    expect(start1).toBe(end0);
+    expect(end1).toBeGreaterThan(start1);
+    await team.close();
+  });
+});
+
 describe("the choice between all threads and the calling thread alone", () => {
   /** Runs `passes` passes of one kind that take `allMs` on all threads and `aloneMs` alone; the counts each ran on. */
   const drive = (choice: ThreadChoice, passes: number, allMs: number, aloneMs: number): boolean[] =>

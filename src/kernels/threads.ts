@@ -48,10 +48,11 @@ type Layout = typeof LAYOUT;
 
 /**
  * Runs a plan's nodes as thread `self` of `participants`, as they are published; false when the
- * region was aborted. `ends`: when each node's last chunk was done (ms since the epoch).
+ * region was aborted. `ends`: when each node's last chunk was done (ms since the epoch). `spent`
+ * (the calling thread's): how long this thread spent in each node of a group that others joined.
  */
 type Execute = (plan: Float64Array, counters: Int32Array, control: Int32Array, fns: ((...a: number[]) => void)[], self: number, participants: number,
-  js: ((index: number) => void) | null, ends: Float64Array, stallMs: number) => boolean;
+  js: ((index: number) => void) | null, ends: Float64Array, spent: Float64Array | null, stallMs: number) => boolean;
 
 interface Executor {
   execute: Execute;
@@ -174,7 +175,7 @@ function makeExecutor(L: Layout): Executor {
    * they are published: while the calling thread still records a pass, the others run what it
    * has recorded so far.
    */
-  const execute: Execute = (plan, counters, c, fns, self, participants, js, ends, stallMs) => {
+  const execute: Execute = (plan, counters, c, fns, self, participants, js, ends, spent, stallMs) => {
     // The first group since the last barrier: a barrier waits for all of them.
     let since = 0;
     for (let i = 0; ; ) {
@@ -193,10 +194,12 @@ function makeExecutor(L: Layout): Executor {
       } else {
         const units = plan[o + L.UNITS];
         const per = plan[o + L.PER];
+        const timed = spent !== null && last > i;
         try {
           for (let chunk = Atomics.add(counters, 2 * i, 1); chunk < chunks; chunk = Atomics.add(counters, 2 * i, 1)) {
             const u0 = chunk * per;
             const u1 = Math.min(units, u0 + per);
+            let t = timed ? performance.now() : 0;
             for (let n = i; n <= last; n++) {
               // A node that joined at an offset takes the units of the chunk that are its own.
               const on = n * L.NODE;
@@ -204,6 +207,11 @@ function makeExecutor(L: Layout): Executor {
               const f0 = u0 > off ? u0 - off : 0;
               const f1 = Math.min(plan[on + L.UNITS], u1 - off);
               if (f0 < f1) callChunk(plan, fns, on, f0, f1);
+              if (timed) {
+                const after = performance.now();
+                spent[n] += after - t;
+                t = after;
+              }
             }
             ends[i] = now();
             count(c, counters, 2 * i + 1, chunks);
@@ -260,7 +268,7 @@ const WORKER_MAIN = `(listen) => {
       seen = Atomics.load(control, L.RUN);
       if (Atomics.load(control, L.STOP) === 1) return;
       if (control[L.RECEIVE] === 1) return;
-      execute(plan, counters, control, fns, index, control[L.PARTICIPANTS], null, ends, 0);
+      execute(plan, counters, control, fns, index, control[L.PARTICIPANTS], null, ends, null, 0);
       // The calling thread returns once the work is done; it resets the counters for the next
       // region only after every worker has left this one.
       Atomics.add(control, L.LEFT, 1);
@@ -435,6 +443,8 @@ export class ThreadTeam {
   private sentCounters: Int32Array | null = null;
   private sentFunctions = 0;
   private stamps = new Float64Array(2 * 1024);
+  /** Per node of a joined group: the calling thread's time in it (the executor's `spent`), to share out the group's time. */
+  private spent = new Float64Array(1024);
   private mainFns: ((...a: number[]) => void)[] = [];
   private ready = false;
   private broken: string | null = null;
@@ -637,9 +647,11 @@ export class ThreadTeam {
       else [c[LAYOUT.NODES], c[LAYOUT.PUBLISHED]] = [nodes, nodes];
     }
     const js = plan.js;
+    if (this.spent.length < nodes) this.spent = new Float64Array(plan.capacity);
+    this.spent.fill(0, 0, nodes);
     let done: boolean;
     try {
-      done = mainExecutor.execute(plan.data, this.counters, c, this.mainFns, 0, participants, (i) => js[i](), this.ends, this.stallMs);
+      done = mainExecutor.execute(plan.data, this.counters, c, this.mainFns, 0, participants, (i) => js[i](), this.ends, this.spent, this.stallMs);
     } catch (err) {
       // A TypeScript node threw on this thread: the others are let go, the error stands.
       mainExecutor.fail(c, err instanceof Error ? err.message : String(err));
@@ -657,8 +669,10 @@ export class ThreadTeam {
   /**
    * Each node's start and end on the calling thread's clock (performance.now() ms): a group runs
    * from the end of the group before it (or the region's start) to when its last chunk was done
-   * (or that end, if it was done sooner, beside it); the nodes that joined it take no time. So
-   * the nodes' times add up to the region's, recording included where the threads ran beside it.
+   * (or that end, if it was done sooner, beside it). A group's nodes share its time as the calling
+   * thread's chunks of them shared its own (a GELU that joined a bias add takes its part, not the
+   * add); where it ran none of their chunks, the first node takes it all. So the nodes' times add
+   * up to the region's, recording included where the threads ran beside it.
    */
   private stampsOf(plan: Plan): Float64Array {
     const nodes = plan.nodes;
@@ -670,9 +684,14 @@ export class ThreadTeam {
     for (let i = 0; i < nodes; ) {
       const last = mainExecutor.groupEnd(plan.data, nodes, i);
       const end = Math.max(previous, i === 0 && plan.ran !== null ? plan.ran[1] : this.ends[i]);
-      stamps[2 * i] = previous - origin;
-      for (let n = i; n <= last; n++) stamps[2 * n + 1] = end - origin;
-      for (let n = i + 1; n <= last; n++) stamps[2 * n] = end - origin;
+      let own = 0;
+      for (let n = i; n <= last; n++) own += this.spent[n];
+      let at = previous;
+      for (let n = i; n <= last; n++) {
+        stamps[2 * n] = at - origin;
+        at = n === last ? end : own > 0 ? at + ((end - previous) * this.spent[n]) / own : n === i ? end : at;
+        stamps[2 * n + 1] = at - origin;
+      }
       previous = end;
       i = last + 1;
     }

@@ -2,7 +2,7 @@ import type { OpEntry } from "../clock/clock.ts";
 import { isWeightProduct, opKind } from "../run/aggregate.ts";
 import type { ModelCosts } from "./machine-profile.ts";
 import { median } from "./measure.ts";
-import { isJoinedCall, isVectorCall, opensPass, predictEntryNs } from "./roofline.ts";
+import { isJoinedCall, isVectorCall, opensPass, predictEntryNs, withJoinedTime } from "./roofline.ts";
 
 /*
  * A profile is measured once and kept; the machine it describes does not keep still (a power
@@ -23,7 +23,8 @@ export interface Drift {
 }
 
 /** Today's machine against the profile `p`, from a warm-up's op calls: the roofs' factors, then the calls' at those roofs. */
-export function measureDrift(p: ModelCosts, entries: readonly OpEntry[]): Drift {
+export function measureDrift(p: ModelCosts, calls: readonly OpEntry[]): Drift {
+  const entries = withJoinedTime(calls);
   const roofs = measureRoofs(p, entries);
   return { ...roofs, calls: measureCalls(rescaled(p, { ...roofs, calls: 1 }), entries) };
 }

@@ -11,7 +11,7 @@ import { GREEDY, TokenPicker } from "../run/sampling.ts";
 import { Random } from "../util/random.ts";
 import { type MachineProfile, type OpCost, PROFILE_VERSION, type ProfileKey } from "./machine-profile.ts";
 import { streamedWeightBytes } from "./ladder.ts";
-import { type Roofline, isJoinedCall, isVectorCall, opensPass, predictEntryNs } from "./roofline.ts";
+import { type Roofline, isJoinedCall, isVectorCall, opensPass, predictEntryNs, withJoinedTime } from "./roofline.ts";
 
 /*
  * Measures a machine profile on a ladder of GPT-2-shaped models with random weights (rungs that
@@ -355,7 +355,7 @@ function measureRung(model: GPT2Model, log: (line: string) => void): Pick<RungRu
   const clock = new Clock();
   log(`profile:   ${REPEATS} timed rounds…`);
   for (let r = 0; r < REPEATS; r++) run(clock);
-  return { entries: clock.entries, passes, long: longPrefill(model, log), longDecode: longDecode(model, log) };
+  return { entries: withJoinedTime(clock.entries), passes, long: longPrefill(model, log), longDecode: longDecode(model, log) };
 }
 
 /**
@@ -374,7 +374,7 @@ function longPrefill(model: GPT2Model, log: (line: string) => void): OpEntry[] {
   model.step(ids, model.newCache(tokens), 1, into);
   const clock = new Clock();
   clock.run(() => model.step(ids, model.newCache(tokens), 1, into));
-  return clock.entries.filter((e) => CONTEXT_KINDS.has(opKind(e)));
+  return withJoinedTime(clock.entries).filter((e) => CONTEXT_KINDS.has(opKind(e)));
 }
 
 /**
@@ -402,7 +402,7 @@ function longDecode(model: GPT2Model, log: (line: string) => void): OpEntry[] {
       else clock.run(step);
     }
   }
-  return clock.entries.filter((e) => CONTEXT_KINDS.has(opKind(e)));
+  return withJoinedTime(clock.entries).filter((e) => CONTEXT_KINDS.has(opKind(e)));
 }
 
 /**

@@ -60,6 +60,23 @@ export function predictCallNs(p: Roofline, kind: string, cycles: number, bytes: 
 export const isJoinedCall = (e: OpEntry): boolean => e.kernel === JOINED;
 
 /**
+ * The calls with their times as the profile counts them: a call that others joined takes their
+ * time (a report shares a group's time out among its calls, see threads.ts stampsOf), and they
+ * take none — copies, for the fits; the clock's entries stay as they are.
+ */
+export function withJoinedTime(entries: readonly OpEntry[]): OpEntry[] {
+  const out = entries.map((e) => ({ ...e }));
+  let owner: OpEntry | null = null;
+  for (const e of out) {
+    if (isJoinedCall(e) && owner !== null) {
+      owner.endNs += e.endNs - e.startNs;
+      e.endNs = e.startNs;
+    } else if (e.kernel !== "") owner = e;
+  }
+  return out;
+}
+
+/**
  * The calls that open a forward pass's parallel region: the first after its embedding (which runs
  * as the pass is recorded). Its time runs from the embedding's end, so it carries what the calling
  * thread does before the threads can start — restoring a decode step's plan and its clock entries
