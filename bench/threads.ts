@@ -1,5 +1,5 @@
-// The threads, end to end: decode and prefill on one thread and on two, on two while another
-// program keeps one core busy (a bounded busy loop in a child process), and a decode batch of 8
+// The threads, end to end: decode and prefill on one thread and on two, on one and on two while
+// another program keeps one core busy (a bounded busy loop in a child process), and a decode batch of 8
 // sequences against one on two, per dtype; medians of interleaved rounds, each run in a fresh
 // process (bench/end-to-end.ts).
 import { execFileSync, spawn } from "node:child_process";
@@ -18,7 +18,8 @@ export interface ThreadsRow {
   dtype: WeightDtype;
   one: Run;
   two: Run;
-  /** Two threads with one core taken by another program. */
+  /** One thread, and two, with one core taken by another program: one thread shows what the machine itself loses (shared caches, memory, a core's sibling). */
+  oneBusy: Run;
   twoBusy: Run;
   /** Two threads: a decode batch of 8 sequences' tokens/s ÷ one sequence's. */
   batchOf8: number;
@@ -55,15 +56,16 @@ function median(runs: Run[]): Run {
 export function threadsBenchmark(quick: boolean, log: (line: string) => void): ThreadsRow[] {
   const rounds = quick ? 1 : 3;
   return (["f32", "q8"] as WeightDtype[]).map((dtype) => {
-    const one: Run[] = [], two: Run[] = [], busy: Run[] = [], batch: number[] = [];
+    const one: Run[] = [], two: Run[] = [], oneBusy: Run[] = [], busy: Run[] = [], batch: number[] = [];
     for (let r = 0; r < rounds; r++) {
       log(`threads: ${dtype}, round ${r + 1} of ${rounds}`);
       one.push(run(dtype, 1, quick));
       two.push(run(dtype, 2, quick));
+      oneBusy.push(withBusyCore(() => run(dtype, 1, quick)));
       busy.push(withBusyCore(() => run(dtype, 2, quick)));
       batch.push(batchRatio(dtype, quick));
     }
-    return { dtype, one: median(one), two: median(two), twoBusy: median(busy), batchOf8: batch.sort((a, b) => a - b)[Math.floor(rounds / 2)], rounds };
+    return { dtype, one: median(one), two: median(two), oneBusy: median(oneBusy), twoBusy: median(busy), batchOf8: batch.sort((a, b) => a - b)[Math.floor(rounds / 2)], rounds };
   });
 }
 
@@ -71,11 +73,12 @@ export function threadsBenchmark(quick: boolean, log: (line: string) => void): T
 export function threadsTable(rows: ThreadsRow[]): string {
   const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   return table(
-    ["dtype", "decode 1t", "2t", "÷1t", "2t busy", "÷1t", "prefill 1t", "2t", "÷1t", "batch 8", "barriers", "prefill"],
+    ["dtype", "decode 1t", "2t", "÷1t", "busy 1t", "2t", "÷1t", "prefill 1t", "2t", "÷1t", "batch 8", "barriers"],
     rows.map((r) => [r.dtype, r.one.decodeTokensPerSec.toFixed(1), r.two.decodeTokensPerSec.toFixed(1), x(r.two.decodeTokensPerSec, r.one.decodeTokensPerSec),
-      r.twoBusy.decodeTokensPerSec.toFixed(1), x(r.twoBusy.decodeTokensPerSec, r.one.decodeTokensPerSec),
+      r.oneBusy.decodeTokensPerSec.toFixed(1), r.twoBusy.decodeTokensPerSec.toFixed(1), x(r.twoBusy.decodeTokensPerSec, r.one.decodeTokensPerSec),
       r.one.prefillTokensPerSec.toFixed(0), r.two.prefillTokensPerSec.toFixed(0), x(r.two.prefillTokensPerSec, r.one.prefillTokensPerSec),
-      x(r.batchOf8, 1), String(r.two.barriersPerToken), String(r.two.prefillBarriers)]),
+      x(r.batchOf8, 1), `${r.two.barriersPerToken} / ${r.two.prefillBarriers}`]),
     2,
-  ) + "\ntokens/s; ÷1t: of quiet one thread; batch 8: 8 sequences decoded together ÷ one, 2 threads; barriers: per token, and in a prefill";
+  ) + "\ntokens/s; busy: another program on a core; ÷1t: of quiet one thread; batch 8: 8 sequences" +
+    "\ndecoded together ÷ one, 2 threads; barriers: per token / in a prefill";
 }
