@@ -108,7 +108,6 @@ export const op = {
   i16x8ExtendLowI8x16U: simd(0x89),
   /** Lane i: a[2i] + a[2i+1], signed bytes summed in i16. */
   i16x8ExtaddPairwiseI8x16S: simd(0x7c),
-  /** Lane i: a[2i] + a[2i+1], i16 lanes summed in i32. */
   i16x8Add: simd(0x8e),
   i16x8Sub: simd(0x91),
   /** Lane i: a[2i]·b[2i] + a[2i+1]·b[2i+1], i16 products summed in i32. */

@@ -23,9 +23,9 @@ import { Q8_RECORD, Q8_SCALES } from "../kernels/q8.ts";
  *            activations are ±63), widened by i32x4.dot_i16x8_s against a vector of ones and
  *            added — three instructions for 16, what V8 makes of the one instruction on x86
  *            without AVX-VNNI (and faster written out there), and right where a runtime has the
- *            one wrong (Node 20). The widening is i32x4.extadd_pairwise_i16x8_s's sum, but that
- *            instruction Node 20's V8 expands: the dot against ones ran its products 1.35× faster
- *            (and Node 24's 1.05×)
+ *            one wrong (Node 20). The widening is i32x4.extadd_pairwise_i16x8_s's sum, which V8
+ *            makes a vpmaddwd against ones in memory, their address built each time; ones held
+ *            in a local make it a vpmaddwd on a register
  *   i16      i32x4.dot_i16x8_s (plain SIMD): weights' top bit flipped back, both widened to
  *            i16, 8 per instruction; pairs of k land in neighbouring lanes, added once per block
  *
