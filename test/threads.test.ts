@@ -277,6 +277,19 @@ describe("the choice between all threads and the calling thread alone", () => {
     expect(choice.alonePasses).toBe(200 - 20 - 1); // every other pass but pass 11, which only timed it
   });
 
+  it("charges all threads' passes the wait for their workers to leave: late leavers make the calling thread alone win", () => {
+    // All threads' passes take 8 ms, then the calling thread waits 3 ms more for a paused worker
+    // to leave the region: 11 ms a pass, against 9 ms alone. Timed without that wait, all threads won.
+    const choice = new ThreadChoice();
+    const ranAll = Array.from({ length: 24 }, () => {
+      const all = choice.allThreads(7);
+      choice.observe(7, all, all ? 8 : 9);
+      if (all) choice.leftLate(7, 3);
+      return all;
+    });
+    expect(ranAll.slice(12).every((all) => !all)).toBe(true);
+  });
+
   it("goes back to all threads when the machine quiets down", () => {
     const choice = new ThreadChoice();
     const busy = drive(choice, 30, 30, 10);

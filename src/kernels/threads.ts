@@ -391,6 +391,16 @@ export class ThreadChoice {
     return all || started;
   }
 
+  /**
+   * The last pass of this kind on all threads took `ms` more than it was timed at: the calling
+   * thread waited that long for its workers to leave its region before the next pass could start
+   * (a worker the system paused, still walking the nodes).
+   */
+  leftLate(kind: number, ms: number): void {
+    const times = this.kinds.get(kind)?.times[1];
+    if (times !== undefined && times.length > 0) times[times.length - 1] += ms;
+  }
+
   /** A pass's time. A count timed again starts its window anew: the machine changed, or the code has warmed up since. */
   observe(kind: number, all: boolean, ms: number): void {
     let k = this.kinds.get(kind);
@@ -529,7 +539,9 @@ export class ThreadTeam {
    */
   beginPass(plan: Plan): void {
     if (this.broken !== null) throw new Error(this.broken);
+    const waiting = performance.now();
     this.awaitLeft();
+    if (this.lastParticipants > 1) this.choice.leftLate(this.lastKind, performance.now() - waiting);
     this.counters.fill(0, 0, 2 * this.lastNodes);
     this.passStart = performance.now();
     this.regionStart = performance.timeOrigin + this.passStart;
