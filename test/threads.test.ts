@@ -162,13 +162,19 @@ describe("a pass the workers run as it is recorded", () => {
   });
 });
 
+/** A thread team of `threads` on a heap of its own, a pass begun on an empty plan (a stall fails in 3 s). */
+async function passOn(threads: number): Promise<{ heap: WasmHeap; team: ThreadTeam; plan: Plan }> {
+  const heap = new WasmHeap();
+  const team = new ThreadTeam(nodePlatform, threads, heap.memory, 3000);
+  await team.started;
+  const plan = new Plan();
+  team.beginPass(plan);
+  return { heap, team, plan };
+}
+
 describe("nodes that join the node before them", () => {
   it("at an offset into its units, and in coarser units: no barrier, each unit run once, on any thread", async () => {
-    const heap = new WasmHeap();
-    const team = new ThreadTeam(nodePlatform, 2, heap.memory, 3000);
-    await team.started;
-    const plan = new Plan();
-    team.beginPass(plan);
+    const { heap, team, plan } = await passOn(2);
     const n = 4096;
     const [a, out, part, tripled, shifted] = [0, 1, 2, 3, 4].map(() => heap.allocate(4 * n));
     heap.f32View(a, n).set(Float32Array.from({ length: n }, (_, i) => i));
@@ -197,12 +203,8 @@ describe("nodes that join the node before them", () => {
 
 describe("a joined group's time", () => {
   it("is shared out among its nodes as the calling thread's chunks of them took it, end to end with no gap", async () => {
-    const heap = new WasmHeap();
     // One thread: the calling thread runs every chunk, so every node has a time of its own.
-    const team = new ThreadTeam(nodePlatform, 1, heap.memory, 3000);
-    await team.started;
-    const plan = new Plan();
-    team.beginPass(plan);
+    const { heap, team, plan } = await passOn(1);
     const n = 1 << 16;
     const [a, out, tripled] = [0, 1, 2].map(() => heap.allocate(4 * n));
     const scale = plan.functionIndex(kernel(heap.smallOps(), "scale"));
