@@ -211,7 +211,7 @@ describe("a joined group's time", () => {
     const rows = { kind: "rows", units: 64, count: 2, scale: n / 64, steps: [(4 * n) / 64, (4 * n) / 64], work: n } as const;
     plan.kernel(scale, [a, out, n, 2], rows, [[a, a + 4 * n]], [[out, out + 4 * n]], 1);
     expect(plan.kernel(scale, [out, tripled, n, 3], rows, [[out, out + 4 * n]], [[tripled, tripled + 4 * n]], 1)).toBe(true);
-    const { stamps, nodes } = team.run(plan);
+    const { stamps, nodes } = team.run(plan, true);
     expect(nodes).toBe(2);
     const [start0, end0, start1, end1] = stamps.slice(0, 4);
     // The old sharing gave the whole group to its first node: the joined one took 0.

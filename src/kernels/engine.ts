@@ -239,7 +239,7 @@ export class Engine implements Launcher {
       const runStart = performance.now();
       let ran;
       try {
-        ran = team.run(plan);
+        ran = team.run(plan, clock !== null);
       } catch (err) {
         void this.dispose();
         throw err;
