@@ -703,8 +703,9 @@ export class ThreadTeam {
       for (let n = i; n <= last; n++) own += this.spent[n];
       let at = previous;
       for (let n = i; n <= last; n++) {
+        const part = own > 0 ? this.spent[n] / own : n === i ? 1 : 0;
         stamps[2 * n] = at - origin;
-        at = n === last ? end : own > 0 ? at + ((end - previous) * this.spent[n]) / own : n === i ? end : at;
+        at = n === last ? end : at + (end - previous) * part;
         stamps[2 * n + 1] = at - origin;
       }
       previous = end;
