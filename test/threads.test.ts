@@ -222,6 +222,25 @@ describe("a joined group's time", () => {
   });
 });
 
+describe("the time a pass spends being recorded", () => {
+  it("after its first node ran is no op's: the next node's time starts when the nodes could run", async () => {
+    const { heap, team, plan } = await passOn(1);
+    const n = 1024;
+    const [a, out] = [0, 1].map(() => heap.allocate(4 * n));
+    plan.ranFirst(() => {});
+    // The rest of the recording (or a restore, replay.ts) takes 30 ms before anything can run.
+    const recorded = performance.now() + 30;
+    while (performance.now() < recorded);
+    plan.kernel(plan.functionIndex(kernel(heap.smallOps(), "scale")), [a, out, n, 2], { kind: "rows", units: 1, count: 2, scale: n, steps: [4 * n, 4 * n], work: n }, [[a, a + 4 * n]], [[out, out + 4 * n]], 1);
+    const { stamps } = team.run(plan, true);
+    const [, firstEnd, start, end] = stamps.slice(0, 4);
+    // Before, the scale ran from the first node's end: over 30 ms for a kernel of 1,024 floats.
+    expect(start - firstEnd).toBeGreaterThanOrEqual(30);
+    expect(end - start).toBeLessThan(15);
+    await team.close();
+  });
+});
+
 describe("the choice between all threads and the calling thread alone", () => {
   /** Runs `passes` passes of one kind that take `allMs` on all threads and `aloneMs` alone; the counts each ran on. */
   const drive = (choice: ThreadChoice, passes: number, allMs: number, aloneMs: number): boolean[] =>

@@ -465,6 +465,12 @@ export class ThreadTeam {
   /** When the pass began (performance.now()), and when its region opened (ms since the epoch). */
   private passStart = 0;
   private regionStart = 0;
+  /**
+   * When the pass's first nodes could run (ms since the epoch): published to a region that opened
+   * as the recording started, or the region's start. Recording (or restoring: replay.ts) before
+   * it is the engine's own time, between ops, not the first op's.
+   */
+  private runnableAt = Infinity;
   /** The last pass's kind (see run) and nodes. */
   private lastKind = -1;
   private lastNodes = 0;
@@ -545,6 +551,7 @@ export class ThreadTeam {
     this.counters.fill(0, 0, 2 * this.lastNodes);
     this.passStart = performance.now();
     this.regionStart = performance.timeOrigin + this.passStart;
+    this.runnableAt = Infinity;
     // Decided for real once the pass's kind is known (run), as the pass before it was decided if
     // it is of the same kind; a pass that starts on all threads keeps them.
     const all = this.participants > 1 && this.choice.peek(this.lastKind);
@@ -583,6 +590,7 @@ export class ThreadTeam {
       }
     }
     Atomics.store(c, LAYOUT.PUBLISHED, end);
+    if (end > (plan.ran === null ? 0 : 1) && this.runnableAt === Infinity) this.runnableAt = performance.timeOrigin + performance.now();
     if (Atomics.load(c, LAYOUT.SLEEPERS) !== 0) Atomics.notify(c, LAYOUT.PUBLISHED);
   }
 
@@ -657,6 +665,7 @@ export class ThreadTeam {
       // (The counters grow with the plan even for a region the calling thread runs alone.)
       if (participants > 1 || this.counters.length < 2 * plan.capacity) this.share(plan);
       if (!opened) this.regionStart = performance.timeOrigin + performance.now();
+      this.runnableAt = Math.min(this.runnableAt, this.regionStart);
       if (participants > 1) this.openRegion(participants, nodes, nodes);
       else [c[LAYOUT.NODES], c[LAYOUT.PUBLISHED]] = [nodes, nodes];
     }
@@ -687,7 +696,9 @@ export class ThreadTeam {
    * (or that end, if it was done sooner, beside it). A group's nodes share its time as the calling
    * thread's chunks of them shared its own (a GELU that joined a bias add takes its part, not the
    * add); where it ran none of their chunks, the first node takes it all. So the nodes' times add
-   * up to the region's, recording included where the threads ran beside it.
+   * up to the region's from when its first nodes could run, recording included where the threads
+   * ran beside it; the recording or restoring before that is not an op's (a restored decode step's
+   * first layer norm had taken 0.2–0.3 ms of it a token, 15× its own time, with a clock).
    */
   private stampsOf(plan: Plan): Float64Array {
     const nodes = plan.nodes;
@@ -697,8 +708,10 @@ export class ThreadTeam {
     // A node that ran as it was recorded (Plan.ranFirst) may precede a region opened after the recording.
     let previous = Math.min(this.regionStart, plan.ran?.[0] ?? Infinity);
     for (let i = 0; i < nodes; ) {
+      const ranFirst = i === 0 && plan.ran !== null;
+      if (!ranFirst) previous = Math.max(previous, this.runnableAt);
       const last = mainExecutor.groupEnd(plan.data, nodes, i);
-      const end = Math.max(previous, i === 0 && plan.ran !== null ? plan.ran[1] : this.ends[i]);
+      const end = Math.max(previous, ranFirst ? plan.ran![1] : this.ends[i]);
       let own = 0;
       for (let n = i; n <= last; n++) own += this.spent[n];
       let at = previous;
