@@ -183,13 +183,15 @@ export class Clock {
    */
   settle(stamps: Float64Array, calls: number): void {
     this.recording = null;
-    const ns = (ms: number) => Math.round((ms - this.originMs) * 1e6);
-    const at = (position: number) => (position < calls ? ns(stamps[2 * position]) : calls > 0 ? ns(stamps[2 * calls - 1]) : this.now());
+    // Plain loops, no closures: a pass settles a few hundred entries while the threads wait for
+    // the next one, and under tsx each closure made costs a defineProperty of its name.
+    const origin = this.originMs;
+    const last = calls > 0 ? Math.round((stamps[2 * calls - 1] - origin) * 1e6) : this.now();
     for (const e of this.unsettled) {
       const first = -1 - e.startNs;
       const end = -1 - e.endNs;
-      e.startNs = at(first);
-      e.endNs = end > first ? ns(stamps[2 * end - 1]) : e.startNs;
+      e.startNs = first < calls ? Math.round((stamps[2 * first] - origin) * 1e6) : last;
+      e.endNs = end > first ? Math.round((stamps[2 * end - 1] - origin) * 1e6) : e.startNs;
     }
     this.unsettled.length = 0;
   }
