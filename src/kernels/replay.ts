@@ -84,6 +84,13 @@ function movingEntries(entries: readonly OpEntry[], step: Float64Array): { index
   return moving;
 }
 
+/** `count` numbers from `at` of a recording, moved on by k steps. */
+function movedOn(base: Float64Array, step: Float64Array, k: number, at: number, count: number): number[] {
+  const out: number[] = [];
+  for (let i = at; i < at + count; i++) out.push(base[i] + k * step[i]);
+  return out;
+}
+
 const minus = (b: Float64Array, a: Float64Array): Float64Array => b.map((x, i) => x - a[i]);
 const equal = (a: Float64Array, b: Float64Array): boolean => a.every((x, i) => x === b[i]);
 
@@ -169,17 +176,14 @@ export class PassTemplate {
         continue;
       }
       let at = moving[next].at;
-      const cycles = base.numbers[at] + k * numbers[at];
-      const bytes = base.numbers[at + 1] + k * numbers[at + 1];
+      const [cycles, bytes] = movedOn(base.numbers, numbers, k, at, 2);
       at += 2;
       const inputs: number[][] = [];
       for (const dims of e.inputs) {
-        const shape: number[] = [];
-        for (let d = 0; d < dims.length; d++, at++) shape.push(base.numbers[at] + k * numbers[at]);
-        inputs.push(shape);
+        inputs.push(movedOn(base.numbers, numbers, k, at, dims.length));
+        at += dims.length;
       }
-      const output: number[] = [];
-      for (let d = 0; d < e.output.length; d++, at++) output.push(base.numbers[at] + k * numbers[at]);
+      const output = movedOn(base.numbers, numbers, k, at, e.output.length);
       clock.restore({ op: e.op, role: e.role, inputs, output, cycles, bytes, startNs: e.startNs, endNs: e.endNs, layer: e.layer, kernel: e.kernel });
     }
     return base.result;
