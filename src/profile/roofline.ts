@@ -78,12 +78,13 @@ export function withJoinedTime(entries: readonly OpEntry[]): OpEntry[] {
 
 /**
  * The calls that open a forward pass's parallel region: the first after its embedding (which runs
- * as the pass is recorded). Its time runs from the embedding's end, so it carries what the calling
- * thread does before the threads can start — restoring a decode step's plan and its clock entries
- * (GPT-2 small q8: the first layer norm 150–220 µs, the others about 3, at 1 thread as at 2), or
- * recording it — and any wake of workers that slept: a cost of the pass, not of the op that
- * happens to come first, and one that a profile's rungs of a layer or two would otherwise spread
- * over a few calls that a model of 48 layers makes a hundred times as often.
+ * as the pass is recorded). Its time runs from when the threads could start (the recording or
+ * restoring before that is between ops: see ThreadTeam.stampsOf), so it still carries what
+ * starting the region costs — a wake of workers that slept, their first steps into the plan
+ * (GPT-2 small q8 on 2 threads: the first layer norm 8–46 µs, the others about 3): a cost of the
+ * pass, not of the op that happens to come first, and one that a profile's rungs of a layer or
+ * two would otherwise spread over a few calls that a model of 48 layers makes a hundred times as
+ * often.
  */
 export function opensPass(entries: readonly OpEntry[], i: number): boolean {
   return i > 0 && entries[i - 1].op === "embed";
