@@ -226,6 +226,23 @@ describe("SIMD add, scale, layer norm and causal softmax", () => {
   });
 });
 
+describe("the check for NaN and ±∞", () => {
+  // 4 lanes at a time, then one at a time: a bad value in every lane of a vector, in the tail,
+  // and two of them (the first counts); with none, −1. Ten floats: two vectors and a tail of two.
+  it.each([
+    [[], -1], [[[0, NaN]], 0], [[[3, Infinity]], 3], [[[5, -Infinity]], 5], [[[6, NaN]], 6], [[[7, NaN]], 7],
+    [[[9, NaN]], 9], [[[8, Infinity], [2, NaN]], 2], [[[1, 3.4e38]], -1],
+  ] as [[number, number][], number][])("with %j among ten floats: %i, as the TypeScript check finds", (bad, expected) => {
+    const engine = simdEngine();
+    const at = engine.heap!.allocate(4 * 13);
+    const values = engine.heap!.f32View(at + 4, 10); // not 16-byte aligned
+    values.set(Array.from({ length: 10 }, (_, i) => i - 4.5));
+    for (const [i, v] of bad) values[i] = v;
+    expect(engine.firstNonFinite(values)).toBe(expected);
+    expect(engine.firstNonFinite(Float32Array.from(values))).toBe(expected); // outside its memory: the TypeScript check
+  });
+});
+
 describe("SIMD attention", () => {
   it.each([[768, 12, 1, 37], [768, 12, 1, 998], [768, 12, 9, 0], [768, 12, 4, 6], [48, 4, 5, 3], [24, 6, 3, 2]])("d=%i, %i heads, %i queries after %i cached: the TypeScript op's result and cycles", (d, heads, tq, past) => {
     const engine = simdEngine();

@@ -346,6 +346,11 @@ export class Engine implements Launcher {
     return view;
   }
 
+  /** Index of the first NaN or ±∞ in `values`, or −1: in WebAssembly where they lie in its memory (a pass's logits). */
+  firstNonFinite(values: Float32Array): number {
+    return this.heap !== null && this.heap.holds(values) ? this.heap.smallOps().exports.firstNonFinite(values.byteOffset, values.length) : firstNonFinite(values);
+  }
+
   /**
    * Runs a pass op by op on the calling thread (not recorded), checking each op's output as the op
    * ends; returns the clock entry of the first op whose output holds a NaN or ±∞, or null. How a

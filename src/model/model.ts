@@ -1,7 +1,6 @@
 import type { Engine } from "../kernels/engine.ts";
 import type { Repeat } from "../kernels/replay.ts";
 import { contextRoom } from "../tensor/alloc.ts";
-import { firstNonFinite } from "../tensor/finite.ts";
 import { F32_BYTES, Tensor } from "../tensor/tensor.ts";
 import type { GPT2Config } from "./config.ts";
 import { embedTokens, gpt2 } from "./gpt2.ts";
@@ -83,8 +82,10 @@ export class GPT2Model {
     const params = this.params;
     const past = [cache.length];
     const pass = () => gpt2(params, this.config, ids, [cache], logitRows);
+    const logits = this.engine.pass(pass, false, this.repeat(ids, [cache], logitRows));
+    this.checkFinite(logits, [cache], past, pass, false);
     // The pass's arena is reused by the next one: the logits leave it.
-    return this.finite(copyOut(this.engine.pass(pass, false, this.repeat(ids, [cache], logitRows)), into), [cache], past, pass, false);
+    return copyOut(logits, into);
   }
 
   /**
@@ -114,7 +115,9 @@ export class GPT2Model {
     const params = this.params;
     const past = caches.map((cache) => cache.length);
     const pass = () => gpt2(params, this.config, ids, caches, ids.length);
-    return this.finite(copyOut(this.engine.pass(pass, true, this.repeat(ids, caches, ids.length)), into), caches, past, pass, true);
+    const logits = this.engine.pass(pass, true, this.repeat(ids, caches, ids.length));
+    this.checkFinite(logits, caches, past, pass, true);
+    return copyOut(logits, into);
   }
 
   /**
@@ -134,19 +137,21 @@ export class GPT2Model {
   }
 
   /**
-   * The logits, if all are finite. Otherwise the pass is run again op by op from where it started
-   * to name the first op whose output went non-finite, the caches are left as they were before
-   * it, and the step throws: a NaN or ∞ would otherwise be sampled as token 0, silently.
+   * Returns if the logits are all finite. Otherwise the pass is run again op by op from where it
+   * started to name the first op whose output went non-finite, the caches are left as they were
+   * before it, and the step throws: a NaN or ∞ would otherwise be sampled as token 0, silently.
    */
-  private finite(logits: Tensor, caches: readonly KVCache[], past: number[], pass: () => unknown, sequences: boolean): Tensor {
-    const at = firstNonFinite(logits.data);
-    if (at < 0) return logits;
+  private checkFinite(logits: Tensor, caches: readonly KVCache[], past: number[], pass: () => unknown, sequences: boolean): void {
+    const at = this.engine.firstNonFinite(logits.data);
+    if (at < 0) return;
+    // (read now: the pass run again below reuses the logits' memory)
+    const value = logits.data[at];
     const rewind = () => caches.forEach((cache, s) => (cache.length = past[s]));
     rewind();
     const op = this.engine.firstNonFiniteOp(pass, sequences);
     rewind();
     const where = op === null ? "" : ` first in ${op.op}${op.role === "" ? "" : ` (${op.role})`} ${op.layer >= 0 ? `of layer ${op.layer}` : "outside the blocks"}`;
-    throw new Error(`the forward pass produced ${logits.data[at]}${where}: the weights or config.json hold values GPT-2 cannot compute with`);
+    throw new Error(`the forward pass produced ${value}${where}: the weights or config.json hold values GPT-2 cannot compute with`);
   }
 
   private checkInto(into: Float32Array | undefined, rows: number): void {

@@ -60,7 +60,7 @@ export const op = {
   i32Load16U: (offset = 0): Bytes => [0x2f, ...memarg(1, offset)],
   i32Store16: (offset = 0): Bytes => [0x3b, ...memarg(1, offset)],
   f64Const: (v: number): Bytes => [0x44, ...new Uint8Array(Float64Array.of(v).buffer)],
-  f32Lt: [0x5d], f32Gt: [0x5e],
+  f32Ne: [0x5c], f32Lt: [0x5d], f32Gt: [0x5e],
   f64Add: [0xa0], f64Sub: [0xa1], f64Mul: [0xa2], f64Lt: [0x63],
   f64PromoteF32: [0xbb], f64ConvertI32S: [0xb7],
   /** f64 → i32 toward zero, saturating (no trap on NaN or out of range). */
@@ -68,6 +68,7 @@ export const op = {
   /** memory.copy (bulk memory): dst, src, byte count from the stack. */
   memoryCopy: [0xfc, 0x0a, 0x00, 0x00],
   select: [0x1b],
+  return: [0x0f],
   if: (results: number[] = []): Bytes => [0x04, results.length === 0 ? 0x40 : results[0]],
   else: [0x05],
   f32Const: (v: number): Bytes => [0x43, ...new Uint8Array(Float32Array.of(v).buffer)],
@@ -82,6 +83,8 @@ export const op = {
   v128ConstI32x4: (v: number): Bytes => simd(0x0c, ...new Array(4).fill([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff]).flat()),
   v128And: simd(0x4e),
   v128Xor: simd(0x51),
+  /** 1 if any bit of the v128 is set. */
+  v128AnyTrue: simd(0x53),
   /** Bits of a where the mask (on top) is set, else of b: a, b, mask from the stack. */
   v128Bitselect: simd(0x52),
   /** A v128 constant of four equal float32 lanes. */

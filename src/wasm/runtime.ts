@@ -3,7 +3,7 @@ import { scoresKernel, valuesKernel } from "./attention-kernels.ts";
 import { geluKernel } from "./gelu-kernel.ts";
 import { packQ8Kernel } from "./pack-q8-kernel.ts";
 import { quantizeKernel } from "./quantize-kernel.ts";
-import { addKernel, copyKernel, layerNormKernel, scaleKernel, softmaxKernel } from "./small-op-kernels.ts";
+import { addKernel, copyKernel, firstNonFiniteKernel, layerNormKernel, scaleKernel, softmaxKernel } from "./small-op-kernels.ts";
 import { type WeightType, matmulKernel } from "./kernels.ts";
 import { type DotReading, type RelaxedDot, q8Kernel } from "./q8-kernels.ts";
 
@@ -139,6 +139,7 @@ export interface SmallOps {
   layerNorm(x: number, g: number, b: number, out: number, rows: number, cols: number, eps: number): void;
   softmax(src: number, out: number, heads: number, tq: number, tk: number, past: number): void;
   copy(src: number, srcStep: number, dst: number, dstStep: number, rows: number, bytes: number): void;
+  firstNonFinite(a: number, n: number): number;
   /** src/wasm/gelu-kernel.ts */
   gelu(input: number, out: number, n: number): void;
   /** Activations to q8, 32 floats a block (src/wasm/quantize-kernel.ts). */
@@ -299,6 +300,6 @@ export class WasmHeap {
 
   /** Add, scale, layer norm, causal softmax, row copies, GELU, the q8 quantizer of activations and the q8 packer of weights. */
   smallOps(): Instance<SmallOps> {
-    return this.instance("small ops", () => [addKernel(), scaleKernel(), layerNormKernel(), softmaxKernel(), copyKernel(), geluKernel(), quantizeKernel(), packQ8Kernel()]);
+    return this.instance("small ops", () => [addKernel(), scaleKernel(), layerNormKernel(), softmaxKernel(), copyKernel(), firstNonFiniteKernel(), geluKernel(), quantizeKernel(), packQ8Kernel()]);
   }
 }
