@@ -28,7 +28,7 @@ import { arena, configsFor, heap } from "./kernel-configs.ts";
 import { nodePlatform } from "../src/platform/node.ts";
 import { playgroundBenchmark, playgroundTable } from "./playground.ts";
 import { predictBenchmark, predictTable } from "./predict.ts";
-import { threadsBenchmark, threadsTable } from "./threads.ts";
+import { memoryTable, threadsBenchmark, threadsTable } from "./threads.ts";
 import { table } from "../src/report/format.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { Random } from "../src/util/random.ts";
@@ -345,7 +345,7 @@ async function main(): Promise<void> {
   const threadsHeading = "GPT-2 small, random weights: 1 and 2 threads, 2 with another program on a core (medians of interleaved runs)";
   if (f.threads === true) {
     const rows = threadsBenchmark(quick, (line) => process.stderr.write(`${line}\n`));
-    log(`\n${threadsHeading}\n${threadsTable(rows)}`);
+    log(`\n${threadsHeading}\n${threadsTable(rows)}\n\n${memoryTable(rows)}`);
     if (f.json === true) process.stdout.write(`${JSON.stringify({ machine, threads: rows }, null, 1)}\n`);
     return;
   }
@@ -424,7 +424,7 @@ async function main(): Promise<void> {
   ));
 
   const threads = threadsBenchmark(quick, (line) => process.stderr.write(`${line}\n`));
-  log(`\n${threadsHeading}\n${threadsTable(threads)}`);
+  log(`\n${threadsHeading}\n${threadsTable(threads)}\n\n${memoryTable(threads)}`);
 
   const sampling = samplingBenchmark(quick);
   log(`\n${samplingTable(sampling)}`);

@@ -227,16 +227,16 @@ describe("SIMD add, scale, layer norm and causal softmax", () => {
 });
 
 describe("the check for NaN and ±∞", () => {
-  // 4 lanes at a time, then one at a time: a bad value in every lane of a vector, in the tail,
-  // and two of them (the first counts); with none, −1. Ten floats: two vectors and a tail of two.
+  // 16 at a time, then one at a time: a bad value at either end of a block of 16, in the tail,
+  // two of them (the first counts); with none, −1. Forty floats: two blocks and a tail of eight.
   it.each([
-    [[], -1], [[[0, NaN]], 0], [[[3, Infinity]], 3], [[[5, -Infinity]], 5], [[[6, NaN]], 6], [[[7, NaN]], 7],
-    [[[9, NaN]], 9], [[[8, Infinity], [2, NaN]], 2], [[[1, 3.4e38]], -1],
-  ] as [[number, number][], number][])("with %j among ten floats: %i, as the TypeScript check finds", (bad, expected) => {
+    [[], -1], [[[0, NaN]], 0], [[[15, Infinity]], 15], [[[17, -Infinity]], 17], [[[31, NaN]], 31], [[[32, NaN]], 32],
+    [[[39, Infinity]], 39], [[[33, Infinity], [20, NaN]], 20], [[[1, 3.4e38], [30, -3.4e38]], -1],
+  ] as [[number, number][], number][])("with %j among forty floats: %i, as the TypeScript check finds", (bad, expected) => {
     const engine = simdEngine();
-    const at = engine.heap!.allocate(4 * 13);
-    const values = engine.heap!.f32View(at + 4, 10); // not 16-byte aligned
-    values.set(Array.from({ length: 10 }, (_, i) => i - 4.5));
+    const at = engine.heap!.allocate(4 * 43);
+    const values = engine.heap!.f32View(at + 4, 40); // not 16-byte aligned
+    values.set(Array.from({ length: 40 }, (_, i) => i - 20.5));
     for (const [i, v] of bad) values[i] = v;
     expect(engine.firstNonFinite(values)).toBe(expected);
     expect(engine.firstNonFinite(Float32Array.from(values))).toBe(expected); // outside its memory: the TypeScript check

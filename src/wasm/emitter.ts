@@ -82,6 +82,7 @@ export const op = {
   /** A v128 constant of four equal little-endian 32-bit lanes. */
   v128ConstI32x4: (v: number): Bytes => simd(0x0c, ...new Array(4).fill([v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff]).flat()),
   v128And: simd(0x4e),
+  v128Or: simd(0x50),
   v128Xor: simd(0x51),
   /** 1 if any bit of the v128 is set. */
   v128AnyTrue: simd(0x53),
