@@ -467,8 +467,8 @@ export class ThreadTeam {
   private regionStart = 0;
   /**
    * When the pass's first nodes could run (ms since the epoch): published to a region that opened
-   * as the recording started, or the region's start. Recording (or restoring: replay.ts) before
-   * it is the engine's own time, between ops, not the first op's.
+   * as the recording started, or else the recording's end. Recording (or restoring: replay.ts)
+   * before it is the engine's own time, between ops, not the first op's.
    */
   private runnableAt = Infinity;
   /** The last pass's kind (see run) and nodes. */
@@ -665,10 +665,11 @@ export class ThreadTeam {
       // (The counters grow with the plan even for a region the calling thread runs alone.)
       if (participants > 1 || this.counters.length < 2 * plan.capacity) this.share(plan);
       if (!opened) this.regionStart = performance.timeOrigin + performance.now();
-      this.runnableAt = Math.min(this.runnableAt, this.regionStart);
       if (participants > 1) this.openRegion(participants, nodes, nodes);
       else [c[LAYOUT.NODES], c[LAYOUT.PUBLISHED]] = [nodes, nodes];
     }
+    // Every node can run from now, if none could before (see runnableAt).
+    this.runnableAt = Math.min(this.runnableAt, performance.timeOrigin + performance.now());
     const js = plan.js;
     if (this.spent.length < nodes) this.spent = new Float64Array(plan.capacity);
     this.spent.fill(0, 0, nodes);
