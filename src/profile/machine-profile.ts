@@ -26,8 +26,10 @@ import { runtimeInfo } from "../util/js-runtime.ts";
  * 20: q8 products may take the relaxed dot product's i16 form (its choice in the kernel wisdom),
  *     and GELU's and softmax's exp takes half the instructions: their costs timed anew.
  * 21: that i16 form widens its pairs with a dot against ones (faster): the q8 products timed anew.
+ * 22: a restored pass's clock entries cost less to restore and settle, its logits' check runs in
+ *     WebAssembly, and its first call no longer carries the restore: the time between ops anew.
  */
-export const PROFILE_VERSION = 21;
+export const PROFILE_VERSION = 22;
 
 /** What a profile is valid for: measured again whenever any of it differs. */
 export interface ProfileKey {
