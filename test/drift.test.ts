@@ -64,6 +64,8 @@ describe("drift", () => {
   it("keeps a roof no call measured at factor 1", () => {
     expect(measureDrift(profile, [one])).toMatchObject({ memory: expect.closeTo(1.25, 12), compute: 1 });
     expect(measureDrift(profile, [])).toEqual({ memory: 1, compute: 1, calls: 1 });
+    // Calls that took no time on the clock measure no rate (not an infinite one).
+    expect(measureDrift(profile, [{ ...one, endNs: 0 }, { ...many, endNs: 0 }])).toMatchObject({ memory: 1, compute: 1 });
   });
 
   it("rescales bytes/s by the memory factor, cycles/s, token picks and recording by the compute factor, fixed costs by the calls' factor", () => {

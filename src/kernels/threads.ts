@@ -589,8 +589,9 @@ export class ThreadTeam {
         this.frozen = true;
       }
     }
-    Atomics.store(c, LAYOUT.PUBLISHED, end);
+    // (stamped before the nodes are published: a worker may run one and end before the next line)
     if (end > (plan.ran === null ? 0 : 1) && this.runnableAt === Infinity) this.runnableAt = performance.timeOrigin + performance.now();
+    Atomics.store(c, LAYOUT.PUBLISHED, end);
     if (Atomics.load(c, LAYOUT.SLEEPERS) !== 0) Atomics.notify(c, LAYOUT.PUBLISHED);
   }
 
@@ -657,6 +658,9 @@ export class ThreadTeam {
       this.streaming = false;
     }
     const participants = all ? this.participants : 1;
+    // Every node can run from now, if none could before (see runnableAt): stamped before they are
+    // published, as in publish.
+    this.runnableAt = Math.min(this.runnableAt, performance.timeOrigin + performance.now());
     if (this.streaming) {
       Atomics.store(c, LAYOUT.NODES, nodes);
       Atomics.store(c, LAYOUT.PUBLISHED, nodes);
@@ -668,8 +672,6 @@ export class ThreadTeam {
       if (participants > 1) this.openRegion(participants, nodes, nodes);
       else [c[LAYOUT.NODES], c[LAYOUT.PUBLISHED]] = [nodes, nodes];
     }
-    // Every node can run from now, if none could before (see runnableAt).
-    this.runnableAt = Math.min(this.runnableAt, performance.timeOrigin + performance.now());
     const js = plan.js;
     if (this.spent.length < nodes) this.spent = new Float64Array(plan.capacity);
     this.spent.fill(0, 0, nodes);

@@ -58,14 +58,17 @@ function measureCalls(p: ModelCosts, entries: readonly OpEntry[]): number {
  * memory roof is the rate at which the largest one-row product streams its weights; a product's
  * compute ceiling is its many-row calls' cycles over their time beyond the fixed call cost and
  * their weights' time at that roof, and the compute factor the median of those ceilings'
- * factors. A roof with no such calls keeps 1.
+ * factors. A roof with no such calls keeps 1, as it does where they took no time on the clock (a
+ * tiny model's products, or one a worker ran as the calling thread stamped its start).
  */
 function measureRoofs(p: ModelCosts, entries: readonly OpEntry[]): Omit<Drift, "calls"> {
   const products = entries.filter((e) => isWeightProduct(opKind(e)) && p.ops[opKind(e)] !== undefined);
   const streams = products.filter((e) => e.inputs[0]?.[0] === 1);
   const largest = Math.max(0, ...streams.map((e) => e.bytes));
   const head = streams.filter((e) => e.bytes === largest);
-  const memory = head.length === 0 ? 1 : (1e9 * head.length * largest) / head.reduce((s, e) => s + e.endNs - e.startNs, 0) / p.memoryBytesPerSec;
+  // (calls too short for the clock, which took no time, measure no rate)
+  const headNs = head.reduce((s, e) => s + e.endNs - e.startNs, 0);
+  const memory = headNs > 0 ? (1e9 * head.length * largest) / headNs / p.memoryBytesPerSec : 1;
   const many = new Map<string, { cycles: number; ns: number }>();
   for (const e of products) {
     if (isVectorCall(e)) continue;
@@ -77,7 +80,7 @@ function measureRoofs(p: ModelCosts, entries: readonly OpEntry[]): Omit<Drift, "
     sum.ns += Math.max(took - p.ops[kind].callNs - (1e9 * e.bytes) / (p.memoryBytesPerSec * memory), took / 2);
     many.set(kind, sum);
   }
-  const factors = [...many].map(([kind, s]) => (1e9 * s.cycles) / s.ns / p.ops[kind].cyclesPerSec);
+  const factors = [...many].filter(([, s]) => s.ns > 0).map(([kind, s]) => (1e9 * s.cycles) / s.ns / p.ops[kind].cyclesPerSec);
   const compute = factors.length === 0 ? 1 : median(factors);
   return { memory, compute };
 }

@@ -98,6 +98,8 @@ export function groupedBars(categories: string[], series: { label: string; color
 
 /** Powers of ten covering [min, max]. */
 function decades(min: number, max: number): number[] {
+  // A log axis needs finite positive bounds (from 0 or to ∞, this loop would never end).
+  if (!(min > 0 && max >= min && max < Infinity)) throw new RangeError(`a log axis from ${min} to ${max}`);
   const out: number[] = [];
   for (let e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) out.push(10 ** e);
   return out;
