@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { cycles, fitColumn, nsPerCycle, table } from "../src/report/format.ts";
+import { roofline } from "../src/report/svg.ts";
 import { FIXTURES } from "./helpers.ts";
 import { readPng } from "./png.ts";
 import { findChromium, headlessFlags } from "../scripts/chromium.ts";
@@ -38,6 +39,23 @@ describe("the terminal tables' units", () => {
     expect(rows.map((r) => r[1])).toEqual(["simd matmul·fma + matmul + m…", "simd + joined"]);
     expect(Math.max(...table(header, rows, 2).split("\n").map((l) => l.length))).toBe(100);
     expect(fitColumn(header, rows, 1, 100)).toBe(false); // already fits: nothing more cut
+  });
+});
+
+describe("the roofline chart", () => {
+  const point = { label: "qkv · decode", color: "#000", x: 0.25, y: 5e9 };
+  it("spans the decades around its roofs and points: 10 GB/s and 50 Gcycles/s, ridge at 5 cycles per byte", () => {
+    const svg = roofline({ bytesPerSec: 10e9, cyclesPerSec: 50e9 }, [point], "t");
+    // x from 0.1 (below the point's 0.25, and ridge/10 = 0.5) to 100 (ridge×10 = 50); y from 1G to 100G (2 × 50G)
+    expect(svg).toContain(">0.1<");
+    expect(svg).toContain(">100<");
+    expect(svg).toContain(">1G<");
+    expect(svg).toContain(">100G<");
+  });
+
+  it("refuses roofs it cannot draw on a log axis, where its axis had looped until memory ran out", () => {
+    expect(() => roofline({ bytesPerSec: 10e9, cyclesPerSec: Infinity }, [point], "t")).toThrow(RangeError);
+    expect(() => roofline({ bytesPerSec: Infinity, cyclesPerSec: 50e9 }, [point], "t")).toThrow(RangeError);
   });
 });
 
