@@ -81,10 +81,10 @@ export function withJoinedTime(entries: readonly OpEntry[]): OpEntry[] {
  * as the pass is recorded). Its time runs from when the threads could start (the recording or
  * restoring before that is between ops: see ThreadTeam.stampsOf), so it still carries what
  * starting the region costs — a wake of workers that slept, their first steps into the plan
- * (GPT-2 small q8 on 2 threads: the first layer norm 8–46 µs, the others about 3): a cost of the
- * pass, not of the op that happens to come first, and one that a profile's rungs of a layer or
- * two would otherwise spread over a few calls that a model of 48 layers makes a hundred times as
- * often.
+ * (GPT-2 small q8 on 2 threads: the first layer norm 6–10 µs in the median, up to 68, the others
+ * about 3): a cost of the pass, not of the op that happens to come first, and one that a
+ * profile's rungs of a layer or two would otherwise spread over a few calls that a model of 48
+ * layers makes a hundred times as often.
  */
 export function opensPass(entries: readonly OpEntry[], i: number): boolean {
   return i > 0 && entries[i - 1].op === "embed";
