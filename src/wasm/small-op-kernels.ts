@@ -173,9 +173,10 @@ export function copyKernel(): FunctionDef {
  * it comes, which makes it the bench's probe of the memory roof (bench/memory-roof.ts).
  */
 export function firstNonFiniteKernel(): FunctionDef {
-  const [A, N, I, P] = [0, 1, 2, 3];
+  const [A, N, I, P, V] = [0, 1, 2, 3, 4];
   const at = [...get(A), ...get(I), ...op.i32Const(2), ...op.i32Shl, ...op.i32Add];
-  const bad = (offset: number) => [...get(P), ...op.v128Load(offset), ...op.localTee(4), ...get(4), ...op.f32x4Sub, ...op.v128Zero, ...op.f32x4Ne];
+  /** The four floats at P + offset: each lane all ones where it is NaN or ±∞. */
+  const bad = (offset: number) => [...get(P), ...op.v128Load(offset), ...op.localTee(V), ...get(V), ...op.f32x4Sub, ...op.v128Zero, ...op.f32x4Ne];
   const body = [
     ...op.block, ...op.loop,
     ...get(I), ...op.i32Const(16), ...op.i32Add, ...get(N), ...op.i32GtU, ...op.brIf(1),
